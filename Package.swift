@@ -1,0 +1,40 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "tcptunnel",
+    products: [
+        .executable(name: "tcptunnel", targets: ["App"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
+        .target(name: "Crypto", dependencies: ["CSodium"]),
+        .target(
+            name: "Mux",
+            dependencies: [
+                "Crypto",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "HashTreeCollections", package: "swift-collections"),
+            ]
+        ),
+        .executableTarget(
+            name: "App",
+            dependencies: [
+                "Mux",
+                "Crypto",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(name: "CryptoTests", dependencies: ["Crypto", "CSodium"]),
+        .testTarget(name: "MuxTests", dependencies: ["Mux", "Crypto"]),
+        .testTarget(name: "AppTests", dependencies: ["App"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["Mux", "Crypto"]),
+    ]
+)

@@ -1,0 +1,22 @@
+import Foundation
+import Logging
+import Mux
+
+/// Runs one agent in the foreground until SIGINT or SIGTERM, then stops it cleanly and returns (exit status 0).
+enum AgentRunner {
+    /// `makeAgent` builds the agent and returns its start and stop functions; its errors end the process with
+    /// one line on standard error.
+    static func run(
+        logLevel: Logger.Level, makeAgent: (Logger) throws -> (start: () -> Void, stop: () -> Void)
+    ) throws {
+        Signals.prepare()
+        Signals.raiseOpenFileLimit()
+        let logger = bootstrapLogging(level: logLevel)
+        let agent = try makeAgent(logger)
+        agent.start()
+        let signal = Signals.waitForTermination()
+        logger.info("received \(signal); shutting down")
+        agent.stop()
+        logger.info("stopped")
+    }
+}

@@ -1,0 +1,100 @@
+import ArgumentParser
+import Crypto
+import Foundation
+import Logging
+import Mux
+
+/// Options shared by both agents: the key, logging, and the tunables of the link.
+struct CommonOptions: ParsableArguments {
+    @Option(
+        name: .long, help: ArgumentHelp(
+            "File holding the base64 pre-shared key (mode 0600). Without it, the key is read from the "
+                + "TCPTUNNEL_KEY environment variable.", valueName: "file"))
+    var keyFile: String?
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error or critical.", valueName: "level"))
+    var logLevel: Logger.Level = .info
+
+    @Option(name: .long, help: ArgumentHelp("Receive window per stream, e.g. 1M or 256K.", valueName: "bytes"))
+    var streamWindow: ByteCount = ByteCount(TunnelSettings().streamWindow)
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp("Memory all streams of one link may hold for slow readers, e.g. 64M.", valueName: "bytes"))
+    var linkBudget: ByteCount = ByteCount(TunnelSettings().linkReceiveBudget)
+
+    @Option(name: .long, help: ArgumentHelp("Seconds a peer has to complete the handshake.", valueName: "seconds"))
+    var handshakeTimeout: Double = TunnelSettings().handshakeTimeout
+
+    @Option(name: .long, help: ArgumentHelp("Seconds allowed for a TCP connect.", valueName: "seconds"))
+    var connectTimeout: Double = TunnelSettings().connectTimeout
+
+    @Option(name: .long, help: ArgumentHelp("Seconds of silence before a link sends PING.", valueName: "seconds"))
+    var keepalive: Double = TunnelSettings().keepaliveInterval
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp("Seconds without a byte from the peer before the link is declared dead.", valueName: "seconds"))
+    var deadLinkTimeout: Double = TunnelSettings().deadLinkTimeout
+
+    /// The settings these options describe.
+    var settings: TunnelSettings {
+        var settings = TunnelSettings()
+        settings.streamWindow = streamWindow.bytes
+        settings.linkReceiveBudget = linkBudget.bytes
+        settings.handshakeTimeout = handshakeTimeout
+        settings.connectTimeout = connectTimeout
+        settings.keepaliveInterval = keepalive
+        settings.deadLinkTimeout = deadLinkTimeout
+        return settings
+    }
+
+    mutating func validate() throws {
+        do {
+            try settings.validate()
+        } catch {
+            throw ValidationError(error.description)
+        }
+    }
+
+    /// Loads the key from `--key-file`, else from `TCPTUNNEL_KEY`. The value is never taken from the command
+    /// line, where `ps` would show it.
+    func loadKey() throws -> PreSharedKey {
+        if let keyFile { return try PreSharedKey.load(fromFile: keyFile) }
+        if let text = ProcessInfo.processInfo.environment["TCPTUNNEL_KEY"] {
+            return try PreSharedKey(base64: text, source: "TCPTUNNEL_KEY")
+        }
+        throw ExitMessage(
+            "no key: pass --key-file FILE or set TCPTUNNEL_KEY (make a key with: tcptunnel keygen --out FILE)")
+    }
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+/// A byte count written as a number with an optional K, M or G suffix (binary multiples).
+struct ByteCount: ExpressibleByArgument, Equatable {
+    let bytes: Int
+
+    init(_ bytes: Int) {
+        self.bytes = bytes
+    }
+
+    init?(argument: String) {
+        let multipliers: [Character: Int] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30]
+        var digits = argument.uppercased()
+        var multiplier = 1
+        if digits.hasSuffix("IB") { digits.removeLast(2) }
+        if let last = digits.last, let factor = multipliers[last] {
+            multiplier = factor
+            digits.removeLast()
+        }
+        guard let value = Int(digits), value >= 0, value <= Int.max / multiplier else { return nil }
+        bytes = value * multiplier
+    }
+
+    var defaultValueDescription: String {
+        bytes % (1 << 20) == 0 ? "\(bytes >> 20)M" : bytes % (1 << 10) == 0 ? "\(bytes >> 10)K" : "\(bytes)"
+    }
+}

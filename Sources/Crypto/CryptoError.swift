@@ -1,0 +1,28 @@
+/// Why a cryptographic step refused its input. None of the cases carries key material.
+public enum CryptoError: Error, Equatable, Sendable {
+    /// A sealed frame failed authentication: it was altered, replayed, reordered, truncated or sealed under another key.
+    case forged
+    /// A handshake message did not come from a peer holding the same pre-shared key (or was altered).
+    case handshakeNotAuthentic
+    /// A handshake message had the wrong size.
+    case handshakeMalformed
+    /// The client's clock differs from ours by more than the accepted skew; the hello may be a replay.
+    case clockSkew(seconds: Int64)
+    /// The peer's ephemeral key produced an all-zero shared secret (a low-order point).
+    case weakPeerKey
+    /// 2^64 frames were sealed in one direction; the link must end rather than reuse a nonce.
+    case nonceSpaceExhausted
+}
+
+extension CryptoError: CustomStringConvertible {
+    public var description: String {
+        switch self {
+        case .forged: "a sealed frame failed authentication"
+        case .handshakeNotAuthentic: "handshake not authentic (wrong key, or not a tcptunnel peer)"
+        case .handshakeMalformed: "handshake message of the wrong size"
+        case .clockSkew(let seconds): "peer clock differs by \(seconds) s (more than the accepted skew); check NTP"
+        case .weakPeerKey: "peer sent a weak ephemeral key"
+        case .nonceSpaceExhausted: "nonce space exhausted"
+        }
+    }
+}

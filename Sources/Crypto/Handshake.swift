@@ -1,0 +1,91 @@
+import CSodium
+
+/// An X25519 key pair used for one handshake only, then dropped; that is what gives forward secrecy.
+struct EphemeralKeyPair {
+    let publicKey: [UInt8]
+    let secretKey: SecretBytes
+
+    init() {
+        Sodium.ensureReady()
+        var publicKey = [UInt8](repeating: 0, count: HandshakeMessage.publicKeySize)
+        secretKey = SecretBytes(count: Int(crypto_scalarmult_SCALARBYTES)) { secret in
+            randombytes_buf(secret, Int(crypto_scalarmult_SCALARBYTES))
+            _ = crypto_scalarmult_base(&publicKey, secret)
+        }
+        self.publicKey = publicKey
+    }
+
+    /// X25519 with the peer's public key. Throws when the result is all zeros (a low-order peer key).
+    func sharedSecret(with peerPublicKey: ArraySlice<UInt8>) throws(CryptoError) -> [UInt8] {
+        var shared = [UInt8](repeating: 0, count: Int(crypto_scalarmult_BYTES))
+        let peer = Array(peerPublicKey)
+        let status = secretKey.withBytes { crypto_scalarmult(&shared, $0, peer) }
+        guard status == 0 else { throw .weakPeerKey }
+        return shared
+    }
+}
+
+/// The initiating side (the local agent). Send `hello`, then pass the server's reply to `receive`.
+public struct ClientHandshake {
+    private let key: PreSharedKey
+    private let ephemeral = EphemeralKeyPair()
+    /// The client hello to send, `HandshakeMessage.clientHelloSize` bytes.
+    public let hello: [UInt8]
+
+    /// Prepares a hello stamped with `now` (Unix seconds).
+    public init(key: PreSharedKey, now: UInt64) {
+        self.key = key
+        let time = withUnsafeBytes(of: now.bigEndian) { Array($0) }
+        let tag = HandshakeMessage.mac(key: key.helloKey, label: HandshakeMessage.clientLabel, ephemeral.publicKey, time)
+        hello = ephemeral.publicKey + time + tag
+    }
+
+    /// Verifies the server hello and derives the session keys.
+    /// Throws `.handshakeMalformed` or `.handshakeNotAuthentic` when the reply is not from a holder of the same key.
+    public func receive(serverHello reply: [UInt8]) throws(CryptoError) -> SessionKeys {
+        guard reply.count == HandshakeMessage.serverHelloSize else { throw .handshakeMalformed }
+        let serverPublic = Array(reply[..<HandshakeMessage.publicKeySize])
+        guard
+            HandshakeMessage.verify(
+                tag: reply[HandshakeMessage.publicKeySize...], key: key.helloKey,
+                label: HandshakeMessage.serverLabel, hello, serverPublic)
+        else { throw .handshakeNotAuthentic }
+        var shared = try ephemeral.sharedSecret(with: serverPublic[...])
+        defer { wipe(&shared) }
+        return SessionKeys(presharedKey: key, sharedSecret: shared, transcript: hello + reply)
+    }
+}
+
+/// The answering side (the remote agent): verifies a client hello and produces the reply and session keys.
+public enum ServerHandshake {
+    /// How far a client's clock may differ from ours, in seconds. Wide enough for an unsynchronised VPS,
+    /// narrow enough that an old recorded hello is refused.
+    public static let maximumClockSkew: Int64 = 120
+
+    /// Verifies `clientHello` against `key` and the clock `now` (Unix seconds).
+    /// Throws without producing any reply bytes when the hello is not authentic, so a prober learns nothing.
+    public static func respond(
+        to clientHello: [UInt8], key: PreSharedKey, now: UInt64
+    ) throws(CryptoError) -> (reply: [UInt8], keys: SessionKeys) {
+        guard clientHello.count == HandshakeMessage.clientHelloSize else { throw .handshakeMalformed }
+        let publicEnd = HandshakeMessage.publicKeySize
+        let clientPublic = Array(clientHello[..<publicEnd])
+        let time = Array(clientHello[publicEnd..<publicEnd + 8])
+        guard
+            HandshakeMessage.verify(
+                tag: clientHello[(publicEnd + 8)...], key: key.helloKey,
+                label: HandshakeMessage.clientLabel, clientPublic, time)
+        else { throw .handshakeNotAuthentic }
+        let sentAt = time.reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        let skew = Int64(bitPattern: now &- sentAt)
+        guard abs(skew) <= maximumClockSkew else { throw .clockSkew(seconds: skew) }
+
+        let ephemeral = EphemeralKeyPair()
+        let tag = HandshakeMessage.mac(
+            key: key.helloKey, label: HandshakeMessage.serverLabel, clientHello, ephemeral.publicKey)
+        let reply = ephemeral.publicKey + tag
+        var shared = try ephemeral.sharedSecret(with: clientPublic[...])
+        defer { wipe(&shared) }
+        return (reply, SessionKeys(presharedKey: key, sharedSecret: shared, transcript: clientHello + reply))
+    }
+}

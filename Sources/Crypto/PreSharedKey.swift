@@ -1,0 +1,107 @@
+import CSodium
+import Glibc
+
+/// The 32-byte secret both agents share. Held in guarded memory; never printed.
+///
+/// Guarantees: a loaded key is exactly 32 bytes; a key file readable by group or others is refused.
+public struct PreSharedKey: Sendable {
+    /// The size of a key in bytes.
+    public static let byteCount = 32
+    /// Context for libsodium's KDF: exactly 8 bytes, fixed by docs/PROTOCOL.md.
+    private static let kdfContext = Array("tcptunl1".utf8CString)
+
+    /// Authenticates the two hello messages (HMAC-SHA-512-256 key).
+    let helloKey: SecretBytes
+    /// Mixed into both session keys with the X25519 shared secret.
+    let sessionKey: SecretBytes
+    /// A short, non-secret identifier of the key, safe to log and compare between machines.
+    public let fingerprint: String
+
+    /// Decodes base64 text (surrounding white space ignored). `source` names the text's origin in errors.
+    public init(base64 text: String, source: String) throws(KeyError) {
+        Sodium.ensureReady()
+        var raw = [UInt8](repeating: 0, count: Self.byteCount + 1)
+        defer { wipe(&raw) }
+        let trimmed = text.trimmingWhitespace()
+        var decodedCount = 0
+        let status = trimmed.withCString { chars in
+            sodium_base642bin(
+                &raw, raw.count, chars, strlen(chars), nil, &decodedCount, nil,
+                sodium_base64_VARIANT_ORIGINAL)
+        }
+        guard status == 0, decodedCount == Self.byteCount else { throw .malformed(source: source) }
+        self.init(rawKey: raw)
+    }
+
+    private init(rawKey: [UInt8]) {
+        helloKey = Self.derive(subkey: 1, from: rawKey)
+        sessionKey = Self.derive(subkey: 2, from: rawKey)
+        var digest = [UInt8](repeating: 0, count: 32)
+        crypto_generichash(&digest, digest.count, rawKey, UInt64(Self.byteCount), nil, 0)
+        fingerprint = digest.prefix(8).map { String(format2Hex: $0) }.joined()
+    }
+
+    private static func derive(subkey id: UInt64, from rawKey: [UInt8]) -> SecretBytes {
+        SecretBytes(count: 32) { out in
+            _ = crypto_kdf_derive_from_key(out, 32, id, kdfContext, rawKey)
+        }
+    }
+
+    /// Loads a key file. Refuses a file whose mode grants any access to group or others, so a key
+    /// copied with lax permissions is noticed before it is used.
+    public static func load(fromFile path: String) throws(KeyError) -> PreSharedKey {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw .unreadable(path: path, code: errno) }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw .unreadable(path: path, code: errno) }
+        let mode = UInt32(info.st_mode) & 0o777
+        guard mode & 0o077 == 0 else { throw .insecurePermissions(path: path, mode: mode) }
+        // A key file is one base64 line; anything much larger is not a key file.
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        defer { wipe(&buffer) }
+        var total = 0
+        while total < buffer.count {
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress! + total, $0.count - total) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw .unreadable(path: path, code: errno)
+            }
+            if n == 0 { break }
+            total += n
+        }
+        guard total < buffer.count, let text = String(validating: buffer[..<total], as: UTF8.self) else {
+            throw .malformed(source: "key file \(path)")
+        }
+        return try PreSharedKey(base64: text, source: "key file \(path)")
+    }
+
+    /// Returns base64 text of 32 fresh random bytes from libsodium's CSPRNG, ending in a newline.
+    public static func generateBase64() -> String {
+        Sodium.ensureReady()
+        var raw = [UInt8](repeating: 0, count: byteCount)
+        defer { wipe(&raw) }
+        randombytes_buf(&raw, raw.count)
+        let encodedLength = sodium_base64_encoded_len(byteCount, sodium_base64_VARIANT_ORIGINAL)
+        var encoded = [CChar](repeating: 0, count: encodedLength)
+        _ = sodium_bin2base64(&encoded, encodedLength, raw, raw.count, sodium_base64_VARIANT_ORIGINAL)
+        defer { encoded.withUnsafeMutableBytes { sodium_memzero($0.baseAddress, $0.count) } }
+        let text = encoded.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        return text + "\n"
+    }
+}
+
+extension String {
+    fileprivate func trimmingWhitespace() -> String {
+        let isSpace: (Character) -> Bool = { $0.isWhitespace }
+        guard let first = firstIndex(where: { !isSpace($0) }), let last = lastIndex(where: { !isSpace($0) }) else {
+            return ""
+        }
+        return String(self[first...last])
+    }
+
+    fileprivate init(format2Hex byte: UInt8) {
+        let digits = Array("0123456789abcdef")
+        self = String([digits[Int(byte >> 4)], digits[Int(byte & 0xf)]])
+    }
+}

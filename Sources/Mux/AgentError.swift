@@ -1,0 +1,34 @@
+/// Why an agent could not start. Each case names what to fix.
+public enum AgentError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// The listen address could not be bound (in use, not local, or not permitted).
+    case cannotListen(Endpoint, SocketError)
+    /// An address did not resolve.
+    case badAddress(EndpointError)
+    /// A setting is out of range.
+    case invalidSettings(SettingsError)
+
+    public var description: String {
+        switch self {
+        case .cannotListen(let endpoint, let error): "cannot listen on \(endpoint): \(error)"
+        case .badAddress(let error): "\(error)"
+        case .invalidSettings(let error): "invalid setting: \(error)"
+        }
+    }
+}
+
+extension Socket {
+    /// Binds and listens on `endpoint`, mapping every failure to an `AgentError` for the operator.
+    static func listen(on endpoint: Endpoint) throws(AgentError) -> Socket {
+        let addresses: [ResolvedAddress]
+        do {
+            addresses = try endpoint.resolve(passive: true)
+        } catch {
+            throw .badAddress(error)
+        }
+        do {
+            return try Socket.listen(on: addresses)
+        } catch {
+            throw .cannotListen(endpoint, error)
+        }
+    }
+}

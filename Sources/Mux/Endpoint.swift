@@ -1,0 +1,104 @@
+import Glibc
+
+/// A `HOST:PORT` pair as the user wrote it: an IPv4 address, a bracketed IPv6 address, or a name.
+public struct Endpoint: Sendable, Hashable, CustomStringConvertible {
+    /// The host part, without brackets.
+    public let host: String
+    /// The TCP port; 0 asks the system for any free port when listening.
+    public let port: UInt16
+
+    /// Creates an endpoint from its parts.
+    public init(host: String, port: UInt16) {
+        self.host = host
+        self.port = port
+    }
+
+    /// Parses `HOST:PORT` or `[IPV6]:PORT`. Throws a message naming what is wrong.
+    public init(parsing text: String) throws(EndpointError) {
+        let hostPart: Substring
+        let portPart: Substring
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":") else {
+                throw EndpointError(text: text, reason: "an IPv6 address is written [ADDRESS]:PORT")
+            }
+            hostPart = text[text.index(after: text.startIndex)..<close]
+            portPart = text[text.index(close, offsetBy: 2)...]
+        } else {
+            guard let colon = text.lastIndex(of: ":") else {
+                throw EndpointError(text: text, reason: "expected HOST:PORT")
+            }
+            hostPart = text[..<colon]
+            portPart = text[text.index(after: colon)...]
+            guard !hostPart.contains(":") else {
+                throw EndpointError(text: text, reason: "an IPv6 address is written [ADDRESS]:PORT")
+            }
+        }
+        guard !hostPart.isEmpty else { throw EndpointError(text: text, reason: "the host is empty") }
+        guard let port = UInt16(portPart) else {
+            throw EndpointError(text: text, reason: "the port must be a number from 0 to 65535")
+        }
+        self.init(host: String(hostPart), port: port)
+    }
+
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+
+    /// Resolves the host with getaddrinfo into TCP socket addresses, in the resolver's order.
+    func resolve(passive: Bool = false) throws(EndpointError) -> [ResolvedAddress] {
+        var hints = addrinfo()
+        hints.ai_family = AF_UNSPEC
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        hints.ai_flags = passive ? AI_PASSIVE : AI_ADDRCONFIG
+        var list: UnsafeMutablePointer<addrinfo>?
+        let status = getaddrinfo(host, String(port), &hints, &list)
+        guard status == 0, let first = list else {
+            throw EndpointError(text: description, reason: "cannot resolve \(host): \(String(cString: gai_strerror(status)))")
+        }
+        defer { freeaddrinfo(first) }
+        var addresses: [ResolvedAddress] = []
+        var cursor: UnsafeMutablePointer<addrinfo>? = first
+        while let entry = cursor {
+            var storage = sockaddr_storage()
+            withUnsafeMutableBytes(of: &storage) { dest in
+                dest.copyMemory(from: UnsafeRawBufferPointer(start: entry.pointee.ai_addr, count: Int(entry.pointee.ai_addrlen)))
+            }
+            addresses.append(ResolvedAddress(storage: storage, length: entry.pointee.ai_addrlen))
+            cursor = entry.pointee.ai_next
+        }
+        return addresses
+    }
+}
+
+/// A `HOST:PORT` text that could not be used, and why.
+public struct EndpointError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// The text as given.
+    public let text: String
+    /// What is wrong with it.
+    public let reason: String
+
+    public var description: String { "bad address '\(text)': \(reason)" }
+}
+
+/// One concrete socket address produced by name resolution.
+struct ResolvedAddress: @unchecked Sendable {  // a plain C struct value, copied, never shared by reference
+    var storage: sockaddr_storage
+    var length: socklen_t
+
+    var family: Int32 { Int32(storage.ss_family) }
+
+    func withSockaddr<R>(_ body: (UnsafePointer<sockaddr>, socklen_t) -> R) -> R {
+        withUnsafeBytes(of: storage) { body($0.baseAddress!.assumingMemoryBound(to: sockaddr.self), length) }
+    }
+
+    /// The numeric form, e.g. `127.0.0.1:4000`.
+    var endpoint: Endpoint {
+        var host = [CChar](repeating: 0, count: Int(NI_MAXHOST))
+        var service = [CChar](repeating: 0, count: Int(NI_MAXSERV))
+        _ = withSockaddr { address, length in
+            getnameinfo(address, length, &host, socklen_t(host.count), &service, socklen_t(service.count),
+                        NI_NUMERICHOST | NI_NUMERICSERV)
+        }
+        let hostText = host.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        let serviceText = service.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        return Endpoint(host: hostText, port: UInt16(serviceText) ?? 0)
+    }
+}

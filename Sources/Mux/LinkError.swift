@@ -1,0 +1,37 @@
+import Crypto
+
+/// Why a link ended or could not be set up. Each case says what the operator can do next.
+public enum LinkError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// The peer does not hold our key, or is not a tcptunnel agent. Nothing was sent back to it.
+    case handshakeFailed(CryptoError)
+    /// The peer did not complete the handshake in time, or closed during it.
+    case handshakeIncomplete
+    /// The peer broke docs/PROTOCOL.md (tampered or replayed frames included); the link was closed.
+    case protocolViolation(String)
+    /// Nothing arrived from the peer for this many seconds, not even a keepalive answer.
+    case peerSilent(seconds: Int)
+    /// The peer closed the TCP connection without saying goodbye (crash, restart, or a middlebox).
+    case closedByPeer
+    /// The peer announced it is shutting down (GOAWAY).
+    case peerShutDown
+    /// This agent is shutting down.
+    case localShutdown
+    /// A socket call failed.
+    case socket(SocketError)
+    /// The remote agent's address did not resolve.
+    case unresolvable(EndpointError)
+
+    public var description: String {
+        switch self {
+        case .handshakeFailed(let error): "handshake failed: \(error)"
+        case .handshakeIncomplete: "handshake not completed in time"
+        case .protocolViolation(let reason): "protocol violation: \(reason)"
+        case .peerSilent(let seconds): "peer silent for \(seconds) s"
+        case .closedByPeer: "connection closed by peer"
+        case .peerShutDown: "peer is shutting down"
+        case .localShutdown: "shutting down"
+        case .socket(let error): "\(error)"
+        case .unresolvable(let error): "\(error)"
+        }
+    }
+}

@@ -1,0 +1,50 @@
+import Foundation
+import Logging
+
+/// A listening socket and the one thread that accepts on it.
+///
+/// Ownership: the accept thread is the only user of `socket` while it runs; the socket is closed once, by that
+/// thread, after `stop()` has woken it.
+final class Listener: Sendable {
+    /// The address actually bound (with the real port when port 0 was asked for).
+    let endpoint: Endpoint
+    private let socket: Socket
+    private let isStopping = Locked(false)
+    private let stopped = Completion()
+
+    /// Binds and listens now, so that a port in use is reported before anything starts.
+    init(endpoint requested: Endpoint) throws(AgentError) {
+        socket = try Socket.listen(on: requested)
+        endpoint = socket.localEndpoint
+    }
+
+    /// Starts the accept thread; `handle` is called on it for each new connection and must not block.
+    func start(logger: Logger, handle: @escaping @Sendable (Socket) -> Void) {
+        startThread(named: "accept") {
+            self.acceptLoop(logger: logger, handle: handle)
+            self.socket.close()
+            self.stopped.complete()
+        }
+    }
+
+    /// Stops accepting and waits (briefly) for the accept thread to end. Idempotent.
+    func stop() {
+        isStopping.withLock { $0 = true }
+        socket.shutdown(.both)  // wakes accept(2) with EINVAL on Linux; close(2) would not
+        stopped.wait(seconds: 2)
+    }
+
+    private func acceptLoop(logger: Logger, handle: @Sendable (Socket) -> Void) {
+        while true {
+            do {
+                let client = try socket.accept()
+                handle(client)
+            } catch {
+                if isStopping.withLock({ $0 }) { return }
+                // Out of descriptors or memory: existing streams keep running; accept again shortly.
+                logger.error("accept on \(endpoint) failed: \(error); retrying in 100 ms")
+                Thread.sleep(forTimeInterval: 0.1)
+            }
+        }
+    }
+}

@@ -1,0 +1,155 @@
+import Crypto
+import Foundation
+import Logging
+
+/// The client-facing end of the tunnel: accepts TCP clients and carries each one as a stream over one
+/// persistent, encrypted link to the remote agent, re-establishing the link whenever it fails.
+///
+/// Threads: one accept thread; one link supervisor thread that connects and reconnects; per client, the thread
+/// that accepted it becomes its stream's uplink thread (see `Stream`).
+/// `@unchecked Sendable`: immutable configuration plus `link` and `isStopping`, guarded by `linkChanged`.
+public final class LocalAgent: @unchecked Sendable {
+    /// The address clients connect to.
+    public var listeningEndpoint: Endpoint { listener.endpoint }
+
+    private let listener: Listener
+    private let remote: Endpoint
+    private let key: PreSharedKey
+    private let settings: TunnelSettings
+    private let logger: Logger
+    private let linkChanged = NSCondition()
+    private var link: Link?
+    private var isStopping = false
+    private let stopRequested = Completion()
+
+    /// Binds `listen` now (so a port in use fails here) and validates `settings`. Nothing runs until `start()`.
+    public init(
+        listen: Endpoint, remote: Endpoint, key: PreSharedKey, settings: TunnelSettings, logger: Logger
+    ) throws(AgentError) {
+        do {
+            try settings.validate()
+        } catch {
+            throw .invalidSettings(error)
+        }
+        listener = try Listener(endpoint: listen)
+        self.remote = remote
+        self.key = key
+        self.settings = settings
+        self.logger = logger
+    }
+
+    /// Starts accepting clients and connecting the link. Returns at once.
+    public func start() {
+        startThread(named: "link-supervisor") { self.superviseLink() }
+        listener.start(logger: logger) { client in
+            startThread(named: "client") { self.serve(client) }
+        }
+        logger.info(
+            "local agent listening on \(listener.endpoint), tunnelling to \(remote) (key \(key.fingerprint))")
+    }
+
+    /// Stops accepting, resets open streams, and closes the link cleanly (GOAWAY). Returns within a few seconds.
+    public func stop() {
+        linkChanged.lock()
+        isStopping = true
+        let link = self.link
+        linkChanged.broadcast()
+        linkChanged.unlock()
+        stopRequested.complete()
+        listener.stop()
+        link?.shutdown(waitingUpTo: 2)
+    }
+
+    /// Whether a link to the remote agent is up now.
+    public var isLinkUp: Bool {
+        linkChanged.lock()
+        defer { linkChanged.unlock() }
+        return link.map { !$0.isClosed } ?? false
+    }
+
+    // MARK: The link supervisor thread
+
+    private func superviseLink() {
+        var delay = Backoff.initialDelay
+        while !stopRequested.hasCompleted {
+            do {
+                let link = try Link.connect(to: remote, key: key, settings: settings, logger: logger) {
+                    [logger, remote] _, reason in
+                    logger.warning("link to \(remote) down: \(reason)")
+                }
+                guard publish(link) else {
+                    link.close(.localShutdown)
+                    return
+                }
+                logger.info("link up to \(remote)")
+                delay = Backoff.initialDelay
+                while !link.finished.wait(seconds: 3600) {}
+                _ = publish(nil)
+            } catch {
+                logger.warning("cannot establish link to \(remote): \(error); retrying in \(Backoff.format(delay))")
+            }
+            if stopRequested.wait(seconds: Backoff.jittered(delay)) { return }
+            delay = Backoff.next(after: delay)
+        }
+    }
+
+    /// Makes `link` the current link and wakes waiting clients. Returns `false` if the agent is stopping.
+    private func publish(_ link: Link?) -> Bool {
+        linkChanged.lock()
+        defer { linkChanged.unlock() }
+        guard !isStopping else { return false }
+        self.link = link
+        linkChanged.broadcast()
+        return true
+    }
+
+    // MARK: Client threads
+
+    private func serve(_ client: Socket) {
+        guard let link = awaitLink() else {
+            logger.warning(
+                "closing client \(client.peerEndpoint): no link to \(remote) within \(Int(settings.linkWaitTimeout)) s")
+            client.setAbortOnClose()
+            client.close()
+            return
+        }
+        guard let stream = link.openStream(socket: client) else {
+            client.setAbortOnClose()
+            client.close()
+            return
+        }
+        if stream.awaitEstablished() {
+            stream.run()
+        } else {
+            stream.abandon()
+        }
+    }
+
+    /// Waits up to the link-wait timeout for a usable link.
+    private func awaitLink() -> Link? {
+        let deadline = Date(timeIntervalSinceNow: settings.linkWaitTimeout)
+        linkChanged.lock()
+        defer { linkChanged.unlock() }
+        while !isStopping {
+            if let link, !link.isClosed { return link }
+            if !linkChanged.wait(until: deadline) { break }
+        }
+        return nil
+    }
+}
+
+/// Capped exponential backoff with jitter for reconnect attempts, so that many local agents cut off by the same
+/// outage do not reconnect in lockstep.
+enum Backoff {
+    static let initialDelay = 0.25
+    static let maximumDelay = 30.0
+
+    static func next(after delay: Double) -> Double { min(delay * 2, maximumDelay) }
+
+    /// `delay` spread uniformly over ±25 %.
+    static func jittered(_ delay: Double) -> Double { delay * Double.random(in: 0.75...1.25) }
+
+    static func format(_ delay: Double) -> String {
+        delay < 1 ? "\(Int(delay * 1000)) ms" : "\(Int(delay)) s"
+    }
+}

@@ -1,0 +1,114 @@
+import Crypto
+import Foundation
+import Logging
+
+/// The server-facing end of the tunnel: accepts encrypted links from local agents and, for each stream they
+/// open, connects to the target and relays bytes both ways.
+///
+/// Threads: one accept thread; one handshake thread per incoming connection, which becomes nothing once its
+/// link runs (the link has its own reader and writer threads); per stream, a thread that connects to the target
+/// and then serves as the stream's uplink thread (see `Stream`).
+/// `@unchecked Sendable`: immutable configuration plus `links`, a `Locked` set.
+public final class RemoteAgent: @unchecked Sendable {
+    /// The address local agents connect to.
+    public var listeningEndpoint: Endpoint { listener.endpoint }
+
+    private let listener: Listener
+    private let target: Endpoint
+    private let key: PreSharedKey
+    private let settings: TunnelSettings
+    private let logger: Logger
+    private let links = Locked<[ObjectIdentifier: Link]>([:])
+
+    /// Binds `listen` now (so a port in use fails here) and validates `settings`. Nothing runs until `start()`.
+    public init(
+        listen: Endpoint, target: Endpoint, key: PreSharedKey, settings: TunnelSettings, logger: Logger
+    ) throws(AgentError) {
+        do {
+            try settings.validate()
+        } catch {
+            throw .invalidSettings(error)
+        }
+        listener = try Listener(endpoint: listen)
+        self.target = target
+        self.key = key
+        self.settings = settings
+        self.logger = logger
+    }
+
+    /// Starts accepting links. Returns at once.
+    public func start() {
+        listener.start(logger: logger) { connection in
+            startThread(named: "handshake") { self.establishLink(connection) }
+        }
+        logger.info(
+            "remote agent listening on \(listener.endpoint), forwarding to \(target) (key \(key.fingerprint))")
+    }
+
+    /// Stops accepting, resets open streams and closes every link cleanly (GOAWAY). Returns within a few seconds.
+    public func stop() {
+        listener.stop()
+        let current = links.withLock { Array($0.values) }
+        for link in current { link.shutdown(waitingUpTo: 2) }
+    }
+
+    /// The number of links up now.
+    public var linkCount: Int { links.withLock { $0.count } }
+
+    /// The number of streams open across all links.
+    public var streamCount: Int { links.withLock { $0.values.reduce(0) { $0 + $1.streamCount } } }
+
+    private func establishLink(_ connection: Socket) {
+        let peer = connection.peerEndpoint
+        let linkLogger = logger.withMetadata("link", "\(peer)")
+        do {
+            let link = try Link.accept(
+                connection, key: key, settings: settings, logger: linkLogger,
+                onOpen: { [self] stream in startThread(named: "stream-\(stream.id)-up") { self.serve(stream) } },
+                onClose: { [links, logger] link, reason in
+                    logger.info("link from \(peer) down: \(reason)")
+                    _ = links.withLock { $0.removeValue(forKey: ObjectIdentifier(link)) }
+                })
+            links.withLock { $0[ObjectIdentifier(link)] = link }
+            if link.isClosed { links.withLock { $0[ObjectIdentifier(link)] = nil } }
+            logger.info("link up from \(peer)")
+        } catch {
+            logger.warning("rejected connection from \(peer): \(error)")
+        }
+    }
+
+    /// Runs on the stream's own thread: connects to the target, then relays until the stream ends.
+    private func serve(_ stream: Stream) {
+        do throws(SocketError) {
+            let addresses: [ResolvedAddress]
+            do {
+                addresses = try target.resolve()
+            } catch {
+                logger.warning("cannot resolve target: \(error)")
+                stream.abort(sending: .targetUnreachable)
+                stream.abandon()
+                return
+            }
+            let socket = try Socket.connect(to: addresses, timeout: settings.connectTimeout)
+            socket.setNoDelay()
+            if stream.attach(socket) {
+                stream.run()
+            } else {
+                stream.abandon()
+            }
+        } catch {
+            logger.warning("stream \(stream.id): cannot connect to target \(target): \(error)")
+            stream.abort(sending: error.code == ECONNREFUSED ? .targetRefused : .targetUnreachable)
+            stream.abandon()
+        }
+    }
+}
+
+extension Logger {
+    /// A copy of this logger with one more metadata entry.
+    func withMetadata(_ key: String, _ value: String) -> Logger {
+        var copy = self
+        copy[metadataKey: key] = "\(value)"
+        return copy
+    }
+}

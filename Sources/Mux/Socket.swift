@@ -1,0 +1,211 @@
+import Glibc
+
+/// A thin typed layer over one POSIX TCP socket descriptor. `EINTR` is retried here and nowhere else.
+///
+/// A `Socket` is a plain value: ownership (who closes it, which thread reads or writes it) is stated by
+/// the type that stores it. `close()` must be called exactly once, after every thread using it is done.
+struct Socket: Sendable, Hashable {
+    /// The descriptor.
+    let fd: Int32
+
+    /// Which directions `shutdown(2)` ends.
+    enum Direction {
+        case read, write, both
+        var how: Int32 {
+            switch self {
+            case .read: Int32(SHUT_RD)
+            case .write: Int32(SHUT_WR)
+            case .both: Int32(SHUT_RDWR)
+            }
+        }
+    }
+
+    // MARK: Creating sockets
+
+    /// socket(2), bind(2), listen(2) with `SO_REUSEADDR`, on the first address that works.
+    static func listen(on addresses: [ResolvedAddress], backlog: Int32 = Limits.listenBacklog) throws(SocketError)
+        -> Socket
+    {
+        var lastError = SocketError(call: "bind", code: EADDRNOTAVAIL)
+        for address in addresses {
+            let fd = Glibc.socket(address.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+            guard fd >= 0 else { throw .lastError("socket") }
+            let socket = Socket(fd: fd)
+            socket.setOption(SOL_SOCKET, SO_REUSEADDR, 1)
+            let bound = address.withSockaddr { Glibc.bind(fd, $0, $1) }
+            if bound != 0 {
+                lastError = .lastError("bind")
+                socket.close()
+                continue
+            }
+            guard Glibc.listen(fd, backlog) == 0 else {
+                lastError = .lastError("listen")
+                socket.close()
+                continue
+            }
+            return socket
+        }
+        throw lastError
+    }
+
+    /// connect(2) to the first address that answers within `timeout` seconds each.
+    static func connect(to addresses: [ResolvedAddress], timeout: Double) throws(SocketError) -> Socket {
+        var lastError = SocketError(call: "connect", code: EADDRNOTAVAIL)
+        for address in addresses {
+            do {
+                return try connect(to: address, timeout: timeout)
+            } catch {
+                lastError = error
+            }
+        }
+        throw lastError
+    }
+
+    private static func connect(to address: ResolvedAddress, timeout: Double) throws(SocketError) -> Socket {
+        let fd = Glibc.socket(
+            address.family,
+            Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+        guard fd >= 0 else { throw .lastError("socket") }
+        let socket = Socket(fd: fd)
+        // A non-blocking connect bounded by poll(2): a blocking connect could hang for the kernel's
+        // SYN retry time (over two minutes) on a black-holed target.
+        if address.withSockaddr({ Glibc.connect(fd, $0, $1) }) != 0 {
+            let code = errno
+            guard code == EINPROGRESS else {
+                socket.close()
+                throw SocketError(call: "connect", code: code)
+            }
+            var poller = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+            var ready: Int32
+            repeat { ready = poll(&poller, 1, Int32(timeout * 1000)) } while ready < 0 && errno == EINTR
+            guard ready > 0 else {
+                socket.close()
+                throw SocketError(call: "connect", code: ready == 0 ? ETIMEDOUT : errno)
+            }
+            var pending: Int32 = 0
+            var length = socklen_t(MemoryLayout<Int32>.size)
+            getsockopt(fd, SOL_SOCKET, SO_ERROR, &pending, &length)
+            guard pending == 0 else {
+                socket.close()
+                throw SocketError(call: "connect", code: pending)
+            }
+        }
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
+        return socket
+    }
+
+    /// accept4(2) with close-on-exec, retrying `EINTR` and connections aborted before they were accepted.
+    func accept() throws(SocketError) -> Socket {
+        while true {
+            let client = Glibc.accept(fd, nil, nil)
+            if client >= 0 {
+                _ = fcntl(client, F_SETFD, FD_CLOEXEC)
+                return Socket(fd: client)
+            }
+            let code = errno
+            if code == EINTR || code == ECONNABORTED { continue }
+            throw SocketError(call: "accept", code: code)
+        }
+    }
+
+    // MARK: Moving bytes
+
+    /// send(2) until every byte is written. `MSG_NOSIGNAL`: a closed peer is an error, not a SIGPIPE.
+    func sendAll(_ bytes: UnsafeRawBufferPointer) throws(SocketError) {
+        var offset = 0
+        while offset < bytes.count {
+            let n = Glibc.send(fd, bytes.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL))
+            if n < 0 {
+                let code = errno
+                if code == EINTR { continue }
+                throw SocketError(call: "send", code: code)
+            }
+            offset += n
+        }
+    }
+
+    /// Sends every byte of `bytes`.
+    func sendAll(_ bytes: [UInt8]) throws(SocketError) {
+        try bytes.withUnsafeBytes { raw in Result { () throws(SocketError) in try sendAll(raw) } }.get()
+    }
+
+    /// recv(2) into `buffer`; returns the number of bytes read, 0 at end of stream.
+    func receive(into buffer: UnsafeMutableRawBufferPointer) throws(SocketError) -> Int {
+        while true {
+            let n = recv(fd, buffer.baseAddress, buffer.count, 0)
+            if n >= 0 { return n }
+            let code = errno
+            if code == EINTR { continue }
+            throw SocketError(call: "recv", code: code)
+        }
+    }
+
+    /// Reads exactly `count` bytes; returns fewer only if the peer ended the stream first.
+    func receiveExactly(_ count: Int) throws(SocketError) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: count)
+        var filled = 0
+        while filled < count {
+            let n = try bytes.withUnsafeMutableBytes { raw in
+                Result { () throws(SocketError) in try receive(into: UnsafeMutableRawBufferPointer(rebasing: raw[filled...])) }
+            }.get()
+            if n == 0 { break }
+            filled += n
+        }
+        return Array(bytes[..<filled])
+    }
+
+    // MARK: Options and teardown
+
+    /// shutdown(2). Used to wake a thread blocked in recv or send on this socket: close(2) from
+    /// another thread does not wake it, and the descriptor number could be reused mid-call.
+    func shutdown(_ direction: Direction) {
+        _ = Glibc.shutdown(fd, direction.how)
+    }
+
+    /// close(2), never retried: on Linux the descriptor is gone even when close reports EINTR.
+    func close() {
+        _ = Glibc.close(fd)
+    }
+
+    /// `SO_LINGER` with a zero timeout, so that `close()` sends RST instead of FIN: an abort the peer notices.
+    func setAbortOnClose() {
+        var option = linger(l_onoff: 1, l_linger: 0)
+        _ = setsockopt(fd, SOL_SOCKET, SO_LINGER, &option, socklen_t(MemoryLayout<linger>.size))
+    }
+
+    /// `TCP_NODELAY`: our writer batches frames itself, so Nagle's delay would only add latency.
+    func setNoDelay() {
+        setOption(Int32(IPPROTO_TCP), TCP_NODELAY, 1)
+    }
+
+    /// `SO_RCVTIMEO`: a blocked receive fails with `EAGAIN` after `seconds`; 0 waits forever.
+    func setReceiveTimeout(seconds: Double) {
+        var value = timeval(tv_sec: Int(seconds), tv_usec: Int((seconds - Double(Int(seconds))) * 1_000_000))
+        _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &value, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    /// The address the socket is bound to (getsockname(2)).
+    var localEndpoint: Endpoint {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        _ = withUnsafeMutableBytes(of: &storage) {
+            getsockname(fd, $0.baseAddress!.assumingMemoryBound(to: sockaddr.self), &length)
+        }
+        return ResolvedAddress(storage: storage, length: length).endpoint
+    }
+
+    /// The connected peer's address (getpeername(2)).
+    var peerEndpoint: Endpoint {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        _ = withUnsafeMutableBytes(of: &storage) {
+            getpeername(fd, $0.baseAddress!.assumingMemoryBound(to: sockaddr.self), &length)
+        }
+        return ResolvedAddress(storage: storage, length: length).endpoint
+    }
+
+    private func setOption(_ level: Int32, _ name: Int32, _ value: Int32) {
+        var value = value
+        _ = setsockopt(fd, level, name, &value, socklen_t(MemoryLayout<Int32>.size))
+    }
+}

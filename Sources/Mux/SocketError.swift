@@ -1,0 +1,16 @@
+import Glibc
+
+/// A failed socket call: which call, and the errno it set.
+public struct SocketError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// The POSIX call that failed, e.g. `connect`.
+    public let call: String
+    /// The errno value it set.
+    public let code: Int32
+
+    /// Captures the current `errno`; call it on the line right after the failing C call.
+    static func lastError(_ call: String) -> SocketError {
+        SocketError(call: call, code: errno)
+    }
+
+    public var description: String { "\(call): \(String(cString: strerror(code)))" }
+}

@@ -1,0 +1,278 @@
+import DequeModule
+import Foundation
+
+/// One tunnelled TCP connection: the client's socket on the local agent, the target's on the remote agent.
+///
+/// Threads: the *uplink* thread (the one that accepted or connected the socket) reads the socket and queues
+/// DATA and FIN. A second, *downlink* thread writes received DATA to the socket; it exists so that a socket
+/// that stops reading blocks only its own thread, never the link's reader nor this stream's uplink. The link's
+/// reader thread calls the `receive…` methods, which never block.
+///
+/// Ownership: the stream owns `socket` and closes it once, when the last of its threads ends.
+/// `@unchecked Sendable`: every mutable field is guarded by `condition`.
+final class Stream: @unchecked Sendable {
+    /// This stream's id within its link.
+    let id: StreamID
+    private let link: Link
+    private let condition = NSCondition()
+    private var socket: Socket?
+    private var state = StreamState()
+    /// Bytes we may still send before the peer's next WINDOW frame.
+    private var sendCredit: Int
+    /// DATA received and not yet written to the socket; its size is bounded by `window`.
+    private var inbound = Deque<[UInt8]>()
+    private var window: ReceiveWindow
+    /// Threads still using the socket: the uplink thread, plus the downlink thread once started.
+    private var runningThreads = 1
+    /// Whether the downlink thread is inside send(2), where only shutdown(2) can wake it.
+    private var isWriting = false
+    private var resetReason: ResetReason?
+    private var bytesUp = 0
+    private var bytesDown = 0
+
+    /// A stream whose uplink is the calling thread. `sendCredit` is the peer's initial window (0 until OPEN_OK
+    /// on the opening side).
+    init(id: StreamID, link: Link, window: ReceiveWindow, sendCredit: Int, socket: Socket?) {
+        self.id = id
+        self.link = link
+        self.window = window
+        self.sendCredit = sendCredit
+        self.socket = socket
+    }
+
+    /// The window this stream granted the peer when it was opened.
+    var initialWindow: UInt32 {
+        condition.lock()
+        defer { condition.unlock() }
+        return UInt32(window.size)
+    }
+
+    // MARK: Called by the uplink thread
+
+    /// Waits until the peer answered OPEN. Returns whether the stream is established; `false` if it was reset
+    /// (refused by the target, or the link went down).
+    func awaitEstablished() -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        while state.phase == .opening { condition.wait() }
+        return state.phase == .established
+    }
+
+    /// Hands the freshly connected target socket to the stream and answers OPEN_OK.
+    /// Returns `false`, and aborts `socket`, if the stream was reset while the target was being connected.
+    func attach(_ socket: Socket) -> Bool {
+        condition.lock()
+        let isEstablished = state.establish()
+        if isEstablished { self.socket = socket }
+        let window = self.window.size
+        condition.unlock()
+        guard isEstablished else {
+            socket.setAbortOnClose()
+            socket.close()
+            return false
+        }
+        link.queue.pushControl(.openOK(id, window: UInt32(window)))
+        return true
+    }
+
+    /// Starts the downlink thread, then pumps socket bytes to the link until end of stream or abort.
+    /// Ends the uplink thread's use of the stream: call it last.
+    func run() {
+        condition.lock()
+        runningThreads += 1
+        condition.unlock()
+        startThread(named: "stream-\(id)-down") { self.runDownlink() }
+        runUplink()
+        threadDidFinish()
+    }
+
+    /// Ends the uplink thread's use of a stream that never ran (refused or reset while opening).
+    func abandon() {
+        threadDidFinish()
+    }
+
+    private func runUplink() {
+        guard let socket = currentSocket else { return }
+        var buffer = [UInt8](repeating: 0, count: Limits.maxDataPayload)
+        while true {
+            let count: Int
+            do {
+                count = try buffer.withUnsafeMutableBytes { (raw) throws(SocketError) in try socket.receive(into: raw) }
+            } catch {
+                abort(sending: .aborted)
+                return
+            }
+            if count == 0 {
+                sendFIN()
+                return
+            }
+            var offset = 0
+            while offset < count {
+                let grant = takeCredit(upTo: count - offset)
+                guard grant > 0, link.queue.pushData(.data(id, Array(buffer[offset..<offset + grant]))) else { return }
+                offset += grant
+            }
+            condition.lock()
+            bytesUp += count
+            condition.unlock()
+        }
+    }
+
+    private func sendFIN() {
+        condition.lock()
+        let canSend = state.sendFIN()
+        condition.unlock()
+        // FIN travels in the data queue, behind this stream's DATA, so it cannot overtake it.
+        if canSend { _ = link.queue.pushData(.fin(id)) }
+    }
+
+    /// Waits for send credit; returns up to `wanted` bytes of it, or 0 if the stream was reset.
+    private func takeCredit(upTo wanted: Int) -> Int {
+        condition.lock()
+        defer { condition.unlock() }
+        while sendCredit == 0 && !state.isReset { condition.wait() }
+        guard !state.isReset else { return 0 }
+        let grant = min(wanted, sendCredit)
+        sendCredit -= grant
+        return grant
+    }
+
+    private var currentSocket: Socket? {
+        condition.lock()
+        defer { condition.unlock() }
+        return state.isReset ? nil : socket
+    }
+
+    // MARK: Called by the downlink thread
+
+    private func runDownlink() {
+        defer { threadDidFinish() }
+        guard let socket = currentSocket else { return }
+        while true {
+            condition.lock()
+            while inbound.isEmpty && !state.hasReceivedFIN && !state.isReset { condition.wait() }
+            if state.isReset {
+                condition.unlock()
+                return
+            }
+            guard let chunk = inbound.popFirst() else {
+                condition.unlock()
+                socket.shutdown(.write)  // the peer's FIN, after every byte before it: our client sees EOF
+                return
+            }
+            isWriting = true
+            condition.unlock()
+
+            let failed: Bool
+            do {
+                try socket.sendAll(chunk)
+                failed = false
+            } catch {
+                failed = true
+            }
+
+            condition.lock()
+            isWriting = false
+            bytesDown += chunk.count
+            let increment =
+                failed || state.isReset
+                ? nil : window.consume(chunk.count) { self.link.budget.reserve(upTo: $0, atLeast: 0) }
+            condition.unlock()
+            if failed {
+                abort(sending: .aborted)
+                return
+            }
+            if let increment { link.queue.pushControl(.window(id, increment: increment)) }
+        }
+    }
+
+    // MARK: Called by the link's reader thread; never blocks
+
+    /// The peer accepted our OPEN and granted `window` bytes of credit.
+    func receiveOpenOK(window: UInt32) {
+        condition.lock()
+        defer { condition.unlock() }
+        guard state.establish() else { return }  // we reset it already; our RESET is on its way
+        sendCredit = Int(window)
+        condition.broadcast()
+    }
+
+    /// Buffers DATA for the downlink thread. Throws if the peer broke flow control or half-close rules.
+    func receiveData(_ bytes: [UInt8]) throws(LinkError) {
+        condition.lock()
+        defer { condition.unlock() }
+        if state.isReset { return }  // sent before the peer saw our RESET
+        guard state.canReceiveData else {
+            throw .protocolViolation("DATA on stream \(id) \(state.hasReceivedFIN ? "after FIN" : "before OPEN_OK")")
+        }
+        guard window.receive(bytes.count) else { throw .protocolViolation("stream \(id) overran its window") }
+        inbound.append(bytes)
+        condition.broadcast()
+    }
+
+    /// The peer will send no more DATA. Throws if FIN is not allowed now.
+    func receiveFIN() throws(LinkError) {
+        condition.lock()
+        defer { condition.unlock() }
+        if state.isReset { return }
+        guard state.receiveFIN() else { throw .protocolViolation("unexpected FIN on stream \(id)") }
+        condition.broadcast()
+    }
+
+    /// The peer returned `increment` bytes of credit.
+    func receiveWindow(increment: UInt32) throws(LinkError) {
+        condition.lock()
+        defer { condition.unlock() }
+        if state.isReset { return }
+        sendCredit += Int(increment)
+        guard sendCredit <= Int(UInt32.max) else { throw .protocolViolation("stream \(id) window overflow") }
+        condition.broadcast()
+    }
+
+    /// The peer aborted the stream.
+    func receiveReset(_ reason: ResetReason) {
+        condition.lock()
+        if resetReason == nil { resetReason = reason }
+        condition.unlock()
+        abort(sending: nil)
+    }
+
+    // MARK: Called by any thread
+
+    /// Aborts the stream: wakes both threads, makes the final close send RST, and tells the peer unless
+    /// `reason` is nil (the peer reset it, or the link is gone). Idempotent.
+    func abort(sending reason: ResetReason?) {
+        condition.lock()
+        guard state.reset() else {
+            condition.unlock()
+            return
+        }
+        if resetReason == nil { resetReason = reason }
+        inbound.removeAll()
+        let socket = self.socket
+        let isWriting = self.isWriting
+        condition.broadcast()
+        condition.unlock()
+        if let reason { link.queue.pushControl(.reset(id, reason)) }
+        if let socket {
+            socket.setAbortOnClose()
+            // SHUT_RD wakes a blocked recv without sending anything, so the client sees only the RST of the
+            // final close. A thread blocked in send can only be woken by shutting the write side as well.
+            socket.shutdown(isWriting ? .both : .read)
+        }
+    }
+
+    private func threadDidFinish() {
+        condition.lock()
+        runningThreads -= 1
+        let isLast = runningThreads == 0
+        let socket = self.socket
+        let reserved = window.size
+        let summary = "up \(bytesUp) B, down \(bytesDown) B" + (resetReason.map { ", reset: \($0)" } ?? "")
+        condition.unlock()
+        guard isLast else { return }
+        socket?.close()
+        link.budget.release(reserved)
+        link.streamDidEnd(id: id, summary: summary)
+    }
+}

@@ -1,0 +1,56 @@
+/// The tunables shared by both agents. `validate()` names the first bad field.
+public struct TunnelSettings: Sendable, Equatable {
+    /// The receive window each stream starts with and grows back to, in bytes. Bulk throughput of one
+    /// stream is at most window ÷ round-trip time, so 1 MiB gives 100 MB/s across 10 ms and 10 MB/s across 100 ms.
+    public var streamWindow: Int = 1024 * 1024
+    /// All streams of one link together never hold more than this much unconsumed received data
+    /// (beyond `Limits.minimumStreamWindow` per stream once it is spent).
+    public var linkReceiveBudget: Int = 64 * 1024 * 1024
+    /// Bytes of DATA frames the writer queue holds before stream threads wait for it.
+    public var outboundQueueBytes: Int = 4 * 1024 * 1024
+    /// Seconds a peer has to complete the handshake.
+    public var handshakeTimeout: Double = 10
+    /// Seconds the remote agent waits for the target to accept a connection.
+    public var connectTimeout: Double = 10
+    /// Seconds of silence after which a link sends PING.
+    public var keepaliveInterval: Double = 15
+    /// Seconds without receiving anything after which a link is declared dead.
+    public var deadLinkTimeout: Double = 45
+    /// Seconds a new client waits for the link to come up before it is closed.
+    public var linkWaitTimeout: Double = 10
+
+    /// The defaults.
+    public init() {}
+
+    /// Throws `SettingsError` naming the first field that is out of range.
+    public func validate() throws(SettingsError) {
+        guard streamWindow >= Limits.minimumStreamWindow, streamWindow <= Int(UInt32.max / 2) else {
+            throw SettingsError(field: "stream window", reason: "must be from \(Limits.minimumStreamWindow) bytes to 2 GiB")
+        }
+        guard linkReceiveBudget >= streamWindow else {
+            throw SettingsError(field: "link receive budget", reason: "must be at least the stream window")
+        }
+        guard outboundQueueBytes >= Limits.maxSealedFrame else {
+            throw SettingsError(field: "outbound queue", reason: "must hold at least one frame")
+        }
+        for (name, value) in [
+            ("handshake timeout", handshakeTimeout), ("connect timeout", connectTimeout),
+            ("keepalive interval", keepaliveInterval), ("link wait timeout", linkWaitTimeout),
+        ] where !(value > 0) {
+            throw SettingsError(field: name, reason: "must be more than 0 seconds")
+        }
+        guard deadLinkTimeout > keepaliveInterval else {
+            throw SettingsError(field: "dead-link timeout", reason: "must be longer than the keepalive interval")
+        }
+    }
+}
+
+/// A setting out of its allowed range.
+public struct SettingsError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// The setting's name as the user knows it.
+    public let field: String
+    /// The allowed range.
+    public let reason: String
+
+    public var description: String { "\(field) \(reason)" }
+}
