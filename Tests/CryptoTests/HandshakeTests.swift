@@ -1,0 +1,83 @@
+import Crypto
+import Testing
+
+@Suite struct HandshakeTests {
+    let now: UInt64 = 1_800_000_000
+
+    @Test func sameKeyGivesMatchingSessionKeysBothWays() throws {
+        let key = try makeKey()
+        let keys = try handshake(clientKey: key, serverKey: key)
+        var toServer = keys.client.clientSide().sealer
+        var atServer = keys.server.serverSide().opener
+        var toClient = keys.server.serverSide().sealer
+        var atClient = keys.client.clientSide().opener
+        #expect(try open(try seal([1, 2, 3], with: &toServer), with: &atServer) == [1, 2, 3])
+        #expect(try open(try seal([4, 5], with: &toClient), with: &atClient) == [4, 5])
+    }
+
+    @Test func eachHandshakeDerivesDifferentKeys() throws {
+        let key = try makeKey()
+        var first = try handshake(clientKey: key, serverKey: key).client.clientSide().sealer
+        var second = try handshake(clientKey: key, serverKey: key).client.clientSide().sealer
+        #expect(try seal([0, 0, 0, 0], with: &first) != seal([0, 0, 0, 0], with: &second))
+    }
+
+    @Test func serverRejectsHelloMadeWithAnotherKey() throws {
+        let client = ClientHandshake(key: try makeKey(), now: now)
+        #expect(throws: CryptoError.handshakeNotAuthentic) {
+            try ServerHandshake.respond(to: client.hello, key: try makeKey(), now: now)
+        }
+    }
+
+    @Test func clientRejectsReplyMadeWithAnotherKey() throws {
+        let clientKey = try makeKey()
+        let client = ClientHandshake(key: clientKey, now: now)
+        let otherServerKey = try makeKey()
+        let impostor = ClientHandshake(key: otherServerKey, now: now)
+        let (reply, _) = try ServerHandshake.respond(to: impostor.hello, key: otherServerKey, now: now)
+        #expect(throws: CryptoError.handshakeNotAuthentic) { try client.receive(serverHello: reply) }
+    }
+
+    @Test func clientRejectsReplyToAnotherHello() throws {
+        let key = try makeKey()
+        let client = ClientHandshake(key: key, now: now)
+        let other = ClientHandshake(key: key, now: now)
+        let (reply, _) = try ServerHandshake.respond(to: other.hello, key: key, now: now)
+        #expect(throws: CryptoError.handshakeNotAuthentic) { try client.receive(serverHello: reply) }
+    }
+
+    @Test(arguments: [0, 1, 71, 73, 200])
+    func helloOfWrongSizeIsMalformed(size: Int) throws {
+        let garbage = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ 1) }
+        #expect(throws: CryptoError.handshakeMalformed) {
+            try ServerHandshake.respond(to: garbage, key: try makeKey(), now: now)
+        }
+    }
+
+    @Test func randomHelloOfRightSizeIsNotAuthentic() throws {
+        let garbage = (0..<HandshakeMessage.clientHelloSize).map { _ in UInt8.random(in: 0...255) }
+        #expect(throws: CryptoError.handshakeNotAuthentic) {
+            try ServerHandshake.respond(to: garbage, key: try makeKey(), now: now)
+        }
+    }
+
+    @Test(arguments: [0, 10, 40, 71])
+    func tamperedHelloIsNotAuthentic(at index: Int) throws {
+        let key = try makeKey()
+        var hello = ClientHandshake(key: key, now: now).hello
+        hello[index] ^= 0x80
+        #expect(throws: CryptoError.handshakeNotAuthentic) { try ServerHandshake.respond(to: hello, key: key, now: now) }
+    }
+
+    @Test func helloFromFarOffClockIsRefused() throws {
+        let key = try makeKey()
+        let hello = ClientHandshake(key: key, now: now - 600).hello
+        #expect(throws: CryptoError.clockSkew(seconds: 600)) { try ServerHandshake.respond(to: hello, key: key, now: now) }
+    }
+
+    @Test func helloWithinClockSkewIsAccepted() throws {
+        let key = try makeKey()
+        let hello = ClientHandshake(key: key, now: now + 60).hello
+        _ = try ServerHandshake.respond(to: hello, key: key, now: now)
+    }
+}

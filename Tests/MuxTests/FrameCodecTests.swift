@@ -1,0 +1,77 @@
+import Testing
+
+@testable import Mux
+
+@Suite struct FrameCodecTests {
+    private func encode(_ frame: Frame) -> [UInt8] {
+        var bytes: [UInt8] = []
+        FrameCodec.encode(frame, into: &bytes)
+        return bytes
+    }
+
+    private func decode(_ bytes: [UInt8]) throws -> Frame {
+        try bytes.withUnsafeBytes { try FrameCodec.decode($0) }
+    }
+
+    static let everyKind: [Frame] = [
+        .open(1, window: 1 << 20), .openOK(7, window: 65536), .data(3, [1, 2, 3]),
+        .data(4, [UInt8](repeating: 9, count: Limits.maxDataPayload)), .fin(5), .reset(6, .targetRefused),
+        .window(8, increment: 12345), .ping(0xDEAD_BEEF), .pong(42), .goAway(.shutdown),
+    ]
+
+    @Test(arguments: everyKind)
+    func everyFrameKindRoundTrips(frame: Frame) throws {
+        #expect(try decode(encode(frame)) == frame)
+    }
+
+    @Test func headerIsKindThenBigEndianStreamID() {
+        #expect(encode(.fin(0x0102_0304)) == [4, 1, 2, 3, 4])
+        #expect(encode(.window(1, increment: 0x10)) == [6, 0, 0, 0, 1, 0, 0, 0, 0x10])
+    }
+
+    @Test(arguments: [[], [3], [3, 0, 0, 0]] as [[UInt8]])
+    func bodyShorterThanHeaderIsRejected(bytes: [UInt8]) {
+        #expect(throws: FrameError.tooShort(length: bytes.count)) { try decode(bytes) }
+    }
+
+    @Test(arguments: [0, 10, 200, 255] as [UInt8])
+    func unknownKindIsRejected(kind: UInt8) {
+        #expect(throws: FrameError.unknownKind(kind)) { try decode([kind, 0, 0, 0, 1]) }
+    }
+
+    @Test func emptyDataIsRejected() {
+        #expect(throws: FrameError.self) { try decode([3, 0, 0, 0, 1]) }
+    }
+
+    @Test func dataLongerThanLimitIsRejected() {
+        let bytes = [3, 0, 0, 0, 1] + [UInt8](repeating: 0, count: Limits.maxDataPayload + 1)
+        #expect(throws: FrameError.self) { try decode(bytes) }
+    }
+
+    @Test(arguments: [
+        [1, 0, 0, 0, 1, 0, 0, 1],  // OPEN with 3-byte window
+        [2, 0, 0, 0, 1, 0, 0, 0, 1, 0],  // OPEN_OK with 5-byte window
+        [4, 0, 0, 0, 1, 0],  // FIN with a payload
+        [5, 0, 0, 0, 1],  // RESET without reason
+        [6, 0, 0, 0, 1, 1],  // WINDOW with 1-byte increment
+        [7, 0, 0, 0, 0, 1, 2, 3],  // PING with 3 bytes
+        [9, 0, 0, 0, 0],  // GOAWAY without reason
+    ] as [[UInt8]])
+    func payloadOfWrongSizeIsRejected(bytes: [UInt8]) {
+        #expect(throws: FrameError.self) { try decode(bytes) }
+    }
+
+    @Test func streamFrameForStreamZeroIsRejected() {
+        #expect(throws: FrameError.malformed(.data, "stream id 0")) { try decode([3, 0, 0, 0, 0, 1]) }
+    }
+
+    @Test func linkFrameForAStreamIsRejected() {
+        #expect(throws: FrameError.malformed(.ping, "stream id 1, expected 0")) {
+            try decode([7, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0])
+        }
+    }
+
+    @Test func unknownResetReasonReadsAsAborted() throws {
+        #expect(try decode([5, 0, 0, 0, 9, 200]) == .reset(9, .aborted))
+    }
+}

@@ -1,0 +1,81 @@
+import Foundation
+import Testing
+
+@testable import Mux
+
+@Suite struct OutboundQueueTests {
+    @Test func controlFramesGoBeforeQueuedData() {
+        let queue = OutboundQueue(dataLimit: 1 << 20)
+        #expect(queue.pushData(.data(1, [1])))
+        queue.pushControl(.window(2, increment: 10))
+        guard case .frames(let frames) = queue.next(maxBytes: 1 << 20, idleTimeout: 1) else {
+            Issue.record("expected frames")
+            return
+        }
+        #expect(frames == [.window(2, increment: 10), .data(1, [1])])
+    }
+
+    @Test func dataAndFINKeepTheirOrder() {
+        let queue = OutboundQueue(dataLimit: 1 << 20)
+        _ = queue.pushData(.data(1, [1]))
+        _ = queue.pushData(.fin(1))
+        _ = queue.pushData(.data(2, [2]))
+        guard case .frames(let frames) = queue.next(maxBytes: 1 << 20, idleTimeout: 1) else {
+            Issue.record("expected frames")
+            return
+        }
+        #expect(frames == [.data(1, [1]), .fin(1), .data(2, [2])])
+    }
+
+    @Test func idleQueueReportsIdleAfterTimeout() {
+        let queue = OutboundQueue(dataLimit: 1024)
+        guard case .idle = queue.next(maxBytes: 1024, idleTimeout: 0.05) else {
+            Issue.record("expected idle")
+            return
+        }
+    }
+
+    @Test func fullQueueMakesDataPushersWaitUntilDrained() {
+        let queue = OutboundQueue(dataLimit: 100)
+        #expect(queue.pushData(.data(1, [UInt8](repeating: 0, count: 80))))
+        let pushed = Completion()
+        startThread(named: "pusher") {
+            _ = queue.pushData(.data(1, [UInt8](repeating: 0, count: 80)))
+            pushed.complete()
+        }
+        #expect(!pushed.wait(seconds: 0.2))
+        _ = queue.next(maxBytes: 10, idleTimeout: 1)
+        #expect(pushed.wait(seconds: 5))
+    }
+
+    @Test func closeWakesWaitingPusherWithFailure() {
+        let queue = OutboundQueue(dataLimit: 10)
+        _ = queue.pushData(.data(1, [UInt8](repeating: 0, count: 10)))
+        let result = Locked<Bool?>(nil)
+        let done = Completion()
+        startThread(named: "pusher") {
+            let accepted = queue.pushData(.data(1, [1]))
+            result.withLock { $0 = accepted }
+            done.complete()
+        }
+        queue.close()
+        #expect(done.wait(seconds: 5))
+        #expect(result.withLock { $0 } == false)
+    }
+
+    @Test func finishedQueueDrainsThenCloses() {
+        let queue = OutboundQueue(dataLimit: 1024)
+        queue.pushControl(.goAway(.shutdown))
+        queue.finish()
+        queue.pushControl(.ping(1))
+        guard case .frames(let frames) = queue.next(maxBytes: 1024, idleTimeout: 1) else {
+            Issue.record("expected frames")
+            return
+        }
+        #expect(frames == [.goAway(.shutdown)])
+        guard case .closed = queue.next(maxBytes: 1024, idleTimeout: 1) else {
+            Issue.record("expected closed")
+            return
+        }
+    }
+}
