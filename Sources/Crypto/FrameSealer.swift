@@ -22,17 +22,15 @@ public struct FrameSealer: Sendable {
         self.key = key
     }
 
-    /// Appends the sealed form of `plaintext` (`plaintext.count + SealedFrame.overhead` bytes) to `output`.
-    public mutating func seal(_ plaintext: UnsafeRawBufferPointer, appendingTo output: inout [UInt8]) throws(CryptoError) {
+    /// Writes the sealed form of `plaintext` to `output`, which must have room for
+    /// `plaintext.count + SealedFrame.overhead` bytes.
+    public mutating func seal(_ plaintext: UnsafeRawBufferPointer, into output: UnsafeMutableRawPointer)
+        throws(CryptoError)
+    {
         try nonce.ensureAvailable(2)
-        let start = output.count
-        output.append(contentsOf: repeatElement(0, count: plaintext.count + SealedFrame.overhead))
         var length = UInt32(plaintext.count).bigEndian
-        output.withUnsafeMutableBytes { out in
-            let lengthBlock = out.baseAddress! + start
-            withUnsafeBytes(of: &length) { sealBlock($0, into: lengthBlock) }
-            sealBlock(plaintext, into: lengthBlock + SealedFrame.lengthBlockSize)
-        }
+        withUnsafeBytes(of: &length) { sealBlock($0, into: output) }
+        sealBlock(plaintext, into: output + SealedFrame.lengthBlockSize)
     }
 
     private mutating func sealBlock(_ plaintext: UnsafeRawBufferPointer, into output: UnsafeMutableRawPointer) {

@@ -1,17 +1,30 @@
 /// Frame plaintext encoding and decoding (docs/PROTOCOL.md, "Frames"). Pure: no crypto, no sockets.
 enum FrameCodec {
-    /// Appends `frame`'s plaintext (header then payload) to `output`.
-    static func encode(_ frame: Frame, into output: inout [UInt8]) {
-        output.append(frame.kind.rawValue)
-        appendBigEndian(frame.streamID, to: &output)
+    /// The size of `frame`'s plaintext.
+    static func encodedSize(of frame: Frame) -> Int {
         switch frame {
-        case .open(_, let window), .openOK(_, let window): appendBigEndian(window, to: &output)
-        case .data(_, let bytes): output.append(contentsOf: bytes)
+        case .open, .openOK, .window: Frame.headerSize + 4
+        case .data(_, let bytes): Frame.headerSize + bytes.count
+        case .fin: Frame.headerSize
+        case .reset, .goAway: Frame.headerSize + 1
+        case .ping, .pong: Frame.headerSize + 8
+        }
+    }
+
+    /// Writes `frame`'s plaintext (header then payload) to `output`, which must have room for
+    /// `encodedSize(of: frame)` bytes.
+    static func encode(_ frame: Frame, into output: UnsafeMutableRawPointer) {
+        output.storeBytes(of: frame.kind.rawValue, as: UInt8.self)
+        output.storeBytes(of: frame.streamID.bigEndian, toByteOffset: 1, as: UInt32.self)
+        let payload = output + Frame.headerSize
+        switch frame {
+        case .open(_, let window), .openOK(_, let window): payload.storeBytes(of: window.bigEndian, as: UInt32.self)
+        case .data(_, let bytes): bytes.withUnsafeBytes { payload.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
         case .fin: break
-        case .reset(_, let reason): output.append(reason.rawValue)
-        case .window(_, let increment): appendBigEndian(increment, to: &output)
-        case .ping(let value), .pong(let value): appendBigEndian(value, to: &output)
-        case .goAway(let reason): output.append(reason.rawValue)
+        case .reset(_, let reason): payload.storeBytes(of: reason.rawValue, as: UInt8.self)
+        case .window(_, let increment): payload.storeBytes(of: increment.bigEndian, as: UInt32.self)
+        case .ping(let value), .pong(let value): payload.storeBytes(of: value.bigEndian, as: UInt64.self)
+        case .goAway(let reason): payload.storeBytes(of: reason.rawValue, as: UInt8.self)
         }
     }
 
@@ -44,7 +57,7 @@ enum FrameCodec {
             guard !payload.isEmpty, payload.count <= Limits.maxDataPayload else {
                 throw .malformed(kind, "payload of \(payload.count) bytes, expected 1 to \(Limits.maxDataPayload)")
             }
-            return .data(id, Array(payload))
+            return .data(id, [UInt8](copying: payload))
         case .fin:
             try expect(size: 0)
             return .fin(id)
@@ -59,10 +72,6 @@ enum FrameCodec {
             try expect(size: 1)
             return .goAway(GoAwayReason(rawValue: payload[0]) ?? .other)
         }
-    }
-
-    private static func appendBigEndian<T: FixedWidthInteger>(_ value: T, to output: inout [UInt8]) {
-        withUnsafeBytes(of: value.bigEndian) { output.append(contentsOf: $0) }
     }
 
     private static func readBigEndian<T: FixedWidthInteger>(

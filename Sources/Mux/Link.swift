@@ -58,9 +58,9 @@ final class Link: @unchecked Sendable {
         budget = ReceiveBudget(bytes: settings.linkReceiveBudget)
         socket.setNoDelay()
         socket.setReceiveTimeout(seconds: settings.deadLinkTimeout)
-        let encoder = FrameEncoder(sealer: keys.sealer)
+        let sealer = keys.sealer
         let decoder = FrameDecoder(opener: keys.opener)
-        startThread(named: "link-writer") { self.runWriter(encoder) }
+        startThread(named: "link-writer") { self.runWriter(FrameEncoder(sealer: sealer)) }
         startThread(named: "link-reader") { self.runReader(decoder) }
     }
 
@@ -82,14 +82,15 @@ final class Link: @unchecked Sendable {
             let stream = Stream(
                 id: state.nextStreamID, link: self, window: window, sendCredit: 0, socket: client)
             state.nextStreamID += 1
-            streams.insert(stream)  // under `state`'s lock, so `close` cannot miss it
+            // Both under `state`'s lock: `close` cannot miss the stream, and OPENs reach the queue in id order.
+            streams.insert(stream)
+            queue.pushControl(.open(stream.id, window: UInt32(window.size)))
             return stream
         }
         guard let stream else {
             budget.release(window.size)
             return nil
         }
-        queue.pushControl(.open(stream.id, window: UInt32(window.size)))
         logger.debug("stream \(stream.id) opened", metadata: ["client": "\(client.peerEndpoint)"])
         return stream
     }
@@ -209,8 +210,6 @@ final class Link: @unchecked Sendable {
 
     private func runWriter(_ encoder: FrameEncoder) {
         var encoder = encoder
-        var output: [UInt8] = []
-        output.reserveCapacity(Limits.writerBatchBytes + 2 * Limits.maxSealedFrame)
         var pings: UInt64 = 0
         writing: while true {
             let frames: [Frame]
@@ -221,22 +220,33 @@ final class Link: @unchecked Sendable {
                 frames = [.ping(pings)]
             case .frames(let batch): frames = batch
             }
-            output.removeAll(keepingCapacity: true)
-            do {
-                for frame in frames { try encoder.append(frame, to: &output) }
+            do throws(LinkError) {
+                for frame in frames {
+                    if !encoder.canAppend(frame) { try flush(&encoder) }
+                    do {
+                        try encoder.append(frame)
+                    } catch {
+                        throw .protocolViolation(error.description)
+                    }
+                }
+                try flush(&encoder)
             } catch {
-                close(.protocolViolation(error.description))
-                break writing
-            }
-            do {
-                try socket.sendAll(output)
-            } catch {
-                close(.socket(error))
+                close(error)
                 break writing
             }
         }
         socket.shutdown(.write)  // after a clean finish this tells the peer we are done
         threadDidFinish()
+    }
+
+    /// Sends the encoder's sealed bytes with one send(2) call sequence and empties it.
+    private func flush(_ encoder: inout FrameEncoder) throws(LinkError) {
+        do {
+            try socket.sendAll(encoder.output.bytes)
+        } catch {
+            throw .socket(error)
+        }
+        encoder.output.count = 0
     }
 
     private func threadDidFinish() {

@@ -9,7 +9,10 @@ final class Listener: Sendable {
     /// The address actually bound (with the real port when port 0 was asked for).
     let endpoint: Endpoint
     private let socket: Socket
-    private let isStopping = Locked(false)
+    private enum Phase {
+        case bound, accepting, stopping
+    }
+    private let phase = Locked(Phase.bound)
     private let stopped = Completion()
 
     /// Binds and listens now, so that a port in use is reported before anything starts.
@@ -20,6 +23,7 @@ final class Listener: Sendable {
 
     /// Starts the accept thread; `handle` is called on it for each new connection and must not block.
     func start(logger: Logger, handle: @escaping @Sendable (Socket) -> Void) {
+        phase.withLock { $0 = .accepting }
         startThread(named: "accept") {
             self.acceptLoop(logger: logger, handle: handle)
             self.socket.close()
@@ -29,9 +33,16 @@ final class Listener: Sendable {
 
     /// Stops accepting and waits (briefly) for the accept thread to end. Idempotent.
     func stop() {
-        isStopping.withLock { $0 = true }
-        socket.shutdown(.both)  // wakes accept(2) with EINVAL on Linux; close(2) would not
-        stopped.wait(seconds: 2)
+        let previous = phase.withLock { phase in
+            defer { phase = .stopping }
+            return phase
+        }
+        switch previous {
+        case .bound: socket.close()  // no accept thread to hand the socket to
+        case .accepting: socket.shutdown(.both)  // wakes accept(2) with EINVAL on Linux; close(2) would not
+        case .stopping: break
+        }
+        if previous == .accepting { stopped.wait(seconds: 2) }
     }
 
     private func acceptLoop(logger: Logger, handle: @Sendable (Socket) -> Void) {
@@ -40,7 +51,7 @@ final class Listener: Sendable {
                 let client = try socket.accept()
                 handle(client)
             } catch {
-                if isStopping.withLock({ $0 }) { return }
+                if phase.withLock({ $0 == .stopping }) { return }
                 // Out of descriptors or memory: existing streams keep running; accept again shortly.
                 logger.error("accept on \(endpoint) failed: \(error); retrying in 100 ms")
                 Thread.sleep(forTimeInterval: 0.1)

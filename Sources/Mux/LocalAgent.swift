@@ -75,7 +75,7 @@ public final class LocalAgent: @unchecked Sendable {
             do {
                 let link = try Link.connect(to: remote, key: key, settings: settings, logger: logger) {
                     [logger, remote] _, reason in
-                    logger.warning("link to \(remote) down: \(reason)")
+                    logger.log(level: reason == .localShutdown ? .info : .warning, "link to \(remote) down: \(reason)")
                 }
                 guard publish(link) else {
                     link.close(.localShutdown)

@@ -109,7 +109,11 @@ final class Stream: @unchecked Sendable {
             var offset = 0
             while offset < count {
                 let grant = takeCredit(upTo: count - offset)
-                guard grant > 0, link.queue.pushData(.data(id, Array(buffer[offset..<offset + grant]))) else { return }
+                guard grant > 0 else { return }
+                let chunk = buffer.withUnsafeBytes {
+                    [UInt8](copying: UnsafeRawBufferPointer(rebasing: $0[offset..<offset + grant]))
+                }
+                guard link.queue.pushData(.data(id, chunk)) else { return }
                 offset += grant
             }
             condition.lock()

@@ -16,8 +16,10 @@ func handshake(
 
 /// Seals `plaintext` with `sealer` and returns the sealed bytes.
 func seal(_ plaintext: [UInt8], with sealer: inout FrameSealer) throws -> [UInt8] {
-    var output: [UInt8] = []
-    try plaintext.withUnsafeBytes { raw in try sealer.seal(raw, appendingTo: &output) }
+    var output = [UInt8](repeating: 0, count: plaintext.count + SealedFrame.overhead)
+    try plaintext.withUnsafeBytes { raw in
+        try output.withUnsafeMutableBytes { out in try sealer.seal(raw, into: out.baseAddress!) }
+    }
     return output
 }
 

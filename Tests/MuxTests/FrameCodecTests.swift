@@ -4,8 +4,8 @@ import Testing
 
 @Suite struct FrameCodecTests {
     private func encode(_ frame: Frame) -> [UInt8] {
-        var bytes: [UInt8] = []
-        FrameCodec.encode(frame, into: &bytes)
+        var bytes = [UInt8](repeating: 0, count: FrameCodec.encodedSize(of: frame))
+        bytes.withUnsafeMutableBytes { FrameCodec.encode(frame, into: $0.baseAddress!) }
         return bytes
     }
 

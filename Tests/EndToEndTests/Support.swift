@@ -1,0 +1,170 @@
+import Crypto
+import Foundation
+import Logging
+import Testing
+
+@testable import Mux
+
+/// Logs nothing, since the tests assert on behaviour, not on log lines; set TCPTUNNEL_TEST_LOG=debug to see
+/// the agents' logs while investigating a failure.
+let quietLogger: Logger = {
+    guard let level = ProcessInfo.processInfo.environment["TCPTUNNEL_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) else {
+        return Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
+    }
+    var logger = Logger(label: "test") { StreamLogHandler.standardError(label: $0) }
+    logger.logLevel = level
+    return logger
+}()
+
+let loopback = Endpoint(host: "127.0.0.1", port: 0)
+
+/// Settings with short timeouts, so failure paths finish within a test's time.
+func testSettings() -> TunnelSettings {
+    var settings = TunnelSettings()
+    settings.handshakeTimeout = 0.5
+    settings.connectTimeout = 2
+    settings.linkWaitTimeout = 5
+    return settings
+}
+
+func makeKey() throws -> PreSharedKey {
+    try PreSharedKey(base64: PreSharedKey.generateBase64(), source: "test key")
+}
+
+/// A target server on 127.0.0.1: optionally sends a banner first, then echoes every byte, and half-closes
+/// after its client's FIN, like a well-behaved request/response server.
+final class EchoTarget: Sendable {
+    let endpoint: Endpoint
+    private let listener: Listener
+
+    init(banner: [UInt8] = []) throws {
+        listener = try Listener(endpoint: loopback)
+        endpoint = listener.endpoint
+        listener.start(logger: quietLogger) { socket in
+            startThread(named: "echo") { Self.echo(socket, banner: banner) }
+        }
+    }
+
+    func stop() {
+        listener.stop()
+    }
+
+    private static func echo(_ socket: Socket, banner: [UInt8]) {
+        defer { socket.close() }
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        do {
+            if !banner.isEmpty { try socket.sendAll(banner) }
+            while true {
+                let count = try buffer.withUnsafeMutableBytes { try socket.receive(into: $0) }
+                if count == 0 { break }
+                try buffer.withUnsafeBytes { try socket.sendAll(UnsafeRawBufferPointer(rebasing: $0[..<count])) }
+            }
+            socket.shutdown(.write)
+        } catch {
+            return
+        }
+    }
+}
+
+/// A remote agent in front of a target, and a local agent linked to it, all on 127.0.0.1.
+final class Tunnel {
+    let remote: RemoteAgent
+    let local: LocalAgent
+
+    init(target: Endpoint, key: PreSharedKey? = nil, settings: TunnelSettings = testSettings()) throws {
+        let key = try key ?? makeKey()
+        remote = try RemoteAgent(listen: loopback, target: target, key: key, settings: settings, logger: quietLogger)
+        remote.start()
+        local = try LocalAgent(
+            listen: loopback, remote: remote.listeningEndpoint, key: key, settings: settings, logger: quietLogger)
+        local.start()
+    }
+
+    var clientEndpoint: Endpoint { local.listeningEndpoint }
+
+    func stop() {
+        local.stop()
+        remote.stop()
+    }
+}
+
+/// Polls `condition` every 10 ms for up to `seconds`.
+func eventually(within seconds: Double = 5, _ condition: () -> Bool) -> Bool {
+    let deadline = Date(timeIntervalSinceNow: seconds)
+    while Date() < deadline {
+        if condition() { return true }
+        Thread.sleep(forTimeInterval: 0.01)
+    }
+    return condition()
+}
+
+func connect(to endpoint: Endpoint) throws -> Socket {
+    try Socket.connect(to: try endpoint.resolve(), timeout: 2)
+}
+
+/// Reads until end of stream (or `limit` bytes). A reset connection ends the read like end of stream.
+func readToEnd(_ socket: Socket, limit: Int = .max) -> [UInt8] {
+    var received: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+    while received.count < limit {
+        guard let count = try? buffer.withUnsafeMutableBytes({ try socket.receive(into: $0) }), count > 0 else { break }
+        received.append(contentsOf: buffer[..<count])
+    }
+    return received
+}
+
+/// Sends `data` and half-closes on a helper thread while this thread reads the reply to its end:
+/// the way a client of a request/response protocol uses TCP.
+func exchange(_ data: [UInt8], through endpoint: Endpoint) throws -> [UInt8] {
+    let socket = try connect(to: endpoint)
+    defer { socket.close() }
+    let sent = Completion()
+    startThread(named: "test-sender") {
+        try? socket.sendAll(data)
+        socket.shutdown(.write)
+        sent.complete()
+    }
+    let reply = readToEnd(socket)
+    sent.wait(seconds: 30)
+    return reply
+}
+
+/// Deterministic test bytes: stream `seed`'s pattern, cheap to make even in debug builds.
+func pattern(count: Int, seed: UInt64) -> [UInt8] {
+    var state = seed &* 0x9E37_79B9_7F4A_7C15 | 1
+    return [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+        var index = 0
+        while index < count {
+            state ^= state << 13
+            state ^= state >> 7
+            state ^= state << 17
+            withUnsafeBytes(of: state) { word in
+                for byte in word where index < count {
+                    buffer[index] = byte
+                    index += 1
+                }
+            }
+        }
+        initialized = count
+    }
+}
+
+/// Byte-exact comparison via memcmp: Array's `==` is slow on megabytes in debug builds.
+func identical(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+    guard a.count == b.count else { return false }
+    guard !a.isEmpty else { return true }
+    return a.withUnsafeBytes { x in b.withUnsafeBytes { y in memcmp(x.baseAddress!, y.baseAddress!, a.count) == 0 } }
+}
+
+/// Runs `count` bodies on threads of their own and waits up to `seconds` for all of them.
+func runConcurrently(_ count: Int, within seconds: Double, _ body: @escaping @Sendable (Int) -> Void) -> Bool {
+    let group = DispatchGroup()
+    for index in 0..<count {
+        group.enter()
+        startThread(named: "test-client-\(index)") {
+            body(index)
+            group.leave()
+        }
+    }
+    return group.wait(timeout: .now() + seconds) == .success
+}

@@ -1,0 +1,191 @@
+import Crypto
+import Foundation
+import Testing
+
+@testable import Mux
+
+@Suite(.serialized, .timeLimit(.minutes(3)))
+struct TunnelTests {
+    @Test func hundredConcurrentStreamsArriveByteExactBothWaysWithHalfClose() throws {
+        let target = try EchoTarget()
+        defer { target.stop() }
+        let tunnel = try Tunnel(target: target.endpoint)
+        defer { tunnel.stop() }
+        let endpoint = tunnel.clientEndpoint
+        var generator = SeededGenerator(seed: 2)
+        let sizes = (0..<100).map { index in index < 3 ? [0, 1, 3 << 20][index] : Int.random(in: 0...(3 << 20), using: &generator) }
+        let failures = Locked<[String]>([])
+        let finished = runConcurrently(100, within: 150) { index in
+            let data = pattern(count: sizes[index], seed: UInt64(index))
+            do {
+                let reply = try exchange(data, through: endpoint)
+                if !identical(reply, data) {
+                    failures.withLock { $0.append("stream \(index): sent \(data.count) B, got \(reply.count) B back") }
+                }
+            } catch {
+                failures.withLock { $0.append("stream \(index): \(error)") }
+            }
+        }
+        #expect(finished)
+        #expect(failures.withLock { $0 } == [])
+        #expect(eventually { tunnel.remote.streamCount == 0 })
+    }
+
+    @Test func clientThatNeverReadsDoesNotStallOtherStreams() throws {
+        let target = try EchoTarget()
+        defer { target.stop() }
+        let tunnel = try Tunnel(target: target.endpoint)
+        defer { tunnel.stop() }
+        let endpoint = tunnel.clientEndpoint
+
+        // The echo target answers this client, which never reads: its replies back up through the tunnel, and
+        // 64 MiB is more than every socket buffer and window on the way holds, so its sender must be held back.
+        let stuck = try connect(to: endpoint)
+        defer { stuck.close() }
+        let stuckSender = Completion()
+        startThread(named: "stuck-sender") {
+            try? stuck.sendAll(pattern(count: 64 << 20, seed: 99))
+            stuckSender.complete()
+        }
+
+        let failures = Locked<[String]>([])
+        let finished = runConcurrently(20, within: 60) { index in
+            let data = pattern(count: 1 << 20, seed: UInt64(index))
+            let reply = (try? exchange(data, through: endpoint)) ?? []
+            if !identical(reply, data) { failures.withLock { $0.append("stream \(index) got \(reply.count) B") } }
+        }
+        #expect(finished)
+        #expect(failures.withLock { $0 } == [])
+        #expect(!stuckSender.hasCompleted, "flow control should hold back a client whose replies are not read")
+        stuck.shutdown(.both)
+    }
+
+    @Test func targetThatSpeaksFirstIsHeardWithoutTheClientSendingAnything() throws {
+        let banner = Array("220 mail.example ESMTP ready\r\n".utf8)
+        let target = try EchoTarget(banner: banner)
+        defer { target.stop() }
+        let tunnel = try Tunnel(target: target.endpoint)
+        defer { tunnel.stop() }
+        let client = try connect(to: tunnel.clientEndpoint)
+        defer { client.close() }
+        #expect(readToEnd(client, limit: banner.count) == banner)
+    }
+
+    @Test func refusedTargetClosesTheClientPromptly() throws {
+        let unused = try Listener(endpoint: loopback)
+        let closedPort = unused.endpoint
+        unused.stop()
+        let tunnel = try Tunnel(target: closedPort)
+        defer { tunnel.stop() }
+        let client = try connect(to: tunnel.clientEndpoint)
+        defer { client.close() }
+        client.setReceiveTimeout(seconds: 5)
+        let started = Date()
+        #expect(readToEnd(client).isEmpty)
+        #expect(Date().timeIntervalSince(started) < 3)
+        #expect(eventually { tunnel.remote.streamCount == 0 })
+    }
+
+    @Test func localAgentWithAnotherKeyGetsNoLink() throws {
+        let target = try EchoTarget()
+        defer { target.stop() }
+        var settings = testSettings()
+        settings.linkWaitTimeout = 1
+        let remote = try RemoteAgent(
+            listen: loopback, target: target.endpoint, key: try makeKey(), settings: settings, logger: quietLogger)
+        remote.start()
+        defer { remote.stop() }
+        let local = try LocalAgent(
+            listen: loopback, remote: remote.listeningEndpoint, key: try makeKey(), settings: settings,
+            logger: quietLogger)
+        local.start()
+        defer { local.stop() }
+        let client = try connect(to: local.listeningEndpoint)
+        defer { client.close() }
+        client.setReceiveTimeout(seconds: 5)
+        #expect(readToEnd(client).isEmpty)
+        #expect(!local.isLinkUp)
+        #expect(remote.linkCount == 0)
+    }
+
+    @Test func twoLocalAgentsUseTheSameStreamIDsWithoutColliding() throws {
+        let target = try EchoTarget()
+        defer { target.stop() }
+        let key = try makeKey()
+        let first = try Tunnel(target: target.endpoint, key: key)
+        defer { first.stop() }
+        let second = try LocalAgent(
+            listen: loopback, remote: first.remote.listeningEndpoint, key: key, settings: testSettings(),
+            logger: quietLogger)
+        second.start()
+        defer { second.stop() }
+        #expect(eventually { first.remote.linkCount == 2 })
+        let endpoints = [first.clientEndpoint, second.listeningEndpoint]
+        let replies = Locked<[Int: [UInt8]]>([:])
+        #expect(runConcurrently(2, within: 30) { index in
+            let reply = try? exchange(pattern(count: 300_000, seed: UInt64(index)), through: endpoints[index])
+            replies.withLock { $0[index] = reply }
+        })
+        for index in 0..<2 {
+            #expect(identical(replies.withLock { $0[index] } ?? [], pattern(count: 300_000, seed: UInt64(index))))
+        }
+    }
+
+    @Test func restartedLocalAgentGetsFreshStreams() throws {
+        let target = try EchoTarget()
+        defer { target.stop() }
+        let key = try makeKey()
+        let tunnel = try Tunnel(target: target.endpoint, key: key)
+        defer { tunnel.remote.stop() }
+        let held = try connect(to: tunnel.clientEndpoint)
+        defer { held.close() }
+        #expect(eventually { tunnel.remote.streamCount == 1 })
+        tunnel.local.stop()
+        #expect(eventually { tunnel.remote.linkCount == 0 && tunnel.remote.streamCount == 0 })
+
+        let restarted = try LocalAgent(
+            listen: loopback, remote: tunnel.remote.listeningEndpoint, key: key, settings: testSettings(),
+            logger: quietLogger)
+        restarted.start()
+        defer { restarted.stop() }
+        let data = pattern(count: 100_000, seed: 7)
+        #expect(identical(try exchange(data, through: restarted.listeningEndpoint), data))
+    }
+
+    @Test func garbageSentToRemotePortGetsNoByteBackAndOtherLinksKeepWorking() throws {
+        let target = try EchoTarget()
+        defer { target.stop() }
+        let tunnel = try Tunnel(target: target.endpoint)
+        defer { tunnel.stop() }
+        let probes: [[UInt8]] = [
+            pattern(count: 4096, seed: 5), Array("GET / HTTP/1.1\r\nHost: x\r\n\r\n".utf8), pattern(count: 72, seed: 6), [],
+        ]
+        for probe in probes {
+            let prober = try connect(to: tunnel.remote.listeningEndpoint)
+            defer { prober.close() }
+            try prober.sendAll(probe)
+            prober.setReceiveTimeout(seconds: 5)
+            #expect(readToEnd(prober).isEmpty)
+        }
+        let data = pattern(count: 200_000, seed: 8)
+        #expect(identical(try exchange(data, through: tunnel.clientEndpoint), data))
+        #expect(tunnel.remote.linkCount == 1)
+    }
+}
+
+/// A small deterministic generator (SplitMix64), so stream sizes are the same on every run.
+struct SeededGenerator: RandomNumberGenerator {
+    private var state: UInt64
+
+    init(seed: UInt64) {
+        state = seed
+    }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
