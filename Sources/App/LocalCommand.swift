@@ -50,7 +50,7 @@ struct LocalCommand: ParsableCommand {
         }
     }
 
-    private func remoteEndpoint() throws -> Endpoint {
+    func remoteEndpoint() throws -> Endpoint {
         switch (remoteHost, remotePort, remote) {
         case (nil, nil, let remote?):
             return try Endpoint(parsingArgument: remote, option: "--remote")

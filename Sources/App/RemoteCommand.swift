@@ -42,7 +42,7 @@ struct RemoteCommand: ParsableCommand {
         }
     }
 
-    private func listenEndpoint() throws -> Endpoint {
+    func listenEndpoint() throws -> Endpoint {
         switch (bindHost, bindPort, listen) {
         case (nil, nil, let listen?):
             return try Endpoint(parsingArgument: listen, option: "--listen")

@@ -1,0 +1,77 @@
+import ArgumentParser
+import Mux
+import Testing
+
+@testable import App
+
+@Suite struct CommandLineTests {
+    private func parse<T: ParsableCommand>(_ arguments: [String], as type: T.Type) throws -> T {
+        try #require(try TCPTunnel.parseAsRoot(arguments) as? T)
+    }
+
+    @Test func localSeedFormTakesRemoteHostAndPort() throws {
+        let command = try parse(["local", "example.org", "4000"], as: LocalCommand.self)
+        #expect(try command.remoteEndpoint() == Endpoint(host: "example.org", port: 4000))
+        #expect(command.listen == "127.0.0.1:1082")
+    }
+
+    @Test func remoteSeedFormTakesBindHostAndPort() throws {
+        let command = try parse(["remote", "0.0.0.0", "4000"], as: RemoteCommand.self)
+        #expect(try command.listenEndpoint() == Endpoint(host: "0.0.0.0", port: 4000))
+        #expect(command.target == "127.0.0.1:1081")
+    }
+
+    @Test func optionFormsOverrideDefaults() throws {
+        let local = try parse(
+            ["local", "--listen", "0.0.0.0:9000", "--remote", "[2001:db8::1]:443", "--key-file", "k"],
+            as: LocalCommand.self)
+        #expect(try local.remoteEndpoint() == Endpoint(host: "2001:db8::1", port: 443))
+        #expect(local.listen == "0.0.0.0:9000")
+        #expect(local.common.keyFile == "k")
+        let remote = try parse(["remote", "--listen", "0.0.0.0:443", "--target", "db:5432"], as: RemoteCommand.self)
+        #expect(try remote.listenEndpoint() == Endpoint(host: "0.0.0.0", port: 443))
+        #expect(remote.target == "db:5432")
+    }
+
+    @Test(arguments: [
+        ["local"], ["local", "host"], ["local", "host", "1", "--remote", "h:2"], ["local", "--remote", "nohost"],
+        ["local", "--remote", "h:70000"], ["local", "--remote", "h:1", "--listen", "x"], ["remote"],
+        ["remote", "--listen", "h:1", "--target", "t"], ["remote", "h", "port"],
+        ["local", "--remote", "h:1", "--stream-window", "1K"], ["local", "--remote", "h:1", "--keepalive", "0"],
+        ["local", "--remote", "h:1", "--keepalive", "60", "--dead-link-timeout", "30"],
+    ])
+    func badUsageIsRejectedBeforeRunning(arguments: [String]) {
+        #expect(throws: (any Error).self) { try TCPTunnel.parseAsRoot(arguments) }
+    }
+
+    @Test func badAddressMessageNamesTheOptionAndTheProblem() {
+        do {
+            _ = try TCPTunnel.parseAsRoot(["local", "--remote", "example.org"])
+            Issue.record("expected a usage error")
+        } catch {
+            #expect(TCPTunnel.message(for: error) == "--remote: bad address 'example.org': expected HOST:PORT")
+        }
+    }
+
+    @Test(arguments: [("1M", 1 << 20), ("256K", 256 << 10), ("2MiB", 2 << 20), ("1g", 1 << 30), ("4096", 4096)])
+    func byteCountsAcceptBinarySuffixes(text: String, bytes: Int) {
+        #expect(ByteCount(argument: text)?.bytes == bytes)
+    }
+
+    @Test(arguments: ["", "M", "1X", "-1", "1.5M"])
+    func malformedByteCountsAreRejected(text: String) {
+        #expect(ByteCount(argument: text) == nil)
+    }
+
+    @Test func optionsBecomeSettings() throws {
+        let command = try parse(
+            ["local", "--remote", "h:1", "--stream-window", "4M", "--link-budget", "128M", "--keepalive", "5",
+             "--dead-link-timeout", "20", "--link-wait-timeout", "3"],
+            as: LocalCommand.self)
+        #expect(command.common.settings.streamWindow == 4 << 20)
+        #expect(command.common.settings.linkReceiveBudget == 128 << 20)
+        #expect(command.common.settings.keepaliveInterval == 5)
+        #expect(command.common.settings.deadLinkTimeout == 20)
+        #expect(command.linkWaitTimeout == 3)
+    }
+}

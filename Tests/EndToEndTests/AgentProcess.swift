@@ -1,0 +1,90 @@
+import Foundation
+import Testing
+
+/// The `tcptunnel` binary built next to the test bundle, run as a child process with its standard error captured.
+final class AgentProcess: @unchecked Sendable {  // `output` is guarded by `lock`; `process` is only started/stopped
+    let process = Process()
+    private let lock = NSLock()
+    private var output = ""
+    private let drained = DispatchSemaphore(value: 0)
+
+    static var binary: URL { Bundle.main.bundleURL.appendingPathComponent("tcptunnel") }
+
+    init(_ arguments: [String], environment: [String: String] = [:]) throws {
+        process.executableURL = Self.binary
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        process.environment?["TCPTUNNEL_KEY"] = environment["TCPTUNNEL_KEY"]
+        let errors = Pipe()
+        process.standardError = errors
+        process.standardOutput = FileHandle.nullDevice
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        let reader = errors.fileHandleForReading
+        Thread.detachNewThread { [self] in
+            while true {
+                let data = reader.availableData
+                if data.isEmpty { break }
+                lock.lock()
+                output += String(decoding: data, as: UTF8.self)
+                lock.unlock()
+            }
+            drained.signal()
+        }
+    }
+
+    /// Everything written to standard error so far.
+    var standardError: String {
+        lock.lock()
+        defer { lock.unlock() }
+        return output
+    }
+
+    /// Waits up to `seconds` for a line containing `text` on standard error.
+    func waitForLog(_ text: String, seconds: Double = 10) -> Bool {
+        let deadline = Date(timeIntervalSinceNow: seconds)
+        while Date() < deadline {
+            if standardError.contains(text) { return true }
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        return false
+    }
+
+    /// The port from the agent's "listening on 127.0.0.1:PORT" line.
+    func listeningPort() -> UInt16? {
+        guard waitForLog("listening on 127.0.0.1:"),
+            let range = standardError.range(of: "listening on 127.0.0.1:")
+        else { return nil }
+        return UInt16(standardError[range.upperBound...].prefix { $0.isNumber })
+    }
+
+    /// Waits up to `seconds` for the process to exit; returns its status, or nil if it is still running.
+    func waitForExit(seconds: Double = 10) -> Int32? {
+        let deadline = Date(timeIntervalSinceNow: seconds)
+        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+        guard !process.isRunning else { return nil }
+        _ = drained.wait(timeout: .now() + 2)
+        return process.terminationStatus
+    }
+
+    /// Sends `signal` to the child (only ever to this process, by its pid).
+    func send(_ signal: Int32) {
+        kill(process.processIdentifier, signal)
+    }
+
+    deinit {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+}
+
+/// A new key file with `mode`, removed when the test's scope ends by the caller.
+func makeKeyFile(mode: Int = 0o600) throws -> String {
+    let path = NSTemporaryDirectory() + "tcptunnel-test-\(UUID().uuidString).key"
+    let keygen = try AgentProcess(["keygen", "--out", path])
+    #expect(keygen.waitForExit() == 0)
+    try FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: path)
+    return path
+}

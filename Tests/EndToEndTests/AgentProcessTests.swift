@@ -1,0 +1,104 @@
+import Foundation
+import Testing
+
+@testable import Mux
+
+/// The real `tcptunnel` binary, as an operator runs it.
+@Suite(.serialized, .timeLimit(.minutes(2)))
+struct AgentProcessTests {
+    private func lines(_ text: String) -> [Substring] {
+        text.split(separator: "\n")
+    }
+
+    @Test func keygenWritesPrivateKeyFileAndNeverOverwritesIt() throws {
+        let path = try makeKeyFile()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let attributes = try FileManager.default.attributesOfItem(atPath: path)
+        #expect((attributes[.posixPermissions] as? Int) == 0o600)
+        let before = try String(contentsOfFile: path, encoding: .utf8)
+        #expect(before.count == 45)
+        let again = try AgentProcess(["keygen", "--out", path])
+        #expect(again.waitForExit() == 1)
+        #expect(lines(again.standardError).count == 1)
+        #expect(try String(contentsOfFile: path, encoding: .utf8) == before)
+    }
+
+    @Test func keyFileReadableByOthersIsRefusedWithOneLine() throws {
+        let path = try makeKeyFile(mode: 0o644)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let agent = try AgentProcess(["remote", "--listen", "127.0.0.1:0", "--key-file", path])
+        #expect(agent.waitForExit() == 1)
+        #expect(lines(agent.standardError) == ["tcptunnel: error: key file \(path) has mode 644; it must not be "
+            + "readable by group or others (run: chmod 600 \(path))"])
+    }
+
+    @Test func missingKeyIsReportedWithOneLine() throws {
+        let agent = try AgentProcess(["local", "--remote", "127.0.0.1:9"])
+        #expect(agent.waitForExit() == 1)
+        #expect(lines(agent.standardError).count == 1)
+        #expect(agent.standardError.contains("no key"))
+    }
+
+    @Test func malformedKeyInEnvironmentIsReportedWithOneLine() throws {
+        let agent = try AgentProcess(["local", "--remote", "127.0.0.1:9"], environment: ["TCPTUNNEL_KEY": "c2hvcnQ="])
+        #expect(agent.waitForExit() == 1)
+        #expect(lines(agent.standardError).count == 1)
+        #expect(agent.standardError.contains("TCPTUNNEL_KEY does not hold a key"))
+    }
+
+    @Test func portInUseIsReportedWithOneLine() throws {
+        let path = try makeKeyFile()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let occupied = try Listener(endpoint: loopback)
+        defer { occupied.stop() }
+        let agent = try AgentProcess(["remote", "--listen", "\(occupied.endpoint)", "--key-file", path])
+        #expect(agent.waitForExit() == 1)
+        #expect(lines(agent.standardError) == ["tcptunnel: error: cannot listen on \(occupied.endpoint): bind: Address already in use"])
+    }
+
+    @Test func unparseableAddressIsAUsageError() throws {
+        let agent = try AgentProcess(["local", "--remote", "nowhere"])
+        #expect(agent.waitForExit() == 64)
+        #expect(agent.standardError.contains("--remote: bad address 'nowhere': expected HOST:PORT"))
+    }
+
+    @Test func sigtermStopsAgentCleanlyWithStatusZero() throws {
+        let path = try makeKeyFile()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let agent = try AgentProcess(["remote", "127.0.0.1", "0", "--key-file", path])
+        #expect(agent.listeningPort() != nil)
+        agent.send(SIGTERM)
+        #expect(agent.waitForExit() == 0)
+        #expect(agent.standardError.contains("received SIGTERM; shutting down"))
+    }
+
+    @Test func killedLocalAgentIsReplacedByARestartedOneOnTheSamePort() throws {
+        let path = try makeKeyFile()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let target = try EchoTarget()
+        defer { target.stop() }
+        let remote = try AgentProcess(["remote", "--listen", "127.0.0.1:0", "--target", "\(target.endpoint)", "--key-file", path])
+        defer { remote.send(SIGTERM) }
+        let remotePort = try #require(remote.listeningPort())
+        let spare = try Listener(endpoint: loopback)
+        let clientPort = spare.endpoint.port
+        spare.stop()
+        let localArguments = ["local", "127.0.0.1", "\(remotePort)", "--listen", "127.0.0.1:\(clientPort)", "--key-file", path]
+        let client = Endpoint(host: "127.0.0.1", port: clientPort)
+
+        let first = try AgentProcess(localArguments)
+        #expect(first.waitForLog("link up"))
+        let held = try connect(to: client)  // a stream left open when the agent dies
+        defer { held.close() }
+        #expect(identical(try exchange(pattern(count: 50_000, seed: 1), through: client), pattern(count: 50_000, seed: 1)))
+        first.send(SIGKILL)
+        #expect(first.waitForExit() == SIGKILL)
+        #expect(remote.waitForLog("down: connection closed by peer"))
+
+        let second = try AgentProcess(localArguments)
+        defer { second.send(SIGTERM) }
+        #expect(second.waitForLog("link up"))
+        let data = pattern(count: 500_000, seed: 2)
+        #expect(identical(try exchange(data, through: client), data))
+    }
+}
