@@ -29,7 +29,12 @@ extension Link {
             } catch {
                 throw .socket(error)
             }
-            let reply = try receiveHandshake(socket, count: HandshakeMessage.serverHelloSize)
+            let reply: [UInt8]
+            do {
+                reply = try receiveHandshake(socket, count: HandshakeMessage.serverHelloSize)
+            } catch .handshakeIncomplete {
+                throw .noHandshakeReply
+            }
             let keys: SessionKeys
             do {
                 keys = try handshake.receive(serverHello: reply)

@@ -6,6 +6,9 @@ public enum LinkError: Error, Equatable, Sendable, CustomStringConvertible {
     case handshakeFailed(CryptoError)
     /// The peer did not complete the handshake in time, or closed during it.
     case handshakeIncomplete
+    /// The remote agent never answered our hello: it holds another key, our clocks differ by more than
+    /// `ServerHandshake.maximumClockSkew`, or it is not a tcptunnel remote agent.
+    case noHandshakeReply
     /// The peer broke docs/PROTOCOL.md (tampered or replayed frames included); the link was closed.
     case protocolViolation(String)
     /// Nothing arrived from the peer for this many seconds, not even a keepalive answer.
@@ -25,6 +28,9 @@ public enum LinkError: Error, Equatable, Sendable, CustomStringConvertible {
         switch self {
         case .handshakeFailed(let error): "handshake failed: \(error)"
         case .handshakeIncomplete: "handshake not completed in time"
+        case .noHandshakeReply:
+            "no handshake reply (the remote agent has another key, the clocks differ by more than "
+                + "\(ServerHandshake.maximumClockSkew) s, or it is not a tcptunnel remote agent)"
         case .protocolViolation(let reason): "protocol violation: \(reason)"
         case .peerSilent(let seconds): "peer silent for \(seconds) s"
         case .closedByPeer: "connection closed by peer"

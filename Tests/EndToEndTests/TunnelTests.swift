@@ -60,6 +60,24 @@ struct TunnelTests {
         stuck.shutdown(.both)
     }
 
+    @Test func idleLinkIsKeptAliveByPings() throws {
+        let target = try EchoTarget()
+        defer { target.stop() }
+        var settings = testSettings()
+        settings.keepaliveInterval = 0.1
+        settings.deadLinkTimeout = 0.5
+        let tunnel = try Tunnel(target: target.endpoint, settings: settings)
+        defer { tunnel.stop() }
+        let client = try connect(to: tunnel.clientEndpoint)
+        defer { client.close() }
+        #expect(eventually { tunnel.remote.streamCount == 1 })
+        Thread.sleep(forTimeInterval: 1.5)  // three dead-link timeouts without stream traffic
+        let data = pattern(count: 10_000, seed: 4)
+        try client.sendAll(data)
+        client.shutdown(.write)
+        #expect(identical(readToEnd(client), data))
+    }
+
     @Test func targetThatSpeaksFirstIsHeardWithoutTheClientSendingAnything() throws {
         let banner = Array("220 mail.example ESMTP ready\r\n".utf8)
         let target = try EchoTarget(banner: banner)
