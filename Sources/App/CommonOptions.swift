@@ -7,15 +7,16 @@ import Mux
 /// Options shared by both agents: the key, logging, and the tunables of the link.
 struct CommonOptions: ParsableArguments {
     @Option(
-        name: .long, help: ArgumentHelp(
+        name: .long,
+        help: ArgumentHelp(
             "File holding the base64 pre-shared key (mode 0600). Without it, the key is read from the "
                 + "TCPTUNNEL_KEY environment variable.", valueName: "file"))
     var keyFile: String?
 
     @Option(
         name: .long,
-        help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error or critical.", valueName: "level"))
-    var logLevel: Logger.Level = .info
+        help: ArgumentHelp("How much to log.", valueName: "level"))
+    var logLevel = LogLevel(.info)
 
     @Option(name: .long, help: ArgumentHelp("Receive window per stream, e.g. 1M or 256K.", valueName: "bytes"))
     var streamWindow: ByteCount = ByteCount(TunnelSettings().streamWindow)
@@ -36,7 +37,8 @@ struct CommonOptions: ParsableArguments {
 
     @Option(
         name: .long,
-        help: ArgumentHelp("Seconds without a byte from the peer before the link is declared dead.", valueName: "seconds"))
+        help: ArgumentHelp(
+            "Seconds without a byte from the peer before the link is declared dead.", valueName: "seconds"))
     var deadLinkTimeout: Double = TunnelSettings().deadLinkTimeout
 
     /// The settings these options describe.
@@ -71,7 +73,23 @@ struct CommonOptions: ParsableArguments {
     }
 }
 
-extension Logger.Level: @retroactive ExpressibleByArgument {}
+/// A swift-log level as a command-line value.
+struct LogLevel: ExpressibleByArgument, Equatable {
+    let level: Logger.Level
+
+    init(_ level: Logger.Level) {
+        self.level = level
+    }
+
+    init?(argument: String) {
+        guard let level = Logger.Level(rawValue: argument.lowercased()) else { return nil }
+        self.level = level
+    }
+
+    static var allValueStrings: [String] { Logger.Level.allCases.map(\.rawValue) }
+
+    var defaultValueDescription: String { level.rawValue }
+}
 
 /// A byte count written as a number with an optional K, M or G suffix (binary multiples).
 struct ByteCount: ExpressibleByArgument, Equatable {

@@ -13,7 +13,9 @@ struct KeygenCommand: ParsableCommand {
             """
     )
 
-    @Option(name: .long, help: ArgumentHelp("Write the key to this new file (mode 0600) instead of standard output.", valueName: "file"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp("Write the key to this new file (mode 0600) instead of standard output.", valueName: "file"))
     var out: String?
 
     func run() throws {

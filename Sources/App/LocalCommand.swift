@@ -25,7 +25,8 @@ struct LocalCommand: ParsableCommand {
 
     @Option(
         name: .long,
-        help: ArgumentHelp("Seconds a new client waits for the link to come up before it is closed.", valueName: "seconds"))
+        help: ArgumentHelp(
+            "Seconds a new client waits for the link to come up before it is closed.", valueName: "seconds"))
     var linkWaitTimeout: Double = TunnelSettings().linkWaitTimeout
 
     @OptionGroup var common: CommonOptions
@@ -41,7 +42,7 @@ struct LocalCommand: ParsableCommand {
             let key = try common.loadKey()
             var settings = common.settings
             settings.linkWaitTimeout = linkWaitTimeout
-            try AgentRunner.run(logLevel: common.logLevel) { logger in
+            try AgentRunner.run(logLevel: common.logLevel.level) { logger in
                 let agent = try LocalAgent(
                     listen: try Endpoint(parsingArgument: listen, option: "--listen"), remote: try remoteEndpoint(),
                     key: key, settings: settings, logger: logger)
@@ -61,7 +62,8 @@ struct LocalCommand: ParsableCommand {
         case (_, nil, _):
             throw ValidationError("missing REMOTE-PORT after REMOTE-HOST")
         default:
-            throw ValidationError("give the remote agent either as --remote HOST:PORT or as REMOTE-HOST REMOTE-PORT, not both")
+            throw ValidationError(
+                "give the remote agent either as --remote HOST:PORT or as REMOTE-HOST REMOTE-PORT, not both")
         }
     }
 }

@@ -33,7 +33,7 @@ struct RemoteCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let key = try common.loadKey()
-            try AgentRunner.run(logLevel: common.logLevel) { logger in
+            try AgentRunner.run(logLevel: common.logLevel.level) { logger in
                 let agent = try RemoteAgent(
                     listen: try listenEndpoint(), target: try Endpoint(parsingArgument: target, option: "--target"),
                     key: key, settings: common.settings, logger: logger)
@@ -53,7 +53,8 @@ struct RemoteCommand: ParsableCommand {
         case (_, nil, _):
             throw ValidationError("missing BIND-PORT after BIND-HOST")
         default:
-            throw ValidationError("give the listen address either as --listen HOST:PORT or as BIND-HOST BIND-PORT, not both")
+            throw ValidationError(
+                "give the listen address either as --listen HOST:PORT or as BIND-HOST BIND-PORT, not both")
         }
     }
 }

@@ -36,7 +36,8 @@ public struct ClientHandshake {
     public init(key: PreSharedKey, now: UInt64) {
         self.key = key
         let time = withUnsafeBytes(of: now.bigEndian) { Array($0) }
-        let tag = HandshakeMessage.mac(key: key.helloKey, label: HandshakeMessage.clientLabel, ephemeral.publicKey, time)
+        let tag = HandshakeMessage.mac(
+            key: key.helloKey, label: HandshakeMessage.clientLabel, ephemeral.publicKey, time)
         hello = ephemeral.publicKey + time + tag
     }
 

@@ -51,7 +51,8 @@ public struct Endpoint: Sendable, Hashable, CustomStringConvertible {
         var list: UnsafeMutablePointer<addrinfo>?
         let status = getaddrinfo(host, String(port), &hints, &list)
         guard status == 0, let first = list else {
-            throw EndpointError(text: description, reason: "cannot resolve \(host): \(String(cString: gai_strerror(status)))")
+            throw EndpointError(
+                text: description, reason: "cannot resolve \(host): \(String(cString: gai_strerror(status)))")
         }
         defer { freeaddrinfo(first) }
         var addresses: [ResolvedAddress] = []
@@ -59,7 +60,8 @@ public struct Endpoint: Sendable, Hashable, CustomStringConvertible {
         while let entry = cursor {
             var storage = sockaddr_storage()
             withUnsafeMutableBytes(of: &storage) { dest in
-                dest.copyMemory(from: UnsafeRawBufferPointer(start: entry.pointee.ai_addr, count: Int(entry.pointee.ai_addrlen)))
+                dest.copyMemory(
+                    from: UnsafeRawBufferPointer(start: entry.pointee.ai_addr, count: Int(entry.pointee.ai_addrlen)))
             }
             addresses.append(ResolvedAddress(storage: storage, length: entry.pointee.ai_addrlen))
             cursor = entry.pointee.ai_next
@@ -94,8 +96,9 @@ struct ResolvedAddress: @unchecked Sendable {  // a plain C struct value, copied
         var host = [CChar](repeating: 0, count: Int(NI_MAXHOST))
         var service = [CChar](repeating: 0, count: Int(NI_MAXSERV))
         _ = withSockaddr { address, length in
-            getnameinfo(address, length, &host, socklen_t(host.count), &service, socklen_t(service.count),
-                        NI_NUMERICHOST | NI_NUMERICSERV)
+            getnameinfo(
+                address, length, &host, socklen_t(host.count), &service, socklen_t(service.count),
+                NI_NUMERICHOST | NI_NUMERICSERV)
         }
         let hostText = host.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
         let serviceText = service.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }

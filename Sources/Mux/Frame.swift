@@ -27,7 +27,15 @@ enum Frame: Equatable, Sendable {
 
     /// The wire byte of each kind.
     enum Kind: UInt8 {
-        case open = 1, openOK = 2, data = 3, fin = 4, reset = 5, window = 6, ping = 7, pong = 8, goAway = 9
+        case open = 1
+        case openOK = 2
+        case data = 3
+        case fin = 4
+        case reset = 5
+        case window = 6
+        case ping = 7
+        case pong = 8
+        case goAway = 9
     }
 
     /// Plaintext header size: kind and stream id.

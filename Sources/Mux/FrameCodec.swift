@@ -19,7 +19,8 @@ enum FrameCodec {
         let payload = output + Frame.headerSize
         switch frame {
         case .open(_, let window), .openOK(_, let window): payload.storeBytes(of: window.bigEndian, as: UInt32.self)
-        case .data(_, let bytes): bytes.withUnsafeBytes { payload.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        case .data(_, let bytes):
+            bytes.withUnsafeBytes { payload.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
         case .fin: break
         case .reset(_, let reason): payload.storeBytes(of: reason.rawValue, as: UInt8.self)
         case .window(_, let increment): payload.storeBytes(of: increment.bigEndian, as: UInt32.self)

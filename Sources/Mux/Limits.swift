@@ -14,9 +14,10 @@ enum Limits {
     /// The writer seals up to this many bytes of frames per send(2) call, amortising the syscall
     /// without holding a frame back: it only takes what is already queued.
     static let writerBatchBytes = 256 * 1024
-    /// Stream and link threads only move bytes between buffers and sockets; 256 KiB is ample even in debug
-    /// builds, and only touched pages count towards memory.
-    static let threadStackSize = 256 * 1024
+    /// Stream and link threads only move bytes between buffers and sockets, but debug builds under
+    /// ThreadSanitizer overflowed 256 KiB; 512 KiB is reserved address space, and only touched pages count
+    /// towards memory.
+    static let threadStackSize = 512 * 1024
     /// Pending connections the kernel queues for our accept loops.
     static let listenBacklog: Int32 = 1024
     /// The smallest window a stream gets when the link's receive budget is spent: enough to make progress.

@@ -46,7 +46,8 @@ final class Link: @unchecked Sendable {
     /// has fully ended, with the first reason it ended for.
     init(
         socket: Socket, keys: (sealer: FrameSealer, opener: FrameOpener), role: Role, settings: TunnelSettings,
-        logger: Logger, onOpen: (@Sendable (Stream) -> Void)? = nil, onClose: @escaping @Sendable (Link, LinkError) -> Void
+        logger: Logger, onOpen: (@Sendable (Stream) -> Void)? = nil,
+        onClose: @escaping @Sendable (Link, LinkError) -> Void
     ) {
         self.socket = socket
         self.role = role

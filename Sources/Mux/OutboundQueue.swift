@@ -96,8 +96,8 @@ final class OutboundQueue: @unchecked Sendable {
             if !condition.wait(until: deadline) && control.isEmpty && data.isEmpty { return .idle }
         }
         if phase == .closed || (control.isEmpty && data.isEmpty) { return .closed }
-        var batch = Array(control)
-        control.removeAll()
+        var batch: [Frame] = []
+        while let frame = control.popFirst() { batch.append(frame) }
         var taken = 0
         while let frame = data.first, batch.isEmpty || taken < maxBytes {
             data.removeFirst()

@@ -146,7 +146,9 @@ struct Socket: Sendable, Hashable {
         var filled = 0
         while filled < count {
             let n = try bytes.withUnsafeMutableBytes { raw in
-                Result { () throws(SocketError) in try receive(into: UnsafeMutableRawBufferPointer(rebasing: raw[filled...])) }
+                Result { () throws(SocketError) in
+                    try receive(into: UnsafeMutableRawBufferPointer(rebasing: raw[filled...]))
+                }
             }.get()
             if n == 0 { break }
             filled += n

@@ -25,7 +25,8 @@ public struct TunnelSettings: Sendable, Equatable {
     /// Throws `SettingsError` naming the first field that is out of range.
     public func validate() throws(SettingsError) {
         guard streamWindow >= Limits.minimumStreamWindow, streamWindow <= Int(UInt32.max / 2) else {
-            throw SettingsError(field: "stream window", reason: "must be from \(Limits.minimumStreamWindow) bytes to 2 GiB")
+            throw SettingsError(
+                field: "stream window", reason: "must be from \(Limits.minimumStreamWindow) bytes to 2 GiB")
         }
         guard linkReceiveBudget >= streamWindow else {
             throw SettingsError(field: "link receive budget", reason: "must be at least the stream window")

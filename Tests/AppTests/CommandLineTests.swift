@@ -65,8 +65,10 @@ import Testing
 
     @Test func optionsBecomeSettings() throws {
         let command = try parse(
-            ["local", "--remote", "h:1", "--stream-window", "4M", "--link-budget", "128M", "--keepalive", "5",
-             "--dead-link-timeout", "20", "--link-wait-timeout", "3"],
+            [
+                "local", "--remote", "h:1", "--stream-window", "4M", "--link-budget", "128M", "--keepalive", "5",
+                "--dead-link-timeout", "20", "--link-wait-timeout", "3",
+            ],
             as: LocalCommand.self)
         #expect(command.common.settings.streamWindow == 4 << 20)
         #expect(command.common.settings.linkReceiveBudget == 128 << 20)

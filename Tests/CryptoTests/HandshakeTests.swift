@@ -66,13 +66,17 @@ import Testing
         let key = try makeKey()
         var hello = ClientHandshake(key: key, now: now).hello
         hello[index] ^= 0x80
-        #expect(throws: CryptoError.handshakeNotAuthentic) { try ServerHandshake.respond(to: hello, key: key, now: now) }
+        #expect(throws: CryptoError.handshakeNotAuthentic) {
+            try ServerHandshake.respond(to: hello, key: key, now: now)
+        }
     }
 
     @Test func helloFromFarOffClockIsRefused() throws {
         let key = try makeKey()
         let hello = ClientHandshake(key: key, now: now - 600).hello
-        #expect(throws: CryptoError.clockSkew(seconds: 600)) { try ServerHandshake.respond(to: hello, key: key, now: now) }
+        #expect(throws: CryptoError.clockSkew(seconds: 600)) {
+            try ServerHandshake.respond(to: hello, key: key, now: now)
+        }
     }
 
     @Test func helloWithinClockSkewIsAccepted() throws {

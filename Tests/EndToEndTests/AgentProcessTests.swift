@@ -28,8 +28,11 @@ struct AgentProcessTests {
         defer { try? FileManager.default.removeItem(atPath: path) }
         let agent = try AgentProcess(["remote", "--listen", "127.0.0.1:0", "--key-file", path])
         #expect(agent.waitForExit() == 1)
-        #expect(lines(agent.standardError) == ["tcptunnel: error: key file \(path) has mode 644; it must not be "
-            + "readable by group or others (run: chmod 600 \(path))"])
+        #expect(
+            lines(agent.standardError) == [
+                "tcptunnel: error: key file \(path) has mode 644; it must not be "
+                    + "readable by group or others (run: chmod 600 \(path))"
+            ])
     }
 
     @Test func missingKeyIsReportedWithOneLine() throws {
@@ -53,7 +56,10 @@ struct AgentProcessTests {
         defer { occupied.stop() }
         let agent = try AgentProcess(["remote", "--listen", "\(occupied.endpoint)", "--key-file", path])
         #expect(agent.waitForExit() == 1)
-        #expect(lines(agent.standardError) == ["tcptunnel: error: cannot listen on \(occupied.endpoint): bind: Address already in use"])
+        #expect(
+            lines(agent.standardError) == [
+                "tcptunnel: error: cannot listen on \(occupied.endpoint): bind: Address already in use"
+            ])
     }
 
     @Test func unparseableAddressIsAUsageError() throws {
@@ -77,7 +83,9 @@ struct AgentProcessTests {
         defer { try? FileManager.default.removeItem(atPath: path) }
         let target = try EchoTarget()
         defer { target.stop() }
-        let remote = try AgentProcess(["remote", "127.0.0.1", "0", "--target", "\(target.endpoint)", "--key-file", path])
+        let remote = try AgentProcess([
+            "remote", "127.0.0.1", "0", "--target", "\(target.endpoint)", "--key-file", path,
+        ])
         defer {
             remote.send(SIGCONT)
             remote.send(SIGTERM)
@@ -107,20 +115,25 @@ struct AgentProcessTests {
         defer { try? FileManager.default.removeItem(atPath: path) }
         let target = try EchoTarget()
         defer { target.stop() }
-        let remote = try AgentProcess(["remote", "--listen", "127.0.0.1:0", "--target", "\(target.endpoint)", "--key-file", path])
+        let remote = try AgentProcess([
+            "remote", "--listen", "127.0.0.1:0", "--target", "\(target.endpoint)", "--key-file", path,
+        ])
         defer { remote.send(SIGTERM) }
         let remotePort = try #require(remote.listeningPort())
         let spare = try Listener(endpoint: loopback)
         let clientPort = spare.endpoint.port
         spare.stop()
-        let localArguments = ["local", "127.0.0.1", "\(remotePort)", "--listen", "127.0.0.1:\(clientPort)", "--key-file", path]
+        let localArguments = [
+            "local", "127.0.0.1", "\(remotePort)", "--listen", "127.0.0.1:\(clientPort)", "--key-file", path,
+        ]
         let client = Endpoint(host: "127.0.0.1", port: clientPort)
 
         let first = try AgentProcess(localArguments)
         #expect(first.waitForLog("link up"))
         let held = try connect(to: client)  // a stream left open when the agent dies
         defer { held.close() }
-        #expect(identical(try exchange(pattern(count: 50_000, seed: 1), through: client), pattern(count: 50_000, seed: 1)))
+        #expect(
+            identical(try exchange(pattern(count: 50_000, seed: 1), through: client), pattern(count: 50_000, seed: 1)))
         first.send(SIGKILL)
         #expect(first.waitForExit() == SIGKILL)
         #expect(remote.waitForLog("down: connection closed by peer"))

@@ -8,7 +8,8 @@ import Testing
 /// Logs nothing, since the tests assert on behaviour, not on log lines; set TCPTUNNEL_TEST_LOG=debug to see
 /// the agents' logs while investigating a failure.
 let quietLogger: Logger = {
-    guard let level = ProcessInfo.processInfo.environment["TCPTUNNEL_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) else {
+    guard let level = ProcessInfo.processInfo.environment["TCPTUNNEL_TEST_LOG"].flatMap(Logger.Level.init(rawValue:))
+    else {
         return Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
     }
     var logger = Logger(label: "test") { StreamLogHandler.standardError(label: $0) }

@@ -13,7 +13,9 @@ struct TunnelTests {
         defer { tunnel.stop() }
         let endpoint = tunnel.clientEndpoint
         var generator = SeededGenerator(seed: 2)
-        let sizes = (0..<100).map { index in index < 3 ? [0, 1, 3 << 20][index] : Int.random(in: 0...(3 << 20), using: &generator) }
+        let sizes = (0..<100).map { index in
+            index < 3 ? [0, 1, 3 << 20][index] : Int.random(in: 0...(3 << 20), using: &generator)
+        }
         let failures = Locked<[String]>([])
         let finished = runConcurrently(100, within: 150) { index in
             let data = pattern(count: sizes[index], seed: UInt64(index))
@@ -140,10 +142,11 @@ struct TunnelTests {
         #expect(eventually { first.remote.linkCount == 2 })
         let endpoints = [first.clientEndpoint, second.listeningEndpoint]
         let replies = Locked<[Int: [UInt8]]>([:])
-        #expect(runConcurrently(2, within: 30) { index in
-            let reply = try? exchange(pattern(count: 300_000, seed: UInt64(index)), through: endpoints[index])
-            replies.withLock { $0[index] = reply }
-        })
+        #expect(
+            runConcurrently(2, within: 30) { index in
+                let reply = try? exchange(pattern(count: 300_000, seed: UInt64(index)), through: endpoints[index])
+                replies.withLock { $0[index] = reply }
+            })
         for index in 0..<2 {
             #expect(identical(replies.withLock { $0[index] } ?? [], pattern(count: 300_000, seed: UInt64(index))))
         }
@@ -176,7 +179,8 @@ struct TunnelTests {
         let tunnel = try Tunnel(target: target.endpoint)
         defer { tunnel.stop() }
         let probes: [[UInt8]] = [
-            pattern(count: 4096, seed: 5), Array("GET / HTTP/1.1\r\nHost: x\r\n\r\n".utf8), pattern(count: 72, seed: 6), [],
+            pattern(count: 4096, seed: 5), Array("GET / HTTP/1.1\r\nHost: x\r\n\r\n".utf8), pattern(count: 72, seed: 6),
+            [],
         ]
         for probe in probes {
             let prober = try connect(to: tunnel.remote.listeningEndpoint)

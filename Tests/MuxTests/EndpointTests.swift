@@ -3,10 +3,11 @@ import Testing
 @testable import Mux
 
 @Suite struct EndpointTests {
-    @Test(arguments: [
-        ("127.0.0.1:1082", "127.0.0.1", 1082), ("example.org:443", "example.org", 443), ("[::1]:80", "::1", 80),
-        ("localhost:0", "localhost", 0),
-    ] as [(String, String, UInt16)])
+    @Test(
+        arguments: [
+            ("127.0.0.1:1082", "127.0.0.1", 1082), ("example.org:443", "example.org", 443), ("[::1]:80", "::1", 80),
+            ("localhost:0", "localhost", 0),
+        ] as [(String, String, UInt16)])
     func validAddressesParse(text: String, host: String, port: UInt16) throws {
         #expect(try Endpoint(parsing: text) == Endpoint(host: host, port: port))
     }

@@ -15,12 +15,17 @@ import Testing
 
     static let everyKind: [Frame] = [
         .open(1, window: 1 << 20), .openOK(7, window: 65536), .data(3, [1, 2, 3]),
-        .data(4, [UInt8](repeating: 9, count: Limits.maxDataPayload)), .fin(5), .reset(6, .targetRefused),
+        .fin(5), .reset(6, .targetRefused),
         .window(8, increment: 12345), .ping(0xDEAD_BEEF), .pong(42), .goAway(.shutdown),
     ]
 
     @Test(arguments: everyKind)
     func everyFrameKindRoundTrips(frame: Frame) throws {
+        #expect(try decode(encode(frame)) == frame)
+    }
+
+    @Test func largestDataFrameRoundTrips() throws {
+        let frame = Frame.data(4, [UInt8](repeating: 9, count: Limits.maxDataPayload))
         #expect(try decode(encode(frame)) == frame)
     }
 
@@ -48,15 +53,16 @@ import Testing
         #expect(throws: FrameError.self) { try decode(bytes) }
     }
 
-    @Test(arguments: [
-        [1, 0, 0, 0, 1, 0, 0, 1],  // OPEN with 3-byte window
-        [2, 0, 0, 0, 1, 0, 0, 0, 1, 0],  // OPEN_OK with 5-byte window
-        [4, 0, 0, 0, 1, 0],  // FIN with a payload
-        [5, 0, 0, 0, 1],  // RESET without reason
-        [6, 0, 0, 0, 1, 1],  // WINDOW with 1-byte increment
-        [7, 0, 0, 0, 0, 1, 2, 3],  // PING with 3 bytes
-        [9, 0, 0, 0, 0],  // GOAWAY without reason
-    ] as [[UInt8]])
+    @Test(
+        arguments: [
+            [1, 0, 0, 0, 1, 0, 0, 1],  // OPEN with 3-byte window
+            [2, 0, 0, 0, 1, 0, 0, 0, 1, 0],  // OPEN_OK with 5-byte window
+            [4, 0, 0, 0, 1, 0],  // FIN with a payload
+            [5, 0, 0, 0, 1],  // RESET without reason
+            [6, 0, 0, 0, 1, 1],  // WINDOW with 1-byte increment
+            [7, 0, 0, 0, 0, 1, 2, 3],  // PING with 3 bytes
+            [9, 0, 0, 0, 0],  // GOAWAY without reason
+        ] as [[UInt8]])
     func payloadOfWrongSizeIsRejected(bytes: [UInt8]) {
         #expect(throws: FrameError.self) { try decode(bytes) }
     }
