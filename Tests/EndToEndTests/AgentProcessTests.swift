@@ -100,7 +100,7 @@ struct AgentProcessTests {
         #expect(local.waitForLog("link up"))
         let held = try connect(to: client)
         defer { held.close() }
-        #expect(identical(try exchange(pattern(count: 1000, seed: 3), through: client), pattern(count: 1000, seed: 3)))
+        expectIdentical(try exchange(pattern(count: 1000, seed: 3), through: client), pattern(count: 1000, seed: 3))
 
         remote.send(SIGSTOP)  // a black hole: the TCP connection stays up, nothing answers
         let stopped = Date()
@@ -132,8 +132,7 @@ struct AgentProcessTests {
         #expect(first.waitForLog("link up"))
         let held = try connect(to: client)  // a stream left open when the agent dies
         defer { held.close() }
-        #expect(
-            identical(try exchange(pattern(count: 50_000, seed: 1), through: client), pattern(count: 50_000, seed: 1)))
+        expectIdentical(try exchange(pattern(count: 50_000, seed: 1), through: client), pattern(count: 50_000, seed: 1))
         first.send(SIGKILL)
         #expect(first.waitForExit() == SIGKILL)
         #expect(remote.waitForLog("down: connection closed by peer"))
@@ -142,6 +141,6 @@ struct AgentProcessTests {
         defer { second.send(SIGTERM) }
         #expect(second.waitForLog("link up"))
         let data = pattern(count: 500_000, seed: 2)
-        #expect(identical(try exchange(data, through: client), data))
+        expectIdentical(try exchange(data, through: client), data)
     }
 }

@@ -157,6 +157,19 @@ func identical(_ a: [UInt8], _ b: [UInt8]) -> Bool {
     return a.withUnsafeBytes { x in b.withUnsafeBytes { y in memcmp(x.baseAddress!, y.baseAddress!, a.count) == 0 } }
 }
 
+/// Records one short issue (the sizes and the first differing byte) when `received` is not `expected`, instead
+/// of the megabytes `#expect` would print.
+func expectIdentical(
+    _ received: [UInt8], _ expected: [UInt8], sourceLocation: SourceLocation = #_sourceLocation
+) {
+    guard !identical(received, expected) else { return }
+    let firstDifference = zip(received, expected).enumerated().first { $0.element.0 != $0.element.1 }?.offset
+        ?? min(received.count, expected.count)
+    Issue.record(
+        "received \(received.count) B, expected \(expected.count) B; first difference at byte \(firstDifference)",
+        sourceLocation: sourceLocation)
+}
+
 /// Runs `count` bodies on threads of their own and waits up to `seconds` for all of them.
 func runConcurrently(_ count: Int, within seconds: Double, _ body: @escaping @Sendable (Int) -> Void) -> Bool {
     let group = DispatchGroup()

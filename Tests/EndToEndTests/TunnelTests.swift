@@ -59,7 +59,9 @@ struct TunnelTests {
         #expect(finished)
         #expect(failures.withLock { $0 } == [])
         #expect(!stuckSender.hasCompleted, "flow control should hold back a client whose replies are not read")
+        // End the sender before the descriptor is closed: a later test could otherwise get the same number.
         stuck.shutdown(.both)
+        #expect(stuckSender.wait(seconds: 10))
     }
 
     @Test func idleLinkIsKeptAliveByPings() throws {
@@ -77,7 +79,7 @@ struct TunnelTests {
         let data = pattern(count: 10_000, seed: 4)
         try client.sendAll(data)
         client.shutdown(.write)
-        #expect(identical(readToEnd(client), data))
+        expectIdentical(readToEnd(client), data)
     }
 
     @Test func targetThatSpeaksFirstIsHeardWithoutTheClientSendingAnything() throws {
@@ -148,7 +150,7 @@ struct TunnelTests {
                 replies.withLock { $0[index] = reply }
             })
         for index in 0..<2 {
-            #expect(identical(replies.withLock { $0[index] } ?? [], pattern(count: 300_000, seed: UInt64(index))))
+            expectIdentical(replies.withLock { $0[index] } ?? [], pattern(count: 300_000, seed: UInt64(index)))
         }
     }
 
@@ -170,7 +172,7 @@ struct TunnelTests {
         restarted.start()
         defer { restarted.stop() }
         let data = pattern(count: 100_000, seed: 7)
-        #expect(identical(try exchange(data, through: restarted.listeningEndpoint), data))
+        expectIdentical(try exchange(data, through: restarted.listeningEndpoint), data)
     }
 
     @Test func garbageSentToRemotePortGetsNoByteBackAndOtherLinksKeepWorking() throws {
@@ -190,7 +192,7 @@ struct TunnelTests {
             #expect(readToEnd(prober).isEmpty)
         }
         let data = pattern(count: 200_000, seed: 8)
-        #expect(identical(try exchange(data, through: tunnel.clientEndpoint), data))
+        expectIdentical(try exchange(data, through: tunnel.clientEndpoint), data)
         #expect(tunnel.remote.linkCount == 1)
     }
 }

@@ -35,11 +35,11 @@ import Testing
         var (sealer, decoder) = try pair()
         let bytes = try sealed([.data(1, [1, 2, 3])], with: sealer)
         decoder.receive(Array(bytes.dropLast()))
-        let result1 = try decoder.nextFrame()
-        #expect(result1 == nil)
+        let beforeLastByte = try decoder.nextFrame()
+        #expect(beforeLastByte == nil)
         decoder.receive([bytes.last!])
-        let result2 = try decoder.nextFrame()
-        #expect(result2 == .data(1, [1, 2, 3]))
+        let afterLastByte = try decoder.nextFrame()
+        #expect(afterLastByte == .data(1, [1, 2, 3]))
     }
 
     @Test func tamperedFrameIsForged() throws {
@@ -54,8 +54,8 @@ import Testing
         var (sealer, decoder) = try pair()
         let bytes = try sealed([.ping(1)], with: sealer)
         decoder.receive(bytes + bytes)
-        let result3 = try decoder.nextFrame()
-        #expect(result3 == .ping(1))
+        let original = try decoder.nextFrame()
+        #expect(original == .ping(1))
         #expect(throws: FrameError.forged) { try decoder.nextFrame() }
     }
 

@@ -5,12 +5,12 @@ import Testing
 @Suite struct ReceiveWindowTests {
     @Test func receivingMoreThanTheCreditIsRefused() {
         var window = ReceiveWindow(size: 100, targetSize: 100)
-        let result1 = window.receive(60)
-        #expect(result1)
-        let result2 = window.receive(41)
-        #expect(!result2)
-        let result3 = window.receive(40)
-        #expect(result3)
+        let within = window.receive(60)
+        let beyond = window.receive(41)
+        let upToTheEdge = window.receive(40)
+        #expect(within)
+        #expect(!beyond)
+        #expect(upToTheEdge)
     }
 
     @Test func creditReturnsOnceHalfTheWindowIsConsumed() {

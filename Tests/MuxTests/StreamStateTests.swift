@@ -6,42 +6,41 @@ import Testing
     @Test func dataIsAllowedOnlyBetweenOpenOKAndFIN() {
         var state = StreamState()
         #expect(!state.canReceiveData)
-        let result1 = state.establish()
-        #expect(result1)
+        let established = state.establish()
+        #expect(established)
         #expect(state.canReceiveData)
-        let result2 = state.receiveFIN()
-        #expect(result2)
+        let finAccepted = state.receiveFIN()
+        #expect(finAccepted)
         #expect(!state.canReceiveData)
     }
 
     @Test func secondFINIsRefused() {
         var state = StreamState()
         _ = state.establish()
-        let result3 = state.receiveFIN()
-        #expect(result3)
-        let result4 = state.receiveFIN()
-        #expect(!result4)
+        _ = state.receiveFIN()
+        let secondAccepted = state.receiveFIN()
+        #expect(!secondAccepted)
     }
 
-    @Test func halfClosedStreamStillSends() {
+    @Test func halfClosedStreamStillSendsItsOwnFINOnce() {
         var state = StreamState()
         _ = state.establish()
         _ = state.receiveFIN()
-        let result5 = state.sendFIN()
-        #expect(result5)
-        let result6 = state.sendFIN()
-        #expect(!result6)
+        let firstSent = state.sendFIN()
+        let secondSent = state.sendFIN()
+        #expect(firstSent)
+        #expect(!secondSent)
     }
 
-    @Test func resetStreamCannotBeEstablishedOrFinished() {
+    @Test func resetStreamCannotBeEstablishedFinishedOrResetAgain() {
         var state = StreamState()
-        let result7 = state.reset()
-        #expect(result7)
-        let result8 = state.reset()
-        #expect(!result8)
-        let result9 = state.establish()
-        #expect(!result9)
-        let result10 = state.sendFIN()
-        #expect(!result10)
+        let reset = state.reset()
+        let resetAgain = state.reset()
+        let established = state.establish()
+        let finSent = state.sendFIN()
+        #expect(reset)
+        #expect(!resetAgain)
+        #expect(!established)
+        #expect(!finSent)
     }
 }
