@@ -163,7 +163,8 @@ func expectIdentical(
     _ received: [UInt8], _ expected: [UInt8], sourceLocation: SourceLocation = #_sourceLocation
 ) {
     guard !identical(received, expected) else { return }
-    let firstDifference = zip(received, expected).enumerated().first { $0.element.0 != $0.element.1 }?.offset
+    let firstDifference =
+        zip(received, expected).enumerated().first { $0.element.0 != $0.element.1 }?.offset
         ?? min(received.count, expected.count)
     Issue.record(
         "received \(received.count) B, expected \(expected.count) B; first difference at byte \(firstDifference)",
