@@ -7,13 +7,13 @@ enum AgentRunner {
     /// `makeAgent` builds the agent and returns its start and stop functions; its errors end the process with
     /// one line on standard error.
     static func run(
-        logLevel: Logger.Level, makeAgent: (Logger) throws -> (start: () -> Void, stop: () -> Void)
+        logLevel: Logger.Level, makeAgent: (Logger) throws -> (start: () throws -> Void, stop: () -> Void)
     ) throws {
         Signals.prepare()
         Signals.raiseOpenFileLimit()
         let logger = bootstrapLogging(level: logLevel)
         let agent = try makeAgent(logger)
-        agent.start()
+        try agent.start()
         let signal = Signals.waitForTermination()
         logger.info("received \(signal); shutting down")
         agent.stop()

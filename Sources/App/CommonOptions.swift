@@ -41,6 +41,30 @@ struct CommonOptions: ParsableArguments {
             "Seconds without a byte from the peer before the link is declared dead.", valueName: "seconds"))
     var deadLinkTimeout: Double = TunnelSettings().deadLinkTimeout
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp("Streams this agent runs at once; clients beyond it are refused.", valueName: "count"))
+    var maxStreams: Int = TunnelSettings().maxStreams
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Seconds a client or target may accept no data before its stream is reset (0: never).",
+            valueName: "seconds"))
+    var writeTimeout: Double = TunnelSettings().writeTimeout
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Seconds a stream may carry no data either way before it is reset (0: never).", valueName: "seconds"))
+    var idleTimeout: Double = TunnelSettings().idleTimeout
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Seconds SIGINT/SIGTERM lets streams in flight finish before resetting them.", valueName: "seconds"))
+    var drainTimeout: Double = TunnelSettings().drainTimeout
+
     /// The settings these options describe.
     var settings: TunnelSettings {
         var settings = TunnelSettings()
@@ -50,6 +74,10 @@ struct CommonOptions: ParsableArguments {
         settings.connectTimeout = connectTimeout
         settings.keepaliveInterval = keepalive
         settings.deadLinkTimeout = deadLinkTimeout
+        settings.maxStreams = maxStreams
+        settings.writeTimeout = writeTimeout
+        settings.idleTimeout = idleTimeout
+        settings.drainTimeout = drainTimeout
         return settings
     }
 

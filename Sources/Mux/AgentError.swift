@@ -6,12 +6,15 @@ public enum AgentError: Error, Equatable, Sendable, CustomStringConvertible {
     case badAddress(EndpointError)
     /// A setting is out of range.
     case invalidSettings(SettingsError)
+    /// A thread could not be started.
+    case resources(ThreadError)
 
     public var description: String {
         switch self {
         case .cannotListen(let endpoint, let error): "cannot listen on \(endpoint): \(error)"
         case .badAddress(let error): "\(error)"
         case .invalidSettings(let error): "invalid setting: \(error)"
+        case .resources(let error): "\(error)"
         }
     }
 }

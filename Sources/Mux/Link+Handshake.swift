@@ -6,7 +6,7 @@ extension Link {
     /// Local role: connects to the remote agent, authenticates both ways, and returns the running link.
     /// Blocks for at most the connect timeout plus the handshake timeout.
     static func connect(
-        to remote: Endpoint, key: PreSharedKey, settings: TunnelSettings, logger: Logger,
+        to remote: Endpoint, key: PreSharedKey, settings: TunnelSettings, limiter: StreamLimiter, logger: Logger,
         onClose: @escaping @Sendable (Link, LinkError) -> Void
     ) throws(LinkError) -> Link {
         let addresses: [ResolvedAddress]
@@ -41,9 +41,13 @@ extension Link {
             } catch {
                 throw .handshakeFailed(error)
             }
-            return Link(
-                socket: socket, keys: keys.clientSide(), role: .local, settings: settings, logger: logger,
-                onClose: onClose)
+            let link = Link(
+                socket: socket, keys: keys.clientSide(), role: .local, settings: settings, limiter: limiter,
+                logger: logger, onClose: onClose)
+            try link.start()
+            return link
+        } catch .resources(let error) {
+            throw .resources(error)  // `start` closed the socket
         } catch {
             socket.close()
             throw error
@@ -56,7 +60,7 @@ extension Link {
     /// discarded, until the handshake timeout, whatever it sent, and then closed; so a scanner cannot tell
     /// this port from one that just never answers. The socket is closed when this throws.
     static func accept(
-        _ socket: Socket, key: PreSharedKey, settings: TunnelSettings, logger: Logger,
+        _ socket: Socket, key: PreSharedKey, settings: TunnelSettings, limiter: StreamLimiter, logger: Logger,
         onOpen: @escaping @Sendable (Stream) -> Void, onClose: @escaping @Sendable (Link, LinkError) -> Void
     ) throws(LinkError) -> Link {
         let deadline = Date(timeIntervalSinceNow: settings.handshakeTimeout)
@@ -74,9 +78,13 @@ extension Link {
             } catch {
                 throw .socket(error)
             }
-            return Link(
-                socket: socket, keys: response.keys.serverSide(), role: .remote, settings: settings, logger: logger,
-                onOpen: onOpen, onClose: onClose)
+            let link = Link(
+                socket: socket, keys: response.keys.serverSide(), role: .remote, settings: settings,
+                limiter: limiter, logger: logger, onOpen: onOpen, onClose: onClose)
+            try link.start()
+            return link
+        } catch .resources(let error) {
+            throw .resources(error)  // `start` closed the socket
         } catch {
             discardInput(socket, until: deadline)
             socket.close()

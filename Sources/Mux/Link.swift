@@ -17,7 +17,10 @@ final class Link: @unchecked Sendable {
 
     private struct State {
         var closeReason: LinkError?
-        var isShuttingDown = false
+        /// We sent GOAWAY: no new streams; the link ends once the streams in flight have.
+        var isDraining = false
+        /// The peer sent GOAWAY: open no new streams here.
+        var peerIsDraining = false
         /// Local role: the id the next stream gets. Ids increase and are never reused within a link.
         var nextStreamID: StreamID = 1
         /// Remote role: the highest id the peer has opened.
@@ -35,34 +38,63 @@ final class Link: @unchecked Sendable {
     let budget: ReceiveBudget
     /// Completed when both link threads have ended and the socket is closed.
     let finished = Completion()
+    /// Completed when the link stops taking new streams: it closed, or either side sent GOAWAY.
+    let stoppedOpening = Completion()
+    /// Completed when the link is draining and its last stream has ended.
+    private let drained = Completion()
+    /// The agent's cap on streams; every stream on this link holds one of its slots until it ends.
+    let limiter: StreamLimiter
     private let socket: Socket
     private let streams = StreamTable()
     private let state = Locked(State())
     private let onOpen: (@Sendable (Stream) -> Void)?
+    /// Throttles the warning for streams refused at the limit.
+    private let refusals = LogThrottle()
     private let onClose: @Sendable (Link, LinkError) -> Void
 
-    /// A link over an already authenticated `socket`, which it now owns. `onOpen` (remote role) is called on
-    /// the reader thread for each new stream and must not block. `onClose` is called once, when the link
-    /// has fully ended, with the first reason it ended for.
+    private let keys: (sealer: FrameSealer, opener: FrameOpener)
+
+    /// A link over an already authenticated `socket`, which it now owns; `start()` runs it. `onOpen` (remote
+    /// role) is called on the reader thread for each new stream and must not block. `onClose` is called once,
+    /// when the link has fully ended, with the first reason it ended for.
     init(
         socket: Socket, keys: (sealer: FrameSealer, opener: FrameOpener), role: Role, settings: TunnelSettings,
-        logger: Logger, onOpen: (@Sendable (Stream) -> Void)? = nil,
+        limiter: StreamLimiter, logger: Logger, onOpen: (@Sendable (Stream) -> Void)? = nil,
         onClose: @escaping @Sendable (Link, LinkError) -> Void
     ) {
         self.socket = socket
+        self.keys = keys
         self.role = role
         self.settings = settings
+        self.limiter = limiter
         self.logger = logger
         self.onOpen = onOpen
         self.onClose = onClose
         queue = OutboundQueue(dataLimit: settings.outboundQueueBytes)
         budget = ReceiveBudget(bytes: settings.linkReceiveBudget)
+    }
+
+    /// Starts the reader and writer threads. On failure the link ends: its socket is closed, at once or when
+    /// the writer thread has stopped.
+    func start() throws(LinkError) {
         socket.setNoDelay()
         socket.setReceiveTimeout(seconds: settings.deadLinkTimeout)
-        let sealer = keys.sealer
-        let decoder = FrameDecoder(opener: keys.opener)
-        startThread(named: "link-writer") { self.runWriter(FrameEncoder(sealer: sealer)) }
-        startThread(named: "link-reader") { self.runReader(decoder) }
+        // A peer that takes none of our bytes for the dead-link timeout is as dead as one that sends none.
+        socket.setSendTimeout(seconds: settings.deadLinkTimeout)
+        let (sealer, opener) = keys
+        do {
+            try startThread(named: "link-writer") { self.runWriter(FrameEncoder(sealer: sealer)) }
+        } catch {
+            socket.close()
+            throw .resources(error)
+        }
+        do {
+            try startThread(named: "link-reader") { self.runReader(FrameDecoder(opener: opener)) }
+        } catch {
+            close(.resources(error))
+            threadDidFinish()  // stands in for the reader that never ran
+            throw .resources(error)
+        }
     }
 
     /// The number of streams open on this link.
@@ -71,15 +103,22 @@ final class Link: @unchecked Sendable {
     /// Whether the link has ended or is ending.
     var isClosed: Bool { state.withLock { $0.closeReason != nil } }
 
+    /// Whether new streams may be opened on this link.
+    var isOpenForStreams: Bool {
+        state.withLock { $0.closeReason == nil && !$0.isDraining && !$0.peerIsDraining }
+    }
+
     // MARK: Called by agents and stream threads
 
-    /// Local role: registers a stream for a newly accepted client and sends OPEN. Returns `nil` if the link is
-    /// closing. The calling thread becomes the stream's uplink thread.
+    /// Local role: registers a stream for a newly accepted client and sends OPEN. The caller holds a slot of
+    /// `limiter`, which the stream returns when it ends. Returns `nil` if the link takes no new streams; the
+    /// slot is then still the caller's. The calling thread becomes the stream's uplink thread.
     func openStream(socket client: Socket) -> Stream? {
         precondition(role == .local, "only the local agent opens streams")
         let window = makeReceiveWindow()
         let stream: Stream? = state.withLock { state in
-            guard state.closeReason == nil, !state.isShuttingDown, state.nextStreamID < .max else { return nil }
+            guard state.closeReason == nil, !state.isDraining, !state.peerIsDraining, state.nextStreamID < .max
+            else { return nil }
             let stream = Stream(
                 id: state.nextStreamID, link: self, window: window, sendCredit: 0, socket: client)
             state.nextStreamID += 1
@@ -104,17 +143,37 @@ final class Link: @unchecked Sendable {
             return true
         }
         guard isFirst else { return }
+        stoppedOpening.complete()
         queue.close()
         socket.shutdown(.both)
         for stream in streams.snapshot().values { stream.abort(sending: nil) }
     }
 
-    /// Ends the link cleanly: resets its streams, sends GOAWAY after everything queued, and lets the peer close.
-    /// Waits up to `seconds` for that, then closes the link regardless.
-    func shutdown(waitingUpTo seconds: Double) {
-        state.withLock { $0.isShuttingDown = true }
-        for stream in streams.snapshot().values { stream.abort(sending: .aborted) }
+    // MARK: Draining, for a clean shutdown
+
+    /// Sends GOAWAY: the peer opens no new streams here, and those in flight go on. Returns at once.
+    func beginDrain() {
+        let isFirst = state.withLock { state in
+            defer { state.isDraining = true }
+            return !state.isDraining
+        }
+        guard isFirst else { return }
+        stoppedOpening.complete()
         queue.pushControl(.goAway(.shutdown))
+        if streams.count == 0 { drained.complete() }
+    }
+
+    /// Waits until every stream has ended or `deadline` passes; returns whether they all ended.
+    /// Call `beginDrain()` first.
+    func waitUntilDrained(deadline: Date) -> Bool {
+        drained.wait(seconds: max(0, deadline.timeIntervalSinceNow))
+    }
+
+    /// Resets the streams still running, flushes what is queued, half-closes the TCP connection and waits up to
+    /// `seconds` for the peer to close its side; then closes the link regardless.
+    func finishDrain(waitingUpTo seconds: Double) {
+        beginDrain()
+        for stream in streams.snapshot().values { stream.abort(sending: .aborted) }
         queue.finish()
         if !finished.wait(seconds: seconds) { close(.localShutdown) }
         finished.wait(seconds: seconds)
@@ -123,7 +182,9 @@ final class Link: @unchecked Sendable {
     /// Called by a stream when its last thread ended.
     func streamDidEnd(id: StreamID, summary: String) {
         streams.remove(id)
+        limiter.release()
         logger.debug("stream \(id) closed: \(summary)")
+        if state.withLock({ $0.isDraining }) && streams.count == 0 { drained.complete() }
     }
 
     private func makeReceiveWindow() -> ReceiveWindow {
@@ -142,8 +203,7 @@ final class Link: @unchecked Sendable {
                 do {
                     count = try decoder.receive { (buffer) throws(SocketError) in try socket.receive(into: buffer) }
                 } catch {
-                    throw error.code == EAGAIN || error.code == EWOULDBLOCK
-                        ? .peerSilent(seconds: Int(settings.deadLinkTimeout)) : .socket(error)
+                    throw error.isTimeout ? .peerSilent(seconds: Int(settings.deadLinkTimeout)) : .socket(error)
                 }
                 guard count > 0 else { throw .closedByPeer }
                 while let frame = try nextFrame(&decoder) { try dispatch(frame) }
@@ -151,8 +211,10 @@ final class Link: @unchecked Sendable {
         } catch {
             reason = error
         }
-        let isShuttingDown = state.withLock { $0.isShuttingDown }
-        close(isShuttingDown ? .localShutdown : reason)
+        // End of stream after a GOAWAY either way is the planned end of a drain, not a failure.
+        let (isDraining, peerIsDraining) = state.withLock { ($0.isDraining, $0.peerIsDraining) }
+        let isPlannedEnd = reason == .closedByPeer || reason == .socket(SocketError(call: "recv", code: ECONNRESET))
+        close(isDraining ? .localShutdown : peerIsDraining && isPlannedEnd ? .peerShutDown : reason)
         threadDidFinish()
     }
 
@@ -176,8 +238,19 @@ final class Link: @unchecked Sendable {
             try stream(id)?.receiveOpenOK(window: window)
         case .ping(let value): queue.pushControl(.pong(value))
         case .pong: break  // its arrival already proved the peer alive
-        case .goAway: throw .peerShutDown
+        case .goAway: receiveGoAway()
         }
+    }
+
+    /// The peer is shutting down: open no new streams here; those in flight go on until the peer closes.
+    private func receiveGoAway() {
+        let isFirst = state.withLock { state in
+            defer { state.peerIsDraining = true }
+            return !state.peerIsDraining
+        }
+        guard isFirst else { return }
+        logger.info("peer is shutting down; \(streams.count) streams finishing on this link")
+        stoppedOpening.complete()
     }
 
     /// The stream `id`, or `nil` for one that already ended (late frames are dropped).
@@ -191,18 +264,25 @@ final class Link: @unchecked Sendable {
 
     private func acceptOpen(id: StreamID, window: UInt32) throws(LinkError) {
         guard role == .remote, let onOpen else { throw .protocolViolation("OPEN sent to the local agent") }
-        let receiveWindow = makeReceiveWindow()
-        let stream = Stream(id: id, link: self, window: receiveWindow, sendCredit: Int(window), socket: nil)
-        let isNew = state.withLock { state in
-            guard id > state.highestStreamID else { return false }
+        let (isNew, isAccepting) = state.withLock { state in
+            guard id > state.highestStreamID else { return (false, false) }
             state.highestStreamID = id
-            if state.closeReason == nil { streams.insert(stream) }
+            return (true, state.closeReason == nil && !state.isDraining)
+        }
+        guard isNew else { throw .protocolViolation("OPEN for stream \(id) does not increase the stream id") }
+        // An OPEN that crossed our GOAWAY, or one beyond the agent's stream limit, is answered with RESET.
+        guard isAccepting else { return queue.pushControl(.reset(id, .aborted)) }
+        guard limiter.tryAcquire() else {
+            refusals.log(logger, level: .warning, "refused stream \(id): \(limiter.limit) streams open (--max-streams)")
+            return queue.pushControl(.reset(id, .tooManyStreams))
+        }
+        let stream = Stream(id: id, link: self, window: makeReceiveWindow(), sendCredit: Int(window), socket: nil)
+        let isRegistered = state.withLock { state in
+            guard state.closeReason == nil else { return false }
+            streams.insert(stream)  // under `state`'s lock, so `close` cannot miss it
             return true
         }
-        guard isNew else {
-            budget.release(receiveWindow.size)
-            throw .protocolViolation("OPEN for stream \(id) does not increase the stream id")
-        }
+        guard isRegistered else { return stream.abandon() }
         logger.debug("stream \(id) opened")
         onOpen(stream)
     }
@@ -245,7 +325,7 @@ final class Link: @unchecked Sendable {
         do {
             try socket.sendAll(encoder.output.bytes)
         } catch {
-            throw .socket(error)
+            throw error.isTimeout ? .peerStalled(seconds: Int(settings.deadLinkTimeout)) : .socket(error)
         }
         encoder.output.count = 0
     }

@@ -13,6 +13,10 @@ public enum LinkError: Error, Equatable, Sendable, CustomStringConvertible {
     case protocolViolation(String)
     /// Nothing arrived from the peer for this many seconds, not even a keepalive answer.
     case peerSilent(seconds: Int)
+    /// The peer accepted none of our bytes for this many seconds.
+    case peerStalled(seconds: Int)
+    /// A link thread could not be started.
+    case resources(ThreadError)
     /// The peer closed the TCP connection without saying goodbye (crash, restart, or a middlebox).
     case closedByPeer
     /// The peer announced it is shutting down (GOAWAY).
@@ -33,6 +37,8 @@ public enum LinkError: Error, Equatable, Sendable, CustomStringConvertible {
                 + "\(ServerHandshake.maximumClockSkew) s, or it is not a tcptunnel remote agent)"
         case .protocolViolation(let reason): "protocol violation: \(reason)"
         case .peerSilent(let seconds): "peer silent for \(seconds) s"
+        case .peerStalled(let seconds): "peer accepted no data for \(seconds) s"
+        case .resources(let error): "\(error)"
         case .closedByPeer: "connection closed by peer"
         case .peerShutDown: "peer is shutting down"
         case .localShutdown: "shutting down"

@@ -14,6 +14,7 @@ final class Listener: Sendable {
     }
     private let phase = Locked(Phase.bound)
     private let stopped = Completion()
+    private let failures = LogThrottle()
 
     /// Binds and listens now, so that a port in use is reported before anything starts.
     init(endpoint requested: Endpoint) throws(AgentError) {
@@ -22,12 +23,17 @@ final class Listener: Sendable {
     }
 
     /// Starts the accept thread; `handle` is called on it for each new connection and must not block.
-    func start(logger: Logger, handle: @escaping @Sendable (Socket) -> Void) {
+    func start(logger: Logger, handle: @escaping @Sendable (Socket) -> Void) throws(ThreadError) {
         phase.withLock { $0 = .accepting }
-        startThread(named: "accept") {
-            self.acceptLoop(logger: logger, handle: handle)
-            self.socket.close()
-            self.stopped.complete()
+        do {
+            try startThread(named: "accept") {
+                self.acceptLoop(logger: logger, handle: handle)
+                self.socket.close()
+                self.stopped.complete()
+            }
+        } catch {
+            phase.withLock { $0 = .bound }
+            throw error
         }
     }
 
@@ -53,7 +59,7 @@ final class Listener: Sendable {
             } catch {
                 if phase.withLock({ $0 == .stopping }) { return }
                 // Out of descriptors or memory: existing streams keep running; accept again shortly.
-                logger.error("accept on \(endpoint) failed: \(error); retrying in 100 ms")
+                failures.log(logger, level: .error, "accept on \(endpoint) failed: \(error); retrying every 100 ms")
                 Thread.sleep(forTimeInterval: 0.1)
             }
         }

@@ -5,8 +5,8 @@ import Logging
 /// The client-facing end of the tunnel: accepts TCP clients and carries each one as a stream over one
 /// persistent, encrypted link to the remote agent, re-establishing the link whenever it fails.
 ///
-/// Threads: one accept thread; one link supervisor thread that connects and reconnects; per client, the thread
-/// that accepted it becomes its stream's uplink thread (see `Stream`).
+/// Threads: one accept thread; one link supervisor thread that connects and reconnects; per client, a thread
+/// that waits for the link and then becomes its stream's uplink thread (see `Stream`).
 /// `@unchecked Sendable`: immutable configuration plus `link` and `isStopping`, guarded by `linkChanged`.
 public final class LocalAgent: @unchecked Sendable {
     /// The address clients connect to.
@@ -17,7 +17,10 @@ public final class LocalAgent: @unchecked Sendable {
     private let key: PreSharedKey
     private let settings: TunnelSettings
     private let logger: Logger
+    private let limiter: StreamLimiter
+    private let refusals = LogThrottle()
     private let linkChanged = NSCondition()
+    /// The link new clients use; `nil` while there is none that takes new streams.
     private var link: Link?
     private var isStopping = false
     private let stopRequested = Completion()
@@ -36,19 +39,24 @@ public final class LocalAgent: @unchecked Sendable {
         self.key = key
         self.settings = settings
         self.logger = logger
+        limiter = StreamLimiter(limit: settings.maxStreams)
     }
 
     /// Starts accepting clients and connecting the link. Returns at once.
-    public func start() {
-        startThread(named: "link-supervisor") { self.superviseLink() }
-        listener.start(logger: logger) { client in
-            startThread(named: "client") { self.serve(client) }
+    public func start() throws(AgentError) {
+        do {
+            try startThread(named: "link-supervisor") { self.superviseLink() }
+            try listener.start(logger: logger) { client in self.admit(client) }
+        } catch {
+            stopRequested.complete()
+            throw .resources(error)
         }
         logger.info(
             "local agent listening on \(listener.endpoint), tunnelling to \(remote) (key \(key.fingerprint))")
     }
 
-    /// Stops accepting, resets open streams, and closes the link cleanly (GOAWAY). Returns within a few seconds.
+    /// Stops accepting, lets streams in flight finish for up to the drain timeout, then resets the rest and
+    /// closes the link cleanly (GOAWAY).
     public func stop() {
         linkChanged.lock()
         isStopping = true
@@ -57,15 +65,28 @@ public final class LocalAgent: @unchecked Sendable {
         linkChanged.unlock()
         stopRequested.complete()
         listener.stop()
-        link?.shutdown(waitingUpTo: 2)
+        guard let link else { return }
+        link.beginDrain()
+        let open = link.streamCount
+        if open > 0 { logger.info("letting \(open) streams finish (up to \(Int(settings.drainTimeout)) s)") }
+        if !link.waitUntilDrained(deadline: Date(timeIntervalSinceNow: settings.drainTimeout)) {
+            logger.warning("drain timeout: resetting \(link.streamCount) streams")
+        }
+        link.finishDrain(waitingUpTo: 2)
     }
 
-    /// Whether a link to the remote agent is up now.
+    /// Whether a link that takes new streams is up now.
     public var isLinkUp: Bool {
         linkChanged.lock()
         defer { linkChanged.unlock() }
-        return link.map { !$0.isClosed } ?? false
+        return link?.isOpenForStreams ?? false
     }
+
+    /// Streams running now.
+    public var streamCount: Int { limiter.openCount }
+
+    /// Clients refused because `maxStreams` streams were running.
+    public var refusedCount: Int { limiter.refusedCount }
 
     // MARK: The link supervisor thread
 
@@ -73,8 +94,9 @@ public final class LocalAgent: @unchecked Sendable {
         var delay = Backoff.initialDelay
         while !stopRequested.hasCompleted {
             do {
-                let link = try Link.connect(to: remote, key: key, settings: settings, logger: logger) {
-                    [logger, remote] _, reason in
+                let link = try Link.connect(
+                    to: remote, key: key, settings: settings, limiter: limiter, logger: logger
+                ) { [logger, remote] _, reason in
                     logger.log(level: reason == .localShutdown ? .info : .warning, "link to \(remote) down: \(reason)")
                 }
                 guard publish(link) else {
@@ -83,8 +105,11 @@ public final class LocalAgent: @unchecked Sendable {
                 }
                 logger.info("link up to \(remote)")
                 delay = Backoff.initialDelay
-                while !link.finished.wait(seconds: 3600) {}
+                while !link.stoppedOpening.wait(seconds: 3600) {}
                 _ = publish(nil)
+                // A draining link (the remote agent is stopping) finishes its streams on its own; connect the
+                // next one at once for new clients.
+                if !link.isClosed { continue }
             } catch {
                 logger.warning("cannot establish link to \(remote): \(error); retrying in \(Backoff.format(delay))")
             }
@@ -93,7 +118,7 @@ public final class LocalAgent: @unchecked Sendable {
         }
     }
 
-    /// Makes `link` the current link and wakes waiting clients. Returns `false` if the agent is stopping.
+    /// Makes `link` the one new clients use and wakes waiting clients. Returns `false` if the agent is stopping.
     private func publish(_ link: Link?) -> Bool {
         linkChanged.lock()
         defer { linkChanged.unlock() }
@@ -105,18 +130,33 @@ public final class LocalAgent: @unchecked Sendable {
 
     // MARK: Client threads
 
+    /// Runs on the accept thread, so it must not block: takes a stream slot and hands the client to a thread.
+    private func admit(_ client: Socket) {
+        guard limiter.tryAcquire() else {
+            refusals.log(
+                logger, level: .warning,
+                "refused client \(client.peerEndpoint): \(limiter.limit) streams open (--max-streams)")
+            return refuse(client)
+        }
+        do {
+            try startThread(named: "client") { self.serve(client) }
+        } catch {
+            limiter.release()
+            refusals.log(logger, level: .error, "refused client \(client.peerEndpoint): \(error)")
+            refuse(client)
+        }
+    }
+
     private func serve(_ client: Socket) {
         guard let link = awaitLink() else {
             logger.warning(
                 "closing client \(client.peerEndpoint): no link to \(remote) within \(Int(settings.linkWaitTimeout)) s")
-            client.setAbortOnClose()
-            client.close()
-            return
+            limiter.release()
+            return refuse(client)
         }
         guard let stream = link.openStream(socket: client) else {
-            client.setAbortOnClose()
-            client.close()
-            return
+            limiter.release()
+            return refuse(client)
         }
         if stream.awaitEstablished() {
             stream.run()
@@ -125,13 +165,19 @@ public final class LocalAgent: @unchecked Sendable {
         }
     }
 
-    /// Waits up to the link-wait timeout for a usable link.
+    /// Closes a client we will not serve with RST, so it fails at once instead of reading an empty reply.
+    private func refuse(_ client: Socket) {
+        client.setAbortOnClose()
+        client.close()
+    }
+
+    /// Waits up to the link-wait timeout for a link that takes new streams.
     private func awaitLink() -> Link? {
         let deadline = Date(timeIntervalSinceNow: settings.linkWaitTimeout)
         linkChanged.lock()
         defer { linkChanged.unlock() }
         while !isStopping {
-            if let link, !link.isClosed { return link }
+            if let link, link.isOpenForStreams { return link }
             if !linkChanged.wait(until: deadline) { break }
         }
         return nil

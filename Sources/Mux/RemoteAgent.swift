@@ -19,6 +19,8 @@ public final class RemoteAgent: @unchecked Sendable {
     private let settings: TunnelSettings
     private let logger: Logger
     private let links = Locked<[ObjectIdentifier: Link]>([:])
+    private let limiter: StreamLimiter
+    private let failures = LogThrottle()
 
     /// Binds `listen` now (so a port in use fails here) and validates `settings`. Nothing runs until `start()`.
     public init(
@@ -34,37 +36,62 @@ public final class RemoteAgent: @unchecked Sendable {
         self.key = key
         self.settings = settings
         self.logger = logger
+        limiter = StreamLimiter(limit: settings.maxStreams)
     }
 
     /// Starts accepting links. Returns at once.
-    public func start() {
-        listener.start(logger: logger) { connection in
-            startThread(named: "handshake") { self.establishLink(connection) }
+    public func start() throws(AgentError) {
+        do {
+            try listener.start(logger: logger) { connection in self.admit(connection) }
+        } catch {
+            throw .resources(error)
         }
         logger.info(
             "remote agent listening on \(listener.endpoint), forwarding to \(target) (key \(key.fingerprint))")
     }
 
-    /// Stops accepting, resets open streams and closes every link cleanly (GOAWAY). Returns within a few seconds.
+    /// Stops accepting links, tells every local agent to open no more streams (GOAWAY), lets streams in flight
+    /// finish for up to the drain timeout, then resets the rest and closes the links.
     public func stop() {
         listener.stop()
         let current = links.withLock { Array($0.values) }
-        for link in current { link.shutdown(waitingUpTo: 2) }
+        for link in current { link.beginDrain() }
+        let open = current.reduce(0) { $0 + $1.streamCount }
+        if open > 0 { logger.info("letting \(open) streams finish (up to \(Int(settings.drainTimeout)) s)") }
+        let deadline = Date(timeIntervalSinceNow: settings.drainTimeout)
+        let unfinished = current.filter { !$0.waitUntilDrained(deadline: deadline) }
+        if !unfinished.isEmpty {
+            logger.warning("drain timeout: resetting \(unfinished.reduce(0) { $0 + $1.streamCount }) streams")
+        }
+        for link in current { link.finishDrain(waitingUpTo: 2) }
     }
 
     /// The number of links up now.
     public var linkCount: Int { links.withLock { $0.count } }
 
-    /// The number of streams open across all links.
-    public var streamCount: Int { links.withLock { $0.values.reduce(0) { $0 + $1.streamCount } } }
+    /// Streams running now, across all links.
+    public var streamCount: Int { limiter.openCount }
+
+    /// Streams refused because `maxStreams` streams were running.
+    public var refusedCount: Int { limiter.refusedCount }
+
+    /// Runs on the accept thread, so it must not block: hands the connection to a handshake thread.
+    private func admit(_ connection: Socket) {
+        do {
+            try startThread(named: "handshake") { self.establishLink(connection) }
+        } catch {
+            failures.log(logger, level: .error, "closing connection from \(connection.peerEndpoint): \(error)")
+            connection.close()
+        }
+    }
 
     private func establishLink(_ connection: Socket) {
         let peer = connection.peerEndpoint
         let linkLogger = logger.withMetadata("link", "\(peer)")
         do {
             let link = try Link.accept(
-                connection, key: key, settings: settings, logger: linkLogger,
-                onOpen: { [self] stream in startThread(named: "stream-\(stream.id)-up") { self.serve(stream) } },
+                connection, key: key, settings: settings, limiter: limiter, logger: linkLogger,
+                onOpen: { [self] stream in startServing(stream) },
                 onClose: { [links, logger] link, reason in
                     logger.info("link from \(peer) down: \(reason)")
                     _ = links.withLock { $0.removeValue(forKey: ObjectIdentifier(link)) }
@@ -74,6 +101,17 @@ public final class RemoteAgent: @unchecked Sendable {
             logger.info("link up from \(peer)")
         } catch {
             logger.warning("rejected connection from \(peer): \(error)")
+        }
+    }
+
+    /// Runs on the link's reader thread, so it must not block: gives the stream a thread of its own.
+    private func startServing(_ stream: Stream) {
+        do {
+            try startThread(named: "stream-\(stream.id)-up") { self.serve(stream) }
+        } catch {
+            failures.log(logger, level: .error, "resetting stream \(stream.id): \(error)")
+            stream.abort(sending: .aborted)
+            stream.abandon()
         }
     }
 

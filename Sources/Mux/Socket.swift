@@ -180,10 +180,19 @@ struct Socket: Sendable, Hashable {
         setOption(Int32(IPPROTO_TCP), TCP_NODELAY, 1)
     }
 
-    /// `SO_RCVTIMEO`: a blocked receive fails with `EAGAIN` after `seconds`; 0 waits forever.
+    /// `SO_RCVTIMEO`: a receive that gets nothing for `seconds` fails with `EAGAIN`; 0 waits forever.
     func setReceiveTimeout(seconds: Double) {
+        setTimeout(SO_RCVTIMEO, seconds: seconds)
+    }
+
+    /// `SO_SNDTIMEO`: a send that moves no byte for `seconds` fails with `EAGAIN`; 0 waits forever.
+    func setSendTimeout(seconds: Double) {
+        setTimeout(SO_SNDTIMEO, seconds: seconds)
+    }
+
+    private func setTimeout(_ option: Int32, seconds: Double) {
         var value = timeval(tv_sec: Int(seconds), tv_usec: Int((seconds - Double(Int(seconds))) * 1_000_000))
-        _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &value, socklen_t(MemoryLayout<timeval>.size))
+        _ = setsockopt(fd, SOL_SOCKET, option, &value, socklen_t(MemoryLayout<timeval>.size))
     }
 
     /// The address the socket is bound to (getsockname(2)).

@@ -12,5 +12,8 @@ public struct SocketError: Error, Equatable, Sendable, CustomStringConvertible {
         SocketError(call: call, code: errno)
     }
 
+    /// Whether the call gave up because its `SO_RCVTIMEO` or `SO_SNDTIMEO` ran out.
+    var isTimeout: Bool { code == EAGAIN || code == EWOULDBLOCK }
+
     public var description: String { "\(call): \(String(cString: strerror(code)))" }
 }

@@ -29,6 +29,8 @@ final class Stream: @unchecked Sendable {
     private var resetReason: ResetReason?
     private var bytesUp = 0
     private var bytesDown = 0
+    /// When a byte last moved in either direction, for the idle timeout.
+    private var lastActivity = ContinuousClock.now
 
     /// A stream whose uplink is the calling thread. `sendCredit` is the peer's initial window (0 until OPEN_OK
     /// on the opening side).
@@ -38,13 +40,14 @@ final class Stream: @unchecked Sendable {
         self.window = window
         self.sendCredit = sendCredit
         self.socket = socket
+        if let socket { applyTimeouts(to: socket) }
     }
 
-    /// The window this stream granted the peer when it was opened.
-    var initialWindow: UInt32 {
-        condition.lock()
-        defer { condition.unlock() }
-        return UInt32(window.size)
+    /// The write timeout bounds how long a peer that stops reading can hold the downlink thread; the receive
+    /// timeout wakes the uplink to check the idle timeout.
+    private func applyTimeouts(to socket: Socket) {
+        socket.setSendTimeout(seconds: link.settings.writeTimeout)
+        socket.setReceiveTimeout(seconds: link.settings.idleTimeout)
     }
 
     // MARK: Called by the uplink thread
@@ -71,6 +74,7 @@ final class Stream: @unchecked Sendable {
             socket.close()
             return false
         }
+        applyTimeouts(to: socket)
         link.queue.pushControl(.openOK(id, window: UInt32(window)))
         return true
     }
@@ -81,8 +85,16 @@ final class Stream: @unchecked Sendable {
         condition.lock()
         runningThreads += 1
         condition.unlock()
-        startThread(named: "stream-\(id)-down") { self.runDownlink() }
-        runUplink()
+        do {
+            try startThread(named: "stream-\(id)-down") { self.runDownlink() }
+            runUplink()
+        } catch {
+            link.logger.error("stream \(id): \(error); resetting it")
+            condition.lock()
+            runningThreads -= 1
+            condition.unlock()
+            abort(sending: .aborted)
+        }
         threadDidFinish()
     }
 
@@ -97,8 +109,14 @@ final class Stream: @unchecked Sendable {
         while true {
             let count: Int
             do {
-                count = try buffer.withUnsafeMutableBytes { (raw) throws(SocketError) in try socket.receive(into: raw) }
+                count = try buffer.withUnsafeMutableBytes { raw in
+                    Result { () throws(SocketError) in try socket.receive(into: raw) }
+                }.get()
             } catch {
+                if error.isTimeout && !isIdle() { continue }  // the other direction is busy
+                if error.isTimeout {
+                    link.logger.info("stream \(id): idle for \(Int(link.settings.idleTimeout)) s; resetting it")
+                }
                 abort(sending: .aborted)
                 return
             }
@@ -118,8 +136,16 @@ final class Stream: @unchecked Sendable {
             }
             condition.lock()
             bytesUp += count
+            lastActivity = .now
             condition.unlock()
         }
+    }
+
+    /// Whether no byte moved either way for the idle timeout.
+    private func isIdle() -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return ContinuousClock.now - lastActivity >= .seconds(link.settings.idleTimeout)
     }
 
     private func sendFIN() {
@@ -172,12 +198,17 @@ final class Stream: @unchecked Sendable {
                 try socket.sendAll(chunk)
                 failed = false
             } catch {
+                if error.isTimeout {
+                    link.logger.info(
+                        "stream \(id): peer accepted no data for \(Int(link.settings.writeTimeout)) s; resetting it")
+                }
                 failed = true
             }
 
             condition.lock()
             isWriting = false
             bytesDown += chunk.count
+            lastActivity = .now
             let increment =
                 failed || state.isReset
                 ? nil : window.consume(chunk.count) { self.link.budget.reserve(upTo: $0, atLeast: 0) }

@@ -1,15 +1,63 @@
 import Foundation
+import Glibc
 
-/// Starts a named thread with a small, explicit stack. The name is set inside the thread because on
-/// Linux a name assigned before `start()` never reaches the OS thread.
-func startThread(named name: String, stackSize: Int = Limits.threadStackSize, _ body: @escaping @Sendable () -> Void) {
-    let thread = Thread {
-        Thread.current.name = name
-        body()
+/// Starts a detached, named thread with a small, explicit stack.
+///
+/// pthreads directly rather than Foundation's `Thread`, because `Thread.start()` traps when the system is out
+/// of threads; here that is a `ThreadError` the caller survives (it refuses one client, not the whole agent).
+func startThread(
+    named name: String, stackSize: Int = Limits.threadStackSize, _ body: @escaping @Sendable () -> Void
+) throws(ThreadError) {
+    let context = Unmanaged.passRetained(ThreadContext(name: name, body: body))
+    var attributes = pthread_attr_t()
+    pthread_attr_init(&attributes)
+    defer { pthread_attr_destroy(&attributes) }
+    pthread_attr_setstacksize(&attributes, stackSize)
+    pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED))
+    var thread = pthread_t()
+    let status = pthread_create(
+        &thread, &attributes,
+        { raw in
+            let context = Unmanaged<ThreadContext>.fromOpaque(raw!).takeRetainedValue()
+            nameCurrentThread(context.name)
+            context.body()
+            return nil
+        }, context.toOpaque())
+    guard status == 0 else {
+        context.release()
+        throw ThreadError(code: status)
     }
-    thread.stackSize = stackSize
-    thread.start()
 }
+
+/// Names the calling thread for `top -H`, `ps -L` and debuggers. Through /proc because glibc's
+/// pthread_setname_np is not visible to Swift without _GNU_SOURCE; Linux keeps the first 15 bytes.
+private func nameCurrentThread(_ name: String) {
+    let fd = open("/proc/thread-self/comm", O_WRONLY | O_CLOEXEC)
+    guard fd >= 0 else { return }
+    defer { close(fd) }
+    let bytes = Array(name.utf8.prefix(15))
+    _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+}
+
+/// What a new thread runs, handed over through pthread_create's context pointer.
+private final class ThreadContext {
+    let name: String
+    let body: @Sendable () -> Void
+
+    init(name: String, body: @escaping @Sendable () -> Void) {
+        self.name = name
+        self.body = body
+    }
+}
+
+/// A thread could not be started: the process or system is out of threads or memory.
+public struct ThreadError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// The error pthread_create returned (EAGAIN when out of threads).
+    public let code: Int32
+
+    public var description: String { "cannot start a thread: \(String(cString: strerror(code)))" }
+}
+
 
 /// A one-shot event that threads can wait for with a timeout (Foundation's `Thread` has no join).
 final class Completion: Sendable {

@@ -18,6 +18,16 @@ public struct TunnelSettings: Sendable, Equatable {
     public var deadLinkTimeout: Double = 45
     /// Seconds a new client waits for the link to come up before it is closed.
     public var linkWaitTimeout: Double = 10
+    /// Streams one agent runs at once. Each costs two threads and one descriptor on each agent; clients beyond
+    /// it are refused (the remote agent answers RESET) and counted.
+    public var maxStreams: Int = 4096
+    /// Seconds a client or target may accept no bytes before its stream is reset, so that a peer that stops
+    /// reading cannot hold a thread forever. 0 waits forever.
+    public var writeTimeout: Double = 120
+    /// Seconds a stream may carry no byte in either direction before it is reset. 0 (the default) never.
+    public var idleTimeout: Double = 0
+    /// Seconds a stopping agent lets streams in flight finish before it resets them.
+    public var drainTimeout: Double = 10
 
     /// The defaults.
     public init() {}
@@ -40,6 +50,12 @@ public struct TunnelSettings: Sendable, Equatable {
         ] where !(value > 0) {
             throw SettingsError(field: name, reason: "must be more than 0 seconds")
         }
+        for (name, value) in [
+            ("write timeout", writeTimeout), ("idle timeout", idleTimeout), ("drain timeout", drainTimeout),
+        ] where !(value >= 0) {
+            throw SettingsError(field: name, reason: "must be 0 seconds or more")
+        }
+        guard maxStreams >= 1 else { throw SettingsError(field: "max streams", reason: "must be at least 1") }
         guard deadLinkTimeout > keepaliveInterval else {
             throw SettingsError(field: "dead-link timeout", reason: "must be longer than the keepalive interval")
         }

@@ -25,6 +25,7 @@ func testSettings() -> TunnelSettings {
     settings.handshakeTimeout = 0.5
     settings.connectTimeout = 2
     settings.linkWaitTimeout = 5
+    settings.drainTimeout = 0.5
     return settings
 }
 
@@ -41,8 +42,12 @@ final class EchoTarget: Sendable {
     init(banner: [UInt8] = []) throws {
         listener = try Listener(endpoint: loopback)
         endpoint = listener.endpoint
-        listener.start(logger: quietLogger) { socket in
-            startThread(named: "echo") { Self.echo(socket, banner: banner) }
+        try listener.start(logger: quietLogger) { socket in
+            do {
+                try startThread(named: "echo") { Self.echo(socket, banner: banner) }
+            } catch {
+                socket.close()  // the test that needed this connection fails on its own
+            }
         }
     }
 
@@ -75,10 +80,10 @@ final class Tunnel {
     init(target: Endpoint, key: PreSharedKey? = nil, settings: TunnelSettings = testSettings()) throws {
         let key = try key ?? makeKey()
         remote = try RemoteAgent(listen: loopback, target: target, key: key, settings: settings, logger: quietLogger)
-        remote.start()
+        try remote.start()
         local = try LocalAgent(
             listen: loopback, remote: remote.listeningEndpoint, key: key, settings: settings, logger: quietLogger)
-        local.start()
+        try local.start()
     }
 
     var clientEndpoint: Endpoint { local.listeningEndpoint }
@@ -120,7 +125,7 @@ func exchange(_ data: [UInt8], through endpoint: Endpoint) throws -> [UInt8] {
     let socket = try connect(to: endpoint)
     defer { socket.close() }
     let sent = Completion()
-    startThread(named: "test-sender") {
+    try startThread(named: "test-sender") {
         try? socket.sendAll(data)
         socket.shutdown(.write)
         sent.complete()
@@ -172,11 +177,11 @@ func expectIdentical(
 }
 
 /// Runs `count` bodies on threads of their own and waits up to `seconds` for all of them.
-func runConcurrently(_ count: Int, within seconds: Double, _ body: @escaping @Sendable (Int) -> Void) -> Bool {
+func runConcurrently(_ count: Int, within seconds: Double, _ body: @escaping @Sendable (Int) -> Void) throws -> Bool {
     let group = DispatchGroup()
     for index in 0..<count {
         group.enter()
-        startThread(named: "test-client-\(index)") {
+        try startThread(named: "test-client-\(index)") {
             body(index)
             group.leave()
         }

@@ -17,7 +17,7 @@ struct TunnelTests {
             index < 3 ? [0, 1, 3 << 20][index] : Int.random(in: 0...(3 << 20), using: &generator)
         }
         let failures = Locked<[String]>([])
-        let finished = runConcurrently(100, within: 150) { index in
+        let finished = try runConcurrently(100, within: 150) { index in
             let data = pattern(count: sizes[index], seed: UInt64(index))
             do {
                 let reply = try exchange(data, through: endpoint)
@@ -45,13 +45,13 @@ struct TunnelTests {
         let stuck = try connect(to: endpoint)
         defer { stuck.close() }
         let stuckSender = Completion()
-        startThread(named: "stuck-sender") {
+        try startThread(named: "stuck-sender") {
             try? stuck.sendAll(pattern(count: 64 << 20, seed: 99))
             stuckSender.complete()
         }
 
         let failures = Locked<[String]>([])
-        let finished = runConcurrently(20, within: 60) { index in
+        let finished = try runConcurrently(20, within: 60) { index in
             let data = pattern(count: 1 << 20, seed: UInt64(index))
             let reply = (try? exchange(data, through: endpoint)) ?? []
             if !identical(reply, data) { failures.withLock { $0.append("stream \(index) got \(reply.count) B") } }
@@ -115,12 +115,12 @@ struct TunnelTests {
         settings.linkWaitTimeout = 1
         let remote = try RemoteAgent(
             listen: loopback, target: target.endpoint, key: try makeKey(), settings: settings, logger: quietLogger)
-        remote.start()
+        try remote.start()
         defer { remote.stop() }
         let local = try LocalAgent(
             listen: loopback, remote: remote.listeningEndpoint, key: try makeKey(), settings: settings,
             logger: quietLogger)
-        local.start()
+        try local.start()
         defer { local.stop() }
         let client = try connect(to: local.listeningEndpoint)
         defer { client.close() }
@@ -139,13 +139,13 @@ struct TunnelTests {
         let second = try LocalAgent(
             listen: loopback, remote: first.remote.listeningEndpoint, key: key, settings: testSettings(),
             logger: quietLogger)
-        second.start()
+        try second.start()
         defer { second.stop() }
         #expect(eventually { first.remote.linkCount == 2 })
         let endpoints = [first.clientEndpoint, second.listeningEndpoint]
         let replies = Locked<[Int: [UInt8]]>([:])
         #expect(
-            runConcurrently(2, within: 30) { index in
+            try runConcurrently(2, within: 30) { index in
                 let reply = try? exchange(pattern(count: 300_000, seed: UInt64(index)), through: endpoints[index])
                 replies.withLock { $0[index] = reply }
             })
@@ -169,7 +169,7 @@ struct TunnelTests {
         let restarted = try LocalAgent(
             listen: loopback, remote: tunnel.remote.listeningEndpoint, key: key, settings: testSettings(),
             logger: quietLogger)
-        restarted.start()
+        try restarted.start()
         defer { restarted.stop() }
         let data = pattern(count: 100_000, seed: 7)
         expectIdentical(try exchange(data, through: restarted.listeningEndpoint), data)

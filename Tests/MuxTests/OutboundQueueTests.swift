@@ -35,11 +35,11 @@ import Testing
         }
     }
 
-    @Test func fullQueueMakesDataPushersWaitUntilDrained() {
+    @Test func fullQueueMakesDataPushersWaitUntilDrained() throws {
         let queue = OutboundQueue(dataLimit: 100)
         #expect(queue.pushData(.data(1, [UInt8](repeating: 0, count: 80))))
         let pushed = Completion()
-        startThread(named: "pusher") {
+        try startThread(named: "pusher") {
             _ = queue.pushData(.data(1, [UInt8](repeating: 0, count: 80)))
             pushed.complete()
         }
@@ -48,12 +48,12 @@ import Testing
         #expect(pushed.wait(seconds: 5))
     }
 
-    @Test func closeWakesWaitingPusherWithFailure() {
+    @Test func closeWakesWaitingPusherWithFailure() throws {
         let queue = OutboundQueue(dataLimit: 10)
         _ = queue.pushData(.data(1, [UInt8](repeating: 0, count: 10)))
         let result = Locked<Bool?>(nil)
         let done = Completion()
-        startThread(named: "pusher") {
+        try startThread(named: "pusher") {
             let accepted = queue.pushData(.data(1, [1]))
             result.withLock { $0 = accepted }
             done.complete()
