@@ -58,7 +58,6 @@ public struct ThreadError: Error, Equatable, Sendable, CustomStringConvertible {
     public var description: String { "cannot start a thread: \(String(cString: strerror(code)))" }
 }
 
-
 /// A one-shot event that threads can wait for with a timeout (Foundation's `Thread` has no join).
 final class Completion: Sendable {
     private let semaphore = DispatchSemaphore(value: 0)

@@ -1,6 +1,8 @@
 import Foundation
 import Testing
 
+@testable import Mux
+
 /// The `tcptunnel` binary built next to the test bundle, run as a child process with its standard error captured.
 final class AgentProcess: @unchecked Sendable {  // `output` is guarded by `lock`; `process` is only started/stopped
     let process = Process()
@@ -10,9 +12,16 @@ final class AgentProcess: @unchecked Sendable {  // `output` is guarded by `lock
 
     static var binary: URL { Bundle.main.bundleURL.appendingPathComponent("tcptunnel") }
 
-    init(_ arguments: [String], environment: [String: String] = [:]) throws {
-        process.executableURL = Self.binary
-        process.arguments = arguments
+    /// Starts the binary with `arguments`; with `openFileLimit`, under `ulimit -n` of that many descriptors.
+    init(_ arguments: [String], environment: [String: String] = [:], openFileLimit: Int? = nil) throws {
+        if let openFileLimit {
+            process.executableURL = URL(fileURLWithPath: "/bin/bash")
+            process.arguments =
+                ["-c", "ulimit -n \(openFileLimit) && exec \"$0\" \"$@\"", Self.binary.path] + arguments
+        } else {
+            process.executableURL = Self.binary
+            process.arguments = arguments
+        }
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         process.environment?["TCPTUNNEL_KEY"] = environment["TCPTUNNEL_KEY"]
         let errors = Pipe()
@@ -38,6 +47,34 @@ final class AgentProcess: @unchecked Sendable {  // `output` is guarded by `lock
         lock.lock()
         defer { lock.unlock() }
         return output
+    }
+
+    /// How many times `text` appears on standard error so far.
+    func count(of text: String) -> Int {
+        standardError.components(separatedBy: text).count - 1
+    }
+
+    /// Waits up to `seconds` until `text` has appeared `times` times on standard error.
+    func waitForLog(_ text: String, times: Int, seconds: Double = 10) -> Bool {
+        let deadline = Date(timeIntervalSinceNow: seconds)
+        while Date() < deadline {
+            if count(of: text) >= times { return true }
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        return false
+    }
+
+    /// A number field of /proc/PID/status, such as `Threads` or `VmHWM` (in kB).
+    func status(_ field: String) -> Int? {
+        guard let text = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8),
+            let line = text.split(separator: "\n").first(where: { $0.hasPrefix("\(field):") })
+        else { return nil }
+        return Int(line.split(whereSeparator: { $0 == " " || $0 == "\t" })[1])
+    }
+
+    /// Open descriptors, from /proc/PID/fd.
+    var descriptorCount: Int {
+        (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(process.processIdentifier)/fd").count) ?? -1
     }
 
     /// Waits up to `seconds` for a line containing `text` on standard error.
@@ -87,4 +124,42 @@ func makeKeyFile(mode: Int = 0o600) throws -> String {
     #expect(keygen.waitForExit() == 0)
     try FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: path)
     return path
+}
+
+/// A remote and a local agent process on 127.0.0.1 in front of `target`, sharing a fresh key file.
+final class ProcessTunnel {
+    let keyFile: String
+    private(set) var remote: AgentProcess
+    let local: AgentProcess
+    let remotePort: UInt16
+    /// Where clients connect: the local agent.
+    let client: Endpoint
+    private let target: Endpoint
+    private let remoteArguments: [String]
+
+    init(target: Endpoint, remoteArguments: [String] = [], localArguments: [String] = []) throws {
+        self.target = target
+        self.remoteArguments = remoteArguments
+        keyFile = try makeKeyFile()
+        remote = try AgentProcess(
+            ["remote", "--listen", "127.0.0.1:0", "--target", "\(target)", "--key-file", keyFile] + remoteArguments)
+        remotePort = try #require(remote.listeningPort())
+        local = try AgentProcess(
+            ["local", "--listen", "127.0.0.1:0", "--remote", "127.0.0.1:\(remotePort)", "--key-file", keyFile]
+                + localArguments)
+        client = Endpoint(host: "127.0.0.1", port: try #require(local.listeningPort()))
+        #expect(local.waitForLog("link up"))
+    }
+
+    /// Starts a new remote agent on the same port (the old one must have exited).
+    func restartRemote() throws {
+        remote = try AgentProcess(
+            ["remote", "--listen", "127.0.0.1:\(remotePort)", "--target", "\(target)", "--key-file", keyFile]
+                + remoteArguments)
+        #expect(remote.listeningPort() == remotePort)
+    }
+
+    deinit {
+        try? FileManager.default.removeItem(atPath: keyFile)
+    }
 }

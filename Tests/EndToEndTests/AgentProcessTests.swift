@@ -81,7 +81,7 @@ struct AgentProcessTests {
     @Test func silentRemoteAgentIsDeclaredDeadAndItsStreamsClosed() throws {
         let path = try makeKeyFile()
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let target = try EchoTarget()
+        let target = try TestTarget.echo()
         defer { target.stop() }
         let remote = try AgentProcess([
             "remote", "127.0.0.1", "0", "--target", "\(target.endpoint)", "--key-file", path,
@@ -113,7 +113,7 @@ struct AgentProcessTests {
     @Test func killedLocalAgentIsReplacedByARestartedOneOnTheSamePort() throws {
         let path = try makeKeyFile()
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let target = try EchoTarget()
+        let target = try TestTarget.echo()
         defer { target.stop() }
         let remote = try AgentProcess([
             "remote", "--listen", "127.0.0.1:0", "--target", "\(target.endpoint)", "--key-file", path,

@@ -33,18 +33,21 @@ func makeKey() throws -> PreSharedKey {
     try PreSharedKey(base64: PreSharedKey.generateBase64(), source: "test key")
 }
 
-/// A target server on 127.0.0.1: optionally sends a banner first, then echoes every byte, and half-closes
-/// after its client's FIN, like a well-behaved request/response server.
-final class EchoTarget: Sendable {
+/// A target server on 127.0.0.1 that runs `behaviour` on a thread of its own for each connection, then
+/// closes the connection.
+final class TestTarget: Sendable {
     let endpoint: Endpoint
     private let listener: Listener
 
-    init(banner: [UInt8] = []) throws {
+    init(_ behaviour: @escaping @Sendable (Socket) -> Void) throws {
         listener = try Listener(endpoint: loopback)
         endpoint = listener.endpoint
         try listener.start(logger: quietLogger) { socket in
             do {
-                try startThread(named: "echo") { Self.echo(socket, banner: banner) }
+                try startThread(named: "target") {
+                    behaviour(socket)
+                    socket.close()
+                }
             } catch {
                 socket.close()  // the test that needed this connection fails on its own
             }
@@ -55,19 +58,22 @@ final class EchoTarget: Sendable {
         listener.stop()
     }
 
-    private static func echo(_ socket: Socket, banner: [UInt8]) {
-        defer { socket.close() }
-        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
-        do {
-            if !banner.isEmpty { try socket.sendAll(banner) }
-            while true {
-                let count = try buffer.withUnsafeMutableBytes { try socket.receive(into: $0) }
-                if count == 0 { break }
-                try buffer.withUnsafeBytes { try socket.sendAll(UnsafeRawBufferPointer(rebasing: $0[..<count])) }
+    /// Optionally sends a banner first, then echoes every byte, and half-closes after its client's FIN, like a
+    /// well-behaved request/response server.
+    static func echo(banner: [UInt8] = []) throws -> TestTarget {
+        try TestTarget { socket in
+            var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+            do {
+                if !banner.isEmpty { try socket.sendAll(banner) }
+                while true {
+                    let count = try buffer.withUnsafeMutableBytes { try socket.receive(into: $0) }
+                    if count == 0 { break }
+                    try buffer.withUnsafeBytes { try socket.sendAll(UnsafeRawBufferPointer(rebasing: $0[..<count])) }
+                }
+                socket.shutdown(.write)
+            } catch {
+                return
             }
-            socket.shutdown(.write)
-        } catch {
-            return
         }
     }
 }
@@ -187,4 +193,71 @@ func runConcurrently(_ count: Int, within seconds: Double, _ body: @escaping @Se
         }
     }
     return group.wait(timeout: .now() + seconds) == .success
+}
+
+/// Sends `data` `rounds` times and half-closes, while this thread reads the echo and compares it as it arrives
+/// (nothing is stored). Returns whether every byte came back, in order, before end of stream.
+func echoesExactly(_ data: [UInt8], rounds: Int = 1, through endpoint: Endpoint) throws -> Bool {
+    let socket = try connect(to: endpoint)
+    defer { socket.close() }
+    let sent = Completion()
+    try startThread(named: "test-sender") {
+        for _ in 0..<rounds { if (try? socket.sendAll(data)) == nil { break } }
+        socket.shutdown(.write)
+        sent.complete()
+    }
+    defer { sent.wait(seconds: 60) }
+    var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+    var position = 0
+    let total = data.count * rounds
+    while true {
+        guard let count = try? buffer.withUnsafeMutableBytes({ try socket.receive(into: $0) }), count > 0 else {
+            return position == total
+        }
+        guard position + count <= total, matches(buffer[..<count], data, at: position % data.count) else {
+            return false
+        }
+        position += count
+    }
+}
+
+/// Whether `chunk` equals `data` read cyclically from `offset`, compared with memcmp a segment at a time.
+private func matches(_ chunk: ArraySlice<UInt8>, _ data: [UInt8], at offset: Int) -> Bool {
+    var checked = 0
+    var offset = offset
+    return chunk.withUnsafeBytes { received in
+        data.withUnsafeBytes { expected in
+            while checked < received.count {
+                let length = min(received.count - checked, expected.count - offset)
+                guard memcmp(received.baseAddress! + checked, expected.baseAddress! + offset, length) == 0 else {
+                    return false
+                }
+                checked += length
+                offset = (offset + length) % expected.count
+            }
+            return true
+        }
+    }
+}
+
+/// Keeps `socket` busy both ways (sending `chunk` over and over, reading whatever comes back) until the
+/// connection fails or `seconds` pass; returns when both directions have stopped.
+func keepBusy(_ socket: Socket, chunk: [UInt8], seconds: Double) throws {
+    let deadline = Date(timeIntervalSinceNow: seconds)
+    let sent = Completion()
+    try startThread(named: "busy-sender") {
+        while Date() < deadline, (try? socket.sendAll(chunk)) != nil {}
+        sent.complete()
+    }
+    socket.setReceiveTimeout(seconds: 1)
+    var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+    while Date() < deadline {
+        do {
+            if try buffer.withUnsafeMutableBytes({ try socket.receive(into: $0) }) == 0 { break }
+        } catch {
+            if (error as? SocketError)?.isTimeout != true { break }
+        }
+    }
+    socket.shutdown(.both)
+    sent.wait(seconds: 10)
 }

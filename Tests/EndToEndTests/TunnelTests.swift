@@ -7,7 +7,7 @@ import Testing
 @Suite(.serialized, .timeLimit(.minutes(3)))
 struct TunnelTests {
     @Test func hundredConcurrentStreamsArriveByteExactBothWaysWithHalfClose() throws {
-        let target = try EchoTarget()
+        let target = try TestTarget.echo()
         defer { target.stop() }
         let tunnel = try Tunnel(target: target.endpoint)
         defer { tunnel.stop() }
@@ -34,7 +34,7 @@ struct TunnelTests {
     }
 
     @Test func clientThatNeverReadsDoesNotStallOtherStreams() throws {
-        let target = try EchoTarget()
+        let target = try TestTarget.echo()
         defer { target.stop() }
         let tunnel = try Tunnel(target: target.endpoint)
         defer { tunnel.stop() }
@@ -65,7 +65,7 @@ struct TunnelTests {
     }
 
     @Test func idleLinkIsKeptAliveByPings() throws {
-        let target = try EchoTarget()
+        let target = try TestTarget.echo()
         defer { target.stop() }
         var settings = testSettings()
         settings.keepaliveInterval = 0.1
@@ -84,7 +84,7 @@ struct TunnelTests {
 
     @Test func targetThatSpeaksFirstIsHeardWithoutTheClientSendingAnything() throws {
         let banner = Array("220 mail.example ESMTP ready\r\n".utf8)
-        let target = try EchoTarget(banner: banner)
+        let target = try TestTarget.echo(banner: banner)
         defer { target.stop() }
         let tunnel = try Tunnel(target: target.endpoint)
         defer { tunnel.stop() }
@@ -109,7 +109,7 @@ struct TunnelTests {
     }
 
     @Test func localAgentWithAnotherKeyGetsNoLink() throws {
-        let target = try EchoTarget()
+        let target = try TestTarget.echo()
         defer { target.stop() }
         var settings = testSettings()
         settings.linkWaitTimeout = 1
@@ -131,7 +131,7 @@ struct TunnelTests {
     }
 
     @Test func twoLocalAgentsUseTheSameStreamIDsWithoutColliding() throws {
-        let target = try EchoTarget()
+        let target = try TestTarget.echo()
         defer { target.stop() }
         let key = try makeKey()
         let first = try Tunnel(target: target.endpoint, key: key)
@@ -155,7 +155,7 @@ struct TunnelTests {
     }
 
     @Test func restartedLocalAgentGetsFreshStreams() throws {
-        let target = try EchoTarget()
+        let target = try TestTarget.echo()
         defer { target.stop() }
         let key = try makeKey()
         let tunnel = try Tunnel(target: target.endpoint, key: key)
@@ -176,7 +176,7 @@ struct TunnelTests {
     }
 
     @Test func garbageSentToRemotePortGetsNoByteBackAndOtherLinksKeepWorking() throws {
-        let target = try EchoTarget()
+        let target = try TestTarget.echo()
         defer { target.stop() }
         let tunnel = try Tunnel(target: target.endpoint)
         defer { tunnel.stop() }

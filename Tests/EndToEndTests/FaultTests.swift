@@ -1,0 +1,326 @@
+import Foundation
+import Testing
+
+@testable import Mux
+
+/// The failures a tunnel meets in months of unattended running, each provoked on purpose against real agent
+/// processes on 127.0.0.1. Every test ends by checking that streams meant to survive lost no byte.
+@Suite(.serialized, .timeLimit(.minutes(3)))
+struct FaultTests {
+    @Test func killedRemoteAgentClosesEveryStreamAndTheLinkComesBackAfterRestart() throws {
+        let target = try TestTarget.echo()
+        defer { target.stop() }
+        let tunnel = try ProcessTunnel(
+            target: target.endpoint, localArguments: ["--keepalive", "1", "--dead-link-timeout", "3"])
+        let client = tunnel.client
+        let clients = try (0..<50).map { _ in try connect(to: client) }
+        defer { for socket in clients { socket.close() } }
+        let chunk = pattern(count: 64 * 1024, seed: 1)
+        let ended = Locked<[Date]>([])
+        let group = DispatchGroup()
+        for socket in clients {
+            group.enter()
+            try startThread(named: "busy") {
+                try? keepBusy(socket, chunk: chunk, seconds: 30)
+                ended.withLock { $0.append(Date()) }
+                group.leave()
+            }
+        }
+        Thread.sleep(forTimeInterval: 1)  // all 50 streams busy both ways
+
+        tunnel.remote.send(SIGKILL)
+        let killed = Date()
+        #expect(group.wait(timeout: .now() + 10) == .success, "every client should see its connection end")
+        let slowest = ended.withLock { $0.map { $0.timeIntervalSince(killed) }.max() ?? 99 }
+        #expect(slowest < 3, "clients closed \(slowest) s after the kill; the dead-link timeout is 3 s")
+
+        try tunnel.restartRemote()
+        #expect(tunnel.local.waitForLog("link up", times: 2, seconds: 15))
+        #expect(try echoesExactly(pattern(count: 1 << 20, seed: 2), through: client))
+    }
+
+    @Test func blackHoledLinkIsDetectedAndRecoversWhenThePeerComesBack() throws {
+        let target = try TestTarget.echo()
+        defer { target.stop() }
+        let tunnel = try ProcessTunnel(
+            target: target.endpoint,
+            localArguments: ["--keepalive", "0.3", "--dead-link-timeout", "1", "--handshake-timeout", "1"])
+        let held = try connect(to: tunnel.client)
+        defer { held.close() }
+        #expect(try echoesExactly(pattern(count: 1000, seed: 3), through: tunnel.client))
+
+        tunnel.remote.send(SIGSTOP)  // the TCP connection stays up; nothing answers
+        held.setReceiveTimeout(seconds: 10)
+        let stopped = Date()
+        #expect(readToEnd(held).isEmpty)
+        #expect(Date().timeIntervalSince(stopped) < 3)
+        #expect(tunnel.local.waitForLog("down: peer silent for 1 s"))
+
+        tunnel.remote.send(SIGCONT)
+        defer { tunnel.remote.send(SIGTERM) }
+        #expect(tunnel.local.waitForLog("link up", times: 2, seconds: 15))
+        #expect(try echoesExactly(pattern(count: 1 << 20, seed: 4), through: tunnel.client))
+    }
+
+    @Test func clientThatNeverReadsLeavesFiftyOthersAtSpeedAndAgentMemoryBounded() throws {
+        let target = try TestTarget.echo()
+        defer { target.stop() }
+        let tunnel = try ProcessTunnel(target: target.endpoint)
+        let data = pattern(count: 10 << 20, seed: 5)
+        let client = tunnel.client
+
+        func fiftyTransfers() throws -> (seconds: Double, allExact: Bool) {
+            let exact = Locked(0)
+            let started = Date()
+            let finished = try runConcurrently(50, within: 120) { _ in
+                if (try? echoesExactly(data, through: client)) == true { exact.withLock { $0 += 1 } }
+            }
+            return (Date().timeIntervalSince(started), finished && exact.withLock { $0 } == 50)
+        }
+
+        let alone = try fiftyTransfers()
+        let stuck = try connect(to: tunnel.client)
+        defer { stuck.close() }
+        let stuckSender = Completion()
+        try startThread(named: "stuck-sender") {
+            let chunk = pattern(count: 1 << 20, seed: 6)
+            for _ in 0..<256 where (try? stuck.sendAll(chunk)) != nil {}
+            stuckSender.complete()
+        }
+        Thread.sleep(forTimeInterval: 0.5)
+        let beside = try fiftyTransfers()
+        #expect(alone.allExact && beside.allExact)
+        #expect(!stuckSender.hasCompleted, "flow control should hold the stuck client back")
+        #expect(
+            beside.seconds < alone.seconds * 2 + 1,
+            "50 × 10 MB took \(alone.seconds) s alone, \(beside.seconds) s beside")
+        let localPeak = tunnel.local.status("VmHWM") ?? .max
+        let remotePeak = tunnel.remote.status("VmHWM") ?? .max
+        print(
+            "measured: 50 × 10 MiB echoed in \(alone.seconds) s alone, \(beside.seconds) s beside a stuck client; "
+                + "peak RSS local \(localPeak / 1024) MiB, remote \(remotePeak / 1024) MiB")
+        // Stated bound: 256 MiB per agent (50 streams × 1 MiB windows, plus queues, buffers and threads).
+        #expect(
+            localPeak < 256 << 10 && remotePeak < 256 << 10, "peak RSS: local \(localPeak) kB, remote \(remotePeak) kB")
+        stuck.shutdown(.both)
+        #expect(stuckSender.wait(seconds: 10))
+    }
+
+    @Test func twoThousandStreamsComeAndGoWithoutLeakingThreadsOrDescriptors() throws {
+        let target = try TestTarget.echo()
+        defer { target.stop() }
+        let tunnel = try ProcessTunnel(target: target.endpoint)
+        let agents = [tunnel.local, tunnel.remote]
+        let idleThreads = agents.map { $0.status("Threads") ?? -1 }
+        let idleDescriptors = agents.map(\.descriptorCount)
+
+        let clients = try (0..<2000).map { _ in try connect(to: tunnel.client) }
+        var answered = 0
+        for socket in clients {
+            try socket.sendAll([7])
+            if readToEnd(socket, limit: 1) == [7] { answered += 1 }
+        }
+        #expect(answered == 2000)
+        let busyThreads = agents.map { $0.status("Threads") ?? -1 }
+        print(
+            "measured: threads idle \(idleThreads), with 2000 streams \(busyThreads); "
+                + "peak RSS \(agents.map { ($0.status("VmHWM") ?? 0) / 1024 }) MiB")
+        #expect(
+            zip(busyThreads, idleThreads).allSatisfy { $0 >= $1 + 4000 }, "threads: \(idleThreads) → \(busyThreads)")
+
+        for socket in clients { socket.close() }
+        #expect(
+            eventually(within: 20) { agents.map { $0.status("Threads") ?? -1 } == idleThreads },
+            "threads after close: \(agents.map { $0.status("Threads") ?? -1 }), idle: \(idleThreads)")
+        #expect(
+            eventually(within: 20) { agents.map(\.descriptorCount) == idleDescriptors },
+            "descriptors after close: \(agents.map(\.descriptorCount)), idle: \(idleDescriptors)")
+    }
+
+    @Test func streamsBeyondTheLimitAreRefusedAndTheOthersUnaffected() throws {
+        let target = try TestTarget.echo()
+        defer { target.stop() }
+        let tunnel = try ProcessTunnel(target: target.endpoint, remoteArguments: ["--max-streams", "5"])
+        let held = try (0..<5).map { _ in try connect(to: tunnel.client) }
+        defer { for socket in held { socket.close() } }
+        for socket in held {
+            try socket.sendAll([1])
+            #expect(readToEnd(socket, limit: 1) == [1])
+        }
+
+        let extra = try connect(to: tunnel.client)
+        defer { extra.close() }
+        extra.setReceiveTimeout(seconds: 5)
+        let refusedAt = Date()
+        #expect(readToEnd(extra).isEmpty)
+        #expect(Date().timeIntervalSince(refusedAt) < 2)
+        #expect(tunnel.remote.waitForLog("refused stream"))
+
+        for (index, socket) in held.enumerated() {
+            let data = pattern(count: 100_000, seed: UInt64(index))
+            try socket.sendAll(data)
+            socket.shutdown(.write)
+            expectIdentical(readToEnd(socket), data)
+        }
+    }
+
+    @Test func localAgentRefusesClientsBeyondItsOwnLimitAtOnce() throws {
+        let target = try TestTarget.echo()
+        defer { target.stop() }
+        let tunnel = try ProcessTunnel(target: target.endpoint, localArguments: ["--max-streams", "2"])
+        let held = try (0..<2).map { _ in try connect(to: tunnel.client) }
+        defer { for socket in held { socket.close() } }
+        for socket in held {
+            try socket.sendAll([1])
+            #expect(readToEnd(socket, limit: 1) == [1])
+        }
+        let extra = try connect(to: tunnel.client)
+        defer { extra.close() }
+        extra.setReceiveTimeout(seconds: 5)
+        #expect(readToEnd(extra).isEmpty)
+        #expect(tunnel.local.waitForLog("refused client"))
+        held[0].close()
+        #expect(eventually { (try? echoesExactly([9, 9], through: tunnel.client)) == true })
+    }
+
+    @Test func targetThatAcceptsButNeverAnswersIsClosedByTheIdleTimeout() throws {
+        let silent = try TestTarget { socket in
+            socket.setReceiveTimeout(seconds: 10)
+            _ = readToEnd(socket)  // swallows the request, answers nothing
+        }
+        defer { silent.stop() }
+        let tunnel = try ProcessTunnel(target: silent.endpoint, remoteArguments: ["--idle-timeout", "1"])
+        let client = try connect(to: tunnel.client)
+        defer { client.close() }
+        try client.sendAll(Array("GET / HTTP/1.0\r\n\r\n".utf8))
+        client.setReceiveTimeout(seconds: 10)
+        let sent = Date()
+        #expect(readToEnd(client).isEmpty)
+        let waited = Date().timeIntervalSince(sent)
+        #expect(waited >= 0.9 && waited < 3, "closed after \(waited) s; the idle timeout is 1 s")
+        #expect(tunnel.remote.waitForLog("idle for 1 s"))
+    }
+
+    @Test func targetResetMidStreamResetsOnlyItsClient() throws {
+        // Sends 100 kB and then resets a client whose first byte is "R"; echoes everyone else.
+        let target = try TestTarget { socket in
+            let first = readToEnd(socket, limit: 1)
+            if first == Array("R".utf8) {
+                try? socket.sendAll(pattern(count: 100_000, seed: 7))
+                socket.setAbortOnClose()  // the close after this returns sends RST
+                return
+            }
+            try? socket.sendAll(first)
+            var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+            while let count = try? buffer.withUnsafeMutableBytes({ try socket.receive(into: $0) }), count > 0 {
+                guard
+                    (try? buffer.withUnsafeBytes({ try socket.sendAll(UnsafeRawBufferPointer(rebasing: $0[..<count])) }))
+                        != nil
+                else { return }
+            }
+            socket.shutdown(.write)
+        }
+        defer { target.stop() }
+        let tunnel = try ProcessTunnel(target: target.endpoint)
+        let bystander = try connect(to: tunnel.client)
+        defer { bystander.close() }
+        try bystander.sendAll([0])
+        #expect(readToEnd(bystander, limit: 1) == [0])
+
+        let victim = try connect(to: tunnel.client)
+        defer { victim.close() }
+        try victim.sendAll(Array("R".utf8))
+        victim.setReceiveTimeout(seconds: 5)
+        let started = Date()
+        #expect(readToEnd(victim).count <= 100_000)
+        #expect(Date().timeIntervalSince(started) < 3)
+
+        let data = pattern(count: 1 << 20, seed: 8)
+        try bystander.sendAll(data)
+        bystander.shutdown(.write)
+        expectIdentical(readToEnd(bystander), data)
+    }
+
+    @Test func clientResetAbortsTheTargetConnection() throws {
+        let outcome = Locked<String?>(nil)
+        let recording = try TestTarget { socket in
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while true {
+                do {
+                    if try buffer.withUnsafeMutableBytes({ try socket.receive(into: $0) }) == 0 {
+                        return outcome.withLock { $0 = "end of stream" }
+                    }
+                } catch {
+                    return outcome.withLock { $0 = "\(error)" }
+                }
+            }
+        }
+        defer { recording.stop() }
+        let tunnel = try ProcessTunnel(target: recording.endpoint)
+        let client = try connect(to: tunnel.client)
+        try client.sendAll([1, 2, 3])
+        #expect(tunnel.remote.waitForLog("link up from"))
+        Thread.sleep(forTimeInterval: 0.2)
+        client.setAbortOnClose()
+        client.close()
+        #expect(eventually { outcome.withLock { $0 } != nil })
+        #expect(outcome.withLock { $0 } == "recv: Connection reset by peer")
+    }
+
+    @Test func targetThatClosesFirstDeliversEveryByteThenEndOfStream() throws {
+        let reply = pattern(count: 3 << 20, seed: 9)
+        let closing = try TestTarget { socket in
+            try? socket.sendAll(reply)  // then returns: the target closes with FIN, without reading anything
+        }
+        defer { closing.stop() }
+        let tunnel = try ProcessTunnel(target: closing.endpoint)
+        let client = try connect(to: tunnel.client)
+        defer { client.close() }
+        client.setReceiveTimeout(seconds: 10)
+        expectIdentical(readToEnd(client), reply)
+    }
+
+    @Test func lowDescriptorLimitMakesAcceptFailLoudlyAndTheAgentRecovers() throws {
+        let target = try TestTarget.echo()
+        defer { target.stop() }
+        let key = try makeKeyFile()
+        defer { try? FileManager.default.removeItem(atPath: key) }
+        let remote = try AgentProcess(["remote", "127.0.0.1", "0", "--target", "\(target.endpoint)", "--key-file", key])
+        let remotePort = try #require(remote.listeningPort())
+        let local = try AgentProcess(
+            ["local", "127.0.0.1", "\(remotePort)", "--listen", "127.0.0.1:0", "--key-file", key], openFileLimit: 32)
+        let client = Endpoint(host: "127.0.0.1", port: try #require(local.listeningPort()))
+        #expect(local.waitForLog("link up"))
+
+        let flood = try (0..<60).map { _ in try connect(to: client) }
+        #expect(local.waitForLog("Too many open files"))
+        for socket in flood { socket.close() }
+        #expect(
+            eventually(within: 10) { (try? echoesExactly(pattern(count: 100_000, seed: 10), through: client)) == true })
+        #expect(local.process.isRunning)
+    }
+
+    @Test func sigtermLetsAStreamInFlightFinishThenExitsZero() throws {
+        let target = try TestTarget.echo()
+        defer { target.stop() }
+        let tunnel = try ProcessTunnel(target: target.endpoint, remoteArguments: ["--drain-timeout", "10"])
+        let socket = try connect(to: tunnel.client)
+        defer { socket.close() }
+        let data = pattern(count: 2 << 20, seed: 11)
+        let received = Locked<[UInt8]>([])
+        let done = Completion()
+        try startThread(named: "reader") {
+            received.withLock { $0 = readToEnd(socket) }
+            done.complete()
+        }
+        try socket.sendAll(Array(data[..<(1 << 20)]))
+        tunnel.remote.send(SIGTERM)
+        #expect(tunnel.remote.waitForLog("letting 1 streams finish"))
+        Thread.sleep(forTimeInterval: 0.3)
+        try socket.sendAll(Array(data[(1 << 20)...]))
+        socket.shutdown(.write)
+        #expect(done.wait(seconds: 10))
+        expectIdentical(received.withLock { $0 }, data)
+        #expect(tunnel.remote.waitForExit(seconds: 5) == 0)
+    }
+}
