@@ -11,7 +11,8 @@ struct FaultTests {
         let target = try TestTarget.echo()
         defer { target.stop() }
         let tunnel = try ProcessTunnel(
-            target: target.endpoint, localArguments: ["--keepalive", "1", "--dead-link-timeout", "3"])
+            target: target.endpoint,
+            localArguments: ["--keepalive", "1", "--dead-link-timeout", "3", "--link-wait-timeout", "1"])
         let client = tunnel.client
         let clients = try (0..<50).map { _ in try connect(to: client) }
         defer { for socket in clients { socket.close() } }
@@ -33,6 +34,14 @@ struct FaultTests {
         #expect(group.wait(timeout: .now() + 10) == .success, "every client should see its connection end")
         let slowest = ended.withLock { $0.map { $0.timeIntervalSince(killed) }.max() ?? 99 }
         #expect(slowest < 3, "clients closed \(slowest) s after the kill; the dead-link timeout is 3 s")
+
+        // While the remote agent is down, a new client waits for the link-wait timeout and is then closed.
+        let early = try connect(to: client)
+        defer { early.close() }
+        early.setReceiveTimeout(seconds: 5)
+        let arrived = Date()
+        #expect(readToEnd(early).isEmpty)
+        #expect(Date().timeIntervalSince(arrived) < 2.5)
 
         try tunnel.restartRemote()
         #expect(tunnel.local.waitForLog("link up", times: 2, seconds: 15))
@@ -199,6 +208,39 @@ struct FaultTests {
         let waited = Date().timeIntervalSince(sent)
         #expect(waited >= 0.9 && waited < 3, "closed after \(waited) s; the idle timeout is 1 s")
         #expect(tunnel.remote.waitForLog("idle for 1 s"))
+    }
+
+    @Test func clientThatStopsReadingIsResetAfterTheWriteTimeout() throws {
+        let flood = try TestTarget { socket in
+            let chunk = pattern(count: 1 << 20, seed: 12)
+            for _ in 0..<256 where (try? socket.sendAll(chunk)) != nil {}
+        }
+        defer { flood.stop() }
+        let tunnel = try ProcessTunnel(target: flood.endpoint, localArguments: ["--write-timeout", "1"])
+        let client = try connect(to: tunnel.client)
+        defer { client.close() }  // never reads
+        #expect(tunnel.local.waitForLog("peer accepted no data for 1 s; resetting it", times: 1, seconds: 10))
+    }
+
+    @Test func unreachableTargetIsGivenUpAfterTheConnectTimeout() throws {
+        // A listener whose accept queue is full and never drained drops new SYNs: a black-holed target.
+        let full = try Listener(endpoint: loopback)
+        defer { full.stop() }
+        var queued: [Socket] = []
+        defer { for socket in queued { socket.close() } }
+        let filled = Date(timeIntervalSinceNow: 5)
+        while Date() < filled, let socket = try? Socket.connect(to: try full.endpoint.resolve(), timeout: 0.2) {
+            queued.append(socket)
+        }
+        let tunnel = try ProcessTunnel(target: full.endpoint, remoteArguments: ["--connect-timeout", "1"])
+        let client = try connect(to: tunnel.client)
+        defer { client.close() }
+        client.setReceiveTimeout(seconds: 10)
+        let started = Date()
+        #expect(readToEnd(client).isEmpty)
+        let waited = Date().timeIntervalSince(started)
+        #expect(waited >= 0.9 && waited < 3, "closed after \(waited) s; the connect timeout is 1 s")
+        #expect(tunnel.remote.waitForLog("Connection timed out"))
     }
 
     @Test func targetResetMidStreamResetsOnlyItsClient() throws {
