@@ -135,7 +135,7 @@ final class Link: @unchecked Sendable {
         return stream
     }
 
-    /// Ends the link now: aborts every stream and wakes both threads. Idempotent; the first reason wins.
+    /// Ends the link now: aborts every stream that still needs it and wakes both threads. Idempotent; the first reason wins.
     func close(_ reason: LinkError) {
         let isFirst = state.withLock { state in
             guard state.closeReason == nil else { return false }
@@ -146,7 +146,7 @@ final class Link: @unchecked Sendable {
         stoppedOpening.complete()
         queue.close()
         socket.shutdown(.both)
-        for stream in streams.snapshot().values { stream.abort(sending: nil) }
+        for stream in streams.snapshot().values { stream.linkDidClose() }
     }
 
     // MARK: Draining, for a clean shutdown

@@ -264,6 +264,15 @@ final class Stream: @unchecked Sendable {
         condition.broadcast()
     }
 
+    /// The link ended. A stream that has exchanged FIN both ways no longer needs it and finishes writing what it
+    /// holds to its socket; any other is aborted.
+    func linkDidClose() {
+        condition.lock()
+        let isDoneWithLink = state.hasSentFIN && state.hasReceivedFIN
+        condition.unlock()
+        if !isDoneWithLink { abort(sending: nil) }
+    }
+
     /// The peer aborted the stream.
     func receiveReset(_ reason: ResetReason) {
         condition.lock()
