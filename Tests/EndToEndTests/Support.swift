@@ -114,6 +114,20 @@ func connect(to endpoint: Endpoint) throws -> Socket {
     try Socket.connect(to: try endpoint.resolve(), timeout: 2)
 }
 
+/// Whether a client connecting to `endpoint` is turned away: reset while connecting, or ended without a byte
+/// within `seconds`.
+func isTurnedAway(at endpoint: Endpoint, within seconds: Double = 5) -> Bool {
+    let socket: Socket
+    do {
+        socket = try connect(to: endpoint)
+    } catch {
+        return (error as? SocketError)?.code == ECONNRESET  // the RST beat connect(2)'s completion
+    }
+    defer { socket.close() }
+    socket.setReceiveTimeout(seconds: seconds)
+    return readToEnd(socket).isEmpty
+}
+
 /// Reads until end of stream (or `limit` bytes). A reset connection ends the read like end of stream.
 func readToEnd(_ socket: Socket, limit: Int = .max) -> [UInt8] {
     var received: [UInt8] = []
