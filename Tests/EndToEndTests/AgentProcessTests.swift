@@ -78,38 +78,6 @@ struct AgentProcessTests {
         #expect(agent.standardError.contains("received SIGTERM; shutting down"))
     }
 
-    @Test func silentRemoteAgentIsDeclaredDeadAndItsStreamsClosed() throws {
-        let path = try makeKeyFile()
-        defer { try? FileManager.default.removeItem(atPath: path) }
-        let target = try TestTarget.echo()
-        defer { target.stop() }
-        let remote = try AgentProcess([
-            "remote", "127.0.0.1", "0", "--target", "\(target.endpoint)", "--key-file", path,
-        ])
-        defer {
-            remote.send(SIGCONT)
-            remote.send(SIGTERM)
-        }
-        let remotePort = try #require(remote.listeningPort())
-        let local = try AgentProcess([
-            "local", "127.0.0.1", "\(remotePort)", "--listen", "127.0.0.1:0", "--key-file", path,
-            "--keepalive", "0.3", "--dead-link-timeout", "1",
-        ])
-        defer { local.send(SIGTERM) }
-        let client = Endpoint(host: "127.0.0.1", port: try #require(local.listeningPort()))
-        #expect(local.waitForLog("link up"))
-        let held = try connect(to: client)
-        defer { held.close() }
-        expectIdentical(try exchange(pattern(count: 1000, seed: 3), through: client), pattern(count: 1000, seed: 3))
-
-        remote.send(SIGSTOP)  // a black hole: the TCP connection stays up, nothing answers
-        let stopped = Date()
-        held.setReceiveTimeout(seconds: 10)
-        #expect(readToEnd(held).isEmpty)
-        #expect(Date().timeIntervalSince(stopped) < 3)
-        #expect(local.waitForLog("down: peer silent for 1 s"))
-    }
-
     @Test func killedLocalAgentIsReplacedByARestartedOneOnTheSamePort() throws {
         let path = try makeKeyFile()
         defer { try? FileManager.default.removeItem(atPath: path) }
