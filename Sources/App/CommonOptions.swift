@@ -10,8 +10,9 @@ struct CommonOptions: ParsableArguments {
         name: .long,
         help: ArgumentHelp(
             "File holding the base64 pre-shared key (mode 0600). Without it, the key is read from the "
-                + "TCPTUNNEL_KEY environment variable.", valueName: "file"))
-    var keyFile: String?
+                + "TCPTUNNEL_KEY environment variable. The remote agent takes it twice during a key rotation.",
+            valueName: "file"))
+    var keyFile: [String] = []
 
     @Option(
         name: .long,
@@ -89,12 +90,12 @@ struct CommonOptions: ParsableArguments {
         }
     }
 
-    /// Loads the key from `--key-file`, else from `TCPTUNNEL_KEY`. The value is never taken from the command
-    /// line, where `ps` would show it.
-    func loadKey() throws -> PreSharedKey {
-        if let keyFile { return try PreSharedKey.load(fromFile: keyFile) }
+    /// Loads the keys from each `--key-file`, else the one in `TCPTUNNEL_KEY`. A key is never taken from the
+    /// command line, where `ps` would show it.
+    func loadKeys() throws -> [PreSharedKey] {
+        if !keyFile.isEmpty { return try keyFile.map { try PreSharedKey.load(fromFile: $0) } }
         if let text = ProcessInfo.processInfo.environment["TCPTUNNEL_KEY"] {
-            return try PreSharedKey(base64: text, source: "TCPTUNNEL_KEY")
+            return [try PreSharedKey(base64: text, source: "TCPTUNNEL_KEY")]
         }
         throw ExitMessage(
             "no key: pass --key-file FILE or set TCPTUNNEL_KEY (make a key with: tcptunnel keygen --out FILE)")

@@ -35,11 +35,15 @@ struct LocalCommand: ParsableCommand {
         _ = try remoteEndpoint()
         _ = try Endpoint(parsingArgument: listen, option: "--listen")
         guard linkWaitTimeout > 0 else { throw ValidationError("--link-wait-timeout must be more than 0 seconds") }
+        guard common.keyFile.count <= 1 else {
+            throw ValidationError(
+                "the local agent uses one key: give --key-file once (during a rotation the remote agent takes both)")
+        }
     }
 
     func run() throws {
         try reportingErrors {
-            let key = try common.loadKey()
+            let key = try common.loadKeys()[0]
             var settings = common.settings
             settings.linkWaitTimeout = linkWaitTimeout
             try AgentRunner.run(logLevel: common.logLevel.level) { logger in

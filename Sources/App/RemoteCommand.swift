@@ -32,11 +32,11 @@ struct RemoteCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let key = try common.loadKey()
+            let keys = try common.loadKeys()
             try AgentRunner.run(logLevel: common.logLevel.level) { logger in
                 let agent = try RemoteAgent(
                     listen: try listenEndpoint(), target: try Endpoint(parsingArgument: target, option: "--target"),
-                    key: key, settings: common.settings, logger: logger)
+                    keys: keys, settings: common.settings, logger: logger)
                 return (agent.start, agent.stop)
             }
         }

@@ -57,36 +57,61 @@ public struct ClientHandshake {
     }
 }
 
-/// The answering side (the remote agent): verifies a client hello and produces the reply and session keys.
+/// The answering side (the remote agent): verifies a client hello, then answers it.
 public enum ServerHandshake {
     /// How far a client's clock may differ from ours, in seconds. Wide enough for an unsynchronised VPS,
-    /// narrow enough that an old recorded hello is refused.
+    /// narrow enough that an old recorded hello is refused; within it, `HelloReplayCache` refuses repeats.
     public static let maximumClockSkew: Int64 = 120
 
-    /// Verifies `clientHello` against `key` and the clock `now` (Unix seconds).
-    /// Throws without producing any reply bytes when the hello is not authentic, so a prober learns nothing.
-    public static func respond(
-        to clientHello: [UInt8], key: PreSharedKey, now: UInt64
-    ) throws(CryptoError) -> (reply: [UInt8], keys: SessionKeys) {
+    /// Checks `clientHello` against each of `keys` (more than one during a key rotation) and the clock `now`
+    /// (Unix seconds). Throws without producing any reply bytes when it is not authentic or too old, so a
+    /// prober learns nothing. The caller checks `VerifiedHello.identity` against its replay cache before replying.
+    public static func verify(
+        _ clientHello: [UInt8], keys: [PreSharedKey], now: UInt64
+    ) throws(CryptoError) -> VerifiedHello {
         guard clientHello.count == HandshakeMessage.clientHelloSize else { throw .handshakeMalformed }
         let publicEnd = HandshakeMessage.publicKeySize
         let clientPublic = Array(clientHello[..<publicEnd])
         let time = Array(clientHello[publicEnd..<publicEnd + 8])
+        let tag = clientHello[(publicEnd + 8)...]
         guard
-            HandshakeMessage.verify(
-                tag: clientHello[(publicEnd + 8)...], key: key.helloKey,
-                label: HandshakeMessage.clientLabel, clientPublic, time)
+            let key = keys.first(where: {
+                HandshakeMessage.verify(
+                    tag: tag, key: $0.helloKey, label: HandshakeMessage.clientLabel, clientPublic, time)
+            })
         else { throw .handshakeNotAuthentic }
         let sentAt = time.reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
         let skew = Int64(bitPattern: now &- sentAt)
         guard abs(skew) <= maximumClockSkew else { throw .clockSkew(seconds: skew) }
+        return VerifiedHello(hello: clientHello, key: key, identity: HelloIdentity(tag: Array(tag), sentAt: sentAt))
+    }
+}
 
+/// What makes a client hello unique: its MAC tag (which covers a fresh ephemeral key) and its timestamp.
+public struct HelloIdentity: Hashable, Sendable {
+    /// The hello's MAC.
+    public let tag: [UInt8]
+    /// The client's clock when it sent the hello, Unix seconds.
+    public let sentAt: UInt64
+}
+
+/// A client hello that is authentic and recent, ready to be answered once.
+public struct VerifiedHello {
+    let hello: [UInt8]
+    let key: PreSharedKey
+    /// For the caller's replay cache.
+    public let identity: HelloIdentity
+
+    /// The fingerprint of the key the hello was made with.
+    public var keyFingerprint: String { key.fingerprint }
+
+    /// Makes the server hello and the session keys.
+    public func respond() throws(CryptoError) -> (reply: [UInt8], keys: SessionKeys) {
         let ephemeral = EphemeralKeyPair()
-        let tag = HandshakeMessage.mac(
-            key: key.helloKey, label: HandshakeMessage.serverLabel, clientHello, ephemeral.publicKey)
+        let tag = HandshakeMessage.mac(key: key.helloKey, label: HandshakeMessage.serverLabel, hello, ephemeral.publicKey)
         let reply = ephemeral.publicKey + tag
-        var shared = try ephemeral.sharedSecret(with: clientPublic[...])
+        var shared = try ephemeral.sharedSecret(with: hello[..<HandshakeMessage.publicKeySize])
         defer { wipe(&shared) }
-        return (reply, SessionKeys(presharedKey: key, sharedSecret: shared, transcript: clientHello + reply))
+        return (reply, SessionKeys(presharedKey: key, sharedSecret: shared, transcript: hello + reply))
     }
 }

@@ -18,6 +18,10 @@ enum Limits {
     /// ThreadSanitizer overflowed 256 KiB; 512 KiB is reserved address space, and only touched pages count
     /// towards memory.
     static let threadStackSize = 512 * 1024
+    /// Handshakes in progress at once on a remote agent. Each holds a thread for up to 1.5 × the handshake
+    /// timeout (connections that fail the handshake are held that long on purpose), so this bounds the threads a
+    /// scanner can pin; beyond it, new connections are closed at once.
+    static let maxPendingHandshakes = 256
     /// Pending connections the kernel queues for our accept loops.
     static let listenBacklog: Int32 = 1024
     /// The smallest window a stream gets when the link's receive budget is spent: enough to make progress.

@@ -22,7 +22,6 @@ extension Link {
             throw .socket(error)
         }
         do throws(LinkError) {
-            socket.setReceiveTimeout(seconds: settings.handshakeTimeout)
             let handshake = ClientHandshake(key: key, now: unixTime())
             do {
                 try socket.sendAll(handshake.hello)
@@ -31,7 +30,9 @@ extension Link {
             }
             let reply: [UInt8]
             do {
-                reply = try receiveHandshake(socket, count: HandshakeMessage.serverHelloSize)
+                reply = try receiveHandshake(
+                    socket, count: HandshakeMessage.serverHelloSize,
+                    until: Date(timeIntervalSinceNow: settings.handshakeTimeout))
             } catch .handshakeIncomplete {
                 throw .noHandshakeReply
             }
@@ -55,21 +56,32 @@ extension Link {
     }
 
     /// Remote role: authenticates a connection accepted from a would-be local agent and returns the running link.
+    /// `keys` holds one key, or two during a key rotation; `replays` remembers the hellos already answered.
     ///
-    /// A peer that does not complete a valid client hello gets no byte back: the connection is held, its input
-    /// discarded, until the handshake timeout, whatever it sent, and then closed; so a scanner cannot tell
-    /// this port from one that just never answers. The socket is closed when this throws.
+    /// A peer that does not send a valid, fresh client hello gets no byte back, whatever it sent (random bytes, a
+    /// request of another protocol, a truncated or replayed hello, or nothing): its input is discarded until a
+    /// randomised deadline, 0.5 to 1.5 times the handshake timeout after it connected, and then the connection
+    /// is closed. The close time therefore says nothing about what was sent, and a scanner cannot tell this port
+    /// from one that never answers. The socket is closed when this throws.
     static func accept(
-        _ socket: Socket, key: PreSharedKey, settings: TunnelSettings, limiter: StreamLimiter, logger: Logger,
-        onOpen: @escaping @Sendable (Stream) -> Void, onClose: @escaping @Sendable (Link, LinkError) -> Void
+        _ socket: Socket, keys: [PreSharedKey], replays: Locked<HelloReplayCache>, settings: TunnelSettings,
+        limiter: StreamLimiter, logger: Logger, onOpen: @escaping @Sendable (Stream) -> Void,
+        onClose: @escaping @Sendable (Link, LinkError) -> Void
     ) throws(LinkError) -> Link {
-        let deadline = Date(timeIntervalSinceNow: settings.handshakeTimeout)
+        let deadline = Date(timeIntervalSinceNow: settings.handshakeTimeout * Double.random(in: 0.5...1.5))
         do throws(LinkError) {
-            socket.setReceiveTimeout(seconds: settings.handshakeTimeout)
-            let hello = try receiveHandshake(socket, count: HandshakeMessage.clientHelloSize)
+            let hello = try receiveHandshake(socket, count: HandshakeMessage.clientHelloSize, until: deadline)
+            let now = unixTime()
+            let verified: VerifiedHello
+            do {
+                verified = try ServerHandshake.verify(hello, keys: keys, now: now)
+            } catch {
+                throw .handshakeFailed(error)
+            }
+            guard replays.withLock({ $0.admit(verified.identity, now: now) }) else { throw .handshakeReplayed }
             let response: (reply: [UInt8], keys: SessionKeys)
             do {
-                response = try ServerHandshake.respond(to: hello, key: key, now: unixTime())
+                response = try verified.respond()
             } catch {
                 throw .handshakeFailed(error)
             }
@@ -86,24 +98,38 @@ extension Link {
         } catch .resources(let error) {
             throw .resources(error)  // `start` closed the socket
         } catch {
-            discardInput(socket, until: deadline)
+            holdSilently(socket, until: deadline)
             socket.close()
             throw error
         }
     }
 
-    private static func receiveHandshake(_ socket: Socket, count: Int) throws(LinkError) -> [UInt8] {
-        let bytes: [UInt8]
-        do {
-            bytes = try socket.receiveExactly(count)
-        } catch {
-            throw error.code == EAGAIN || error.code == EWOULDBLOCK ? .handshakeIncomplete : .socket(error)
+    /// Reads exactly `count` bytes before `deadline`; a peer trickling bytes cannot stretch it.
+    private static func receiveHandshake(_ socket: Socket, count: Int, until deadline: Date) throws(LinkError)
+        -> [UInt8]
+    {
+        var bytes = [UInt8](repeating: 0, count: count)
+        var filled = 0
+        while filled < count {
+            let remaining = deadline.timeIntervalSinceNow
+            guard remaining > 0 else { throw .handshakeIncomplete }
+            socket.setReceiveTimeout(seconds: remaining)
+            let received = bytes.withUnsafeMutableBytes { raw in
+                Result { () throws(SocketError) in
+                    try socket.receive(into: UnsafeMutableRawBufferPointer(rebasing: raw[filled...]))
+                }
+            }
+            switch received {
+            case .success(0): throw .handshakeIncomplete
+            case .success(let n): filled += n
+            case .failure(let error): throw error.isTimeout ? .handshakeIncomplete : .socket(error)
+            }
         }
-        guard bytes.count == count else { throw .handshakeIncomplete }
         return bytes
     }
 
-    private static func discardInput(_ socket: Socket, until deadline: Date) {
+    /// Discards whatever arrives until `deadline`, and waits out the rest if the peer closes first.
+    private static func holdSilently(_ socket: Socket, until deadline: Date) {
         var sink = [UInt8](repeating: 0, count: 4096)
         while true {
             let remaining = deadline.timeIntervalSinceNow
@@ -112,7 +138,7 @@ extension Link {
             let count = try? sink.withUnsafeMutableBytes { raw in
                 Result { () throws(SocketError) in try socket.receive(into: raw) }
             }.get()
-            guard let count, count > 0 else { return }
+            if count == 0 { return Thread.sleep(forTimeInterval: max(0, deadline.timeIntervalSinceNow)) }
         }
     }
 

@@ -4,6 +4,8 @@ import Crypto
 public enum LinkError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The peer does not hold our key, or is not a tcptunnel agent. Nothing was sent back to it.
     case handshakeFailed(CryptoError)
+    /// A hello already answered was sent again: a recording being replayed. Nothing was sent back.
+    case handshakeReplayed
     /// The peer did not complete the handshake in time, or closed during it.
     case handshakeIncomplete
     /// The remote agent never answered our hello: it holds another key, our clocks differ by more than
@@ -31,6 +33,7 @@ public enum LinkError: Error, Equatable, Sendable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .handshakeFailed(let error): "handshake failed: \(error)"
+        case .handshakeReplayed: "handshake replayed (a hello already answered was sent again)"
         case .handshakeIncomplete: "handshake not completed in time"
         case .noHandshakeReply:
             "no handshake reply (the remote agent has another key, the clocks differ by more than "

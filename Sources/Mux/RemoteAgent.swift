@@ -15,17 +15,21 @@ public final class RemoteAgent: @unchecked Sendable {
 
     private let listener: Listener
     private let target: Endpoint
-    private let key: PreSharedKey
+    private let keys: [PreSharedKey]
     private let settings: TunnelSettings
     private let logger: Logger
     private let links = Locked<[ObjectIdentifier: Link]>([:])
     private let limiter: StreamLimiter
     private let failures = LogThrottle()
+    private let replays = Locked(HelloReplayCache())
+    private let pendingHandshakes = Locked(0)
 
     /// Binds `listen` now (so a port in use fails here) and validates `settings`. Nothing runs until `start()`.
+    /// `keys` holds the key local agents use, or two keys while they move from one to the other (rotation).
     public init(
-        listen: Endpoint, target: Endpoint, key: PreSharedKey, settings: TunnelSettings, logger: Logger
+        listen: Endpoint, target: Endpoint, keys: [PreSharedKey], settings: TunnelSettings, logger: Logger
     ) throws(AgentError) {
+        precondition(!keys.isEmpty, "a remote agent needs a key")
         do {
             try settings.validate()
         } catch {
@@ -33,7 +37,7 @@ public final class RemoteAgent: @unchecked Sendable {
         }
         listener = try Listener(endpoint: listen)
         self.target = target
-        self.key = key
+        self.keys = keys
         self.settings = settings
         self.logger = logger
         limiter = StreamLimiter(limit: settings.maxStreams)
@@ -46,8 +50,9 @@ public final class RemoteAgent: @unchecked Sendable {
         } catch {
             throw .resources(error)
         }
+        let fingerprints = keys.map(\.fingerprint).joined(separator: ", ")
         logger.info(
-            "remote agent listening on \(listener.endpoint), forwarding to \(target) (key \(key.fingerprint))")
+            "remote agent listening on \(listener.endpoint), forwarding to \(target) (\(keys.count == 1 ? "key" : "keys") \(fingerprints))")
     }
 
     /// Stops accepting links, tells every local agent to open no more streams (GOAWAY), lets streams in flight
@@ -77,9 +82,24 @@ public final class RemoteAgent: @unchecked Sendable {
 
     /// Runs on the accept thread, so it must not block: hands the connection to a handshake thread.
     private func admit(_ connection: Socket) {
+        let isAdmitted = pendingHandshakes.withLock { pending in
+            guard pending < Limits.maxPendingHandshakes else { return false }
+            pending += 1
+            return true
+        }
+        guard isAdmitted else {
+            failures.log(
+                logger, level: .warning,
+                "closing connection from \(connection.peerEndpoint): \(Limits.maxPendingHandshakes) handshakes pending")
+            return connection.close()
+        }
         do {
-            try startThread(named: "handshake") { self.establishLink(connection) }
+            try startThread(named: "handshake") {
+                self.establishLink(connection)
+                self.pendingHandshakes.withLock { $0 -= 1 }
+            }
         } catch {
+            pendingHandshakes.withLock { $0 -= 1 }
             failures.log(logger, level: .error, "closing connection from \(connection.peerEndpoint): \(error)")
             connection.close()
         }
@@ -90,7 +110,7 @@ public final class RemoteAgent: @unchecked Sendable {
         let linkLogger = logger.withMetadata("link", "\(peer)")
         do {
             let link = try Link.accept(
-                connection, key: key, settings: settings, limiter: limiter, logger: linkLogger,
+                connection, keys: keys, replays: replays, settings: settings, limiter: limiter, logger: linkLogger,
                 onOpen: { [self] stream in startServing(stream) },
                 onClose: { [links, logger] link, reason in
                     logger.info("link from \(peer) down: \(reason)")

@@ -140,22 +140,6 @@ struct Socket: Sendable, Hashable {
         }
     }
 
-    /// Reads exactly `count` bytes; returns fewer only if the peer ended the stream first.
-    func receiveExactly(_ count: Int) throws(SocketError) -> [UInt8] {
-        var bytes = [UInt8](repeating: 0, count: count)
-        var filled = 0
-        while filled < count {
-            let n = try bytes.withUnsafeMutableBytes { raw in
-                Result { () throws(SocketError) in
-                    try receive(into: UnsafeMutableRawBufferPointer(rebasing: raw[filled...]))
-                }
-            }.get()
-            if n == 0 { break }
-            filled += n
-        }
-        return Array(bytes[..<filled])
-    }
-
     // MARK: Options and teardown
 
     /// shutdown(2). Used to wake a thread blocked in recv or send on this socket: close(2) from

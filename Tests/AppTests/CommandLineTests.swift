@@ -27,7 +27,7 @@ import Testing
             as: LocalCommand.self)
         #expect(try local.remoteEndpoint() == Endpoint(host: "2001:db8::1", port: 443))
         #expect(local.listen == "0.0.0.0:9000")
-        #expect(local.common.keyFile == "k")
+        #expect(local.common.keyFile == ["k"])
         let remote = try parse(["remote", "--listen", "0.0.0.0:443", "--target", "db:5432"], as: RemoteCommand.self)
         #expect(try remote.listenEndpoint() == Endpoint(host: "0.0.0.0", port: 443))
         #expect(remote.target == "db:5432")

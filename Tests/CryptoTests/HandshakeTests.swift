@@ -25,7 +25,7 @@ import Testing
     @Test func serverRejectsHelloMadeWithAnotherKey() throws {
         let client = ClientHandshake(key: try makeKey(), now: now)
         #expect(throws: CryptoError.handshakeNotAuthentic) {
-            try ServerHandshake.respond(to: client.hello, key: try makeKey(), now: now)
+            try ServerHandshake.verify(client.hello, keys: [try makeKey()], now: now).respond()
         }
     }
 
@@ -34,7 +34,7 @@ import Testing
         let client = ClientHandshake(key: clientKey, now: now)
         let otherServerKey = try makeKey()
         let impostor = ClientHandshake(key: otherServerKey, now: now)
-        let (reply, _) = try ServerHandshake.respond(to: impostor.hello, key: otherServerKey, now: now)
+        let (reply, _) = try ServerHandshake.verify(impostor.hello, keys: [otherServerKey], now: now).respond()
         #expect(throws: CryptoError.handshakeNotAuthentic) { try client.receive(serverHello: reply) }
     }
 
@@ -42,7 +42,7 @@ import Testing
         let key = try makeKey()
         let client = ClientHandshake(key: key, now: now)
         let other = ClientHandshake(key: key, now: now)
-        let (reply, _) = try ServerHandshake.respond(to: other.hello, key: key, now: now)
+        let (reply, _) = try ServerHandshake.verify(other.hello, keys: [key], now: now).respond()
         #expect(throws: CryptoError.handshakeNotAuthentic) { try client.receive(serverHello: reply) }
     }
 
@@ -50,14 +50,14 @@ import Testing
     func helloOfWrongSizeIsMalformed(size: Int) throws {
         let garbage = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ 1) }
         #expect(throws: CryptoError.handshakeMalformed) {
-            try ServerHandshake.respond(to: garbage, key: try makeKey(), now: now)
+            try ServerHandshake.verify(garbage, keys: [try makeKey()], now: now).respond()
         }
     }
 
     @Test func randomHelloOfRightSizeIsNotAuthentic() throws {
         let garbage = (0..<HandshakeMessage.clientHelloSize).map { _ in UInt8.random(in: 0...255) }
         #expect(throws: CryptoError.handshakeNotAuthentic) {
-            try ServerHandshake.respond(to: garbage, key: try makeKey(), now: now)
+            try ServerHandshake.verify(garbage, keys: [try makeKey()], now: now).respond()
         }
     }
 
@@ -67,7 +67,7 @@ import Testing
         var hello = ClientHandshake(key: key, now: now).hello
         hello[index] ^= 0x80
         #expect(throws: CryptoError.handshakeNotAuthentic) {
-            try ServerHandshake.respond(to: hello, key: key, now: now)
+            try ServerHandshake.verify(hello, keys: [key], now: now).respond()
         }
     }
 
@@ -75,13 +75,13 @@ import Testing
         let key = try makeKey()
         let hello = ClientHandshake(key: key, now: now - 600).hello
         #expect(throws: CryptoError.clockSkew(seconds: 600)) {
-            try ServerHandshake.respond(to: hello, key: key, now: now)
+            try ServerHandshake.verify(hello, keys: [key], now: now).respond()
         }
     }
 
     @Test func helloWithinClockSkewIsAccepted() throws {
         let key = try makeKey()
         let hello = ClientHandshake(key: key, now: now + 60).hello
-        _ = try ServerHandshake.respond(to: hello, key: key, now: now)
+        _ = try ServerHandshake.verify(hello, keys: [key], now: now).respond()
     }
 }

@@ -10,7 +10,7 @@ func handshake(
     clientKey: PreSharedKey, serverKey: PreSharedKey, now: UInt64 = 1_800_000_000
 ) throws -> (client: SessionKeys, server: SessionKeys) {
     let client = ClientHandshake(key: clientKey, now: now)
-    let (reply, serverKeys) = try ServerHandshake.respond(to: client.hello, key: serverKey, now: now)
+    let (reply, serverKeys) = try ServerHandshake.verify(client.hello, keys: [serverKey], now: now).respond()
     return (try client.receive(serverHello: reply), serverKeys)
 }
 

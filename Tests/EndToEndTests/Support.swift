@@ -85,7 +85,7 @@ final class Tunnel {
 
     init(target: Endpoint, key: PreSharedKey? = nil, settings: TunnelSettings = testSettings()) throws {
         let key = try key ?? makeKey()
-        remote = try RemoteAgent(listen: loopback, target: target, key: key, settings: settings, logger: quietLogger)
+        remote = try RemoteAgent(listen: loopback, target: target, keys: [key], settings: settings, logger: quietLogger)
         try remote.start()
         local = try LocalAgent(
             listen: loopback, remote: remote.listeningEndpoint, key: key, settings: settings, logger: quietLogger)

@@ -114,7 +114,7 @@ struct TunnelTests {
         var settings = testSettings()
         settings.linkWaitTimeout = 1
         let remote = try RemoteAgent(
-            listen: loopback, target: target.endpoint, key: try makeKey(), settings: settings, logger: quietLogger)
+            listen: loopback, target: target.endpoint, keys: [try makeKey()], settings: settings, logger: quietLogger)
         try remote.start()
         defer { remote.stop() }
         let local = try LocalAgent(
