@@ -30,6 +30,9 @@ public enum LinkError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The remote agent's address did not resolve.
     case unresolvable(EndpointError)
 
+    /// Whether the link ended because one side chose to stop, rather than through a failure or an attack.
+    public var isPlanned: Bool { self == .localShutdown || self == .peerShutDown }
+
     public var description: String {
         switch self {
         case .handshakeFailed(let error): "handshake failed: \(error)"

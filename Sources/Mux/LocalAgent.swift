@@ -97,7 +97,7 @@ public final class LocalAgent: @unchecked Sendable {
                 let link = try Link.connect(
                     to: remote, key: key, settings: settings, limiter: limiter, logger: logger
                 ) { [logger, remote] _, reason in
-                    logger.log(level: reason == .localShutdown ? .info : .warning, "link to \(remote) down: \(reason)")
+                    logger.log(level: reason.isPlanned ? .info : .warning, "link to \(remote) down: \(reason)")
                 }
                 guard publish(link) else {
                     link.close(.localShutdown)

@@ -113,7 +113,7 @@ public final class RemoteAgent: @unchecked Sendable {
                 connection, keys: keys, replays: replays, settings: settings, limiter: limiter, logger: linkLogger,
                 onOpen: { [self] stream in startServing(stream) },
                 onClose: { [links, logger] link, reason in
-                    logger.info("link from \(peer) down: \(reason)")
+                    logger.log(level: reason.isPlanned ? .info : .warning, "link from \(peer) down: \(reason)")
                     _ = links.withLock { $0.removeValue(forKey: ObjectIdentifier(link)) }
                 })
             links.withLock { $0[ObjectIdentifier(link)] = link }

@@ -85,3 +85,25 @@ import Testing
         _ = try ServerHandshake.verify(hello, keys: [key], now: now).respond()
     }
 }
+
+@Suite struct KeyRotationTests {
+    let now: UInt64 = 1_800_000_000
+
+    @Test func serverHoldingTwoKeysAcceptsHellosMadeWithEither() throws {
+        let old = try makeKey()
+        let new = try makeKey()
+        for key in [old, new] {
+            let client = ClientHandshake(key: key, now: now)
+            let verified = try ServerHandshake.verify(client.hello, keys: [old, new], now: now)
+            #expect(verified.keyFingerprint == key.fingerprint)
+            _ = try client.receive(serverHello: try verified.respond().reply)
+        }
+    }
+
+    @Test func serverHoldingTwoKeysRefusesAThird() throws {
+        let hello = ClientHandshake(key: try makeKey(), now: now).hello
+        #expect(throws: CryptoError.handshakeNotAuthentic) {
+            try ServerHandshake.verify(hello, keys: [try makeKey(), try makeKey()], now: now)
+        }
+    }
+}

@@ -1,0 +1,45 @@
+import Testing
+
+@testable import Crypto
+
+@Suite struct HelloReplayCacheTests {
+    let now: UInt64 = 1_800_000_000
+
+    private func identity(_ number: Int, sentAt: UInt64) -> HelloIdentity {
+        withUnsafeBytes(of: number) { HelloIdentity(tag: Array($0), sentAt: sentAt) }
+    }
+
+    @Test func helloIsAdmittedOnceAndItsReplayRefused() {
+        var cache = HelloReplayCache()
+        let first = cache.admit(identity(1, sentAt: now), now: now)
+        let replay = cache.admit(identity(1, sentAt: now), now: now + 5)
+        #expect(first)
+        #expect(!replay)
+    }
+
+    @Test func realHelloFromTheHandshakeIsRefusedTheSecondTime() throws {
+        let key = try makeKey()
+        let hello = ClientHandshake(key: key, now: now).hello
+        var cache = HelloReplayCache()
+        let first = cache.admit(try ServerHandshake.verify(hello, keys: [key], now: now).identity, now: now)
+        let again = cache.admit(try ServerHandshake.verify(hello, keys: [key], now: now + 30).identity, now: now + 30)
+        #expect(first)
+        #expect(!again)
+    }
+
+    @Test func hellosOutsideTheClockWindowAreForgotten() {
+        var cache = HelloReplayCache()
+        _ = cache.admit(identity(0, sentAt: now), now: now)
+        let later = now + UInt64(ServerHandshake.maximumClockSkew) + 1
+        for number in 1..<1024 { _ = cache.admit(identity(number, sentAt: later), now: later) }
+        #expect(cache.count == 1023)
+    }
+
+    @Test func fullCacheRefusesNewHellosInsteadOfForgettingLiveOnes() {
+        var cache = HelloReplayCache()
+        for number in 0..<HelloReplayCache.capacity { _ = cache.admit(identity(number, sentAt: now), now: now) }
+        let overflow = cache.admit(identity(-1, sentAt: now), now: now)
+        #expect(!overflow)
+        #expect(cache.count == HelloReplayCache.capacity)
+    }
+}

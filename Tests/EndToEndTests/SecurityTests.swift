@@ -1,0 +1,196 @@
+import Crypto
+import Foundation
+import Testing
+
+@testable import Mux
+
+/// The attacks of docs/PROTOCOL.md's threat model, each against agents on 127.0.0.1.
+@Suite(.serialized, .timeLimit(.minutes(2)))
+struct SecurityTests {
+    /// A TLS 1.2 ClientHello's first bytes, as a scanner probing for HTTPS sends them.
+    static let tlsClientHello: [UInt8] =
+        [
+            0x16, 0x03, 0x01, 0x00, 0x2f, 0x01, 0x00, 0x00, 0x2b, 0x03, 0x03,
+        ] + [UInt8](repeating: 0x42, count: 32) + [0x00, 0x00, 0x02, 0x00, 0x2f, 0x01, 0x00]
+
+    @Test func probesOfEveryKindGetNoByteAndAreClosedWithinTheSameRandomisedWindow() throws {
+        let target = try TestTarget.echo()
+        defer { target.stop() }
+        let key = try makeKey()
+        var settings = testSettings()
+        settings.handshakeTimeout = 1
+        let tunnel = try Tunnel(target: target.endpoint, key: key, settings: settings)
+        defer { tunnel.stop() }
+        let remote = tunnel.remote.listeningEndpoint
+
+        // A hello recorded from a real handshake, to be replayed.
+        let recorded = ClientHandshake(key: key, now: UInt64(time(nil))).hello
+        let original = try connect(to: remote)
+        try original.sendAll(recorded)
+        #expect(readToEnd(original, limit: HandshakeMessage.serverHelloSize).count == HandshakeMessage.serverHelloSize)
+        original.close()
+
+        let probes: [(String, [UInt8])] = [
+            ("nothing", []), ("random bytes", pattern(count: 4096, seed: 1)),
+            ("HTTP request", Array("GET / HTTP/1.1\r\nHost: example.org\r\n\r\n".utf8)),
+            ("TLS ClientHello", Self.tlsClientHello), ("truncated hello", Array(recorded.prefix(40))),
+            ("replayed hello", recorded),
+        ]
+        let results = Locked<[String: (bytes: Int, seconds: Double)]>([:])
+        #expect(
+            try runConcurrently(probes.count, within: 10) { index in
+                let (name, probe) = probes[index]
+                guard let socket = try? connect(to: remote) else { return }
+                defer { socket.close() }
+                let started = Date()
+                try? socket.sendAll(probe)
+                socket.setReceiveTimeout(seconds: 5)
+                let answer = readToEnd(socket)
+                results.withLock { $0[name] = (answer.count, Date().timeIntervalSince(started)) }
+            })
+        let measured = results.withLock { $0 }
+        #expect(measured.count == probes.count)
+        for (name, result) in measured {
+            #expect(result.bytes == 0, "\(name) got \(result.bytes) bytes back")
+            #expect(result.seconds >= 0.45 && result.seconds < 1.7, "\(name) was closed after \(result.seconds) s")
+        }
+        let times = measured.values.map(\.seconds)
+        #expect((times.max() ?? 0) - (times.min() ?? 0) > 0.02, "close times should be randomised: \(times)")
+        #expect(identical(try exchange([1, 2, 3], through: tunnel.clientEndpoint), [1, 2, 3]))
+    }
+
+    @Test func tamperedFrameMidStreamEndsOnlyThatLink() throws {
+        let target = try TestTarget.echo()
+        defer { target.stop() }
+        let key = try makeKey()
+        let remote = try RemoteAgent(
+            listen: loopback, target: target.endpoint, keys: [key], settings: testSettings(), logger: quietLogger)
+        try remote.start()
+        defer { remote.stop() }
+        let relay = try TamperingRelay(upstream: remote.listeningEndpoint)
+        defer { relay.stop() }
+        let tampered = try LocalAgent(
+            listen: loopback, remote: relay.endpoint, key: key, settings: testSettings(), logger: quietLogger)
+        try tampered.start()
+        defer { tampered.stop() }
+        let direct = try LocalAgent(
+            listen: loopback, remote: remote.listeningEndpoint, key: key, settings: testSettings(), logger: quietLogger)
+        try direct.start()
+        defer { direct.stop() }
+        #expect(eventually { remote.linkCount == 2 })
+
+        let bystander = try connect(to: direct.listeningEndpoint)
+        defer { bystander.close() }
+        let victim = try connect(to: tampered.listeningEndpoint)
+        defer { victim.close() }
+        for socket in [bystander, victim] {
+            try socket.sendAll([1])
+            #expect(readToEnd(socket, limit: 1) == [1])
+        }
+
+        relay.flipNextByte()
+        try victim.sendAll([2])
+        victim.setReceiveTimeout(seconds: 5)
+        #expect(readToEnd(victim).isEmpty, "the tampered link's streams are reset")
+
+        let data = pattern(count: 1 << 20, seed: 3)
+        try bystander.sendAll(data)
+        bystander.shutdown(.write)
+        expectIdentical(readToEnd(bystander), data)
+        #expect(eventually { tampered.isLinkUp }, "the tampered local agent reconnects")
+        #expect(try echoesExactly(pattern(count: 100_000, seed: 4), through: tampered.listeningEndpoint))
+    }
+
+    @Test func remoteAgentHoldingTwoKeysServesAgentsOfEitherDuringARotation() throws {
+        let target = try TestTarget.echo()
+        defer { target.stop() }
+        let old = try makeKey()
+        let new = try makeKey()
+        let remote = try RemoteAgent(
+            listen: loopback, target: target.endpoint, keys: [old, new], settings: testSettings(), logger: quietLogger)
+        try remote.start()
+        defer { remote.stop() }
+        for key in [old, new] {
+            let local = try LocalAgent(
+                listen: loopback, remote: remote.listeningEndpoint, key: key, settings: testSettings(),
+                logger: quietLogger)
+            try local.start()
+            defer { local.stop() }
+            #expect(try echoesExactly(pattern(count: 10_000, seed: 5), through: local.listeningEndpoint))
+        }
+        var settings = testSettings()
+        settings.linkWaitTimeout = 1
+        let stranger = try LocalAgent(
+            listen: loopback, remote: remote.listeningEndpoint, key: try makeKey(), settings: settings,
+            logger: quietLogger)
+        try stranger.start()
+        defer { stranger.stop() }
+        #expect(isTurnedAway(at: stranger.listeningEndpoint))
+    }
+}
+
+/// A TCP relay on 127.0.0.1 in front of `upstream` that, when asked, flips one bit of the next chunk it forwards
+/// upstream: an on-path attacker altering a sealed frame.
+final class TamperingRelay: Sendable {
+    let endpoint: Endpoint
+    private let listener: Listener
+    private let shouldFlip = Locked(false)
+
+    init(upstream: Endpoint) throws {
+        listener = try Listener(endpoint: loopback)
+        endpoint = listener.endpoint
+        let shouldFlip = self.shouldFlip
+        try listener.start(logger: quietLogger) { downstream in
+            guard let upstreamSocket = try? connect(to: upstream) else { return downstream.close() }
+            let pumpsLeft = Locked(2)
+            let finish: @Sendable () -> Void = {
+                guard
+                    pumpsLeft.withLock({ left in
+                        left -= 1
+                        return left == 0
+                    })
+                else { return }
+                downstream.close()
+                upstreamSocket.close()
+            }
+            try? startThread(named: "relay-up") {
+                Self.pump(from: downstream, to: upstreamSocket, tamper: shouldFlip)
+                finish()
+            }
+            try? startThread(named: "relay-down") {
+                Self.pump(from: upstreamSocket, to: downstream, tamper: nil)
+                finish()
+            }
+        }
+    }
+
+    /// Alters the next chunk sent upstream.
+    func flipNextByte() {
+        shouldFlip.withLock { $0 = true }
+    }
+
+    func stop() {
+        listener.stop()
+    }
+
+    /// Copies until either side ends, then shuts both down, waking the other pump.
+    private static func pump(from source: Socket, to destination: Socket, tamper: Locked<Bool>?) {
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        while let count = try? buffer.withUnsafeMutableBytes({ try source.receive(into: $0) }), count > 0 {
+            if let tamper,
+                tamper.withLock({ flip in
+                    defer { flip = false }
+                    return flip
+                })
+            {
+                buffer[count - 1] ^= 0x01
+            }
+            guard
+                (try? buffer.withUnsafeBytes({ try destination.sendAll(UnsafeRawBufferPointer(rebasing: $0[..<count])) }
+                )) != nil
+            else { break }
+        }
+        source.shutdown(.both)
+        destination.shutdown(.both)
+    }
+}
