@@ -108,7 +108,8 @@ public struct VerifiedHello {
     /// Makes the server hello and the session keys.
     public func respond() throws(CryptoError) -> (reply: [UInt8], keys: SessionKeys) {
         let ephemeral = EphemeralKeyPair()
-        let tag = HandshakeMessage.mac(key: key.helloKey, label: HandshakeMessage.serverLabel, hello, ephemeral.publicKey)
+        let tag = HandshakeMessage.mac(
+            key: key.helloKey, label: HandshakeMessage.serverLabel, hello, ephemeral.publicKey)
         let reply = ephemeral.publicKey + tag
         var shared = try ephemeral.sharedSecret(with: hello[..<HandshakeMessage.publicKeySize])
         defer { wipe(&shared) }

@@ -52,7 +52,8 @@ public final class RemoteAgent: @unchecked Sendable {
         }
         let fingerprints = keys.map(\.fingerprint).joined(separator: ", ")
         logger.info(
-            "remote agent listening on \(listener.endpoint), forwarding to \(target) (\(keys.count == 1 ? "key" : "keys") \(fingerprints))")
+            "remote agent listening on \(listener.endpoint), forwarding to \(target) (\(keys.count == 1 ? "key" : "keys") \(fingerprints))"
+        )
     }
 
     /// Stops accepting links, tells every local agent to open no more streams (GOAWAY), lets streams in flight
