@@ -23,6 +23,7 @@ let package = Package(
                 .product(name: "HashTreeCollections", package: "swift-collections"),
             ]
         ),
+        .target(name: "FuzzChecks", dependencies: ["Mux", "Crypto"]),
         .executableTarget(
             name: "App",
             dependencies: [
@@ -33,7 +34,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "CryptoTests", dependencies: ["Crypto", "CSodium"]),
-        .testTarget(name: "MuxTests", dependencies: ["Mux", "Crypto"]),
+        .testTarget(name: "MuxTests", dependencies: ["Mux", "Crypto", "FuzzChecks"]),
         .testTarget(name: "AppTests", dependencies: ["App"]),
         .testTarget(name: "EndToEndTests", dependencies: ["Mux", "Crypto"]),
     ]

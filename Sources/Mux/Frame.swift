@@ -1,10 +1,10 @@
 /// Identifies one stream within one link. Chosen by the local agent, starting at 1 and increasing;
 /// never reused within a link. 0 addresses the link itself.
-typealias StreamID = UInt32
+package typealias StreamID = UInt32
 
 /// One multiplexer message (docs/PROTOCOL.md, "Frames"). On the wire its plaintext is
 /// `kind (1 byte) ‖ stream id (4 bytes, big-endian) ‖ payload`, and the whole plaintext is sealed.
-enum Frame: Equatable, Sendable {
+package enum Frame: Equatable, Sendable {
     /// Local → remote: a client connected; open a connection to the target. `window` is the credit the
     /// remote side may send on this stream before it hears more.
     case open(StreamID, window: UInt32)
@@ -26,7 +26,7 @@ enum Frame: Equatable, Sendable {
     case goAway(GoAwayReason)
 
     /// The wire byte of each kind.
-    enum Kind: UInt8 {
+    package enum Kind: UInt8 {
         case open = 1
         case openOK = 2
         case data = 3
@@ -39,7 +39,7 @@ enum Frame: Equatable, Sendable {
     }
 
     /// Plaintext header size: kind and stream id.
-    static let headerSize = 5
+    package static let headerSize = 5
 
     var kind: Kind {
         switch self {
@@ -67,7 +67,7 @@ enum Frame: Equatable, Sendable {
 }
 
 /// Why a stream was reset; carried as one byte. Unknown values from a newer peer read as `.aborted`.
-enum ResetReason: UInt8, Sendable, CustomStringConvertible {
+package enum ResetReason: UInt8, Sendable, CustomStringConvertible {
     /// An endpoint aborted the connection (RST, error, or its agent is stopping).
     case aborted = 1
     /// The target actively refused the connection.
@@ -79,7 +79,7 @@ enum ResetReason: UInt8, Sendable, CustomStringConvertible {
     /// The peer broke the flow-control or half-close rules on this stream.
     case protocolError = 5
 
-    var description: String {
+    package var description: String {
         switch self {
         case .aborted: "aborted"
         case .targetRefused: "target refused the connection"
@@ -91,7 +91,7 @@ enum ResetReason: UInt8, Sendable, CustomStringConvertible {
 }
 
 /// Why a link is being closed on purpose; carried as one byte.
-enum GoAwayReason: UInt8, Sendable {
+package enum GoAwayReason: UInt8, Sendable {
     /// The agent is shutting down (SIGINT/SIGTERM).
     case shutdown = 1
     /// Anything this version does not know.

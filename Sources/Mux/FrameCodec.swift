@@ -1,7 +1,7 @@
 /// Frame plaintext encoding and decoding (docs/PROTOCOL.md, "Frames"). Pure: no crypto, no sockets.
-enum FrameCodec {
+package enum FrameCodec {
     /// The size of `frame`'s plaintext.
-    static func encodedSize(of frame: Frame) -> Int {
+    package static func encodedSize(of frame: Frame) -> Int {
         switch frame {
         case .open, .openOK, .window: Frame.headerSize + 4
         case .data(_, let bytes): Frame.headerSize + bytes.count
@@ -13,7 +13,7 @@ enum FrameCodec {
 
     /// Writes `frame`'s plaintext (header then payload) to `output`, which must have room for
     /// `encodedSize(of: frame)` bytes.
-    static func encode(_ frame: Frame, into output: UnsafeMutableRawPointer) {
+    package static func encode(_ frame: Frame, into output: UnsafeMutableRawPointer) {
         output.storeBytes(of: frame.kind.rawValue, as: UInt8.self)
         output.storeBytes(of: frame.streamID.bigEndian, toByteOffset: 1, as: UInt32.self)
         let payload = output + Frame.headerSize
@@ -30,7 +30,7 @@ enum FrameCodec {
     }
 
     /// Decodes one complete frame plaintext. Throws for anything a correct peer never sends.
-    static func decode(_ bytes: UnsafeRawBufferPointer) throws(FrameError) -> Frame {
+    package static func decode(_ bytes: UnsafeRawBufferPointer) throws(FrameError) -> Frame {
         guard bytes.count >= Frame.headerSize else { throw .tooShort(length: bytes.count) }
         guard let kind = Frame.Kind(rawValue: bytes[0]) else { throw .unknownKind(bytes[0]) }
         let id = readBigEndian(bytes, at: 1, as: UInt32.self)

@@ -5,7 +5,7 @@ import Crypto
 /// Bytes are received straight into a fixed buffer; `nextFrame()` returns `nil` when it needs more of them
 /// and throws for anything that is never valid. A body longer than `Limits.maxFrameBody` is refused as soon
 /// as its sealed length block is opened, before any of it is buffered.
-struct FrameDecoder {
+package struct FrameDecoder {
     private var opener: FrameOpener
     private var buffer: [UInt8]
     private var start = 0
@@ -14,7 +14,7 @@ struct FrameDecoder {
     private var pendingBodyLength: Int?
     private var plaintext: [UInt8]
 
-    init(opener: FrameOpener) {
+    package init(opener: FrameOpener) {
         self.opener = opener
         buffer = [UInt8](repeating: 0, count: Limits.receiveBufferSize)
         plaintext = [UInt8](repeating: 0, count: Limits.maxFrameBody)
@@ -37,7 +37,7 @@ struct FrameDecoder {
     }
 
     /// Appends bytes as if they had been received (for callers that already hold them).
-    mutating func receive(_ bytes: [UInt8]) {
+    package mutating func receive(_ bytes: [UInt8]) {
         var offset = 0
         while offset < bytes.count {
             let chunk = receive { free in
@@ -51,7 +51,7 @@ struct FrameDecoder {
     }
 
     /// The next complete frame, or `nil` if more bytes are needed.
-    mutating func nextFrame() throws(FrameError) -> Frame? {
+    package mutating func nextFrame() throws(FrameError) -> Frame? {
         if pendingBodyLength == nil {
             guard end - start >= SealedFrame.lengthBlockSize else { return nil }
             let opened = buffer.withUnsafeBytes { raw in

@@ -1,7 +1,7 @@
 import Crypto
 
 /// Why incoming link bytes could not be read as frames. Every case ends the link.
-enum FrameError: Error, Equatable, Sendable, CustomStringConvertible {
+package enum FrameError: Error, Equatable, Sendable, CustomStringConvertible {
     /// Authentication failed: tampered, replayed, reordered or truncated, or sealed under another key.
     case forged
     /// The sealed length announces a body larger than the receiver accepts; rejected before buffering it.
@@ -19,7 +19,7 @@ enum FrameError: Error, Equatable, Sendable, CustomStringConvertible {
         self = error == .nonceSpaceExhausted ? .nonceSpaceExhausted : .forged
     }
 
-    var description: String {
+    package var description: String {
         switch self {
         case .forged: "a frame failed authentication (tampered, replayed or wrong key)"
         case .tooLong(let length, let limit): "frame of \(length) bytes exceeds the limit of \(limit)"

@@ -1,12 +1,12 @@
 import Crypto
 
 /// Every fixed bound of the multiplexer, each with its reason. Tunable values live in `TunnelSettings`.
-enum Limits {
+package enum Limits {
     /// 32 KiB DATA payloads keep the 41 bytes of header and tags per frame under 0.13 % and amortise
     /// the two AEAD calls per frame, while one frame still fits a 64 KiB socket buffer twice.
-    static let maxDataPayload = 32 * 1024
+    package static let maxDataPayload = 32 * 1024
     /// The largest frame plaintext: header plus the largest payload. A receiver refuses longer frames.
-    static let maxFrameBody = Frame.headerSize + maxDataPayload
+    package static let maxFrameBody = Frame.headerSize + maxDataPayload
     /// The largest sealed frame on the wire.
     static let maxSealedFrame = maxFrameBody + SealedFrame.overhead
     /// The link reader's receive buffer: several full frames per recv(2) call.

@@ -4,11 +4,12 @@ import Testing
 @testable import Mux
 
 /// The `tcptunnel` binary built next to the test bundle, run as a child process with its standard error captured.
-final class AgentProcess: @unchecked Sendable {  // `output` is guarded by `lock`; `process` is only started/stopped
+/// The process is killed when this object goes away, so no test leaves an agent running.
+final class AgentProcess: @unchecked Sendable {  // `process` is only started and signalled
     let process = Process()
-    private let lock = NSLock()
-    private var output = ""
-    private let drained = DispatchSemaphore(value: 0)
+    /// Standard error so far. Shared with the reader thread, which must not keep `self` alive.
+    private let output = Locked("")
+    private let drained = Completion()
 
     static var binary: URL { Bundle.main.bundleURL.appendingPathComponent("tcptunnel") }
 
@@ -30,24 +31,18 @@ final class AgentProcess: @unchecked Sendable {  // `output` is guarded by `lock
         process.standardInput = FileHandle.nullDevice
         try process.run()
         let reader = errors.fileHandleForReading
-        Thread.detachNewThread { [self] in
+        try startThread(named: "agent-stderr") { [output, drained] in
             while true {
                 let data = reader.availableData
                 if data.isEmpty { break }
-                lock.lock()
-                output += String(decoding: data, as: UTF8.self)
-                lock.unlock()
+                output.withLock { $0 += String(decoding: data, as: UTF8.self) }
             }
-            drained.signal()
+            drained.complete()
         }
     }
 
     /// Everything written to standard error so far.
-    var standardError: String {
-        lock.lock()
-        defer { lock.unlock() }
-        return output
-    }
+    var standardError: String { output.withLock { $0 } }
 
     /// How many times `text` appears on standard error so far.
     func count(of text: String) -> Int {
@@ -100,7 +95,7 @@ final class AgentProcess: @unchecked Sendable {  // `output` is guarded by `lock
         let deadline = Date(timeIntervalSinceNow: seconds)
         while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
         guard !process.isRunning else { return nil }
-        _ = drained.wait(timeout: .now() + 2)
+        drained.wait(seconds: 2)
         return process.terminationStatus
     }
 

@@ -1,0 +1,126 @@
+import Crypto
+import Mux
+
+/// The properties the fuzzers check, one function per parser that reads untrusted bytes. Each must return
+/// normally for every input; a trap or a failed `precondition` here is a bug the fuzzer found. The same functions
+/// replay the committed corpus in `swift test` (Tests/MuxTests/FuzzRegressionTests.swift), so every crash that is
+/// added to `Fuzz/Corpus/<target>/` stays a regression test.
+public enum FuzzChecks {
+    /// The targets, by the name of their corpus folder.
+    public static let targets: [String: @Sendable ([UInt8]) -> Void] = [
+        "frame-codec": frameCodec, "frame-decoder": frameDecoder, "handshake": handshake, "endpoint": endpoint,
+    ]
+
+    /// A frame plaintext from the peer: decoding either throws or gives a frame that encodes back to the input.
+    public static func frameCodec(_ input: [UInt8]) {
+        guard let frame = try? input.withUnsafeBytes({ try FrameCodec.decode($0) }) else { return }
+        var encoded = [UInt8](repeating: 0, count: FrameCodec.encodedSize(of: frame))
+        encoded.withUnsafeMutableBytes { FrameCodec.encode(frame, into: $0.baseAddress!) }
+        precondition(encoded == input || isNormalised(frame, from: input), "decode/encode round trip differs")
+    }
+
+    /// Unknown RESET and GOAWAY reasons are read as a known one, so their re-encoding differs in that byte only.
+    private static func isNormalised(_ frame: Frame, from input: [UInt8]) -> Bool {
+        switch frame {
+        case .reset, .goAway: input.count == Frame.headerSize + 1
+        default: false
+        }
+    }
+
+    /// A sealed byte stream, cut into chunks: bodies chosen by the input are sealed with the peer's key (so the
+    /// decoder gets past authentication), then delivered in input-chosen chunk sizes; the decoder must yield
+    /// exactly what `FrameCodec.decode` yields for each body, or throw where it throws.
+    public static func frameDecoder(_ input: [UInt8]) {
+        var reader = InputReader(input)
+        var sealer = pair.sealer
+        var decoder = FrameDecoder(opener: pair.opener)
+        var stream: [UInt8] = []
+        var expected: [Result<Frame, FrameError>] = []
+        while let length = reader.next(UInt16.self) {
+            let body = reader.take(Int(length) % (Limits.maxFrameBody + 64))
+            var sealed = [UInt8](repeating: 0, count: body.count + SealedFrame.overhead)
+            body.withUnsafeBytes { raw in
+                sealed.withUnsafeMutableBytes { _ = try? sealer.seal(raw, into: $0.baseAddress!) }
+            }
+            stream += sealed
+            expected.append(
+                body.count > Limits.maxFrameBody
+                    ? .failure(.tooLong(length: body.count, limit: Limits.maxFrameBody))
+                    : body.count < Frame.headerSize
+                        ? .failure(.tooShort(length: body.count)) : decode(body))
+        }
+        var decoded: [Result<Frame, FrameError>] = []
+        var offset = 0
+        let chunk = max(1, Int(input.first ?? 1) * 257 % 65_536)
+        feeding: while offset < stream.count {
+            let end = min(stream.count, offset + chunk)
+            decoder.receive(Array(stream[offset..<end]))
+            offset = end
+            while true {
+                do {
+                    guard let frame = try decoder.nextFrame() else { break }
+                    decoded.append(.success(frame))
+                } catch {
+                    decoded.append(.failure(error))
+                    break feeding  // the link would end here
+                }
+            }
+        }
+        precondition(decoded.count <= expected.count, "decoder produced more frames than were sealed")
+        for (got, wanted) in zip(decoded, expected) { precondition(got == wanted, "decoder disagrees with codec") }
+    }
+
+    private static func decode(_ body: [UInt8]) -> Result<Frame, FrameError> {
+        body.withUnsafeBytes { raw in Result { () throws(FrameError) in try FrameCodec.decode(raw) } }
+    }
+
+    /// A client hello and a server hello from a stranger: neither may verify, and neither may trap.
+    public static func handshake(_ input: [UInt8]) {
+        let verified = try? ServerHandshake.verify(input, keys: [key], now: 1_800_000_000)
+        precondition(verified == nil, "a hello not made with the key verified")
+        let client = ClientHandshake(key: key, now: 1_800_000_000)
+        precondition((try? client.receive(serverHello: input)) == nil, "a server hello not made with the key verified")
+    }
+
+    /// A HOST:PORT argument: parsing either throws or gives an endpoint that prints and parses back to itself.
+    public static func endpoint(_ input: [UInt8]) {
+        let text = String(decoding: input, as: UTF8.self)
+        guard let endpoint = try? Endpoint(parsing: text) else { return }
+        precondition((try? Endpoint(parsing: endpoint.description)) == endpoint, "endpoint does not round-trip")
+    }
+
+    /// A fixed key: the fuzzers need no secrecy, only determinism.
+    private static let key = try! PreSharedKey(  // a valid literal; cannot fail
+        base64: "dGNwdHVubmVsIGZ1enogdGFyZ2V0cyBmaXhlZCBrZXk=", source: "fuzz key")
+
+    /// A sealer and the opener for it, made once; each input starts from copies, so from nonce 0.
+    private static let pair: (sealer: FrameSealer, opener: FrameOpener) = {
+        let client = ClientHandshake(key: key, now: 1_800_000_000)
+        let verified = try! ServerHandshake.verify(client.hello, keys: [key], now: 1_800_000_000)  // our own hello
+        let (reply, serverKeys) = try! verified.respond()
+        let clientKeys = try! client.receive(serverHello: reply)  // our own reply
+        return (clientKeys.clientSide().sealer, serverKeys.serverSide().opener)
+    }()
+}
+
+/// Reads integers and slices off the front of a fuzz input.
+private struct InputReader {
+    private let bytes: [UInt8]
+    private var position = 0
+
+    init(_ bytes: [UInt8]) {
+        self.bytes = bytes
+    }
+
+    mutating func next<T: FixedWidthInteger>(_ type: T.Type) -> T? {
+        guard position + MemoryLayout<T>.size <= bytes.count else { return nil }
+        defer { position += MemoryLayout<T>.size }
+        return bytes[position..<position + MemoryLayout<T>.size].reduce(0) { $0 << 8 | T($1) }
+    }
+
+    mutating func take(_ count: Int) -> [UInt8] {
+        let end = min(bytes.count, position + count)
+        defer { position = end }
+        return Array(bytes[position..<end])
+    }
+}
