@@ -34,6 +34,13 @@ public struct Endpoint: Sendable, Hashable, CustomStringConvertible {
             }
         }
         guard !hostPart.isEmpty else { throw EndpointError(text: text, reason: "the host is empty") }
+        // A host name or address never holds brackets, spaces or control characters; refusing them keeps every
+        // accepted endpoint printable as HOST:PORT and parsable back (found by the endpoint fuzzer).
+        guard
+            !hostPart.contains(where: {
+                $0 == "[" || $0 == "]" || $0.isWhitespace || $0.asciiValue.map { $0 < 0x20 || $0 == 0x7f } == true
+            })
+        else { throw EndpointError(text: text, reason: "the host has a character no host name or address has") }
         guard let port = UInt16(portPart) else {
             throw EndpointError(text: text, reason: "the port must be a number from 0 to 65535")
         }
