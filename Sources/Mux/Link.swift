@@ -273,7 +273,10 @@ final class Link: @unchecked Sendable {
         // An OPEN that crossed our GOAWAY, or one beyond the agent's stream limit, is answered with RESET.
         guard isAccepting else { return queue.pushControl(.reset(id, .aborted)) }
         guard limiter.tryAcquire() else {
-            refusals.log(logger, level: .warning, "refused stream \(id): \(limiter.limit) streams open (--max-streams)")
+            refusals.log(
+                logger, level: .warning,
+                "refused stream \(id): \(limiter.limit) streams open (--max-streams); "
+                    + "\(limiter.refusedCount) refused since start")
             return queue.pushControl(.reset(id, .tooManyStreams))
         }
         let stream = Stream(id: id, link: self, window: makeReceiveWindow(), sendCredit: Int(window), socket: nil)

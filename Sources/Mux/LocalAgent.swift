@@ -135,7 +135,8 @@ public final class LocalAgent: @unchecked Sendable {
         guard limiter.tryAcquire() else {
             refusals.log(
                 logger, level: .warning,
-                "refused client \(client.peerEndpoint): \(limiter.limit) streams open (--max-streams)")
+                "refused client \(client.peerEndpoint): \(limiter.limit) streams open (--max-streams); "
+                    + "\(limiter.refusedCount) refused since start")
             return refuse(client)
         }
         do {
