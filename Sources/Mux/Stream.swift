@@ -26,6 +26,8 @@ final class Stream: @unchecked Sendable {
     private var runningThreads = 1
     /// Whether the downlink thread is inside send(2), where only shutdown(2) can wake it.
     private var isWriting = false
+    /// Whether the downlink thread has ended (everything the peer sent is written, or the stream failed).
+    private var isDownlinkDone = false
     private var resetReason: ResetReason?
     private var bytesUp = 0
     private var bytesDown = 0
@@ -122,6 +124,7 @@ final class Stream: @unchecked Sendable {
             }
             if count == 0 {
                 sendFIN()
+                watchIdleAfterFIN()
                 return
             }
             var offset = 0
@@ -139,6 +142,26 @@ final class Stream: @unchecked Sendable {
             lastActivity = .now
             condition.unlock()
         }
+    }
+
+    /// After our FIN only the peer's direction can still move, and the idle timeout still applies to it: a
+    /// half-closed client waiting on a target that never answers is reset like any idle stream.
+    private func watchIdleAfterFIN() {
+        let timeout = link.settings.idleTimeout
+        guard timeout > 0 else { return }
+        condition.lock()
+        while !state.isReset && !isDownlinkDone {
+            let idleFor = ContinuousClock.now - lastActivity
+            if idleFor >= .seconds(timeout) {
+                condition.unlock()
+                link.logger.info("stream \(id): idle for \(Int(timeout)) s; resetting it")
+                return abort(sending: .aborted)
+            }
+            let left = Duration.seconds(timeout) - idleFor
+            let seconds = Double(left.components.seconds) + Double(left.components.attoseconds) * 1e-18
+            _ = condition.wait(until: Date(timeIntervalSinceNow: seconds))
+        }
+        condition.unlock()
     }
 
     /// Whether no byte moved either way for the idle timeout.
@@ -176,7 +199,13 @@ final class Stream: @unchecked Sendable {
     // MARK: Called by the downlink thread
 
     private func runDownlink() {
-        defer { threadDidFinish() }
+        defer {
+            condition.lock()
+            isDownlinkDone = true
+            condition.broadcast()
+            condition.unlock()
+            threadDidFinish()
+        }
         guard let socket = currentSocket else { return }
         while true {
             condition.lock()

@@ -203,6 +203,26 @@ struct FaultTests {
         #expect(tunnel.remote.waitForLog("idle for 1 s"))
     }
 
+    @Test func halfClosedClientWaitingOnASilentTargetIsResetByTheLocalIdleTimeout() throws {
+        let silent = try TestTarget { socket in
+            socket.setReceiveTimeout(seconds: 10)
+            _ = readToEnd(socket)  // takes the request and its FIN, answers nothing
+            Thread.sleep(forTimeInterval: 5)
+        }
+        defer { silent.stop() }
+        let tunnel = try ProcessTunnel(target: silent.endpoint, localArguments: ["--idle-timeout", "1"])
+        let client = try connect(to: tunnel.client)
+        defer { client.close() }
+        try client.sendAll(Array("QUIT\r\n".utf8))
+        client.shutdown(.write)
+        client.setReceiveTimeout(seconds: 10)
+        let sent = Date()
+        #expect(readToEnd(client).isEmpty)
+        let waited = Date().timeIntervalSince(sent)
+        #expect(waited >= 0.9 && waited < 3, "closed after \(waited) s; the idle timeout is 1 s")
+        #expect(tunnel.local.waitForLog("idle for 1 s"))
+    }
+
     @Test func clientThatStopsReadingIsResetAfterTheWriteTimeout() throws {
         let flood = try TestTarget { socket in
             let chunk = pattern(count: 1 << 20, seed: 12)
