@@ -90,18 +90,27 @@ public enum FuzzChecks {
         precondition((try? Endpoint(parsing: endpoint.description)) == endpoint, "endpoint does not round-trip")
     }
 
-    /// A fixed key: the fuzzers need no secrecy, only determinism.
-    private static let key = try! PreSharedKey(  // a valid literal; cannot fail
-        base64: "dGNwdHVubmVsIGZ1enogdGFyZ2V0cyBmaXhlZCBrZXk=", source: "fuzz key")
-
-    /// A sealer and the opener for it, made once; each input starts from copies, so from nonce 0.
-    private static let pair: (sealer: FrameSealer, opener: FrameOpener) = {
-        let client = ClientHandshake(key: key, now: 1_800_000_000)
-        let verified = try! ServerHandshake.verify(client.hello, keys: [key], now: 1_800_000_000)  // our own hello
-        let (reply, serverKeys) = try! verified.respond()
-        let clientKeys = try! client.receive(serverHello: reply)  // our own reply
-        return (clientKeys.clientSide().sealer, serverKeys.serverSide().opener)
+    /// A fixed key (the fuzzers need no secrecy, only determinism), and a sealer with the opener for it, made
+    /// once; each input starts from copies of them, so from nonce 0.
+    private static let fixture: (key: PreSharedKey, sealer: FrameSealer, opener: FrameOpener) = {
+        do {
+            return try makeFixture()
+        } catch {
+            // Every input here is our own constant or our own handshake; only a broken libsodium ends up here.
+            preconditionFailure("fuzz fixture: \(error)")
+        }
     }()
+
+    private static var key: PreSharedKey { fixture.key }
+    private static var pair: (sealer: FrameSealer, opener: FrameOpener) { (fixture.sealer, fixture.opener) }
+
+    private static func makeFixture() throws -> (key: PreSharedKey, sealer: FrameSealer, opener: FrameOpener) {
+        let key = try PreSharedKey(base64: "dGNwdHVubmVsIGZ1enogdGFyZ2V0cyBmaXhlZCBrZXk=", source: "fuzz key")
+        let client = ClientHandshake(key: key, now: 1_800_000_000)
+        let (reply, serverKeys) = try ServerHandshake.verify(client.hello, keys: [key], now: 1_800_000_000).respond()
+        let clientKeys = try client.receive(serverHello: reply)
+        return (key, clientKeys.clientSide().sealer, serverKeys.serverSide().opener)
+    }
 }
 
 /// Reads integers and slices off the front of a fuzz input.
