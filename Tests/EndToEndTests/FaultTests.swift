@@ -38,10 +38,8 @@ struct FaultTests {
         // While the remote agent is down, a new client waits for the link-wait timeout and is then closed.
         let early = try connect(to: client)
         defer { early.close() }
-        early.setReceiveTimeout(seconds: 5)
-        let arrived = Date()
-        #expect(readToEnd(early).isEmpty)
-        #expect(Date().timeIntervalSince(arrived) < 4)
+        let waitedForLink = waitForClose(early)
+        #expect(waitedForLink.bytes == 0 && waitedForLink.seconds < 4)
 
         try tunnel.restartRemote()
         #expect(tunnel.local.waitForLog("link up", times: 2, seconds: 15))
@@ -59,10 +57,8 @@ struct FaultTests {
         #expect(try echoesExactly(pattern(count: 1000, seed: 3), through: tunnel.client))
 
         tunnel.remote.send(SIGSTOP)  // the TCP connection stays up; nothing answers
-        held.setReceiveTimeout(seconds: 10)
-        let stopped = Date()
-        #expect(readToEnd(held).isEmpty)
-        #expect(Date().timeIntervalSince(stopped) < 3)
+        let afterStop = waitForClose(held)
+        #expect(afterStop.bytes == 0 && afterStop.seconds < 3)
         #expect(tunnel.local.waitForLog("down: peer silent for 1 s"))
 
         tunnel.remote.send(SIGCONT)
@@ -186,40 +182,27 @@ struct FaultTests {
     }
 
     @Test func targetThatAcceptsButNeverAnswersIsClosedByTheIdleTimeout() throws {
-        let silent = try TestTarget { socket in
-            socket.setReceiveTimeout(seconds: 10)
-            _ = readToEnd(socket)  // swallows the request, answers nothing
-        }
+        let silent = try TestTarget.silent()
         defer { silent.stop() }
         let tunnel = try ProcessTunnel(target: silent.endpoint, remoteArguments: ["--idle-timeout", "1"])
         let client = try connect(to: tunnel.client)
         defer { client.close() }
         try client.sendAll(Array("GET / HTTP/1.0\r\n\r\n".utf8))
-        client.setReceiveTimeout(seconds: 10)
-        let sent = Date()
-        #expect(readToEnd(client).isEmpty)
-        let waited = Date().timeIntervalSince(sent)
-        #expect(waited >= 0.9 && waited < 3, "closed after \(waited) s; the idle timeout is 1 s")
+        let waited = waitForClose(client)
+        #expect(waited.bytes == 0 && waited.seconds >= 0.9 && waited.seconds < 3, "the idle timeout is 1 s: \(waited)")
         #expect(tunnel.remote.waitForLog("idle for 1 s"))
     }
 
     @Test func halfClosedClientWaitingOnASilentTargetIsResetByTheLocalIdleTimeout() throws {
-        let silent = try TestTarget { socket in
-            socket.setReceiveTimeout(seconds: 10)
-            _ = readToEnd(socket)  // takes the request and its FIN, answers nothing
-            Thread.sleep(forTimeInterval: 5)
-        }
+        let silent = try TestTarget.silent()
         defer { silent.stop() }
         let tunnel = try ProcessTunnel(target: silent.endpoint, localArguments: ["--idle-timeout", "1"])
         let client = try connect(to: tunnel.client)
         defer { client.close() }
         try client.sendAll(Array("QUIT\r\n".utf8))
         client.shutdown(.write)
-        client.setReceiveTimeout(seconds: 10)
-        let sent = Date()
-        #expect(readToEnd(client).isEmpty)
-        let waited = Date().timeIntervalSince(sent)
-        #expect(waited >= 0.9 && waited < 3, "closed after \(waited) s; the idle timeout is 1 s")
+        let waited = waitForClose(client)
+        #expect(waited.bytes == 0 && waited.seconds >= 0.9 && waited.seconds < 3, "the idle timeout is 1 s: \(waited)")
         #expect(tunnel.local.waitForLog("idle for 1 s"))
     }
 
@@ -248,11 +231,9 @@ struct FaultTests {
         let tunnel = try ProcessTunnel(target: full.endpoint, remoteArguments: ["--connect-timeout", "1"])
         let client = try connect(to: tunnel.client)
         defer { client.close() }
-        client.setReceiveTimeout(seconds: 10)
-        let started = Date()
-        #expect(readToEnd(client).isEmpty)
-        let waited = Date().timeIntervalSince(started)
-        #expect(waited >= 0.9 && waited < 3, "closed after \(waited) s; the connect timeout is 1 s")
+        let waited = waitForClose(client)
+        #expect(
+            waited.bytes == 0 && waited.seconds >= 0.9 && waited.seconds < 3, "the connect timeout is 1 s: \(waited)")
         #expect(tunnel.remote.waitForLog("Connection timed out"))
     }
 

@@ -58,6 +58,16 @@ final class TestTarget: Sendable {
         listener.stop()
     }
 
+    /// Takes whatever its client sends until end of stream, answers nothing, and holds the connection 5 s more:
+    /// a target that accepted but never answers.
+    static func silent() throws -> TestTarget {
+        try TestTarget { socket in
+            socket.setReceiveTimeout(seconds: 10)
+            _ = readToEnd(socket)
+            Thread.sleep(forTimeInterval: 5)
+        }
+    }
+
     /// Optionally sends a banner first, then echoes every byte, and half-closes after its client's FIN, like a
     /// well-behaved request/response server.
     static func echo(banner: [UInt8] = []) throws -> TestTarget {
@@ -126,6 +136,15 @@ func isTurnedAway(at endpoint: Endpoint, within seconds: Double = 5) -> Bool {
     defer { socket.close() }
     socket.setReceiveTimeout(seconds: seconds)
     return readToEnd(socket).isEmpty
+}
+
+/// Reads `socket` until the other side ends it (or `limit` seconds pass) and returns how many bytes arrived and
+/// after how long: what a client that is about to be closed observes.
+func waitForClose(_ socket: Socket, limit: Double = 10) -> (bytes: Int, seconds: Double) {
+    socket.setReceiveTimeout(seconds: limit)
+    let started = Date()
+    let received = readToEnd(socket)
+    return (received.count, Date().timeIntervalSince(started))
 }
 
 /// Reads until end of stream (or `limit` bytes). A reset connection ends the read like end of stream.
