@@ -24,11 +24,13 @@ let package = Package(
             ]
         ),
         .target(name: "FuzzChecks", dependencies: ["Mux", "Crypto"]),
+        .target(name: "Bench", dependencies: ["Mux"]),
         .executableTarget(
             name: "App",
             dependencies: [
                 "Mux",
                 "Crypto",
+                "Bench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -24,6 +24,13 @@ struct CommonOptions: ParsableArguments {
 
     @Option(
         name: .long,
+        help: ArgumentHelp(
+            "Largest window a stream grows to on a long, fast path, e.g. 16M (window ÷ RTT caps one stream).",
+            valueName: "bytes"))
+    var maxStreamWindow: ByteCount = ByteCount(TunnelSettings().maxStreamWindow)
+
+    @Option(
+        name: .long,
         help: ArgumentHelp("Memory all streams of one link may hold for slow readers, e.g. 64M.", valueName: "bytes"))
     var linkBudget: ByteCount = ByteCount(TunnelSettings().linkReceiveBudget)
 
@@ -70,6 +77,7 @@ struct CommonOptions: ParsableArguments {
     var settings: TunnelSettings {
         var settings = TunnelSettings()
         settings.streamWindow = streamWindow.bytes
+        settings.maxStreamWindow = maxStreamWindow.bytes
         settings.linkReceiveBudget = linkBudget.bytes
         settings.handshakeTimeout = handshakeTimeout
         settings.connectTimeout = connectTimeout

@@ -12,6 +12,8 @@ struct TCPTunnel: ParsableCommand {
             Run `tcptunnel remote` next to the target server, `tcptunnel local` next to the clients, with the same key on both (make one with `tcptunnel keygen --out FILE`). Clients then connect to the local agent's --listen address as if it were the target.
             """,
         version: "0.1.0",
-        subcommands: [LocalCommand.self, RemoteCommand.self, KeygenCommand.self]
+        subcommands: [
+            LocalCommand.self, RemoteCommand.self, KeygenCommand.self, BenchCommand.self, BenchTargetCommand.self,
+        ]
     )
 }

@@ -50,7 +50,7 @@ public struct Endpoint: Sendable, Hashable, CustomStringConvertible {
     public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 
     /// Resolves the host with getaddrinfo into TCP socket addresses, in the resolver's order.
-    func resolve(passive: Bool = false) throws(EndpointError) -> [ResolvedAddress] {
+    package func resolve(passive: Bool = false) throws(EndpointError) -> [ResolvedAddress] {
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
@@ -88,7 +88,7 @@ public struct EndpointError: Error, Equatable, Sendable, CustomStringConvertible
 }
 
 /// One concrete socket address produced by name resolution.
-struct ResolvedAddress: @unchecked Sendable {  // a plain C struct value, copied, never shared by reference
+package struct ResolvedAddress: @unchecked Sendable {  // a plain C struct value, copied, never shared by reference
     var storage: sockaddr_storage
     var length: socklen_t
 

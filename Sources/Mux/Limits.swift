@@ -17,7 +17,7 @@ package enum Limits {
     /// Stream and link threads only move bytes between buffers and sockets, but debug builds under
     /// ThreadSanitizer overflowed 256 KiB; 512 KiB is reserved address space, and only touched pages count
     /// towards memory.
-    static let threadStackSize = 512 * 1024
+    package static let threadStackSize = 512 * 1024
     /// Handshakes in progress at once on a remote agent. Each holds a thread for up to 1.5 × the handshake
     /// timeout (connections that fail the handshake are held that long on purpose), so this bounds the threads a
     /// scanner can pin; beyond it, new connections are closed at once.

@@ -53,6 +53,10 @@ final class Link: @unchecked Sendable {
     private let onClose: @Sendable (Link, LinkError) -> Void
 
     private let keys: (sealer: FrameSealer, opener: FrameOpener)
+    /// The zero of PING values: each PING carries nanoseconds since then, so its PONG gives the round trip.
+    private let epoch = ContinuousClock.now
+    /// The last round-trip time measured by PING, read when windows auto-tune.
+    private let measuredRoundTrip = Locked<Duration?>(nil)
 
     /// A link over an already authenticated `socket`, which it now owns; `start()` runs it. `onOpen` (remote
     /// role) is called on the reader thread for each new stream and must not block. `onClose` is called once,
@@ -95,6 +99,21 @@ final class Link: @unchecked Sendable {
             threadDidFinish()  // stands in for the reader that never ran
             throw .resources(error)
         }
+        queue.pushControl(makePing())  // measures the round trip before any window needs it
+    }
+
+    /// The link's round-trip time as last measured, once the first PONG has arrived.
+    var roundTrip: Duration? { measuredRoundTrip.withLock { $0 } }
+
+    private func makePing() -> Frame {
+        .ping(UInt64((ContinuousClock.now - epoch).nanoseconds))
+    }
+
+    /// Takes the round trip from a PONG's echoed send time; values a peer could not have echoed are ignored.
+    private func recordPong(_ value: UInt64) {
+        let elapsed = (ContinuousClock.now - epoch).nanoseconds
+        guard value <= elapsed else { return }
+        measuredRoundTrip.withLock { $0 = .nanoseconds(elapsed - Int64(value)) }
     }
 
     /// The number of streams open on this link.
@@ -189,7 +208,7 @@ final class Link: @unchecked Sendable {
 
     private func makeReceiveWindow() -> ReceiveWindow {
         let size = budget.reserve(upTo: settings.streamWindow, atLeast: Limits.minimumStreamWindow)
-        return ReceiveWindow(size: size, targetSize: settings.streamWindow)
+        return ReceiveWindow(size: size, targetSize: settings.streamWindow, maxSize: settings.maxStreamWindow)
     }
 
     // MARK: The reader thread
@@ -237,7 +256,7 @@ final class Link: @unchecked Sendable {
             guard role == .local else { throw .protocolViolation("OPEN_OK sent to the remote agent") }
             try stream(id)?.receiveOpenOK(window: window)
         case .ping(let value): queue.pushControl(.pong(value))
-        case .pong: break  // its arrival already proved the peer alive
+        case .pong(let value): recordPong(value)  // its arrival also proved the peer alive
         case .goAway: receiveGoAway()
         }
     }
@@ -294,14 +313,11 @@ final class Link: @unchecked Sendable {
 
     private func runWriter(_ encoder: FrameEncoder) {
         var encoder = encoder
-        var pings: UInt64 = 0
         writing: while true {
             let frames: [Frame]
             switch queue.next(maxBytes: Limits.writerBatchBytes, idleTimeout: settings.keepaliveInterval) {
             case .closed: break writing
-            case .idle:
-                pings += 1
-                frames = [.ping(pings)]
+            case .idle: frames = [makePing()]
             case .frames(let batch): frames = batch
             }
             do throws(LinkError) {

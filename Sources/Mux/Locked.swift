@@ -1,16 +1,16 @@
 import Foundation
 
 /// A value guarded by a pthread-backed lock that ThreadSanitizer understands.
-final class Locked<Value> {
+package final class Locked<Value> {
     private let lock = NSLock()
     private var value: Value  // guarded by `lock`
 
-    init(_ value: Value) {
+    package init(_ value: Value) {
         self.value = value
     }
 
     /// Runs `body` with exclusive access to the value.
-    func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
+    package func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
         lock.lock()
         defer { lock.unlock() }
         return try body(&value)

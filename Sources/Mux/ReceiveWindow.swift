@@ -4,20 +4,31 @@
 /// bytes they are returned to the peer in WINDOW frames, once half the window has been consumed, so the
 /// peer always keeps half a window of credit in hand. The window grows back towards its target size when
 /// the link's budget allows it.
+///
+/// Auto-tuning: when half a window is consumed in less than two round trips, the peer is sending as fast as
+/// its credit allows (the window, not the path or the reader, limits the stream), so the target doubles, up
+/// to `maxSize`. Throughput of one stream is at most window ÷ round-trip time; this lets a stream across a long
+/// path open its window to the path's bandwidth-delay product, while streams on short paths or with slow
+/// readers keep the initial size.
 struct ReceiveWindow {
     /// Bytes of credit this stream holds (and has reserved from the link budget).
     private(set) var size: Int
     /// The size this window grows towards.
-    let targetSize: Int
+    private(set) var targetSize: Int
+    /// The largest target auto-tuning may set.
+    let maxSize: Int
     /// Bytes the peer may still send.
     private(set) var peerCredit: Int
     /// Bytes consumed but not yet returned to the peer.
     private var unreturned = 0
+    /// When credit was last returned.
+    private var lastUpdate: ContinuousClock.Instant?
 
-    /// A window of `size` bytes, all of it granted to the peer at once.
-    init(size: Int, targetSize: Int) {
+    /// A window of `size` bytes, all of it granted to the peer at once, that auto-tuning may grow to `maxSize`.
+    init(size: Int, targetSize: Int, maxSize: Int? = nil) {
         self.size = size
         self.targetSize = targetSize
+        self.maxSize = max(maxSize ?? targetSize, targetSize)
         peerCredit = size
     }
 
@@ -30,9 +41,16 @@ struct ReceiveWindow {
 
     /// Accounts for `count` bytes written out, and returns the increment to send to the peer, if one is due.
     /// `grow` is asked for extra bytes (up to its argument) to bring the window back to its target size.
-    mutating func consume(_ count: Int, grow: (Int) -> Int) -> UInt32? {
+    /// `roundTrip` is the link's measured round-trip time, if known; `now` is when the bytes were written.
+    mutating func consume(
+        _ count: Int, roundTrip: Duration? = nil, now: ContinuousClock.Instant = .now, grow: (Int) -> Int
+    ) -> UInt32? {
         unreturned += count
         guard unreturned >= size / Limits.windowUpdateDivisor else { return nil }
+        if let roundTrip, let lastUpdate, now - lastUpdate < roundTrip * 2, size >= targetSize {
+            targetSize = min(maxSize, targetSize * 2)
+        }
+        lastUpdate = now
         let extra = size < targetSize ? grow(targetSize - size) : 0
         size += extra
         let increment = unreturned + extra

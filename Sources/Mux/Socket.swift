@@ -4,12 +4,12 @@ import Glibc
 ///
 /// A `Socket` is a plain value: ownership (who closes it, which thread reads or writes it) is stated by
 /// the type that stores it. `close()` must be called exactly once, after every thread using it is done.
-struct Socket: Sendable, Hashable {
+package struct Socket: Sendable, Hashable {
     /// The descriptor.
-    let fd: Int32
+    package let fd: Int32
 
     /// Which directions `shutdown(2)` ends.
-    enum Direction {
+    package enum Direction {
         case read, write, both
         var how: Int32 {
             switch self {
@@ -23,7 +23,8 @@ struct Socket: Sendable, Hashable {
     // MARK: Creating sockets
 
     /// socket(2), bind(2), listen(2) with `SO_REUSEADDR`, on the first address that works.
-    static func listen(on addresses: [ResolvedAddress], backlog: Int32 = Limits.listenBacklog) throws(SocketError)
+    package static func listen(on addresses: [ResolvedAddress], backlog: Int32 = Limits.listenBacklog)
+        throws(SocketError)
         -> Socket
     {
         var lastError = SocketError(call: "bind", code: EADDRNOTAVAIL)
@@ -49,7 +50,7 @@ struct Socket: Sendable, Hashable {
     }
 
     /// connect(2) to the first address that answers within `timeout` seconds each.
-    static func connect(to addresses: [ResolvedAddress], timeout: Double) throws(SocketError) -> Socket {
+    package static func connect(to addresses: [ResolvedAddress], timeout: Double) throws(SocketError) -> Socket {
         var lastError = SocketError(call: "connect", code: EADDRNOTAVAIL)
         for address in addresses {
             do {
@@ -95,7 +96,7 @@ struct Socket: Sendable, Hashable {
     }
 
     /// accept4(2) with close-on-exec, retrying `EINTR` and connections aborted before they were accepted.
-    func accept() throws(SocketError) -> Socket {
+    package func accept() throws(SocketError) -> Socket {
         while true {
             let client = Glibc.accept(fd, nil, nil)
             if client >= 0 {
@@ -111,7 +112,7 @@ struct Socket: Sendable, Hashable {
     // MARK: Moving bytes
 
     /// send(2) until every byte is written. `MSG_NOSIGNAL`: a closed peer is an error, not a SIGPIPE.
-    func sendAll(_ bytes: UnsafeRawBufferPointer) throws(SocketError) {
+    package func sendAll(_ bytes: UnsafeRawBufferPointer) throws(SocketError) {
         var offset = 0
         while offset < bytes.count {
             let n = Glibc.send(fd, bytes.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL))
@@ -124,13 +125,30 @@ struct Socket: Sendable, Hashable {
         }
     }
 
+    /// Sends what the socket takes without waiting (`MSG_DONTWAIT`); returns how many bytes that was.
+    func sendAvailable(_ bytes: UnsafeRawBufferPointer) throws(SocketError) -> Int {
+        var offset = 0
+        while offset < bytes.count {
+            let n = Glibc.send(
+                fd, bytes.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL) | Int32(MSG_DONTWAIT))
+            if n < 0 {
+                let code = errno
+                if code == EINTR { continue }
+                if code == EAGAIN || code == EWOULDBLOCK { break }
+                throw SocketError(call: "send", code: code)
+            }
+            offset += n
+        }
+        return offset
+    }
+
     /// Sends every byte of `bytes`.
-    func sendAll(_ bytes: [UInt8]) throws(SocketError) {
+    package func sendAll(_ bytes: [UInt8]) throws(SocketError) {
         try bytes.withUnsafeBytes { raw in Result { () throws(SocketError) in try sendAll(raw) } }.get()
     }
 
     /// recv(2) into `buffer`; returns the number of bytes read, 0 at end of stream.
-    func receive(into buffer: UnsafeMutableRawBufferPointer) throws(SocketError) -> Int {
+    package func receive(into buffer: UnsafeMutableRawBufferPointer) throws(SocketError) -> Int {
         while true {
             let n = recv(fd, buffer.baseAddress, buffer.count, 0)
             if n >= 0 { return n }
@@ -144,33 +162,33 @@ struct Socket: Sendable, Hashable {
 
     /// shutdown(2). Used to wake a thread blocked in recv or send on this socket: close(2) from
     /// another thread does not wake it, and the descriptor number could be reused mid-call.
-    func shutdown(_ direction: Direction) {
+    package func shutdown(_ direction: Direction) {
         _ = Glibc.shutdown(fd, direction.how)
     }
 
     /// close(2), never retried: on Linux the descriptor is gone even when close reports EINTR.
-    func close() {
+    package func close() {
         _ = Glibc.close(fd)
     }
 
     /// `SO_LINGER` with a zero timeout, so that `close()` sends RST instead of FIN: an abort the peer notices.
-    func setAbortOnClose() {
+    package func setAbortOnClose() {
         var option = linger(l_onoff: 1, l_linger: 0)
         _ = setsockopt(fd, SOL_SOCKET, SO_LINGER, &option, socklen_t(MemoryLayout<linger>.size))
     }
 
     /// `TCP_NODELAY`: our writer batches frames itself, so Nagle's delay would only add latency.
-    func setNoDelay() {
+    package func setNoDelay() {
         setOption(Int32(IPPROTO_TCP), TCP_NODELAY, 1)
     }
 
     /// `SO_RCVTIMEO`: a receive that gets nothing for `seconds` fails with `EAGAIN`; 0 waits forever.
-    func setReceiveTimeout(seconds: Double) {
+    package func setReceiveTimeout(seconds: Double) {
         setTimeout(SO_RCVTIMEO, seconds: seconds)
     }
 
     /// `SO_SNDTIMEO`: a send that moves no byte for `seconds` fails with `EAGAIN`; 0 waits forever.
-    func setSendTimeout(seconds: Double) {
+    package func setSendTimeout(seconds: Double) {
         setTimeout(SO_SNDTIMEO, seconds: seconds)
     }
 
@@ -180,7 +198,7 @@ struct Socket: Sendable, Hashable {
     }
 
     /// The address the socket is bound to (getsockname(2)).
-    var localEndpoint: Endpoint {
+    package var localEndpoint: Endpoint {
         var storage = sockaddr_storage()
         var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
         _ = withUnsafeMutableBytes(of: &storage) {
@@ -190,7 +208,7 @@ struct Socket: Sendable, Hashable {
     }
 
     /// The connected peer's address (getpeername(2)).
-    var peerEndpoint: Endpoint {
+    package var peerEndpoint: Endpoint {
         var storage = sockaddr_storage()
         var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
         _ = withUnsafeMutableBytes(of: &storage) {

@@ -13,7 +13,7 @@ public struct SocketError: Error, Equatable, Sendable, CustomStringConvertible {
     }
 
     /// Whether the call gave up because its `SO_RCVTIMEO` or `SO_SNDTIMEO` ran out.
-    var isTimeout: Bool { code == EAGAIN || code == EWOULDBLOCK }
+    package var isTimeout: Bool { code == EAGAIN || code == EWOULDBLOCK }
 
     public var description: String { "\(call): \(String(cString: strerror(code)))" }
 }

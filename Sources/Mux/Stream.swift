@@ -4,11 +4,14 @@ import Foundation
 /// One tunnelled TCP connection: the client's socket on the local agent, the target's on the remote agent.
 ///
 /// Threads: the *uplink* thread (the one that accepted or connected the socket) reads the socket and queues
-/// DATA and FIN. A second, *downlink* thread writes received DATA to the socket; it exists so that a socket
-/// that stops reading blocks only its own thread, never the link's reader nor this stream's uplink. The link's
-/// reader thread calls the `receive…` methods, which never block.
+/// DATA and FIN. The link's reader thread calls the `receive…` methods, which never block: it writes received
+/// DATA straight to the socket when the socket takes all of it at once (the common case, and one thread
+/// hand-off less per message). Only when the socket is full does the stream start a *downlink* thread, which
+/// writes the rest and everything after it, in order, so that a socket that stops reading blocks only that
+/// thread, never the link's reader nor this stream's uplink.
 ///
-/// Ownership: the stream owns `socket` and closes it once, when the last of its threads ends.
+/// Ownership: the stream owns `socket` and closes it once, when both directions are done with it: the uplink
+/// thread has returned, and the downlink direction has delivered the peer's FIN or been aborted.
 /// `@unchecked Sendable`: every mutable field is guarded by `condition`.
 final class Stream: @unchecked Sendable {
     /// This stream's id within its link.
@@ -22,11 +25,13 @@ final class Stream: @unchecked Sendable {
     /// DATA received and not yet written to the socket; its size is bounded by `window`.
     private var inbound = Deque<[UInt8]>()
     private var window: ReceiveWindow
-    /// Threads still using the socket: the uplink thread, plus the downlink thread once started.
-    private var runningThreads = 1
+    /// Users of the socket not yet done with it: the uplink thread and the downlink direction.
+    private var socketUsers = 2
+    /// Whether the downlink thread has been started (it then does all writing to the socket).
+    private var hasDownlinkThread = false
     /// Whether the downlink thread is inside send(2), where only shutdown(2) can wake it.
     private var isWriting = false
-    /// Whether the downlink thread has ended (everything the peer sent is written, or the stream failed).
+    /// Whether the downlink direction has ended (everything the peer sent is written, or the stream failed).
     private var isDownlinkDone = false
     private var resetReason: ResetReason?
     private var bytesUp = 0
@@ -81,39 +86,32 @@ final class Stream: @unchecked Sendable {
         return true
     }
 
-    /// Starts the downlink thread, then pumps socket bytes to the link until end of stream or abort.
+    /// Pumps socket bytes to the link until end of stream or abort.
     /// Ends the uplink thread's use of the stream: call it last.
     func run() {
-        condition.lock()
-        runningThreads += 1
-        condition.unlock()
-        do {
-            try startThread(named: "stream-\(id)-down") { self.runDownlink() }
-            runUplink()
-        } catch {
-            link.logger.error("stream \(id): \(error); resetting it")
-            condition.lock()
-            runningThreads -= 1
-            condition.unlock()
-            abort(sending: .aborted)
-        }
-        threadDidFinish()
+        runUplink()
+        releaseSocket()
     }
 
-    /// Ends the uplink thread's use of a stream that never ran (refused or reset while opening).
+    /// Ends the uplink thread's use of a stream that never ran (refused, reset while opening, or its link
+    /// closing); no DATA can have reached it, so the downlink direction ends too.
     func abandon() {
-        threadDidFinish()
+        condition.lock()
+        let endsDownlink = endDownlinkWithoutThread()
+        condition.unlock()
+        if endsDownlink { releaseSocket() }
+        releaseSocket()
     }
 
     private func runUplink() {
         guard let socket = currentSocket else { return }
-        var buffer = [UInt8](repeating: 0, count: Limits.maxDataPayload)
+        // Not zero-filled, so that its pages cost memory only once bytes arrive: an idle stream touches one.
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Limits.maxDataPayload, alignment: 16)
+        defer { buffer.deallocate() }
         while true {
             let count: Int
             do {
-                count = try buffer.withUnsafeMutableBytes { raw in
-                    Result { () throws(SocketError) in try socket.receive(into: raw) }
-                }.get()
+                count = try socket.receive(into: buffer)
             } catch {
                 if error.isTimeout && !isIdle() { continue }  // the other direction is busy
                 if error.isTimeout {
@@ -131,9 +129,7 @@ final class Stream: @unchecked Sendable {
             while offset < count {
                 let grant = takeCredit(upTo: count - offset)
                 guard grant > 0 else { return }
-                let chunk = buffer.withUnsafeBytes {
-                    [UInt8](copying: UnsafeRawBufferPointer(rebasing: $0[offset..<offset + grant]))
-                }
+                let chunk = [UInt8](copying: UnsafeRawBufferPointer(rebasing: buffer[offset..<offset + grant]))
                 guard link.queue.pushData(.data(id, chunk)) else { return }
                 offset += grant
             }
@@ -204,7 +200,7 @@ final class Stream: @unchecked Sendable {
             isDownlinkDone = true
             condition.broadcast()
             condition.unlock()
-            threadDidFinish()
+            releaseSocket()
         }
         guard let socket = currentSocket else { return }
         while true {
@@ -236,11 +232,7 @@ final class Stream: @unchecked Sendable {
 
             condition.lock()
             isWriting = false
-            bytesDown += chunk.count
-            lastActivity = .now
-            let increment =
-                failed || state.isReset
-                ? nil : window.consume(chunk.count) { self.link.budget.reserve(upTo: $0, atLeast: 0) }
+            let increment = failed || state.isReset ? nil : recordDelivered(chunk.count)
             condition.unlock()
             if failed {
                 abort(sending: .aborted)
@@ -261,26 +253,70 @@ final class Stream: @unchecked Sendable {
         condition.broadcast()
     }
 
-    /// Buffers DATA for the downlink thread. Throws if the peer broke flow control or half-close rules.
+    /// Writes DATA to the socket if it takes it now, and hands the rest to the downlink thread.
+    /// Throws if the peer broke flow control or half-close rules.
     func receiveData(_ bytes: [UInt8]) throws(LinkError) {
         condition.lock()
-        defer { condition.unlock() }
-        if state.isReset { return }  // sent before the peer saw our RESET
+        if state.isReset {  // sent before the peer saw our RESET
+            condition.unlock()
+            return
+        }
         guard state.canReceiveData else {
+            condition.unlock()
             throw .protocolViolation("DATA on stream \(id) \(state.hasReceivedFIN ? "after FIN" : "before OPEN_OK")")
         }
-        guard window.receive(bytes.count) else { throw .protocolViolation("stream \(id) overran its window") }
-        inbound.append(bytes)
-        condition.broadcast()
+        guard window.receive(bytes.count) else {
+            condition.unlock()
+            throw .protocolViolation("stream \(id) overran its window")
+        }
+        guard !hasDownlinkThread, let socket else {
+            inbound.append(bytes)
+            condition.broadcast()
+            condition.unlock()
+            return
+        }
+        // No downlink thread means nothing is queued before these bytes. The lock is held across this
+        // non-blocking send so that the socket cannot be closed under it.
+        let written: Int
+        do {
+            written = try bytes.withUnsafeBytes { raw in
+                Result { () throws(SocketError) in try socket.sendAvailable(raw) }
+            }.get()
+        } catch {
+            condition.unlock()
+            abort(sending: .aborted)
+            return
+        }
+        let increment = recordDelivered(written)
+        let needsThread = written < bytes.count
+        if needsThread {
+            inbound.append(Array(bytes[written...]))
+            hasDownlinkThread = true
+        }
+        condition.unlock()
+        if let increment { link.queue.pushControl(.window(id, increment: increment)) }
+        if needsThread { startDownlinkThread() }
     }
 
     /// The peer will send no more DATA. Throws if FIN is not allowed now.
     func receiveFIN() throws(LinkError) {
         condition.lock()
-        defer { condition.unlock() }
-        if state.isReset { return }
-        guard state.receiveFIN() else { throw .protocolViolation("unexpected FIN on stream \(id)") }
+        if state.isReset {
+            condition.unlock()
+            return
+        }
+        guard state.receiveFIN() else {
+            condition.unlock()
+            throw .protocolViolation("unexpected FIN on stream \(id)")
+        }
         condition.broadcast()
+        let socket = self.socket
+        let endsDownlink = endDownlinkWithoutThread()
+        condition.unlock()
+        if endsDownlink {
+            socket?.shutdown(.write)  // every byte before the FIN is written: our client sees EOF
+            releaseSocket()
+        }
     }
 
     /// The peer returned `increment` bytes of credit.
@@ -324,8 +360,10 @@ final class Stream: @unchecked Sendable {
         inbound.removeAll()
         let socket = self.socket
         let isWriting = self.isWriting
+        let endsDownlink = endDownlinkWithoutThread()
         condition.broadcast()
         condition.unlock()
+        if endsDownlink { releaseSocket() }
         if let reason { link.queue.pushControl(.reset(id, reason)) }
         if let socket {
             socket.setAbortOnClose()
@@ -335,10 +373,43 @@ final class Stream: @unchecked Sendable {
         }
     }
 
-    private func threadDidFinish() {
+    /// Counts `count` bytes written to the socket; returns the window increment due to the peer, if any.
+    /// Call with the lock held.
+    private func recordDelivered(_ count: Int) -> UInt32? {
+        guard count > 0 else { return nil }
+        bytesDown += count
+        lastActivity = .now
+        return window.consume(count, roundTrip: link.roundTrip) { self.link.budget.reserve(upTo: $0, atLeast: 0) }
+    }
+
+    /// Marks the downlink direction done when no downlink thread exists to do it; returns whether the caller
+    /// must release the direction's use of the socket. Call with the lock held.
+    private func endDownlinkWithoutThread() -> Bool {
+        guard !hasDownlinkThread, !isDownlinkDone else { return false }
+        isDownlinkDone = true
+        condition.broadcast()
+        return true
+    }
+
+    /// Starts the downlink thread for bytes the socket could not take at once; resets the stream if the
+    /// system is out of threads.
+    private func startDownlinkThread() {
+        do {
+            try startThread(named: "stream-\(id)-down") { self.runDownlink() }
+        } catch {
+            link.logger.error("stream \(id): \(error); resetting it")
+            condition.lock()
+            hasDownlinkThread = false  // no thread will end the direction: abort must
+            condition.unlock()
+            abort(sending: .aborted)
+        }
+    }
+
+    /// Ends one user's use of the socket; the last one closes it and retires the stream.
+    private func releaseSocket() {
         condition.lock()
-        runningThreads -= 1
-        let isLast = runningThreads == 0
+        socketUsers -= 1
+        let isLast = socketUsers == 0
         let socket = self.socket
         let reserved = window.size
         let summary = "up \(bytesUp) B, down \(bytesDown) B" + (resetReason.map { ", reset: \($0)" } ?? "")

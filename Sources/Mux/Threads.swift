@@ -5,7 +5,7 @@ import Glibc
 ///
 /// pthreads directly rather than Foundation's `Thread`, because `Thread.start()` traps when the system is out
 /// of threads; here that is a `ThreadError` the caller survives (it refuses one client, not the whole agent).
-func startThread(
+package func startThread(
     named name: String, stackSize: Int = Limits.threadStackSize, _ body: @escaping @Sendable () -> Void
 ) throws(ThreadError) {
     let context = Unmanaged.passRetained(ThreadContext(name: name, body: body))
@@ -59,12 +59,14 @@ public struct ThreadError: Error, Equatable, Sendable, CustomStringConvertible {
 }
 
 /// A one-shot event that threads can wait for with a timeout (Foundation's `Thread` has no join).
-final class Completion: Sendable {
+package final class Completion: Sendable {
+    package init() {}
+
     private let semaphore = DispatchSemaphore(value: 0)
     private let isDone = Locked(false)
 
     /// Marks the event as happened and wakes every waiter, now and later. Idempotent.
-    func complete() {
+    package func complete() {
         let first = isDone.withLock { done in
             defer { done = true }
             return !done
@@ -74,12 +76,12 @@ final class Completion: Sendable {
 
     /// Waits until `complete()` was called or `seconds` pass; returns whether it was called.
     @discardableResult
-    func wait(seconds: Double) -> Bool {
+    package func wait(seconds: Double) -> Bool {
         guard semaphore.wait(timeout: .now() + seconds) == .success else { return false }
         semaphore.signal()  // let the next waiter through too
         return true
     }
 
     /// Whether `complete()` was called.
-    var hasCompleted: Bool { isDone.withLock { $0 } }
+    package var hasCompleted: Bool { isDone.withLock { $0 } }
 }

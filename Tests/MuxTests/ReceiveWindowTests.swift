@@ -35,3 +35,41 @@ import Testing
         #expect(window.peerCredit == 164)
     }
 }
+
+@Suite struct ReceiveWindowAutoTuningTests {
+    let start = ContinuousClock.now
+
+    /// Consumes half a window, `gap` after the previous update, and returns the target size afterwards.
+    private func consumeHalf(_ window: inout ReceiveWindow, at offset: Duration, roundTrip: Duration?) -> Int {
+        _ = window.receive(window.size / 2)
+        _ = window.consume(window.size / 2, roundTrip: roundTrip, now: start + offset) { $0 }
+        return window.targetSize
+    }
+
+    @Test func windowConsumedFasterThanTwoRoundTripsDoublesUpToTheMaximum() {
+        var window = ReceiveWindow(size: 100, targetSize: 100, maxSize: 300)
+        let rtt = Duration.milliseconds(100)
+        #expect(consumeHalf(&window, at: .zero, roundTrip: rtt) == 100)  // the first update only starts the clock
+        #expect(consumeHalf(&window, at: .milliseconds(50), roundTrip: rtt) == 200)
+        #expect(consumeHalf(&window, at: .milliseconds(100), roundTrip: rtt) == 300)
+        #expect(consumeHalf(&window, at: .milliseconds(150), roundTrip: rtt) == 300)
+        #expect(window.size == 300)
+    }
+
+    @Test func windowConsumedSlowerThanTwoRoundTripsKeepsItsSize() {
+        var window = ReceiveWindow(size: 100, targetSize: 100, maxSize: 1000)
+        let rtt = Duration.milliseconds(10)
+        for step in 0..<5 {
+            _ = consumeHalf(&window, at: .milliseconds(25 * step), roundTrip: rtt)
+        }
+        #expect(window.targetSize == 100)
+    }
+
+    @Test func windowWithoutAMeasuredRoundTripNeverGrows() {
+        var window = ReceiveWindow(size: 100, targetSize: 100, maxSize: 1000)
+        for step in 0..<5 {
+            _ = consumeHalf(&window, at: .microseconds(step), roundTrip: nil)
+        }
+        #expect(window.targetSize == 100)
+    }
+}

@@ -1,0 +1,161 @@
+import ArgumentParser
+import Bench
+import Foundation
+import Mux
+
+/// `tcptunnel bench`: measures this build against stream counts, and against the tunnels users would
+/// otherwise pick, all on this machine's loopback.
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Benchmark tcptunnel (and, with --peers, other tunnels) on 127.0.0.1.",
+        discussion: """
+            Starts an echo target, then for each route (tcptunnel first, then each peer) and each stream count: starts the route afresh, and runs three loads one after another, each for --seconds: bulk echo (verified byte for byte), small request/response round trips, and new connections. It samples the CPU time, peak RSS and threads of the route's processes. Progress goes to standard error; the table (Markdown) to standard output.
+
+            Peers: direct (no tunnel), socat, ssh (ssh -L to a private sshd), spiped, ss-tunnel (shadowsocks-libev). Each must be installed; scripts/bench-peers installs them from Debian and runs the full comparison.
+            """
+    )
+
+    @Option(
+        name: .long, help: ArgumentHelp("Concurrent stream counts, comma-separated.", valueName: "n,n,..."),
+        transform: parseStreamCounts)
+    var streams: [Int] = [1, 4, 16, 64, 256, 1024]
+
+    @Option(name: .long, help: ArgumentHelp("Seconds each load runs at each stream count.", valueName: "seconds"))
+    var seconds: Double = 2
+
+    @Option(name: .long, help: ArgumentHelp("Bytes per request and per response.", valueName: "bytes"))
+    var messageSize: Int = 64
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Peers to measure after tcptunnel, comma-separated, or 'all' (\(BenchPlan.peerNames.joined(separator: ", "))).",
+            valueName: "names"))
+    var peers: String = ""
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp("Use this echo server as the target instead of starting one.", valueName: "host:port"))
+    var target: String?
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Put a relay with this round-trip time between each route's two ends, e.g. 100ms.", valueName: "time"),
+        transform: parseMilliseconds)
+    var rtt: Double?
+
+    @Option(
+        name: .long, help: ArgumentHelp("With --rtt: cap that path at this many MB/s each way.", valueName: "MB/s"))
+    var bandwidth: Double?
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp("Also hold this many streams open at once through one tcptunnel link.", valueName: "n"))
+    var hold: Int?
+
+    @Option(name: .long, help: ArgumentHelp("Write the results as JSON to this file.", valueName: "file"))
+    var json: String?
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp("Draw the results as a PNG chart (needs python3 with matplotlib).", valueName: "file"))
+    var chart: String?
+
+    mutating func validate() throws {
+        guard seconds > 0, seconds <= 600 else {
+            throw ValidationError("--seconds must be more than 0 and at most 600")
+        }
+        guard messageSize >= 4, messageSize <= 1 << 20 else {
+            throw ValidationError("--message-size must be from 4 bytes to 1 MiB")
+        }
+        if let target { _ = try Endpoint(parsingArgument: target, option: "--target") }
+        guard bandwidth == nil || (rtt != nil && bandwidth! > 0) else {
+            throw ValidationError("--bandwidth needs --rtt and must be more than 0")
+        }
+        if let hold, hold < 1 { throw ValidationError("--hold must be at least 1") }
+        _ = try peerNames()
+    }
+
+    func run() throws {
+        try reportingErrors {
+            signal(SIGPIPE, SIG_IGN)
+            #if DEBUG
+                progress("note: this is a debug build; build with -c release for representative numbers")
+            #endif
+            let plan = BenchPlan(
+                settings: BenchSettings(
+                    streams: streams, seconds: seconds, messageSize: messageSize, rttMilliseconds: rtt,
+                    bandwidthBytesPerSecond: bandwidth.map { $0 * 1e6 }),
+                peers: try peerNames(),
+                target: try target.map { try Endpoint(parsingArgument: $0, option: "--target") },
+                hold: hold)
+            let report = try BenchRunner.run(plan, progress: progress)
+            print(BenchTable.render(report), terminator: "")
+            if let json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                let url = URL(fileURLWithPath: json)
+                do {
+                    try encoder.encode(report).write(to: url)
+                } catch {
+                    throw ExitMessage("cannot write \(json): \(error.localizedDescription)")
+                }
+                progress("wrote \(json)")
+                if let chart {
+                    try ChartRenderer.render(json: url, png: URL(fileURLWithPath: chart))
+                    progress("wrote \(chart)")
+                }
+            } else if let chart {
+                let scratch = FileManager.default.temporaryDirectory.appendingPathComponent(
+                    "tcptunnel-bench-\(getpid()).json")
+                defer { try? FileManager.default.removeItem(at: scratch) }
+                try JSONEncoder().encode(report).write(to: scratch)
+                try ChartRenderer.render(json: scratch, png: URL(fileURLWithPath: chart))
+                progress("wrote \(chart)")
+            }
+            let failed = report.routes.contains { $0.failure != nil || $0.points.contains { !$0.bulk.verified } }
+            if failed || (report.hold.map { $0.usable < $0.requested } ?? false) {
+                throw ExitMessage("some measurements failed; see the table")
+            }
+        }
+    }
+
+    private func progress(_ line: String) {
+        FileHandle.standardError.write(Data("bench: \(line)\n".utf8))
+    }
+
+    private func peerNames() throws -> [String] {
+        let names = peers.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        if names == ["all"] { return BenchPlan.peerNames }
+        for name in names where !BenchPlan.peerNames.contains(name) {
+            throw ValidationError(
+                "--peers: unknown peer '\(name)' (known: \(BenchPlan.peerNames.joined(separator: ", ")), or all)")
+        }
+        return names
+    }
+}
+
+/// Parses `1,4,16`: positive, ascending counts.
+private func parseStreamCounts(_ text: String) throws -> [Int] {
+    let counts = try text.split(separator: ",").map { part in
+        guard let count = Int(part.trimmingCharacters(in: .whitespaces)), count >= 1, count <= 100_000 else {
+            throw ValidationError("--streams: '\(part)' is not a stream count from 1 to 100000")
+        }
+        return count
+    }
+    guard !counts.isEmpty else { throw ValidationError("--streams: give at least one count") }
+    return counts
+}
+
+/// Parses `100ms`, `0.1s` or `100` (milliseconds) into milliseconds.
+private func parseMilliseconds(_ text: String) throws -> Double {
+    let (number, scale): (Substring, Double) =
+        text.hasSuffix("ms")
+        ? (text.dropLast(2), 1) : text.hasSuffix("s") ? (text.dropLast(1), 1000) : (Substring(text), 1)
+    guard let value = Double(number), value >= 0, value <= 10_000 else {
+        throw ValidationError("--rtt: '\(text)' is not a time such as 100ms or 0.1s (at most 10 s)")
+    }
+    return value * scale
+}

@@ -1,0 +1,148 @@
+import Foundation
+
+/// Everything one `tcptunnel bench` run measured, as written to `--json`.
+public struct BenchReport: Codable, Sendable {
+    /// Where and how the run was made.
+    public var machine: MachineDescription
+    public var settings: BenchSettings
+    /// One entry per route (tcptunnel, then each peer), in the order they ran.
+    public var routes: [RouteReport] = []
+    /// The many-idle-streams check, when `--hold` asked for it.
+    public var hold: HoldReport?
+}
+
+/// The machine a run was made on.
+public struct MachineDescription: Codable, Sendable {
+    public var date: String
+    public var cpus: Int
+    public var cpuModel: String
+    public var memoryGiB: Double
+    public var kernel: String
+    public var build: String
+
+    /// This machine, now.
+    public static func current() -> MachineDescription {
+        let cpuInfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        let model = cpuInfo.split(separator: "\n").first { $0.hasPrefix("model name") }
+            .map { String($0.split(separator: ":", maxSplits: 1)[1]).trimmingCharacters(in: .whitespaces) }
+        let kernel = ((try? String(contentsOfFile: "/proc/sys/kernel/osrelease", encoding: .utf8)) ?? "?")
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        #if DEBUG
+            let build = "debug"
+        #else
+            let build = "release"
+        #endif
+        return MachineDescription(
+            date: ISO8601DateFormatter().string(from: Date()), cpus: ProcessInfo.processInfo.activeProcessorCount,
+            cpuModel: model ?? "unknown", memoryGiB: Double(ProcessInfo.processInfo.physicalMemory) / 1_073_741_824,
+            kernel: kernel, build: build)
+    }
+}
+
+/// The loads' parameters.
+public struct BenchSettings: Codable, Sendable {
+    /// Concurrent stream counts, one measurement point each.
+    public var streams: [Int]
+    /// Seconds each load runs at each point.
+    public var seconds: Double
+    /// Bytes per request and per response in the request/response load.
+    public var messageSize: Int
+    /// The long-path profile, if any: round-trip time added between the two ends of each route.
+    public var rttMilliseconds: Double?
+    /// The long path's bandwidth cap in bytes per second, if any.
+    public var bandwidthBytesPerSecond: Double?
+
+    public init(
+        streams: [Int], seconds: Double, messageSize: Int, rttMilliseconds: Double?, bandwidthBytesPerSecond: Double?
+    ) {
+        self.streams = streams
+        self.seconds = seconds
+        self.messageSize = messageSize
+        self.rttMilliseconds = rttMilliseconds
+        self.bandwidthBytesPerSecond = bandwidthBytesPerSecond
+    }
+}
+
+/// One route's measurements.
+public struct RouteReport: Codable, Sendable {
+    /// Short name, e.g. `ssh -L`.
+    public var name: String
+    /// What exactly ran, e.g. the cipher.
+    public var detail: String
+    public var points: [PointReport] = []
+    /// Whether every byte sent before a half-close came back, and how many did.
+    public var halfClose: HalfCloseReport?
+    /// Why the route could not be measured (then `points` may be incomplete).
+    public var failure: String?
+}
+
+/// The measurements at one concurrent stream count.
+public struct PointReport: Codable, Sendable {
+    public var streams: Int
+    public var bulk: BulkReport
+    public var requests: RequestReport
+    public var connects: ConnectReport
+    /// CPU seconds of all the route's processes per GB of payload carried during the bulk load
+    /// (both directions counted); nil for the direct route, which has no processes.
+    public var cpuSecondsPerGB: Double?
+    /// The route's process(es) next to the client and next to the target.
+    public var local: ProcessUsage?
+    public var remote: ProcessUsage?
+}
+
+/// Bulk echo: every stream sends for the load's duration and reads all of it back, verified.
+public struct BulkReport: Codable, Sendable {
+    /// Payload MB (10^6 bytes) per second in each direction, all streams together.
+    public var megabytesPerSecond: Double
+    /// Payload bytes sent (and, when verified, received) in each direction.
+    public var bytes: Int
+    public var seconds: Double
+    /// Whether every stream got back exactly the bytes it sent.
+    public var verified: Bool
+    /// Streams that failed, and the first failure.
+    public var failedStreams: Int
+    public var firstFailure: String?
+}
+
+/// Small request/response round trips on every stream at once.
+public struct RequestReport: Codable, Sendable {
+    public var requestsPerSecond: Double
+    public var count: Int
+    public var p50Microseconds: Double
+    public var p99Microseconds: Double
+    public var failedStreams: Int
+    public var firstFailure: String?
+}
+
+/// New connections, each with one round trip and a clean close, from every stream's thread at once.
+public struct ConnectReport: Codable, Sendable {
+    public var connectionsPerSecond: Double
+    public var count: Int
+    public var failures: Int
+    public var firstFailure: String?
+}
+
+/// Peak memory, peak threads and CPU time of the processes on one side of a route.
+public struct ProcessUsage: Codable, Sendable {
+    public var peakRSSBytes: Int
+    public var peakThreads: Int
+    public var cpuSeconds: Double
+}
+
+/// What came back after the client sent a block and half-closed its connection.
+public struct HalfCloseReport: Codable, Sendable {
+    public var sent: Int
+    public var receivedBeforeEnd: Int
+    public var intact: Bool
+}
+
+/// Many concurrent idle streams through one link.
+public struct HoldReport: Codable, Sendable {
+    public var requested: Int
+    /// Streams that answered a round trip while all of them were open.
+    public var usable: Int
+    public var secondsToOpen: Double
+    public var local: ProcessUsage?
+    public var remote: ProcessUsage?
+    public var firstFailure: String?
+}

@@ -1,0 +1,166 @@
+import Foundation
+import Mux
+
+/// What to measure: the loads' settings, which routes besides tcptunnel, and where the target is.
+public struct BenchPlan: Sendable {
+    public var settings: BenchSettings
+    /// Peer routes to run after tcptunnel, by name (see `BenchPlan.peerNames`).
+    public var peers: [String]
+    /// An echo server to use instead of starting one.
+    public var target: Endpoint?
+    /// Streams to hold open at once through one tcptunnel link, or nil to skip that check.
+    public var hold: Int?
+
+    public init(settings: BenchSettings, peers: [String], target: Endpoint?, hold: Int?) {
+        self.settings = settings
+        self.peers = peers
+        self.target = target
+        self.hold = hold
+    }
+
+    /// The names `peers` accepts, in the order they run.
+    public static let peerNames = Routes.peerOrder
+}
+
+/// Runs a plan: starts the target, then for each route and stream count starts the route afresh,
+/// runs the loads one after another and measures the route's processes.
+public enum BenchRunner {
+    /// Runs `plan`, reporting each step through `progress`, and returns everything measured. A route
+    /// that fails is recorded with its failure and the run goes on; only problems with the plan itself throw.
+    public static func run(_ plan: BenchPlan, progress: @escaping (String) -> Void) throws(BenchError) -> BenchReport {
+        let peers = try plan.peers.map { name throws(BenchError) -> any Route in
+            guard let route = Routes.peers[name] else {
+                throw BenchError("unknown peer '\(name)' (known: \(Routes.peerOrder.joined(separator: ", ")))")
+            }
+            return route
+        }
+        for route in peers { try route.checkInstalled() }
+        let maxStreams = max(plan.settings.streams.max() ?? 1, plan.hold ?? 0)
+        try SystemLimits.prepare(forStreams: maxStreams, holding: plan.hold != nil)
+        let scratch = try makeScratchDirectory()
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let context = RouteContext(scratch: scratch, maxStreams: maxStreams)
+
+        var targetProcess: ChildProcess?
+        defer { targetProcess?.stop() }
+        let target: Endpoint
+        if let attached = plan.target {
+            target = attached
+        } else {
+            let port = try RunningRoute.freePort()
+            target = Endpoint(host: "127.0.0.1", port: port)
+            let process = try ChildProcess(
+                "echo target", executable: ChildProcess.ownExecutable,
+                arguments: ["bench-target", "--listen", target.description], scratch: scratch)
+            targetProcess = process
+            try RunningRoute(entry: target, local: process, remote: nil, relay: nil).waitUntilServing()
+        }
+        progress("target: echo server at \(target)")
+
+        let pattern = TestPattern()
+        var report = BenchReport(machine: .current(), settings: plan.settings)
+        for route in [Routes.tcptunnel] + peers {
+            report.routes.append(
+                measure(route, target: target, plan: plan, context: context, pattern: pattern, progress: progress))
+        }
+        if let hold = plan.hold {
+            report.hold = holdStreams(hold, target: target, context: context, progress: progress)
+        }
+        return report
+    }
+
+    private static func measure(
+        _ route: any Route, target: Endpoint, plan: BenchPlan, context: RouteContext, pattern: TestPattern,
+        progress: (String) -> Void
+    ) -> RouteReport {
+        var report = RouteReport(name: route.name, detail: route.detail)
+        let path = plan.settings.rttMilliseconds.map {
+            PathShape(roundTripSeconds: $0 / 1000, bytesPerSecond: plan.settings.bandwidthBytesPerSecond)
+        }
+        let seconds = plan.settings.seconds
+        do {
+            for streams in plan.settings.streams {
+                progress("\(route.name): \(streams) stream\(streams == 1 ? "" : "s"): starting")
+                let running = try route.start(target: target, path: path, context: context)
+                defer { running.stop() }
+                if report.halfClose == nil {
+                    report.halfClose = try HalfCloseCheck.run(entry: running.entry, pattern: pattern)
+                }
+                let local = running.local.map { ProcessProbe(root: $0.pid) }
+                let remote = running.remote.map { ProcessProbe(root: $0.pid) }
+                let cpuBefore = (local?.cpuSeconds ?? 0) + (remote?.cpuSeconds ?? 0)
+                let bulk = try BulkLoad.run(entry: running.entry, streams: streams, seconds: seconds, pattern: pattern)
+                let cpuBulk = (local?.cpuSeconds ?? 0) + (remote?.cpuSeconds ?? 0) - cpuBefore
+                progress(
+                    "\(route.name): \(streams) streams: bulk \(format(bulk.megabytesPerSecond)) MB/s each way\(bulk.verified ? "" : " (NOT VERIFIED: \(bulk.firstFailure ?? "?"))")"
+                )
+                let requests = try RequestLoad.run(
+                    entry: running.entry, streams: streams, seconds: seconds, messageSize: plan.settings.messageSize)
+                progress(
+                    "\(route.name): \(streams) streams: \(format(requests.requestsPerSecond)) requests/s, p50 \(format(requests.p50Microseconds)) µs, p99 \(format(requests.p99Microseconds)) µs"
+                )
+                let connects = try ConnectLoad.run(entry: running.entry, streams: streams, seconds: seconds)
+                progress(
+                    "\(route.name): \(streams) streams: \(format(connects.connectionsPerSecond)) new connections/s")
+                let gigabytes = Double(bulk.bytes * 2) / 1e9
+                report.points.append(
+                    PointReport(
+                        streams: streams, bulk: bulk, requests: requests, connects: connects,
+                        cpuSecondsPerGB: running.local == nil || gigabytes == 0 ? nil : cpuBulk / gigabytes,
+                        local: local?.finish(cpuSeconds: local?.cpuSeconds ?? 0),
+                        remote: remote?.finish(cpuSeconds: remote?.cpuSeconds ?? 0)))
+            }
+        } catch {
+            report.failure = error.description
+            progress("\(route.name): FAILED: \(error)")
+        }
+        return report
+    }
+
+    private static func holdStreams(
+        _ count: Int, target: Endpoint, context: RouteContext, progress: (String) -> Void
+    ) -> HoldReport {
+        var report = HoldReport(requested: count, usable: 0, secondsToOpen: 0)
+        do {
+            progress("hold: opening \(count) streams through one tcptunnel link")
+            let running = try Routes.tcptunnel.start(target: target, path: nil, context: context)
+            defer { running.stop() }
+            let local = running.local.map { ProcessProbe(root: $0.pid) }
+            let remote = running.remote.map { ProcessProbe(root: $0.pid) }
+            let outcome = HoldLoad.run(
+                entry: running.entry, count: count, progress: { progress("hold: \($0)") },
+                whileAllOpen: { Thread.sleep(forTimeInterval: 0.5) })  // let the probes sample the settled state
+            report.usable = outcome.usable
+            report.secondsToOpen = outcome.secondsToOpen
+            report.firstFailure = outcome.firstFailure
+            report.local = local?.finish(cpuSeconds: local?.cpuSeconds ?? 0)
+            report.remote = remote?.finish(cpuSeconds: remote?.cpuSeconds ?? 0)
+            progress(
+                "hold: \(outcome.usable) of \(count) streams usable; peak RSS local \(mebibytes(report.local?.peakRSSBytes)) MiB, remote \(mebibytes(report.remote?.peakRSSBytes)) MiB"
+            )
+        } catch {
+            report.firstFailure = error.description
+            progress("hold: FAILED: \(error)")
+        }
+        return report
+    }
+
+    private static func makeScratchDirectory() throws(BenchError) -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("tcptunnel-bench-\(getpid())")
+        do {
+            try FileManager.default.createDirectory(
+                at: url, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw BenchError("cannot create the scratch directory \(url.path): \(error.localizedDescription)")
+        }
+        return url
+    }
+
+    static func format(_ value: Double) -> String {
+        value >= 100 ? String(Int(value.rounded())) : String(format: "%.1f", value)
+    }
+
+    static func mebibytes(_ bytes: Int?) -> String {
+        bytes.map { String(format: "%.0f", Double($0) / 1_048_576) } ?? "?"
+    }
+}

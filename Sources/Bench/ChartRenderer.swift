@@ -1,0 +1,67 @@
+import Foundation
+
+/// Draws a report as a PNG: throughput, request rate, p99 latency and connection rate against the
+/// stream count, one line per route. matplotlib does the drawing, through the system's python3.
+public enum ChartRenderer {
+    /// Writes the chart of the JSON report at `json` to `png`.
+    public static func render(json: URL, png: URL) throws(BenchError) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", script, json.path, png.path]
+        let errors = Pipe()
+        process.standardError = errors
+        process.standardOutput = FileHandle.nullDevice
+        do {
+            try process.run()
+        } catch {
+            throw BenchError("--chart needs python3: \(error.localizedDescription)")
+        }
+        let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            if message.contains("No module named 'matplotlib'") {
+                throw BenchError(
+                    "--chart needs matplotlib for python3 (pip install matplotlib, or apt-get install python3-matplotlib)"
+                )
+            }
+            let last =
+                message.split(separator: "\n").last.map(String.init) ?? "exit status \(process.terminationStatus)"
+            throw BenchError("cannot draw the chart: \(last)")
+        }
+    }
+
+    private static let script = """
+        import json, sys
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        report = json.load(open(sys.argv[1]))
+        panels = [
+            ("Bulk echo, MB/s each way", lambda p: p["bulk"]["megabytesPerSecond"], "linear"),
+            ("Requests/s (%d-byte messages)" % report["settings"]["messageSize"], lambda p: p["requests"]["requestsPerSecond"], "linear"),
+            ("Request p99 latency, µs", lambda p: p["requests"]["p99Microseconds"], "log"),
+            ("New connections/s", lambda p: p["connects"]["connectionsPerSecond"], "linear"),
+        ]
+        figure, axes = plt.subplots(2, 2, figsize=(12, 8))
+        for axis, (title, value, scale) in zip(axes.flat, panels):
+            for route in report["routes"]:
+                points = route["points"]
+                if not points:
+                    continue
+                style = dict(linewidth=2.5) if route["name"] == "tcptunnel" else dict(linewidth=1.2)
+                axis.plot([p["streams"] for p in points], [value(p) for p in points], marker="o", label=route["name"], **style)
+            axis.set_title(title)
+            axis.set_xscale("log", base=2)
+            axis.set_yscale(scale)
+            axis.set_xlabel("concurrent streams")
+            axis.grid(True, which="both", alpha=0.3)
+        axes.flat[0].legend()
+        settings = report["settings"]
+        path = "loopback" if settings.get("rttMilliseconds") is None else "%g ms RTT" % settings["rttMilliseconds"]
+        machine = report["machine"]
+        figure.suptitle("tcptunnel bench — %s, %d CPUs, %s build, %s" % (path, machine["cpus"], machine["build"], machine["date"][:10]))
+        figure.tight_layout()
+        figure.savefig(sys.argv[2], dpi=100)
+        """
+}

@@ -1,0 +1,88 @@
+import Foundation
+
+/// A program the benchmark runs (an agent, a peer tunnel, the echo target), with its output in a log
+/// file of the run's scratch directory. Stopped by pid: SIGTERM, then SIGKILL after five seconds.
+///
+/// posix_spawn and waitpid directly: the benchmark must know for certain when a child has exited, and
+/// it reaps its own children. Only the thread that runs the benchmark calls these methods.
+final class ChildProcess: @unchecked Sendable {  // `exitStatus` is only touched by the benchmark's thread
+    let name: String
+    let log: URL
+    let pid: pid_t
+    private var exitStatus: Int32?
+
+    /// Starts `executable` (a path, or a name looked up in PATH, /usr/sbin and /sbin) with `arguments`.
+    init(_ name: String, executable: String, arguments: [String], scratch: URL) throws(BenchError) {
+        self.name = name
+        let path = try Self.locate(executable)
+        log = scratch.appendingPathComponent("\(name.replacingOccurrences(of: " ", with: "-")).log")
+        let output = open(log.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard output >= 0 else { throw BenchError("cannot create \(log.path): \(String(cString: strerror(errno)))") }
+        defer { close(output) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, output, 1)
+        posix_spawn_file_actions_adddup2(&actions, output, 2)
+        let argv = ([path] + arguments).map { strdup($0) } + [nil]
+        defer { for argument in argv { free(argument) } }
+        var child: pid_t = 0
+        let status = posix_spawn(&child, path, &actions, nil, argv, environ)
+        guard status == 0 else {
+            throw BenchError("cannot start \(name) (\(path)): \(String(cString: strerror(status)))")
+        }
+        pid = child
+    }
+
+    /// Whether the process is still running (reaping it if it has exited).
+    var isRunning: Bool {
+        guard exitStatus == nil else { return false }
+        var status: Int32 = 0
+        guard waitpid(pid, &status, WNOHANG) == pid else { return true }
+        exitStatus = status
+        return false
+    }
+
+    /// The last lines of its log, for an error message.
+    var logTail: String {
+        let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+        return text.split(separator: "\n").suffix(5).joined(separator: " | ")
+    }
+
+    /// Waits up to `seconds` for the process to exit by itself; returns whether it did, with status 0.
+    @discardableResult
+    func waitUntilExit(seconds: Double = 10) -> Bool {
+        let deadline = Date(timeIntervalSinceNow: seconds)
+        while isRunning, Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        return exitStatus == 0
+    }
+
+    /// Stops the process and waits for it to exit.
+    func stop() {
+        guard isRunning else { return }
+        kill(pid, SIGTERM)
+        if !waitUntilExit(seconds: 5), isRunning {
+            kill(pid, SIGKILL)
+            var status: Int32 = 0
+            _ = waitpid(pid, &status, 0)
+            exitStatus = status
+        }
+    }
+
+    /// The full path of `program`, or an error naming it.
+    static func locate(_ program: String) throws(BenchError) -> String {
+        if program.contains("/") { return program }
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+        for directory in path.split(separator: ":").map(String.init) + ["/usr/sbin", "/sbin"] {
+            let candidate = "\(directory)/\(program)"
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        throw BenchError("\(program) is not installed")
+    }
+
+    /// The running binary's own path, to start agents and the echo target of the same build.
+    static var ownExecutable: String {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    }
+}

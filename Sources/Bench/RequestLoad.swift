@@ -1,0 +1,73 @@
+import Foundation
+import Mux
+
+/// Small request/response round trips: every stream sends a message, waits for its echo, and repeats
+/// until the load's time is up. Each round trip's latency is recorded.
+enum RequestLoad {
+    static func run(entry: Endpoint, streams: Int, seconds: Double, messageSize: Int) throws(BenchError)
+        -> RequestReport
+    {
+        let gate = StartGate(expected: streams)
+        let outcomes = try Workers.run(streams, named: "bench-request") { index -> StreamOutcome in
+            let connection = Result { () throws(BenchError) in try LoadConnection.open(to: entry) }
+            let start = gate.arriveAndWait()
+            switch connection {
+            case .failure(let error): return StreamOutcome(latencies: [], failure: error.description)
+            case .success(let connection):
+                defer { connection.close() }
+                connection.socket.setNoDelay()
+                return roundTrips(
+                    on: connection, stream: index, until: start + .seconds(seconds), messageSize: messageSize)
+            }
+        }
+        let failures = outcomes.compactMap(\.failure)
+        let latencies = outcomes.flatMap(\.latencies).sorted()
+        return RequestReport(
+            requestsPerSecond: Double(latencies.count) / seconds, count: latencies.count,
+            p50Microseconds: percentile(0.50, of: latencies), p99Microseconds: percentile(0.99, of: latencies),
+            failedStreams: failures.count, firstFailure: failures.first)
+    }
+
+    struct StreamOutcome: Sendable {
+        /// Round-trip times in microseconds.
+        var latencies: [Double]
+        var failure: String?
+    }
+
+    /// The value below which `fraction` of the sorted `values` lie (nearest rank); 0 when there are none.
+    static func percentile(_ fraction: Double, of sorted: [Double]) -> Double {
+        guard !sorted.isEmpty else { return 0 }
+        let rank = Int((fraction * Double(sorted.count)).rounded(.up)) - 1
+        return sorted[min(max(rank, 0), sorted.count - 1)]
+    }
+
+    private static func roundTrips(
+        on connection: LoadConnection, stream: Int, until deadline: ContinuousClock.Instant, messageSize: Int
+    ) -> StreamOutcome {
+        var request = [UInt8](repeating: UInt8(truncatingIfNeeded: stream), count: messageSize)
+        var response = [UInt8](repeating: 0, count: messageSize)
+        var latencies: [Double] = []
+        var sequence: UInt32 = 0
+        while ContinuousClock.now < deadline {
+            sequence &+= 1
+            // The sequence number in each request proves the response is this round trip's echo.
+            withUnsafeBytes(of: sequence.littleEndian) { bytes in
+                for index in 0..<min(4, messageSize) { request[index] = bytes[index] }
+            }
+            let sentAt = ContinuousClock.now
+            do {
+                try connection.socket.sendAll(request)
+            } catch {
+                return StreamOutcome(latencies: latencies, failure: "request \(sequence): \(error)")
+            }
+            guard response.withUnsafeMutableBytes({ connection.receiveExactly($0) }) else {
+                return StreamOutcome(latencies: latencies, failure: "no response to request \(sequence)")
+            }
+            guard response == request else {
+                return StreamOutcome(latencies: latencies, failure: "wrong response to request \(sequence)")
+            }
+            latencies.append(sentAt.duration(to: .now).seconds * 1e6)
+        }
+        return StreamOutcome(latencies: latencies, failure: nil)
+    }
+}

@@ -1,0 +1,125 @@
+import Foundation
+import Mux
+
+/// A way for the load generator's clients to reach the target: directly, through tcptunnel, or
+/// through one of the tunnels a user would otherwise pick.
+protocol Route: Sendable {
+    /// Short name for tables, e.g. `ssh -L`.
+    var name: String { get }
+    /// What exactly runs, e.g. the cipher.
+    var detail: String { get }
+    /// Programs the route runs, each with the Debian package that provides it.
+    var requirements: [(program: String, package: String)] { get }
+    /// Starts the route for `target` (the long path, if any, between its two ends) and waits until a
+    /// client's bytes come back through it.
+    func start(target: Endpoint, path: PathShape?, context: RouteContext) throws(BenchError) -> RunningRoute
+}
+
+extension Route {
+    /// Throws naming the first required program that is not installed, and its Debian package.
+    func checkInstalled() throws(BenchError) {
+        for (program, package) in requirements {
+            do {
+                _ = try ChildProcess.locate(program)
+            } catch {
+                throw BenchError(
+                    "\(name) needs \(program), which is not installed (Debian: apt-get install \(package))")
+            }
+        }
+    }
+}
+
+/// What every route's start needs besides the target.
+struct RouteContext: Sendable {
+    /// A directory for keys, configuration and logs, removed after the run.
+    let scratch: URL
+    /// The most concurrent streams any load will open.
+    let maxStreams: Int
+}
+
+/// A started route: where clients connect, and the processes on each side to measure and stop.
+final class RunningRoute: Sendable {
+    let entry: Endpoint
+    /// The process(es) next to the clients, and next to the target.
+    let local: ChildProcess?
+    let remote: ChildProcess?
+    private let relay: LatencyRelay?
+
+    init(entry: Endpoint, local: ChildProcess?, remote: ChildProcess?, relay: LatencyRelay?) {
+        self.entry = entry
+        self.local = local
+        self.remote = remote
+        self.relay = relay
+    }
+
+    /// Stops the route's processes and relay.
+    func stop() {
+        local?.stop()
+        remote?.stop()
+        relay?.stop()
+    }
+
+    /// Waits until one byte makes the round trip through `entry`, or fails naming the process that died.
+    func waitUntilServing(seconds: Double = 20) throws(BenchError) {
+        let deadline = Date(timeIntervalSinceNow: seconds)
+        var lastError = "no answer"
+        while Date() < deadline {
+            for process in [local, remote].compactMap({ $0 }) where !process.isRunning {
+                stop()
+                throw BenchError("\(process.name) exited: \(process.logTail)")
+            }
+            do {
+                let connection = try LoadConnection.open(to: entry, timeout: 2)
+                defer { connection.close() }
+                connection.socket.setReceiveTimeout(seconds: 2)
+                var byte: [UInt8] = [1]
+                try connection.socket.sendAll(byte)
+                if byte.withUnsafeMutableBytes({ connection.receiveExactly($0) }) { return }
+                lastError = "connection closed without an echo"
+            } catch {
+                lastError = "\(error)"
+            }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        let logs = [local, remote].compactMap { $0 }.map { "\($0.name): \($0.logTail)" }.joined(separator: "; ")
+        stop()
+        throw BenchError("route did not come up within \(Int(seconds)) s (\(lastError)); \(logs)")
+    }
+
+    /// Waits until `process` accepts connections on `endpoint`, so that a client started next finds it.
+    static func waitUntilListening(_ process: ChildProcess, on endpoint: Endpoint, seconds: Double = 10)
+        throws(BenchError)
+    {
+        let deadline = Date(timeIntervalSinceNow: seconds)
+        while Date() < deadline {
+            guard process.isRunning else { throw BenchError("\(process.name) exited: \(process.logTail)") }
+            if let socket = try? Socket.connect(to: endpoint.resolve(), timeout: 1) {
+                socket.close()
+                return
+            }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        process.stop()
+        throw BenchError("\(process.name) did not listen on \(endpoint) within \(Int(seconds)) s: \(process.logTail)")
+    }
+
+    /// Starts a relay shaped like `path` in front of `upstream` and returns where to connect instead.
+    static func longPath(to upstream: Endpoint, shape: PathShape?) throws(BenchError) -> (Endpoint, LatencyRelay?) {
+        guard let shape else { return (upstream, nil) }
+        let relay = try LatencyRelay(
+            listeningOn: Endpoint(host: "127.0.0.1", port: 0), upstream: upstream, shape: shape)
+        try relay.start()
+        return (relay.endpoint, relay)
+    }
+
+    /// A loopback port nobody listens on right now, for a program that must be told its port.
+    static func freePort() throws(BenchError) -> UInt16 {
+        do {
+            let socket = try Socket.listen(on: try Endpoint(host: "127.0.0.1", port: 0).resolve(passive: true))
+            defer { socket.close() }
+            return socket.localEndpoint.port
+        } catch {
+            throw BenchError("cannot find a free loopback port: \(error)")
+        }
+    }
+}

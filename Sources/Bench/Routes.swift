@@ -1,0 +1,70 @@
+import Foundation
+import Mux
+
+/// No tunnel: clients connect to the target (through the long path, if any).
+struct DirectRoute: Route {
+    let name = "direct"
+    let detail = "no tunnel"
+    let requirements: [(program: String, package: String)] = []
+
+    func start(target: Endpoint, path: PathShape?, context: RouteContext) throws(BenchError) -> RunningRoute {
+        let (entry, relay) = try RunningRoute.longPath(to: target, shape: path)
+        return RunningRoute(entry: entry, local: nil, remote: nil, relay: relay)
+    }
+}
+
+/// tcptunnel itself: both agents of this very build, as separate processes.
+struct TCPTunnelRoute: Route {
+    let name = "tcptunnel"
+    let detail = "XChaCha20-Poly1305, one multiplexed link"
+    let requirements: [(program: String, package: String)] = []
+
+    func start(target: Endpoint, path: PathShape?, context: RouteContext) throws(BenchError) -> RunningRoute {
+        let binary = ChildProcess.ownExecutable
+        let key = context.scratch.appendingPathComponent("tunnel.key").path
+        if !FileManager.default.fileExists(atPath: key) {
+            let keygen = try ChildProcess(
+                "keygen", executable: binary, arguments: ["keygen", "--out", key], scratch: context.scratch)
+            guard keygen.waitUntilExit() else { throw BenchError("tcptunnel keygen failed: \(keygen.logTail)") }
+        }
+        let common = ["--key-file", key, "--log-level", "warning", "--max-streams", String(context.maxStreams + 16)]
+        let remotePort = try RunningRoute.freePort()
+        let remote = try ChildProcess(
+            "tcptunnel remote", executable: binary,
+            arguments: ["remote", "--listen", "127.0.0.1:\(remotePort)", "--target", target.description] + common,
+            scratch: context.scratch)
+        let (linkEntry, relay) = try RunningRoute.longPath(
+            to: Endpoint(host: "127.0.0.1", port: remotePort), shape: path)
+        let localPort = try RunningRoute.freePort()
+        let local = try ChildProcess(
+            "tcptunnel local", executable: binary,
+            arguments: ["local", "--listen", "127.0.0.1:\(localPort)", "--remote", linkEntry.description] + common,
+            scratch: context.scratch)
+        let route = RunningRoute(
+            entry: Endpoint(host: "127.0.0.1", port: localPort), local: local, remote: remote, relay: relay)
+        try route.waitUntilServing()
+        return route
+    }
+}
+
+/// socat: a plain relay, no encryption: the floor any tunnel's latency is compared with.
+struct SocatRoute: Route {
+    let name = "socat"
+    let detail = "plain TCP relay, fork per connection, no crypto"
+    let requirements = [(program: "socat", package: "socat")]
+
+    func start(target: Endpoint, path: PathShape?, context: RouteContext) throws(BenchError) -> RunningRoute {
+        let (upstream, relay) = try RunningRoute.longPath(to: target, shape: path)
+        let port = try RunningRoute.freePort()
+        let socat = try ChildProcess(
+            "socat", executable: "socat",
+            arguments: [
+                "TCP-LISTEN:\(port),bind=127.0.0.1,reuseaddr,fork,backlog=4096",
+                "TCP:\(upstream.host):\(upstream.port)",
+            ], scratch: context.scratch)
+        let route = RunningRoute(
+            entry: Endpoint(host: "127.0.0.1", port: port), local: socat, remote: nil, relay: relay)
+        try route.waitUntilServing()
+        return route
+    }
+}

@@ -1,0 +1,63 @@
+import Foundation
+import Mux
+
+/// The load generator's threads: one per simulated client, started together by a `StartGate`.
+enum Workers {
+    /// Stack of each load thread: they hold no deep call chains, and thousands of them must fit.
+    static let stackSize = 128 * 1024
+
+    /// Runs `body(index)` on `count` new threads and returns the results in index order once all returned.
+    /// Every load is bounded in time, so this returns; a thread that cannot be started is an error.
+    static func run<T: Sendable>(
+        _ count: Int, named name: String, _ body: @escaping @Sendable (Int) -> T
+    ) throws(BenchError) -> [T] {
+        let results = Locked([T?](repeating: nil, count: count))
+        let group = DispatchGroup()
+        var startFailure: ThreadError?
+        for index in 0..<count {
+            group.enter()
+            do {
+                try startThread(named: name, stackSize: stackSize) {
+                    let result = body(index)
+                    results.withLock { $0[index] = result }
+                    group.leave()
+                }
+            } catch {
+                group.leave()
+                startFailure = error
+                break
+            }
+        }
+        group.wait()
+        if let startFailure { throw BenchError("load generator: \(startFailure)") }
+        return results.withLock { $0.map { $0! } }
+    }
+}
+
+/// Holds every load thread at the line until all of them are connected (or failed to), so that each
+/// load is timed from one instant and no stream starts before the others exist.
+final class StartGate: @unchecked Sendable {  // `arrived` and `openedAt` are guarded by `condition`
+    private let condition = NSCondition()
+    private let expected: Int
+    private var arrived = 0
+    private var openedAt: ContinuousClock.Instant?
+
+    /// A gate that opens once `expected` threads arrived.
+    init(expected: Int) {
+        self.expected = expected
+    }
+
+    /// Reports this thread ready (or failed) and waits for the gate to open; returns when it opened.
+    @discardableResult
+    func arriveAndWait() -> ContinuousClock.Instant {
+        condition.lock()
+        defer { condition.unlock() }
+        arrived += 1
+        if arrived >= expected, openedAt == nil {
+            openedAt = .now
+            condition.broadcast()
+        }
+        while openedAt == nil { condition.wait() }
+        return openedAt!
+    }
+}
