@@ -39,5 +39,6 @@ let package = Package(
         .testTarget(name: "MuxTests", dependencies: ["Mux", "Crypto", "FuzzChecks"]),
         .testTarget(name: "AppTests", dependencies: ["App"]),
         .testTarget(name: "EndToEndTests", dependencies: ["Mux", "Crypto"]),
+        .testTarget(name: "BenchTests", dependencies: ["Bench", "Mux"]),
     ]
 )
