@@ -85,6 +85,8 @@ public struct PointReport: Codable, Sendable {
     /// CPU seconds of all the route's processes per GB of payload carried during the bulk load
     /// (both directions counted); nil for the direct route, which has no processes.
     public var cpuSecondsPerGB: Double?
+    /// CPU microseconds of all the route's processes per connection during the connection load.
+    public var cpuMicrosecondsPerConnection: Double?
     /// The route's process(es) next to the client and next to the target.
     public var local: ProcessUsage?
     public var remote: ProcessUsage?

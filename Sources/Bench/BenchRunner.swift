@@ -99,7 +99,9 @@ public enum BenchRunner {
                 progress(
                     "\(route.name): \(streams) streams: \(format(requests.requestsPerSecond)) requests/s, p50 \(format(requests.p50Microseconds)) µs, p99 \(format(requests.p99Microseconds)) µs"
                 )
+                let cpuBeforeConnects = (local?.cpuSeconds ?? 0) + (remote?.cpuSeconds ?? 0)
                 let connects = try ConnectLoad.run(entry: running.entry, streams: streams, seconds: seconds)
+                let cpuConnects = (local?.cpuSeconds ?? 0) + (remote?.cpuSeconds ?? 0) - cpuBeforeConnects
                 progress(
                     "\(route.name): \(streams) streams: \(format(connects.connectionsPerSecond)) new connections/s")
                 let gigabytes = Double(bulk.bytes * 2) / 1e9
@@ -107,6 +109,8 @@ public enum BenchRunner {
                     PointReport(
                         streams: streams, bulk: bulk, requests: requests, connects: connects,
                         cpuSecondsPerGB: running.local == nil || gigabytes == 0 ? nil : cpuBulk / gigabytes,
+                        cpuMicrosecondsPerConnection: running.local == nil || connects.count == 0
+                            ? nil : cpuConnects / Double(connects.count) * 1e6,
                         local: local?.finish(cpuSeconds: local?.cpuSeconds ?? 0),
                         remote: remote?.finish(cpuSeconds: remote?.cpuSeconds ?? 0)))
             }

@@ -13,6 +13,7 @@ public enum BenchTable {
             ("Request/response p99 latency, µs (lower is better)", { $0.requests.p99Microseconds }),
             ("New connections/s (higher is better)", { $0.connects.connectionsPerSecond }),
             ("CPU seconds per GB carried, both ends (lower is better)", { $0.cpuSecondsPerGB }),
+            ("CPU µs per new connection, both ends (lower is better)", { $0.cpuMicrosecondsPerConnection }),
             (
                 "Peak RSS, MiB, local + remote side (lower is better)",
                 { point in

@@ -49,12 +49,20 @@ public struct Endpoint: Sendable, Hashable, CustomStringConvertible {
 
     public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 
+    /// Whether the host is an IPv4 or IPv6 address rather than a name.
+    private var isAddressLiteral: Bool {
+        var address = in6_addr()
+        return inet_pton(AF_INET, host, &address) == 1 || inet_pton(AF_INET6, host, &address) == 1
+    }
+
     /// Resolves the host with getaddrinfo into TCP socket addresses, in the resolver's order.
     package func resolve(passive: Bool = false) throws(EndpointError) -> [ResolvedAddress] {
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        hints.ai_flags = passive ? AI_PASSIVE : AI_ADDRCONFIG
+        // An address literal needs no lookup, and AI_ADDRCONFIG costs a netlink query per call (9 µs here)
+        // while the remote agent resolves its target once per stream.
+        hints.ai_flags = (passive ? AI_PASSIVE : 0) | (isAddressLiteral ? AI_NUMERICHOST : passive ? 0 : AI_ADDRCONFIG)
         var list: UnsafeMutablePointer<addrinfo>?
         let status = getaddrinfo(host, String(port), &hints, &list)
         guard status == 0, let first = list else {

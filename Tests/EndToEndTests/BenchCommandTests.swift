@@ -12,7 +12,8 @@ import Testing
         ])
         #expect(bench.waitForExit(seconds: 60) == 0, "bench: \(bench.standardError)")
 
-        let report = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [String: Any]
+        let report =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [String: Any]
         let routes = report?["routes"] as? [[String: Any]] ?? []
         #expect(routes.compactMap { $0["name"] as? String } == ["tcptunnel", "direct"])
         for route in routes {
