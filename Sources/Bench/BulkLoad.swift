@@ -19,7 +19,8 @@ enum BulkLoad {
             case .success(let connection):
                 defer { connection.close() }
                 var outcome = exchange(
-                    on: connection, stream: index, until: start + .seconds(seconds), pattern: pattern)
+                    on: connection, stream: index, streams: streams, until: start + .seconds(seconds),
+                    pattern: pattern)
                 outcome.startedAt = start
                 return outcome
             }
@@ -40,70 +41,116 @@ enum BulkLoad {
         var failure: String?
     }
 
-    /// Sends from a helper thread while this thread receives and verifies.
+    /// Sends from a helper thread while this thread receives and verifies. The sender keeps at most
+    /// `inFlightLimit` bytes unechoed, as an application with bounded buffers would: otherwise the kernel's
+    /// socket buffers (megabytes per connection) would hold a backlog that takes longer to drain than the load.
     private static func exchange(
-        on connection: LoadConnection, stream: Int, until deadline: ContinuousClock.Instant, pattern: TestPattern
+        on connection: LoadConnection, stream: Int, streams: Int, until deadline: ContinuousClock.Instant,
+        pattern: TestPattern
     ) -> StreamOutcome {
         let start = TestPattern.start(ofStream: stream)
-        let sender = Locked<(sent: Int, done: Bool, failure: String?)>((0, false, nil))
+        let progress = EchoProgress(inFlightLimit: max(256 << 10, (64 << 20) / streams))
         let senderDone = Completion()
         do {
             try startThread(named: "bench-send", stackSize: Workers.stackSize) {
-                var sent = 0
-                var failure: String?
-                while ContinuousClock.now < deadline {
+                while progress.waitForRoom(until: deadline) {
+                    let sent = progress.snapshot.sent
                     let error = pattern.withBytes(at: start + sent, upTo: chunk) { bytes -> SocketError? in
                         do throws(SocketError) {
                             try connection.socket.sendAll(bytes)
                         } catch {
                             return error
                         }
-                        sent += bytes.count
+                        progress.didSend(bytes.count)
                         return nil
                     }
                     if let error {
-                        failure = "send failed after \(sent) bytes: \(error)"
-                        break
+                        progress.finishSending(failure: "send failed after \(sent) bytes: \(error)")
+                        senderDone.complete()
+                        return
                     }
                 }
-                sender.withLock { $0 = (sent, true, failure) }
+                progress.finishSending(failure: nil)
                 senderDone.complete()
             }
         } catch {
             return StreamOutcome(sent: 0, finishedAt: .now, failure: "load generator: \(error)")
         }
-        var buffer = [UInt8](repeating: 0, count: chunk)
-        var received = 0
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 16)
+        defer { buffer.deallocate() }
+        func fail(_ failure: String) -> StreamOutcome {
+            connection.socket.shutdown(.both)
+            senderDone.wait(seconds: 60)
+            return StreamOutcome(sent: progress.snapshot.sent, finishedAt: .now, failure: failure)
+        }
         while true {
-            let (sent, done, failure) = sender.withLock { $0 }
-            if let failure { return StreamOutcome(sent: sent, finishedAt: .now, failure: failure) }
+            let (sent, received, done, failure) = progress.snapshot
+            if let failure { return fail(failure) }
             if done, received == sent { return StreamOutcome(sent: sent, finishedAt: .now, failure: nil) }
             // Poll briefly rather than block: the sender may finish while every byte is already back.
             guard connection.waitUntilReadable(milliseconds: 50) else {
                 if ContinuousClock.now > deadline + .seconds(LoadConnection.ioTimeout) {
-                    connection.socket.shutdown(.both)
-                    senderDone.wait(seconds: 60)
-                    return StreamOutcome(
-                        sent: sent, finishedAt: .now, failure: "only \(received) of \(sent) bytes echoed in time")
+                    return fail("only \(received) of \(sent) bytes echoed in time")
                 }
                 continue
             }
-            let n = buffer.withUnsafeMutableBytes { try? connection.socket.receive(into: $0) }
-            guard let n, n > 0 else {
-                connection.socket.shutdown(.both)
-                senderDone.wait(seconds: 60)
-                let what = n == nil ? "receive failed (timeout or reset)" : "connection ended"
-                return StreamOutcome(sent: sent, finishedAt: .now, failure: "\(what) after \(received) bytes echoed")
+            guard let n = try? connection.socket.receive(into: buffer), n > 0 else {
+                return fail("connection ended or failed after \(received) bytes echoed")
             }
-            let intact = buffer.withUnsafeBytes {
-                pattern.matches(UnsafeRawBufferPointer(rebasing: $0[..<n]), at: start + received)
+            guard pattern.matches(UnsafeRawBufferPointer(rebasing: buffer[..<n]), at: start + received) else {
+                return fail("wrong bytes echoed at offset \(received)")
             }
-            guard intact else {
-                connection.socket.shutdown(.both)
-                senderDone.wait(seconds: 60)
-                return StreamOutcome(sent: sent, finishedAt: .now, failure: "wrong bytes echoed at offset \(received)")
-            }
-            received += n
+            progress.didReceive(n)
         }
+    }
+}
+
+/// One bulk stream's counters, shared by its sender and receiver threads under `condition`.
+private final class EchoProgress: @unchecked Sendable {  // every var is guarded by `condition`
+    private let condition = NSCondition()
+    private let inFlightLimit: Int
+    private var sent = 0
+    private var received = 0
+    private var isDone = false
+    private var failure: String?
+
+    init(inFlightLimit: Int) {
+        self.inFlightLimit = inFlightLimit
+    }
+
+    var snapshot: (sent: Int, received: Int, done: Bool, failure: String?) {
+        condition.lock()
+        defer { condition.unlock() }
+        return (sent, received, isDone, failure)
+    }
+
+    /// Waits until fewer than the limit of bytes are unechoed; false once `deadline` has passed.
+    func waitForRoom(until deadline: ContinuousClock.Instant) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        while sent - received >= inFlightLimit, ContinuousClock.now < deadline {
+            _ = condition.wait(until: Date(timeIntervalSinceNow: min(0.05, (deadline - .now).seconds)))
+        }
+        return ContinuousClock.now < deadline
+    }
+
+    func didSend(_ count: Int) {
+        condition.lock()
+        sent += count
+        condition.unlock()
+    }
+
+    func didReceive(_ count: Int) {
+        condition.lock()
+        received += count
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    func finishSending(failure: String?) {
+        condition.lock()
+        isDone = true
+        self.failure = failure
+        condition.unlock()
     }
 }

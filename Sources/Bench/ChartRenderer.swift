@@ -38,10 +38,10 @@ public enum ChartRenderer {
 
         report = json.load(open(sys.argv[1]))
         panels = [
-            ("Bulk echo, MB/s each way", lambda p: p["bulk"]["megabytesPerSecond"], "linear"),
-            ("Requests/s (%d-byte messages)" % report["settings"]["messageSize"], lambda p: p["requests"]["requestsPerSecond"], "linear"),
+            ("Bulk echo, MB/s each way", lambda p: p["bulk"]["megabytesPerSecond"], "log"),
+            ("Requests/s (%d-byte messages)" % report["settings"]["messageSize"], lambda p: p["requests"]["requestsPerSecond"], "log"),
             ("Request p99 latency, µs", lambda p: p["requests"]["p99Microseconds"], "log"),
-            ("New connections/s", lambda p: p["connects"]["connectionsPerSecond"], "linear"),
+            ("New connections/s", lambda p: p["connects"]["connectionsPerSecond"], "log"),
         ]
         figure, axes = plt.subplots(2, 2, figsize=(12, 8))
         for axis, (title, value, scale) in zip(axes.flat, panels):

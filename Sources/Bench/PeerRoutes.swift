@@ -63,7 +63,9 @@ struct SSHRoute: Route {
     }
 }
 
-/// spiped: one encrypted TCP connection per client (AES-256-CTR with HMAC-SHA256), no multiplexing.
+/// spiped: one encrypted TCP connection per client (AES-256-CTR with HMAC-SHA256), no multiplexing. Its
+/// connection limit is raised, and its handshake timeout from 5 s to 30 s, so that load alone does not make
+/// it refuse clients.
 struct SpipedRoute: Route {
     let name = "spiped"
     let detail = "spiped, AES-256-CTR + HMAC-SHA256, a connection per client"
@@ -80,7 +82,8 @@ struct SpipedRoute: Route {
         let server = try ChildProcess(
             "spiped server", executable: "spiped",
             arguments: [
-                "-d", "-F", "-n", limit, "-s", "[127.0.0.1]:\(serverPort)", "-t", "[\(target.host)]:\(target.port)",
+                "-d", "-F", "-n", limit, "-o", "30", "-s", "[127.0.0.1]:\(serverPort)", "-t",
+                "[\(target.host)]:\(target.port)",
                 "-k", key,
             ], scratch: context.scratch)
         try RunningRoute.waitUntilListening(server, on: Endpoint(host: "127.0.0.1", port: serverPort))
@@ -89,7 +92,8 @@ struct SpipedRoute: Route {
         let client = try ChildProcess(
             "spiped client", executable: "spiped",
             arguments: [
-                "-e", "-F", "-n", limit, "-s", "[127.0.0.1]:\(localPort)", "-t", "[\(link.host)]:\(link.port)", "-k",
+                "-e", "-F", "-n", limit, "-o", "30", "-s", "[127.0.0.1]:\(localPort)", "-t",
+                "[\(link.host)]:\(link.port)", "-k",
                 key,
             ], scratch: context.scratch)
         let route = RunningRoute(
