@@ -24,7 +24,7 @@ let package = Package(
             ]
         ),
         .target(name: "FuzzChecks", dependencies: ["Mux", "Crypto"]),
-        .target(name: "Bench", dependencies: ["Mux"]),
+        .target(name: "Bench", dependencies: ["Mux", "Crypto"]),
         .executableTarget(
             name: "App",
             dependencies: [

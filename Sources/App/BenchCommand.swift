@@ -80,7 +80,13 @@ struct BenchCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            signal(SIGPIPE, SIG_IGN)
+            Signals.prepare()
+            try startThread(named: "bench-signals") {
+                let name = Signals.waitForTermination()
+                FileHandle.standardError.write(Data("bench: received \(name); stopping what the run started\n".utf8))
+                BenchRunner.abandon()
+                Glibc.exit(130)
+            }
             #if DEBUG
                 progress("note: this is a debug build; build with -c release for representative numbers")
             #endif

@@ -19,6 +19,8 @@ public struct MachineDescription: Codable, Sendable {
     public var memoryGiB: Double
     public var kernel: String
     public var build: String
+    /// Payload MB/s one core seals with tcptunnel's XChaCha20-Poly1305 framing (32 KiB frames).
+    public var sealMegabytesPerSecond: Double?
 
     /// This machine, now.
     public static func current() -> MachineDescription {
@@ -35,7 +37,7 @@ public struct MachineDescription: Codable, Sendable {
         return MachineDescription(
             date: ISO8601DateFormatter().string(from: Date()), cpus: ProcessInfo.processInfo.activeProcessorCount,
             cpuModel: model ?? "unknown", memoryGiB: Double(ProcessInfo.processInfo.physicalMemory) / 1_073_741_824,
-            kernel: kernel, build: build)
+            kernel: kernel, build: build, sealMegabytesPerSecond: try? CryptoSpeed.sealMegabytesPerSecond())
     }
 }
 

@@ -149,8 +149,19 @@ public enum BenchRunner {
         return report
     }
 
+    /// Stops everything a run in this process started and removes its scratch directory: for SIGINT or
+    /// SIGTERM in the middle of a run. The process should exit right after.
+    public static func abandon() {
+        ChildProcess.terminateAll()
+        try? FileManager.default.removeItem(at: scratchDirectory)
+    }
+
+    private static var scratchDirectory: URL {
+        FileManager.default.temporaryDirectory.appendingPathComponent("tcptunnel-bench-\(getpid())")
+    }
+
     private static func makeScratchDirectory() throws(BenchError) -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("tcptunnel-bench-\(getpid())")
+        let url = scratchDirectory
         do {
             try FileManager.default.createDirectory(
                 at: url, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])

@@ -1,4 +1,5 @@
 import Foundation
+import Mux
 
 /// A program the benchmark runs (an agent, a peer tunnel, the echo target), with its output in a log
 /// file of the run's scratch directory. Stopped by pid: SIGTERM, then SIGKILL after five seconds.
@@ -33,6 +34,27 @@ final class ChildProcess: @unchecked Sendable {  // `exitStatus` is only touched
             throw BenchError("cannot start \(name) (\(path)): \(String(cString: strerror(status)))")
         }
         pid = child
+        Self.running.withLock { _ = $0.insert(child) }
+    }
+
+    /// Children started and not yet seen to exit, for `terminateAll()`.
+    private static let running = Locked(Set<pid_t>())
+
+    /// Stops every child still running (SIGTERM, then SIGKILL after two seconds): for an interrupted run,
+    /// so that no agent, peer or target outlives the benchmark. Callable from any thread.
+    static func terminateAll() {
+        let pids = running.withLock { $0 }
+        for pid in pids { kill(pid, SIGTERM) }
+        let deadline = Date(timeIntervalSinceNow: 2)
+        var left = pids
+        while !left.isEmpty, Date() < deadline {
+            left = left.filter {
+                var status: Int32 = 0
+                return waitpid($0, &status, WNOHANG) == 0
+            }
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        for pid in left { kill(pid, SIGKILL) }
     }
 
     /// Whether the process is still running (reaping it if it has exited).
@@ -41,6 +63,7 @@ final class ChildProcess: @unchecked Sendable {  // `exitStatus` is only touched
         var status: Int32 = 0
         guard waitpid(pid, &status, WNOHANG) == pid else { return true }
         exitStatus = status
+        Self.running.withLock { _ = $0.remove(pid) }
         return false
     }
 
@@ -67,6 +90,7 @@ final class ChildProcess: @unchecked Sendable {  // `exitStatus` is only touched
             var status: Int32 = 0
             _ = waitpid(pid, &status, 0)
             exitStatus = status
+            Self.running.withLock { _ = $0.remove(pid) }
         }
     }
 
