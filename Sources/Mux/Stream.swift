@@ -358,19 +358,19 @@ final class Stream: @unchecked Sendable {
         }
         if resetReason == nil { resetReason = reason }
         inbound.removeAll()
-        let socket = self.socket
-        let isWriting = self.isWriting
+        if let socket {
+            // Under the lock, so that the last user cannot close the descriptor (and the system reuse its
+            // number) in between. SHUT_RD wakes a blocked recv without sending anything, so the client sees
+            // only the RST of the final close; a thread blocked in send is woken only by shutting the write
+            // side as well.
+            socket.setAbortOnClose()
+            socket.shutdown(isWriting ? .both : .read)
+        }
         let endsDownlink = endDownlinkWithoutThread()
         condition.broadcast()
         condition.unlock()
-        if endsDownlink { releaseSocket() }
         if let reason { link.queue.pushControl(.reset(id, reason)) }
-        if let socket {
-            socket.setAbortOnClose()
-            // SHUT_RD wakes a blocked recv without sending anything, so the client sees only the RST of the
-            // final close. A thread blocked in send can only be woken by shutting the write side as well.
-            socket.shutdown(isWriting ? .both : .read)
-        }
+        if endsDownlink { releaseSocket() }
     }
 
     /// Counts `count` bytes written to the socket; returns the window increment due to the peer, if any.
