@@ -14,18 +14,28 @@ public enum BenchTable {
             ("New connections/s (higher is better)", { $0.connects.connectionsPerSecond }),
             ("CPU seconds per GB carried, both ends (lower is better)", { $0.cpuSecondsPerGB }),
             ("CPU µs per new connection, both ends (lower is better)", { $0.cpuMicrosecondsPerConnection }),
-            (
-                "Peak RSS, MiB, local + remote side (lower is better)",
-                { point in
-                    usage(point).map { Double($0.peakRSSBytes) / 1_048_576 }
-                }
-            ),
-            ("Peak threads, local + remote side", { point in usage(point).map { Double($0.peakThreads) } }),
         ]
         for measure in measures {
             out +=
                 "\n### \(measure.title)\n\n"
                 + table(report, markUnverified: measure.title.hasPrefix("Bulk"), measure.value)
+        }
+        let perSide: [(title: String, value: (ProcessUsage) -> Double, format: (Double) -> String)] = [
+            (
+                "Peak RSS, MiB: local + remote side = total (lower is better)", { Double($0.peakRSSBytes) / 1_048_576 },
+                BenchRunner.format
+            ),
+            ("Peak threads: local + remote side = total", { Double($0.peakThreads) }, { String(Int($0)) }),
+        ]
+        for measure in perSide {
+            out +=
+                "\n### \(measure.title)\n\n"
+                + table(
+                    report, markUnverified: false, { usage($0).map(measure.value) }, format: measure.format,
+                    breakdown: { point in
+                        guard let local = point.local, let remote = point.remote else { return nil }
+                        return "\(measure.format(measure.value(local))) + \(measure.format(measure.value(remote))) = "
+                    })
         }
         out += "\n### Half-close (client sends 1 MiB, then FIN; is every echoed byte delivered before the end?)\n\n"
         out += "| route | echoed before end | verdict |\n|---|---|---|\n"
@@ -84,8 +94,11 @@ public enum BenchTable {
         }
     }
 
-    private static func table(_ report: BenchReport, markUnverified: Bool, _ value: (PointReport) -> Double?) -> String
-    {
+    /// `breakdown`, if given, is written before each value (the per-side parts of a total).
+    private static func table(
+        _ report: BenchReport, markUnverified: Bool, _ value: (PointReport) -> Double?,
+        format: (Double) -> String = BenchRunner.format, breakdown: (PointReport) -> String? = { _ in nil }
+    ) -> String {
         let routes = report.routes
         var out = "| streams | " + routes.map(\.name).joined(separator: " | ") + " |\n"
         out += "|---:|" + String(repeating: "---:|", count: routes.count) + "\n"
@@ -97,7 +110,7 @@ public enum BenchTable {
                     cells.append("–")
                     continue
                 }
-                var cell = BenchRunner.format(number)
+                var cell = (breakdown(point) ?? "") + format(number)
                 if markUnverified, !point.bulk.verified { cell += " ✗" }
                 if index > 0, let ours, number > 0 { cell += " (\(String(format: "%.2f", ours / number))×)" }
                 cells.append(cell)
