@@ -9,22 +9,17 @@ enum BulkLoad {
     static func run(entry: Endpoint, streams: Int, seconds: Double, pattern: TestPattern) throws(BenchError)
         -> BulkReport
     {
-        let gate = StartGate(expected: streams)
-        let outcomes = try Workers.run(streams, named: "bench-bulk") { index -> StreamOutcome in
-            let connection = Result { () throws(BenchError) in try LoadConnection.open(to: entry) }
-            let start = gate.arriveAndWait()
-            switch connection {
-            case .failure(let error):
-                return StreamOutcome(startedAt: start, sent: 0, finishedAt: .now, failure: error.description)
-            case .success(let connection):
-                defer { connection.close() }
+        let outcomes = try Workers.runConnected(
+            streams, to: entry, named: "bench-bulk",
+            failed: { error, start in
+                StreamOutcome(startedAt: start, sent: 0, finishedAt: .now, failure: error.description)
+            },
+            each: { index, connection, start in
                 var outcome = exchange(
-                    on: connection, stream: index, streams: streams, until: start + .seconds(seconds),
-                    pattern: pattern)
+                    on: connection, stream: index, streams: streams, until: start + .seconds(seconds), pattern: pattern)
                 outcome.startedAt = start
                 return outcome
-            }
-        }
+            })
         let failures = outcomes.compactMap(\.failure)
         let bytes = outcomes.reduce(0) { $0 + $1.sent }
         let started = outcomes.map(\.startedAt).min() ?? .now

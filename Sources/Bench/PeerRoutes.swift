@@ -24,42 +24,40 @@ struct SSHRoute: Route {
         }
         try? FileManager.default.removeItem(atPath: "\(directory)/authorized_keys")
         try? FileManager.default.copyItem(atPath: "\(directory)/client.pub", toPath: "\(directory)/authorized_keys")
-        let sshdPort = try RunningRoute.freePort()
-        let config = """
-            Port \(sshdPort)
-            ListenAddress 127.0.0.1
-            HostKey \(directory)/host
-            AuthorizedKeysFile \(directory)/authorized_keys
-            PermitRootLogin prohibit-password
-            PasswordAuthentication no
-            KbdInteractiveAuthentication no
-            UsePAM no
-            StrictModes no
-            AllowTcpForwarding yes
-            MaxStartups 1000
-            PidFile none
-            Ciphers chacha20-poly1305@openssh.com
-            """
-        _ = FileManager.default.createFile(atPath: "\(directory)/sshd_config", contents: Data(config.utf8))
-        let sshd = try ChildProcess(
-            "sshd", executable: "sshd", arguments: ["-D", "-e", "-f", "\(directory)/sshd_config"],
-            scratch: context.scratch)
-        try RunningRoute.waitUntilListening(sshd, on: Endpoint(host: "127.0.0.1", port: sshdPort))
-        let (link, relay) = try RunningRoute.longPath(to: Endpoint(host: "127.0.0.1", port: sshdPort), shape: path)
-        let localPort = try RunningRoute.freePort()
         let user = ProcessInfo.processInfo.environment["USER"] ?? NSUserName()
-        let ssh = try ChildProcess(
-            "ssh", executable: "ssh",
-            arguments: [
-                "-N", "-F", "/dev/null", "-i", "\(directory)/client", "-p", String(link.port),
-                "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes",
-                "-o", "ExitOnForwardFailure=yes", "-o", "LogLevel=ERROR", "-c", "chacha20-poly1305@openssh.com",
-                "-L", "127.0.0.1:\(localPort):\(target.host):\(target.port)", "\(user)@\(link.host)",
-            ], scratch: context.scratch)
-        let route = RunningRoute(
-            entry: Endpoint(host: "127.0.0.1", port: localPort), local: ssh, remote: sshd, relay: relay)
-        try route.waitUntilServing()
-        return route
+        return try RunningRoute.startTwoEnded(
+            path: path,
+            server: { port throws(BenchError) in
+                let config = """
+                    Port \(port)
+                    ListenAddress 127.0.0.1
+                    HostKey \(directory)/host
+                    AuthorizedKeysFile \(directory)/authorized_keys
+                    PermitRootLogin prohibit-password
+                    PasswordAuthentication no
+                    KbdInteractiveAuthentication no
+                    UsePAM no
+                    StrictModes no
+                    AllowTcpForwarding yes
+                    MaxStartups 1000
+                    PidFile none
+                    Ciphers chacha20-poly1305@openssh.com
+                    """
+                _ = FileManager.default.createFile(atPath: "\(directory)/sshd_config", contents: Data(config.utf8))
+                return try ChildProcess(
+                    "sshd", executable: "sshd", arguments: ["-D", "-e", "-f", "\(directory)/sshd_config"],
+                    scratch: context.scratch)
+            },
+            client: { port, server throws(BenchError) in
+                try ChildProcess(
+                    "ssh", executable: "ssh",
+                    arguments: [
+                        "-N", "-F", "/dev/null", "-i", "\(directory)/client", "-p", String(server.port),
+                        "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes",
+                        "-o", "ExitOnForwardFailure=yes", "-o", "LogLevel=ERROR", "-c", "chacha20-poly1305@openssh.com",
+                        "-L", "127.0.0.1:\(port):\(target.host):\(target.port)", "\(user)@\(server.host)",
+                    ], scratch: context.scratch)
+            })
     }
 }
 
@@ -77,29 +75,21 @@ struct SpipedRoute: Route {
         guard getentropy(&secret, secret.count) == 0,
             FileManager.default.createFile(atPath: key, contents: Data(secret), attributes: [.posixPermissions: 0o600])
         else { throw BenchError("cannot write the spiped key to \(key)") }
-        let limit = String(context.maxStreams + 16)
-        let serverPort = try RunningRoute.freePort()
-        let server = try ChildProcess(
-            "spiped server", executable: "spiped",
-            arguments: [
-                "-d", "-F", "-n", limit, "-o", "30", "-s", "[127.0.0.1]:\(serverPort)", "-t",
-                "[\(target.host)]:\(target.port)",
-                "-k", key,
-            ], scratch: context.scratch)
-        try RunningRoute.waitUntilListening(server, on: Endpoint(host: "127.0.0.1", port: serverPort))
-        let (link, relay) = try RunningRoute.longPath(to: Endpoint(host: "127.0.0.1", port: serverPort), shape: path)
-        let localPort = try RunningRoute.freePort()
-        let client = try ChildProcess(
-            "spiped client", executable: "spiped",
-            arguments: [
-                "-e", "-F", "-n", limit, "-o", "30", "-s", "[127.0.0.1]:\(localPort)", "-t",
-                "[\(link.host)]:\(link.port)", "-k",
-                key,
-            ], scratch: context.scratch)
-        let route = RunningRoute(
-            entry: Endpoint(host: "127.0.0.1", port: localPort), local: client, remote: server, relay: relay)
-        try route.waitUntilServing()
-        return route
+        let options = ["-F", "-n", String(context.maxStreams + 16), "-o", "30", "-k", key]
+        return try RunningRoute.startTwoEnded(
+            path: path,
+            server: { port throws(BenchError) in
+                try ChildProcess(
+                    "spiped server", executable: "spiped",
+                    arguments: ["-d", "-s", "[127.0.0.1]:\(port)", "-t", "[\(target.host)]:\(target.port)"] + options,
+                    scratch: context.scratch)
+            },
+            client: { port, server throws(BenchError) in
+                try ChildProcess(
+                    "spiped client", executable: "spiped",
+                    arguments: ["-e", "-s", "[127.0.0.1]:\(port)", "-t", "[\(server.host)]:\(server.port)"] + options,
+                    scratch: context.scratch)
+            })
     }
 }
 
@@ -115,23 +105,21 @@ struct ShadowsocksRoute: Route {
     func start(target: Endpoint, path: PathShape?, context: RouteContext) throws(BenchError) -> RunningRoute {
         let password = (0..<24).map { _ in String(UInt8.random(in: 0...255), radix: 16) }.joined()
         let cipher = ["-m", "xchacha20-ietf-poly1305", "-k", password, "--no-delay"]
-        let serverPort = try RunningRoute.freePort()
-        let server = try ChildProcess(
-            "ss-server", executable: "ss-server", arguments: ["-s", "127.0.0.1", "-p", String(serverPort)] + cipher,
-            scratch: context.scratch)
-        try RunningRoute.waitUntilListening(server, on: Endpoint(host: "127.0.0.1", port: serverPort))
-        let (link, relay) = try RunningRoute.longPath(to: Endpoint(host: "127.0.0.1", port: serverPort), shape: path)
-        let localPort = try RunningRoute.freePort()
-        let client = try ChildProcess(
-            "ss-tunnel", executable: "ss-tunnel",
-            arguments: [
-                "-s", link.host, "-p", String(link.port), "-b", "127.0.0.1", "-l", String(localPort),
-                "-L", "\(target.host):\(target.port)",
-            ] + cipher, scratch: context.scratch)
-        let route = RunningRoute(
-            entry: Endpoint(host: "127.0.0.1", port: localPort), local: client, remote: server, relay: relay)
-        try route.waitUntilServing()
-        return route
+        return try RunningRoute.startTwoEnded(
+            path: path,
+            server: { port throws(BenchError) in
+                try ChildProcess(
+                    "ss-server", executable: "ss-server", arguments: ["-s", "127.0.0.1", "-p", String(port)] + cipher,
+                    scratch: context.scratch)
+            },
+            client: { port, server throws(BenchError) in
+                try ChildProcess(
+                    "ss-tunnel", executable: "ss-tunnel",
+                    arguments: [
+                        "-s", server.host, "-p", String(server.port), "-b", "127.0.0.1", "-l", String(port),
+                        "-L", "\(target.host):\(target.port)",
+                    ] + cipher, scratch: context.scratch)
+            })
     }
 }
 

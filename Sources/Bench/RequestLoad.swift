@@ -7,19 +7,14 @@ enum RequestLoad {
     static func run(entry: Endpoint, streams: Int, seconds: Double, messageSize: Int) throws(BenchError)
         -> RequestReport
     {
-        let gate = StartGate(expected: streams)
-        let outcomes = try Workers.run(streams, named: "bench-request") { index -> StreamOutcome in
-            let connection = Result { () throws(BenchError) in try LoadConnection.open(to: entry) }
-            let start = gate.arriveAndWait()
-            switch connection {
-            case .failure(let error): return StreamOutcome(latencies: [], failure: error.description)
-            case .success(let connection):
-                defer { connection.close() }
+        let outcomes = try Workers.runConnected(
+            streams, to: entry, named: "bench-request",
+            failed: { error, _ in StreamOutcome(latencies: [], failure: error.description) },
+            each: { index, connection, start in
                 connection.socket.setNoDelay()
                 return roundTrips(
                     on: connection, stream: index, until: start + .seconds(seconds), messageSize: messageSize)
-            }
-        }
+            })
         let failures = outcomes.compactMap(\.failure)
         let latencies = outcomes.flatMap(\.latencies).sorted()
         return RequestReport(

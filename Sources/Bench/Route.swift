@@ -86,6 +86,34 @@ final class RunningRoute: Sendable {
         throw BenchError("route did not come up within \(Int(seconds)) s (\(lastError)); \(logs)")
     }
 
+    /// Starts a tunnel with two ends: `server` on a free loopback port, the long path (if any) in front of
+    /// it, then `client`, given the port clients will use and where the server is reached. Waits until a
+    /// byte makes the round trip; whatever was started is stopped if any step fails.
+    static func startTwoEnded(
+        path: PathShape?, server: (_ port: UInt16) throws(BenchError) -> ChildProcess,
+        client: (_ port: UInt16, _ server: Endpoint) throws(BenchError) -> ChildProcess
+    ) throws(BenchError) -> RunningRoute {
+        let serverEndpoint = Endpoint(host: "127.0.0.1", port: try freePort())
+        let serverProcess = try server(serverEndpoint.port)
+        var relay: LatencyRelay?
+        do {
+            try waitUntilListening(serverProcess, on: serverEndpoint)
+            let (link, pathRelay) = try longPath(to: serverEndpoint, shape: path)
+            relay = pathRelay
+            let clientPort = try freePort()
+            let clientProcess = try client(clientPort, link)
+            let route = RunningRoute(
+                entry: Endpoint(host: "127.0.0.1", port: clientPort), local: clientProcess, remote: serverProcess,
+                relay: relay)
+            try route.waitUntilServing()
+            return route
+        } catch {
+            serverProcess.stop()
+            relay?.stop()
+            throw error
+        }
+    }
+
     /// Waits until `process` accepts connections on `endpoint`, so that a client started next finds it.
     static func waitUntilListening(_ process: ChildProcess, on endpoint: Endpoint, seconds: Double = 10)
         throws(BenchError)

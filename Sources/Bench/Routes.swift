@@ -28,22 +28,20 @@ struct TCPTunnelRoute: Route {
             guard keygen.waitUntilExit() else { throw BenchError("tcptunnel keygen failed: \(keygen.logTail)") }
         }
         let common = ["--key-file", key, "--log-level", "warning", "--max-streams", String(context.maxStreams + 16)]
-        let remotePort = try RunningRoute.freePort()
-        let remote = try ChildProcess(
-            "tcptunnel remote", executable: binary,
-            arguments: ["remote", "--listen", "127.0.0.1:\(remotePort)", "--target", target.description] + common,
-            scratch: context.scratch)
-        let (linkEntry, relay) = try RunningRoute.longPath(
-            to: Endpoint(host: "127.0.0.1", port: remotePort), shape: path)
-        let localPort = try RunningRoute.freePort()
-        let local = try ChildProcess(
-            "tcptunnel local", executable: binary,
-            arguments: ["local", "--listen", "127.0.0.1:\(localPort)", "--remote", linkEntry.description] + common,
-            scratch: context.scratch)
-        let route = RunningRoute(
-            entry: Endpoint(host: "127.0.0.1", port: localPort), local: local, remote: remote, relay: relay)
-        try route.waitUntilServing()
-        return route
+        return try RunningRoute.startTwoEnded(
+            path: path,
+            server: { port throws(BenchError) in
+                try ChildProcess(
+                    "tcptunnel remote", executable: binary,
+                    arguments: ["remote", "--listen", "127.0.0.1:\(port)", "--target", target.description] + common,
+                    scratch: context.scratch)
+            },
+            client: { port, remote throws(BenchError) in
+                try ChildProcess(
+                    "tcptunnel local", executable: binary,
+                    arguments: ["local", "--listen", "127.0.0.1:\(port)", "--remote", remote.description] + common,
+                    scratch: context.scratch)
+            })
     }
 }
 

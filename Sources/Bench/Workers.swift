@@ -32,6 +32,27 @@ enum Workers {
         if let startFailure { throw BenchError("load generator: \(startFailure)") }
         return results.withLock { $0.map { $0! } }
     }
+
+    /// Runs `count` threads that each connect to `entry`, wait until all have connected (or failed to), then
+    /// run `body(index, connection, start)`, closing the connection afterwards; a thread whose connection
+    /// failed returns `failed(error, start)`. `start` is the same instant for every thread.
+    static func runConnected<T: Sendable>(
+        _ count: Int, to entry: Endpoint, named name: String,
+        failed: @escaping @Sendable (BenchError, ContinuousClock.Instant) -> T,
+        each body: @escaping @Sendable (Int, LoadConnection, ContinuousClock.Instant) -> T
+    ) throws(BenchError) -> [T] {
+        let gate = StartGate(expected: count)
+        return try run(count, named: name) { index in
+            let connection = Result { () throws(BenchError) in try LoadConnection.open(to: entry) }
+            let start = gate.arriveAndWait()
+            switch connection {
+            case .failure(let error): return failed(error, start)
+            case .success(let connection):
+                defer { connection.close() }
+                return body(index, connection, start)
+            }
+        }
+    }
 }
 
 /// Holds every load thread at the line until all of them are connected (or failed to), so that each
