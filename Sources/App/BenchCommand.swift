@@ -17,7 +17,9 @@ struct BenchCommand: ParsableCommand {
     )
 
     @Option(
-        name: .long, help: ArgumentHelp("Concurrent stream counts, comma-separated.", valueName: "n,n,..."),
+        name: .long,
+        help: ArgumentHelp(
+            "Concurrent stream counts, comma-separated (default: 1,4,16,64,256,1024).", valueName: "n,n,..."),
         transform: parseStreamCounts)
     var streams: [Int] = [1, 4, 16, 64, 256, 1024]
 
@@ -147,11 +149,11 @@ struct BenchCommand: ParsableCommand {
 private func parseStreamCounts(_ text: String) throws -> [Int] {
     let counts = try text.split(separator: ",").map { part in
         guard let count = Int(part.trimmingCharacters(in: .whitespaces)), count >= 1, count <= 100_000 else {
-            throw ValidationError("--streams: '\(part)' is not a stream count from 1 to 100000")
+            throw ValidationError("'\(part)' is not a stream count from 1 to 100000")
         }
         return count
     }
-    guard !counts.isEmpty else { throw ValidationError("--streams: give at least one count") }
+    guard !counts.isEmpty else { throw ValidationError("give at least one count") }
     return counts
 }
 
@@ -161,7 +163,7 @@ private func parseMilliseconds(_ text: String) throws -> Double {
         text.hasSuffix("ms")
         ? (text.dropLast(2), 1) : text.hasSuffix("s") ? (text.dropLast(1), 1000) : (Substring(text), 1)
     guard let value = Double(number), value >= 0, value <= 10_000 else {
-        throw ValidationError("--rtt: '\(text)' is not a time such as 100ms or 0.1s (at most 10 s)")
+        throw ValidationError("'\(text)' is not a time such as 100ms or 0.1s (at most 10 s)")
     }
     return value * scale
 }

@@ -77,3 +77,28 @@ import Testing
         #expect(command.linkWaitTimeout == 3)
     }
 }
+
+@Suite struct BenchCommandLineTests {
+    private func parse(_ arguments: [String]) throws -> BenchCommand {
+        try #require(try TCPTunnel.parseAsRoot(["bench"] + arguments) as? BenchCommand)
+    }
+
+    @Test func roundTripTimeIsReadInMillisecondsOrSeconds() throws {
+        #expect(try parse(["--rtt", "100ms"]).rtt == 100)
+        #expect(try parse(["--rtt", "0.25s"]).rtt == 250)
+        #expect(try parse(["--rtt", "40"]).rtt == 40)
+        #expect(throws: (any Error).self) { try parse(["--rtt", "soon"]) }
+    }
+
+    @Test func streamCountsDefaultToTheDocumentedListAndRejectNonNumbers() throws {
+        #expect(try parse([]).streams == [1, 4, 16, 64, 256, 1024])
+        #expect(try parse(["--streams", "2, 8"]).streams == [2, 8])
+        #expect(throws: (any Error).self) { try parse(["--streams", "1,x"]) }
+        #expect(throws: (any Error).self) { try parse(["--streams", "0"]) }
+    }
+
+    @Test func bandwidthCapNeedsALongPath() {
+        #expect(throws: (any Error).self) { try parse(["--bandwidth", "10"]) }
+        #expect(throws: Never.self) { try parse(["--rtt", "100ms", "--bandwidth", "10"]) }
+    }
+}
