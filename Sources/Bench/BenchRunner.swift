@@ -46,6 +46,13 @@ public enum BenchRunner {
         let target: Endpoint
         if let attached = plan.target {
             target = attached
+            do {
+                try RunningRoute(entry: target, local: nil, remote: nil, relay: nil).waitUntilServing(seconds: 5)
+            } catch {
+                throw BenchError(
+                    "the target \(target) does not echo (it must be an echo server such as tcptunnel bench-target): \(error)"
+                )
+            }
         } else {
             let port = try RunningRoute.freePort()
             target = Endpoint(host: "127.0.0.1", port: port)

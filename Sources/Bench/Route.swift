@@ -81,9 +81,11 @@ final class RunningRoute: Sendable {
             }
             Thread.sleep(forTimeInterval: 0.1)
         }
-        let logs = [local, remote].compactMap { $0 }.map { "\($0.name): \($0.logTail)" }.joined(separator: "; ")
+        let logs = [local, remote].compactMap { $0 }.map { "\($0.name): \($0.logTail)" }
         stop()
-        throw BenchError("route did not come up within \(Int(seconds)) s (\(lastError)); \(logs)")
+        throw BenchError(
+            "no echo through \(entry) within \(Int(seconds)) s (\(lastError))"
+                + (logs.isEmpty ? "" : "; " + logs.joined(separator: "; ")))
     }
 
     /// Starts a tunnel with two ends: `server` on a free loopback port, the long path (if any) in front of
