@@ -74,11 +74,11 @@ public enum BenchTable {
             }
         }
         return """
-            Machine: \(machine.cpus) CPUs (\(machine.cpuModel)), \(String(format: "%.0f", machine.memoryGiB)) GiB, \
+            - Machine: \(machine.cpus) CPUs (\(machine.cpuModel)), \(String(format: "%.0f", machine.memoryGiB)) GiB, \
             Linux \(machine.kernel), \(machine.build) build, \(machine.date)
-            XChaCha20-Poly1305 framing (tcptunnel's FrameSealer, 32 KiB frames): \
+            - XChaCha20-Poly1305 framing (tcptunnel's FrameSealer, 32 KiB frames): \
             \(machine.sealMegabytesPerSecond.map { BenchRunner.format($0) } ?? "?") MB/s on one core
-            Loads: \(BenchRunner.format(settings.seconds)) s each, \(settings.messageSize)-byte requests, path: \(path)
+            - Loads: \(BenchRunner.format(settings.seconds)) s each, \(settings.messageSize)-byte requests, path: \(path)
 
             """
     }
