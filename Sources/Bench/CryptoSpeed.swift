@@ -12,7 +12,7 @@ enum CryptoSpeed {
         do {
             let key = try PreSharedKey(base64: PreSharedKey.generateBase64(), source: "benchmark key")
             let now = UInt64(Date().timeIntervalSince1970)
-            let client = ClientHandshake(key: key, now: now)
+            let client = try ClientHandshake(key: key, now: now)
             let (reply, _) = try ServerHandshake.verify(client.hello, keys: [key], now: now).respond()
             sealer = try client.receive(serverHello: reply).clientSide().sealer
         } catch {

@@ -12,6 +12,8 @@ public enum CryptoError: Error, Equatable, Sendable {
     case weakPeerKey
     /// 2^64 frames were sealed in one direction; the link must end rather than reuse a nonce.
     case nonceSpaceExhausted
+    /// No guarded memory for a key: the process is out of memory or of memory mappings (`vm.max_map_count`).
+    case outOfGuardedMemory
 }
 
 extension CryptoError: CustomStringConvertible {
@@ -23,6 +25,8 @@ extension CryptoError: CustomStringConvertible {
         case .clockSkew(let seconds): "peer clock differs by \(seconds) s (more than the accepted skew); check NTP"
         case .weakPeerKey: "peer sent a weak ephemeral key"
         case .nonceSpaceExhausted: "nonce space exhausted"
+        case .outOfGuardedMemory:
+            "no memory for a key (out of memory, or of memory mappings: see vm.max_map_count)"
         }
     }
 }

@@ -5,10 +5,10 @@ struct EphemeralKeyPair {
     let publicKey: [UInt8]
     let secretKey: SecretBytes
 
-    init() {
+    init() throws(CryptoError) {
         Sodium.ensureReady()
         var publicKey = [UInt8](repeating: 0, count: HandshakeMessage.publicKeySize)
-        secretKey = SecretBytes(count: Int(crypto_scalarmult_SCALARBYTES)) { secret in
+        secretKey = try SecretBytes(count: Int(crypto_scalarmult_SCALARBYTES)) { secret in
             randombytes_buf(secret, Int(crypto_scalarmult_SCALARBYTES))
             _ = crypto_scalarmult_base(&publicKey, secret)
         }
@@ -28,13 +28,15 @@ struct EphemeralKeyPair {
 /// The initiating side (the local agent). Send `hello`, then pass the server's reply to `receive`.
 public struct ClientHandshake {
     private let key: PreSharedKey
-    private let ephemeral = EphemeralKeyPair()
+    private let ephemeral: EphemeralKeyPair
     /// The client hello to send, `HandshakeMessage.clientHelloSize` bytes.
     public let hello: [UInt8]
 
     /// Prepares a hello stamped with `now` (Unix seconds).
-    public init(key: PreSharedKey, now: UInt64) {
+    /// Throws `.outOfGuardedMemory` when there is no memory for the ephemeral key.
+    public init(key: PreSharedKey, now: UInt64) throws(CryptoError) {
         self.key = key
+        ephemeral = try EphemeralKeyPair()
         let time = withUnsafeBytes(of: now.bigEndian) { Array($0) }
         let tag = HandshakeMessage.mac(
             key: key.helloKey, label: HandshakeMessage.clientLabel, ephemeral.publicKey, time)
@@ -53,7 +55,7 @@ public struct ClientHandshake {
         else { throw .handshakeNotAuthentic }
         var shared = try ephemeral.sharedSecret(with: serverPublic[...])
         defer { wipe(&shared) }
-        return SessionKeys(presharedKey: key, sharedSecret: shared, transcript: hello + reply)
+        return try SessionKeys(presharedKey: key, sharedSecret: shared, transcript: hello + reply)
     }
 }
 
@@ -107,12 +109,12 @@ public struct VerifiedHello {
 
     /// Makes the server hello and the session keys.
     public func respond() throws(CryptoError) -> (reply: [UInt8], keys: SessionKeys) {
-        let ephemeral = EphemeralKeyPair()
+        let ephemeral = try EphemeralKeyPair()
         let tag = HandshakeMessage.mac(
             key: key.helloKey, label: HandshakeMessage.serverLabel, hello, ephemeral.publicKey)
         let reply = ephemeral.publicKey + tag
         var shared = try ephemeral.sharedSecret(with: hello[..<HandshakeMessage.publicKeySize])
         defer { wipe(&shared) }
-        return (reply, SessionKeys(presharedKey: key, sharedSecret: shared, transcript: hello + reply))
+        return (reply, try SessionKeys(presharedKey: key, sharedSecret: shared, transcript: hello + reply))
     }
 }

@@ -8,6 +8,8 @@ public enum KeyError: Error, Equatable, Sendable {
     case insecurePermissions(path: String, mode: UInt32)
     /// The key text is not base64 of exactly 32 bytes. `source` names where it came from.
     case malformed(source: String)
+    /// The process had no memory left to hold the key; `source` names where it came from.
+    case outOfMemory(source: String)
 }
 
 extension KeyError: CustomStringConvertible {
@@ -20,6 +22,8 @@ extension KeyError: CustomStringConvertible {
                 + "(run: chmod 600 \(path))"
         case .malformed(let source):
             "\(source) does not hold a key: expected base64 of exactly 32 bytes (make one with: tcptunnel keygen)"
+        case .outOfMemory(let source):
+            "no memory to hold the key from \(source) (out of memory, or of memory mappings)"
         }
     }
 }

@@ -30,19 +30,23 @@ public struct PreSharedKey: Sendable {
                 sodium_base64_VARIANT_ORIGINAL)
         }
         guard status == 0, decodedCount == Self.byteCount else { throw .malformed(source: source) }
-        self.init(rawKey: raw)
+        do {
+            try self.init(rawKey: raw)
+        } catch {
+            throw .outOfMemory(source: source)
+        }
     }
 
-    private init(rawKey: [UInt8]) {
-        helloKey = Self.derive(subkey: 1, from: rawKey)
-        sessionKey = Self.derive(subkey: 2, from: rawKey)
+    private init(rawKey: [UInt8]) throws(CryptoError) {
+        helloKey = try Self.derive(subkey: 1, from: rawKey)
+        sessionKey = try Self.derive(subkey: 2, from: rawKey)
         var digest = [UInt8](repeating: 0, count: 32)
         crypto_generichash(&digest, digest.count, rawKey, UInt64(Self.byteCount), nil, 0)
         fingerprint = digest.prefix(8).map { String(format2Hex: $0) }.joined()
     }
 
-    private static func derive(subkey id: UInt64, from rawKey: [UInt8]) -> SecretBytes {
-        SecretBytes(count: 32) { out in
+    private static func derive(subkey id: UInt64, from rawKey: [UInt8]) throws(CryptoError) -> SecretBytes {
+        try SecretBytes(count: 32) { out in
             _ = crypto_kdf_derive_from_key(out, 32, id, kdfContext, rawKey)
         }
     }

@@ -9,10 +9,13 @@ final class SecretBytes: @unchecked Sendable {
     let count: Int
 
     /// Allocates `count` guarded bytes and lets `fill` write them once.
-    init(count: Int, fill: (UnsafeMutablePointer<UInt8>) -> Void) {
+    /// Throws when the process has no memory or memory mappings left for them (each allocation maps guard
+    /// pages, so an agent near `vm.max_map_count` with tens of thousands of threads can get here); the
+    /// handshake that needed the key fails, not the process. A failed mlock does not count: libsodium
+    /// then keeps the bytes unlocked.
+    init(count: Int, fill: (UnsafeMutablePointer<UInt8>) -> Void) throws(CryptoError) {
         Sodium.ensureReady()
-        // sodium_malloc fails only when the locked-memory limit is exhausted; a key cannot be held safely then.
-        guard let raw = sodium_malloc(count) else { fatalError("sodium_malloc: out of locked memory") }
+        guard let raw = sodium_malloc(count) else { throw .outOfGuardedMemory }
         pointer = raw
         self.count = count
         fill(raw.assumingMemoryBound(to: UInt8.self))

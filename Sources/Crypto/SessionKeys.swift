@@ -8,18 +8,18 @@ public struct SessionKeys: Sendable {
 
     /// key = BLAKE2b-256(key: PSK session subkey, message: label ‖ X25519 shared secret ‖ client hello ‖ server hello).
     /// Binding the transcript means a tampered hello yields different keys on the two sides.
-    init(presharedKey: PreSharedKey, sharedSecret: [UInt8], transcript: [UInt8]) {
-        func derive(_ label: String) -> SecretBytes {
+    init(presharedKey: PreSharedKey, sharedSecret: [UInt8], transcript: [UInt8]) throws(CryptoError) {
+        func derive(_ label: String) throws(CryptoError) -> SecretBytes {
             var input = Array(label.utf8) + sharedSecret + transcript
             defer { wipe(&input) }
-            return SecretBytes(count: 32) { out in
+            return try SecretBytes(count: 32) { out in
                 presharedKey.sessionKey.withBytes { key in
                     _ = crypto_generichash(out, 32, input, UInt64(input.count), key, 32)
                 }
             }
         }
-        clientToServer = derive("tcptunnel/1 c2s")
-        serverToClient = derive("tcptunnel/1 s2c")
+        clientToServer = try derive("tcptunnel/1 c2s")
+        serverToClient = try derive("tcptunnel/1 s2c")
     }
 
     /// The sealer and opener for the side that sent the client hello.

@@ -22,7 +22,12 @@ extension Link {
             throw .socket(error)
         }
         do throws(LinkError) {
-            let handshake = ClientHandshake(key: key, now: unixTime())
+            let handshake: ClientHandshake
+            do {
+                handshake = try ClientHandshake(key: key, now: unixTime())
+            } catch {
+                throw .handshakeFailed(error)
+            }
             do {
                 try socket.sendAll(handshake.hello)
             } catch {

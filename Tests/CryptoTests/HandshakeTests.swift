@@ -23,7 +23,7 @@ import Testing
     }
 
     @Test func serverRejectsHelloMadeWithAnotherKey() throws {
-        let client = ClientHandshake(key: try makeKey(), now: now)
+        let client = try ClientHandshake(key: try makeKey(), now: now)
         #expect(throws: CryptoError.handshakeNotAuthentic) {
             try ServerHandshake.verify(client.hello, keys: [try makeKey()], now: now).respond()
         }
@@ -31,17 +31,17 @@ import Testing
 
     @Test func clientRejectsReplyMadeWithAnotherKey() throws {
         let clientKey = try makeKey()
-        let client = ClientHandshake(key: clientKey, now: now)
+        let client = try ClientHandshake(key: clientKey, now: now)
         let otherServerKey = try makeKey()
-        let impostor = ClientHandshake(key: otherServerKey, now: now)
+        let impostor = try ClientHandshake(key: otherServerKey, now: now)
         let (reply, _) = try ServerHandshake.verify(impostor.hello, keys: [otherServerKey], now: now).respond()
         #expect(throws: CryptoError.handshakeNotAuthentic) { try client.receive(serverHello: reply) }
     }
 
     @Test func clientRejectsReplyToAnotherHello() throws {
         let key = try makeKey()
-        let client = ClientHandshake(key: key, now: now)
-        let other = ClientHandshake(key: key, now: now)
+        let client = try ClientHandshake(key: key, now: now)
+        let other = try ClientHandshake(key: key, now: now)
         let (reply, _) = try ServerHandshake.verify(other.hello, keys: [key], now: now).respond()
         #expect(throws: CryptoError.handshakeNotAuthentic) { try client.receive(serverHello: reply) }
     }
@@ -64,7 +64,7 @@ import Testing
     @Test(arguments: [0, 10, 40, 71])
     func tamperedHelloIsNotAuthentic(at index: Int) throws {
         let key = try makeKey()
-        var hello = ClientHandshake(key: key, now: now).hello
+        var hello = try ClientHandshake(key: key, now: now).hello
         hello[index] ^= 0x80
         #expect(throws: CryptoError.handshakeNotAuthentic) {
             try ServerHandshake.verify(hello, keys: [key], now: now).respond()
@@ -73,7 +73,7 @@ import Testing
 
     @Test func helloFromFarOffClockIsRefused() throws {
         let key = try makeKey()
-        let hello = ClientHandshake(key: key, now: now - 600).hello
+        let hello = try ClientHandshake(key: key, now: now - 600).hello
         #expect(throws: CryptoError.clockSkew(seconds: 600)) {
             try ServerHandshake.verify(hello, keys: [key], now: now).respond()
         }
@@ -81,7 +81,7 @@ import Testing
 
     @Test func helloWithinClockSkewIsAccepted() throws {
         let key = try makeKey()
-        let hello = ClientHandshake(key: key, now: now + 60).hello
+        let hello = try ClientHandshake(key: key, now: now + 60).hello
         _ = try ServerHandshake.verify(hello, keys: [key], now: now).respond()
     }
 }
@@ -93,7 +93,7 @@ import Testing
         let old = try makeKey()
         let new = try makeKey()
         for key in [old, new] {
-            let client = ClientHandshake(key: key, now: now)
+            let client = try ClientHandshake(key: key, now: now)
             let verified = try ServerHandshake.verify(client.hello, keys: [old, new], now: now)
             #expect(verified.keyFingerprint == key.fingerprint)
             _ = try client.receive(serverHello: try verified.respond().reply)
@@ -101,7 +101,7 @@ import Testing
     }
 
     @Test func serverHoldingTwoKeysRefusesAThird() throws {
-        let hello = ClientHandshake(key: try makeKey(), now: now).hello
+        let hello = try ClientHandshake(key: try makeKey(), now: now).hello
         #expect(throws: CryptoError.handshakeNotAuthentic) {
             try ServerHandshake.verify(hello, keys: [try makeKey(), try makeKey()], now: now)
         }

@@ -19,7 +19,7 @@ import Testing
 
     @Test func realHelloFromTheHandshakeIsRefusedTheSecondTime() throws {
         let key = try makeKey()
-        let hello = ClientHandshake(key: key, now: now).hello
+        let hello = try ClientHandshake(key: key, now: now).hello
         var cache = HelloReplayCache()
         let first = cache.admit(try ServerHandshake.verify(hello, keys: [key], now: now).identity, now: now)
         let again = cache.admit(try ServerHandshake.verify(hello, keys: [key], now: now + 30).identity, now: now + 30)

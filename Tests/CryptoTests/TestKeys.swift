@@ -9,7 +9,7 @@ func makeKey() throws -> PreSharedKey {
 func handshake(
     clientKey: PreSharedKey, serverKey: PreSharedKey, now: UInt64 = 1_800_000_000
 ) throws -> (client: SessionKeys, server: SessionKeys) {
-    let client = ClientHandshake(key: clientKey, now: now)
+    let client = try ClientHandshake(key: clientKey, now: now)
     let (reply, serverKeys) = try ServerHandshake.verify(client.hello, keys: [serverKey], now: now).respond()
     return (try client.receive(serverHello: reply), serverKeys)
 }

@@ -24,7 +24,7 @@ struct SecurityTests {
         let remote = tunnel.remote.listeningEndpoint
 
         // A hello recorded from a real handshake, to be replayed.
-        let recorded = ClientHandshake(key: key, now: UInt64(time(nil))).hello
+        let recorded = try ClientHandshake(key: key, now: UInt64(time(nil))).hello
         let original = try connect(to: remote)
         try original.sendAll(recorded)
         // The ServerHello, possibly followed at once by the server's first sealed frame (its round-trip PING).
