@@ -95,9 +95,11 @@ public enum BenchRunner {
                 }
                 let local = running.local.map { ProcessProbe(root: $0.pid) }
                 let remote = running.remote.map { ProcessProbe(root: $0.pid) }
-                let cpuBefore = (local?.cpuSeconds ?? 0) + (remote?.cpuSeconds ?? 0)
+                // CPU seconds both sides have used so far.
+                func cpuUsed() -> Double { (local?.cpuSeconds ?? 0) + (remote?.cpuSeconds ?? 0) }
+                let cpuBefore = cpuUsed()
                 let bulk = try BulkLoad.run(entry: running.entry, streams: streams, seconds: seconds, pattern: pattern)
-                let cpuBulk = (local?.cpuSeconds ?? 0) + (remote?.cpuSeconds ?? 0) - cpuBefore
+                let cpuBulk = cpuUsed() - cpuBefore
                 progress(
                     "\(route.name): \(streams) streams: bulk \(format(bulk.megabytesPerSecond)) MB/s each way\(bulk.verified ? "" : " (NOT VERIFIED: \(bulk.firstFailure ?? "?"))")"
                 )
@@ -106,9 +108,9 @@ public enum BenchRunner {
                 progress(
                     "\(route.name): \(streams) streams: \(format(requests.requestsPerSecond)) requests/s, p50 \(format(requests.p50Microseconds)) µs, p99 \(format(requests.p99Microseconds)) µs"
                 )
-                let cpuBeforeConnects = (local?.cpuSeconds ?? 0) + (remote?.cpuSeconds ?? 0)
+                let cpuBeforeConnects = cpuUsed()
                 let connects = try ConnectLoad.run(entry: running.entry, streams: streams, seconds: seconds)
-                let cpuConnects = (local?.cpuSeconds ?? 0) + (remote?.cpuSeconds ?? 0) - cpuBeforeConnects
+                let cpuConnects = cpuUsed() - cpuBeforeConnects
                 progress(
                     "\(route.name): \(streams) streams: \(format(connects.connectionsPerSecond)) new connections/s")
                 let gigabytes = Double(bulk.bytes * 2) / 1e9
@@ -118,8 +120,8 @@ public enum BenchRunner {
                         cpuSecondsPerGB: running.local == nil || gigabytes == 0 ? nil : cpuBulk / gigabytes,
                         cpuMicrosecondsPerConnection: running.local == nil || connects.count == 0
                             ? nil : cpuConnects / Double(connects.count) * 1e6,
-                        local: local?.finish(cpuSeconds: local?.cpuSeconds ?? 0),
-                        remote: remote?.finish(cpuSeconds: remote?.cpuSeconds ?? 0)))
+                        local: local?.finish(),
+                        remote: remote?.finish()))
             }
         } catch {
             report.failure = error.description
@@ -144,8 +146,8 @@ public enum BenchRunner {
             report.usable = outcome.usable
             report.secondsToOpen = outcome.secondsToOpen
             report.firstFailure = outcome.firstFailure
-            report.local = local?.finish(cpuSeconds: local?.cpuSeconds ?? 0)
-            report.remote = remote?.finish(cpuSeconds: remote?.cpuSeconds ?? 0)
+            report.local = local?.finish()
+            report.remote = remote?.finish()
             progress(
                 "hold: \(outcome.usable) of \(count) streams usable; peak RSS local \(mebibytes(report.local?.peakRSSBytes)) MiB, remote \(mebibytes(report.remote?.peakRSSBytes)) MiB"
             )

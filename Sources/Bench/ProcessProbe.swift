@@ -31,13 +31,13 @@ final class ProcessProbe: Sendable {
     /// CPU seconds used so far by the tree (children already reaped are in their parent's count).
     var cpuSeconds: Double { Self.cpuSeconds(of: Self.tree(of: root)) }
 
-    /// Stops sampling and returns the peaks, with `cpuSeconds` CPU time.
-    func finish(cpuSeconds: Double) -> ProcessUsage {
+    /// Stops sampling and returns the peaks, with the CPU time used so far.
+    func finish() -> ProcessUsage {
         running.withLock { $0 = false }
         stopped.wait(seconds: 2)
         let highWater = Self.tree(of: root).reduce(0) { $0 + (Self.statusField("VmHWM", of: $1) ?? 0) * 1024 }
         let (rss, threads) = peaks.withLock { $0 }
-        return ProcessUsage(peakRSSBytes: max(rss, highWater), peakThreads: threads, cpuSeconds: cpuSeconds)
+        return ProcessUsage(peakRSSBytes: max(rss, highWater), peakThreads: threads, cpuSeconds: self.cpuSeconds)
     }
 
     /// `root` and every process descended from it.

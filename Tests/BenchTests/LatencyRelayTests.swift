@@ -4,7 +4,9 @@ import Testing
 @testable import Bench
 @testable import Mux
 
-@Suite struct LatencyRelayTests {
+// Serialized: these loads saturate the CPU on purpose, and one at a time they disturb the timing tests of other
+// suites far less.
+@Suite(.serialized) struct LatencyRelayTests {
     let loopback = Endpoint(host: "127.0.0.1", port: 0)
 
     private func relay(to target: EchoTarget, shape: PathShape) throws -> LatencyRelay {
@@ -48,7 +50,7 @@ import Testing
     }
 }
 
-@Suite struct LoadTests {
+@Suite(.serialized) struct LoadTests {
     let loopback = Endpoint(host: "127.0.0.1", port: 0)
 
     @Test func bulkEchoThroughAnEchoServerIsVerified() throws {

@@ -8,7 +8,7 @@ import Testing
         let json = NSTemporaryDirectory() + "tcptunnel-bench-\(UUID().uuidString).json"
         defer { try? FileManager.default.removeItem(atPath: json) }
         let bench = try AgentProcess([
-            "bench", "--streams", "1,3", "--seconds", "0.2", "--peers", "direct", "--hold", "50", "--json", json,
+            "bench", "--streams", "1,3", "--seconds", "0.1", "--peers", "direct", "--hold", "50", "--json", json,
         ])
         #expect(bench.waitForExit(seconds: 60) == 0, "bench: \(bench.standardError)")
 
