@@ -54,27 +54,19 @@ public struct PreSharedKey: Sendable {
     /// Loads a key file. Refuses a file whose mode grants any access to group or others, so a key
     /// copied with lax permissions is noticed before it is used.
     public static func load(fromFile path: String) throws(KeyError) -> PreSharedKey {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw .unreadable(path: path, code: errno) }
-        defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0 else { throw .unreadable(path: path, code: errno) }
-        let mode = UInt32(info.st_mode) & 0o777
-        guard mode & 0o077 == 0 else { throw .insecurePermissions(path: path, mode: mode) }
         // A key file is one base64 line; anything much larger is not a key file.
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        defer { wipe(&buffer) }
-        var total = 0
-        while total < buffer.count {
-            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress! + total, $0.count - total) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw .unreadable(path: path, code: errno)
-            }
-            if n == 0 { break }
-            total += n
+        var contents: [UInt8]
+        do {
+            contents = try PrivateFile.read(path, limit: 4095)
+        } catch .unreadable(let code) {
+            throw .unreadable(path: path, code: code)
+        } catch .insecurePermissions(let mode) {
+            throw .insecurePermissions(path: path, mode: mode)
+        } catch {
+            throw .malformed(source: "key file \(path)")
         }
-        guard total < buffer.count, let text = String(validating: buffer[..<total], as: UTF8.self) else {
+        defer { wipe(&contents) }
+        guard let text = String(validating: contents, as: UTF8.self) else {
             throw .malformed(source: "key file \(path)")
         }
         return try PreSharedKey(base64: text, source: "key file \(path)")

@@ -102,6 +102,15 @@ package struct ResolvedAddress: @unchecked Sendable {  // a plain C struct value
 
     var family: Int32 { Int32(storage.ss_family) }
 
+    /// The address alone: 4 bytes for IPv4, 16 for IPv6.
+    var addressBytes: [UInt8] {
+        withUnsafeBytes(of: storage) { raw in
+            family == AF_INET6
+                ? Array(raw[MemoryLayout<sockaddr_in6>.offset(of: \.sin6_addr)!...].prefix(16))
+                : Array(raw[MemoryLayout<sockaddr_in>.offset(of: \.sin_addr)!...].prefix(4))
+        }
+    }
+
     func withSockaddr<R>(_ body: (UnsafePointer<sockaddr>, socklen_t) -> R) -> R {
         withUnsafeBytes(of: storage) { body($0.baseAddress!.assumingMemoryBound(to: sockaddr.self), length) }
     }

@@ -1,14 +1,15 @@
-/// Identifies one stream within one link. Chosen by the local agent, starting at 1 and increasing;
-/// never reused within a link. 0 addresses the link itself.
+/// Identifies one stream within one link. Chosen by the side that opens the stream: the local agent uses odd
+/// ids (1, 3, 5, …), the remote agent even ids (2, 4, …), each increasing and never reused within a link.
+/// 0 addresses the link itself.
 package typealias StreamID = UInt32
 
 /// One multiplexer message (docs/PROTOCOL.md, "Frames"). On the wire its plaintext is
 /// `kind (1 byte) ‖ stream id (4 bytes, big-endian) ‖ payload`, and the whole plaintext is sealed.
 package enum Frame: Equatable, Sendable {
-    /// Local → remote: a client connected; open a connection to the target. `window` is the credit the
-    /// remote side may send on this stream before it hears more.
-    case open(StreamID, window: UInt32)
-    /// Remote → local: the target connection is up. `window` is the local side's initial credit.
+    /// Either side: a client connected; connect it to `target`. `window` is the credit the other side may
+    /// send on this stream before it hears more.
+    case open(StreamID, window: UInt32, target: StreamTarget)
+    /// The answer to OPEN: the target connection is up. `window` is the opener's initial credit.
     case openOK(StreamID, window: UInt32)
     /// Stream bytes, 1 to `Limits.maxDataPayload` of them, counted against the receiver's window.
     case data(StreamID, [UInt8])
@@ -24,6 +25,11 @@ package enum Frame: Equatable, Sendable {
     case pong(UInt64)
     /// The sender is closing the link on purpose; no new streams will be accepted.
     case goAway(GoAwayReason)
+    /// Local → remote: listen on `address` for a reverse forward, and open streams naming `forward` for its
+    /// clients.
+    case listen(forward: UInt32, address: Endpoint)
+    /// Remote → local: the answer to LISTEN for `forward`; `port` is the port bound (0 unless `.bound`).
+    case listenResult(forward: UInt32, ListenResult, port: UInt16)
 
     /// The wire byte of each kind.
     package enum Kind: UInt8 {
@@ -36,6 +42,8 @@ package enum Frame: Equatable, Sendable {
         case ping = 7
         case pong = 8
         case goAway = 9
+        case listen = 10
+        case listenResult = 11
     }
 
     /// Plaintext header size: kind and stream id.
@@ -52,32 +60,43 @@ package enum Frame: Equatable, Sendable {
         case .ping: .ping
         case .pong: .pong
         case .goAway: .goAway
+        case .listen: .listen
+        case .listenResult: .listenResult
         }
     }
 
     /// The stream addressed, or 0 for link-level frames.
     var streamID: StreamID {
         switch self {
-        case .open(let id, _), .openOK(let id, _), .data(let id, _), .fin(let id), .reset(let id, _),
+        case .open(let id, _, _), .openOK(let id, _), .data(let id, _), .fin(let id), .reset(let id, _),
             .window(let id, _):
             id
-        case .ping, .pong, .goAway: 0
+        case .ping, .pong, .goAway, .listen, .listenResult: 0
         }
     }
 }
 
-/// Why a stream was reset; carried as one byte. Unknown values from a newer peer read as `.aborted`.
-package enum ResetReason: UInt8, Sendable, CustomStringConvertible {
+/// Why a stream was reset, or its OPEN refused; carried as one byte. Unknown values from a newer peer read as
+/// `.aborted`.
+package enum ResetReason: UInt8, Error, Sendable, CustomStringConvertible {
     /// An endpoint aborted the connection (RST, error, or its agent is stopping).
     case aborted = 1
     /// The target actively refused the connection.
     case targetRefused = 2
-    /// The target could not be reached in time, or its name did not resolve.
+    /// No route to the target's host (or another connect failure not named below).
     case targetUnreachable = 3
     /// The remote agent is at its stream limit.
     case tooManyStreams = 4
     /// The peer broke the flow-control or half-close rules on this stream.
     case protocolError = 5
+    /// The target is not one the answering agent's rules allow.
+    case notAllowed = 6
+    /// The target did not answer the connection within the connect timeout.
+    case timedOut = 7
+    /// The target's name did not resolve.
+    case nameNotResolved = 8
+    /// No route to the target's network.
+    case networkUnreachable = 9
 
     package var description: String {
         switch self {
@@ -86,6 +105,10 @@ package enum ResetReason: UInt8, Sendable, CustomStringConvertible {
         case .targetUnreachable: "target unreachable"
         case .tooManyStreams: "too many streams"
         case .protocolError: "protocol error"
+        case .notAllowed: "not allowed"
+        case .timedOut: "connection timed out"
+        case .nameNotResolved: "name not resolved"
+        case .networkUnreachable: "network unreachable"
         }
     }
 }
@@ -96,4 +119,25 @@ package enum GoAwayReason: UInt8, Sendable {
     case shutdown = 1
     /// Anything this version does not know.
     case other = 255
+}
+
+/// The answer to a LISTEN request; carried as one byte. Unknown values read as `.failed`.
+package enum ListenResult: UInt8, Sendable, CustomStringConvertible {
+    /// The remote agent listens, and opens a stream for each client.
+    case bound = 0
+    /// No `--allow-listen` rule of the remote agent covers the address.
+    case notAllowed = 1
+    /// The port is taken, by another link's reverse forward or by another program.
+    case addressInUse = 2
+    /// Binding failed for another reason (an address not on that machine, no permission, out of resources).
+    case failed = 3
+
+    package var description: String {
+        switch self {
+        case .bound: "bound"
+        case .notAllowed: "not allowed by the remote agent's --allow-listen rules"
+        case .addressInUse: "address in use"
+        case .failed: "failed"
+        }
+    }
 }

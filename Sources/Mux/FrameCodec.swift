@@ -3,22 +3,29 @@ package enum FrameCodec {
     /// The size of `frame`'s plaintext.
     package static func encodedSize(of frame: Frame) -> Int {
         switch frame {
-        case .open, .openOK, .window: Frame.headerSize + 4
+        case .open(_, _, let target): Frame.headerSize + 4 + TargetCoding.size(of: target)
+        case .openOK, .window: Frame.headerSize + 4
         case .data(_, let bytes): Frame.headerSize + bytes.count
         case .fin: Frame.headerSize
         case .reset, .goAway: Frame.headerSize + 1
         case .ping, .pong: Frame.headerSize + 8
+        case .listen(_, let address): Frame.headerSize + 4 + TargetCoding.size(of: address)
+        case .listenResult: Frame.headerSize + 4 + 1 + 2
         }
     }
 
     /// Writes `frame`'s plaintext (header then payload) to `output`, which must have room for
-    /// `encodedSize(of: frame)` bytes.
+    /// `encodedSize(of: frame)` bytes. A host in OPEN or LISTEN must be one `WireHost` accepts.
     package static func encode(_ frame: Frame, into output: UnsafeMutableRawPointer) {
         output.storeBytes(of: frame.kind.rawValue, as: UInt8.self)
         output.storeBytes(of: frame.streamID.bigEndian, toByteOffset: 1, as: UInt32.self)
         let payload = output + Frame.headerSize
         switch frame {
-        case .open(_, let window), .openOK(_, let window): payload.storeBytes(of: window.bigEndian, as: UInt32.self)
+        case .open(_, let window, let target):
+            var writer = PayloadWriter(payload)
+            writer.append(window)
+            TargetCoding.write(target, to: &writer)
+        case .openOK(_, let window): payload.storeBytes(of: window.bigEndian, as: UInt32.self)
         case .data(_, let bytes):
             bytes.withUnsafeBytes { payload.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
         case .fin: break
@@ -26,6 +33,15 @@ package enum FrameCodec {
         case .window(_, let increment): payload.storeBytes(of: increment.bigEndian, as: UInt32.self)
         case .ping(let value), .pong(let value): payload.storeBytes(of: value.bigEndian, as: UInt64.self)
         case .goAway(let reason): payload.storeBytes(of: reason.rawValue, as: UInt8.self)
+        case .listen(let forward, let address):
+            var writer = PayloadWriter(payload)
+            writer.append(forward)
+            TargetCoding.write(address, to: &writer)
+        case .listenResult(let forward, let result, let port):
+            var writer = PayloadWriter(payload)
+            writer.append(forward)
+            writer.append(result.rawValue)
+            writer.append(port)
         }
     }
 
@@ -33,27 +49,30 @@ package enum FrameCodec {
     package static func decode(_ bytes: UnsafeRawBufferPointer) throws(FrameError) -> Frame {
         guard bytes.count >= Frame.headerSize else { throw .tooShort(length: bytes.count) }
         guard let kind = Frame.Kind(rawValue: bytes[0]) else { throw .unknownKind(bytes[0]) }
-        let id = readBigEndian(bytes, at: 1, as: UInt32.self)
+        var header = PayloadReader(bytes, kind: kind)
+        _ = try header.byte()
+        let id = try header.uint32()
         let payload = UnsafeRawBufferPointer(rebasing: bytes[Frame.headerSize...])
+        var reader = PayloadReader(payload, kind: kind)
 
         func expect(size: Int) throws(FrameError) {
             guard payload.count == size else {
                 throw .malformed(kind, "payload of \(payload.count) bytes, expected \(size)")
             }
         }
-        func expectStream(_ isLinkLevel: Bool) throws(FrameError) {
-            guard (id == 0) == isLinkLevel else {
-                throw .malformed(kind, isLinkLevel ? "stream id \(id), expected 0" : "stream id 0")
-            }
+        let isLinkLevel = [.ping, .pong, .goAway, .listen, .listenResult].contains(kind)
+        guard (id == 0) == isLinkLevel else {
+            throw .malformed(kind, isLinkLevel ? "stream id \(id), expected 0" : "stream id 0")
         }
-
-        try expectStream(kind == .ping || kind == .pong || kind == .goAway)
+        let frame: Frame
         switch kind {
-        case .open, .openOK, .window:
+        case .open:
+            let window = try reader.uint32()
+            frame = .open(id, window: window, target: try TargetCoding.readTarget(&reader))
+        case .openOK, .window:
             try expect(size: 4)
-            let value = readBigEndian(payload, at: 0, as: UInt32.self)
-            if kind == .window { return .window(id, increment: value) }
-            return kind == .open ? .open(id, window: value) : .openOK(id, window: value)
+            let value = try reader.uint32()
+            frame = kind == .window ? .window(id, increment: value) : .openOK(id, window: value)
         case .data:
             guard !payload.isEmpty, payload.count <= Limits.maxDataPayload else {
                 throw .malformed(kind, "payload of \(payload.count) bytes, expected 1 to \(Limits.maxDataPayload)")
@@ -61,25 +80,177 @@ package enum FrameCodec {
             return .data(id, [UInt8](copying: payload))
         case .fin:
             try expect(size: 0)
-            return .fin(id)
+            frame = .fin(id)
         case .reset:
             try expect(size: 1)
-            return .reset(id, ResetReason(rawValue: payload[0]) ?? .aborted)
+            frame = .reset(id, ResetReason(rawValue: try reader.byte()) ?? .aborted)
         case .ping, .pong:
             try expect(size: 8)
-            let value = readBigEndian(payload, at: 0, as: UInt64.self)
-            return kind == .ping ? .ping(value) : .pong(value)
+            let value = try reader.uint64()
+            frame = kind == .ping ? .ping(value) : .pong(value)
         case .goAway:
             try expect(size: 1)
-            return .goAway(GoAwayReason(rawValue: payload[0]) ?? .other)
+            frame = .goAway(GoAwayReason(rawValue: try reader.byte()) ?? .other)
+        case .listen:
+            let forward = try reader.uint32()
+            frame = .listen(forward: forward, address: try TargetCoding.readAddress(&reader))
+        case .listenResult:
+            try expect(size: 7)
+            let forward = try reader.uint32()
+            let result = ListenResult(rawValue: try reader.byte()) ?? .failed
+            frame = .listenResult(forward: forward, result, port: try reader.uint16())
+        }
+        try reader.expectEnd()
+        return frame
+    }
+}
+
+/// The wire form of targets and addresses (docs/PROTOCOL.md, "Targets"): a type byte, then the address in
+/// binary or the name with its length, then the port.
+enum TargetCoding {
+    enum AddressType: UInt8 {
+        case defaultTarget = 0
+        case ipv4 = 1
+        case name = 3
+        case ipv6 = 4
+        case reverseForward = 5
+    }
+
+    static func size(of target: StreamTarget) -> Int {
+        switch target {
+        case .defaultTarget: 1
+        case .endpoint(let endpoint): size(of: endpoint)
+        case .reverseForward: 1 + 4
         }
     }
 
-    private static func readBigEndian<T: FixedWidthInteger>(
-        _ bytes: UnsafeRawBufferPointer, at offset: Int, as type: T.Type
-    ) -> T {
+    static func size(of endpoint: Endpoint) -> Int {
+        switch wireHost(endpoint) {
+        case .ipv4: 1 + 4 + 2
+        case .ipv6: 1 + 16 + 2
+        case .name(let bytes): 1 + 1 + bytes.count + 2
+        }
+    }
+
+    static func write(_ target: StreamTarget, to writer: inout PayloadWriter) {
+        switch target {
+        case .defaultTarget: writer.append(AddressType.defaultTarget.rawValue)
+        case .endpoint(let endpoint): write(endpoint, to: &writer)
+        case .reverseForward(let id):
+            writer.append(AddressType.reverseForward.rawValue)
+            writer.append(id)
+        }
+    }
+
+    static func write(_ endpoint: Endpoint, to writer: inout PayloadWriter) {
+        switch wireHost(endpoint) {
+        case .ipv4(let bytes):
+            writer.append(AddressType.ipv4.rawValue)
+            writer.append(bytes)
+        case .ipv6(let bytes):
+            writer.append(AddressType.ipv6.rawValue)
+            writer.append(bytes)
+        case .name(let bytes):
+            writer.append(AddressType.name.rawValue)
+            writer.append(UInt8(bytes.count))
+            writer.append(bytes)
+        }
+        writer.append(endpoint.port)
+    }
+
+    static func readTarget(_ reader: inout PayloadReader) throws(FrameError) -> StreamTarget {
+        let type = try reader.byte()
+        switch AddressType(rawValue: type) {
+        case .defaultTarget: return .defaultTarget
+        case .reverseForward: return .reverseForward(try reader.uint32())
+        default: return .endpoint(try readAddress(&reader, type: type))
+        }
+    }
+
+    static func readAddress(_ reader: inout PayloadReader) throws(FrameError) -> Endpoint {
+        try readAddress(&reader, type: try reader.byte())
+    }
+
+    private static func readAddress(_ reader: inout PayloadReader, type: UInt8) throws(FrameError) -> Endpoint {
+        let host: WireHost
+        switch AddressType(rawValue: type) {
+        case .ipv4: host = .ipv4(try reader.bytes(4))
+        case .ipv6: host = .ipv6(try reader.bytes(16))
+        case .name:
+            let name = try reader.bytes(Int(try reader.byte()))
+            // An address sent as a name would encode back as an address: every host has one wire form.
+            guard WireHost.isValidName(name), case .name = WireHost(String(decoding: name, as: UTF8.self)) else {
+                throw reader.malformed("a host name that is not a DNS name")
+            }
+            host = .name(name)
+        default: throw reader.malformed("unknown address type \(type)")
+        }
+        return Endpoint(host: host.text, port: try reader.uint16())
+    }
+
+    private static func wireHost(_ endpoint: Endpoint) -> WireHost {
+        guard let host = WireHost(endpoint.host) else {
+            preconditionFailure("\(endpoint) reached the wire without being validated")
+        }
+        return host
+    }
+}
+
+/// Appends big-endian integers and bytes to a payload buffer sized by `FrameCodec.encodedSize`.
+struct PayloadWriter {
+    private let base: UnsafeMutableRawPointer
+    private var offset = 0
+
+    init(_ base: UnsafeMutableRawPointer) {
+        self.base = base
+    }
+
+    mutating func append<T: FixedWidthInteger>(_ value: T) {
+        base.storeBytes(of: value.bigEndian, toByteOffset: offset, as: T.self)
+        offset += MemoryLayout<T>.size
+    }
+
+    mutating func append(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { (base + offset).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        offset += bytes.count
+    }
+}
+
+/// Reads big-endian integers and bytes from a payload; running short is a malformed frame.
+struct PayloadReader {
+    private let bytes: UnsafeRawBufferPointer
+    private let kind: Frame.Kind
+    private var offset = 0
+
+    init(_ bytes: UnsafeRawBufferPointer, kind: Frame.Kind) {
+        self.bytes = bytes
+        self.kind = kind
+    }
+
+    func malformed(_ reason: String) -> FrameError { .malformed(kind, reason) }
+
+    mutating func bytes(_ count: Int) throws(FrameError) -> [UInt8] {
+        guard bytes.count - offset >= count else { throw malformed("payload ends early") }
+        defer { offset += count }
+        return [UInt8](UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + count]))
+    }
+
+    mutating func byte() throws(FrameError) -> UInt8 { try integer() }
+    mutating func uint16() throws(FrameError) -> UInt16 { try integer() }
+    mutating func uint32() throws(FrameError) -> UInt32 { try integer() }
+    mutating func uint64() throws(FrameError) -> UInt64 { try integer() }
+
+    private mutating func integer<T: FixedWidthInteger>() throws(FrameError) -> T {
+        let size = MemoryLayout<T>.size
+        guard bytes.count - offset >= size else { throw malformed("payload ends early") }
         var value: T = 0
-        for i in 0..<MemoryLayout<T>.size { value = value << 8 | T(bytes[offset + i]) }
+        for i in 0..<size { value = value << 8 | T(bytes[offset + i]) }
+        offset += size
         return value
+    }
+
+    /// Throws if bytes are left over.
+    func expectEnd() throws(FrameError) {
+        guard offset == bytes.count else { throw malformed("\(bytes.count - offset) bytes after the payload") }
     }
 }

@@ -10,9 +10,16 @@ import Logging
 ///
 /// `@unchecked Sendable`: stored properties are immutable or Sendable; mutable state is in `state` (a `Locked`).
 final class Link: @unchecked Sendable {
-    /// Which end of the tunnel this link serves. Only the local side opens streams.
+    /// Which end of the tunnel this link serves. Both ends open streams: the local agent with odd ids, the
+    /// remote agent (for reverse forwards) with even ones, so that the two never pick the same id.
     enum Role: Sendable {
         case local, remote
+
+        /// The first id this side gives a stream; its next ones follow two apart.
+        var firstStreamID: StreamID { self == .local ? 1 : 2 }
+
+        /// Whether `id` belongs to the ids this side gives.
+        func opens(_ id: StreamID) -> Bool { id % 2 == firstStreamID % 2 }
     }
 
     private struct State {
@@ -21,15 +28,17 @@ final class Link: @unchecked Sendable {
         var isDraining = false
         /// The peer sent GOAWAY: open no new streams here.
         var peerIsDraining = false
-        /// Local role: the id the next stream gets. Ids increase and are never reused within a link.
-        var nextStreamID: StreamID = 1
-        /// Remote role: the highest id the peer has opened.
-        var highestStreamID: StreamID = 0
+        /// The id the next stream we open gets. Ids increase and are never reused within a link.
+        var nextStreamID: StreamID
+        /// The highest id the peer has opened.
+        var highestPeerStreamID: StreamID = 0
         /// Reader and writer threads still running.
         var runningThreads = 2
     }
 
     let role: Role
+    /// The other agent's address.
+    let peer: Endpoint
     let settings: TunnelSettings
     let logger: Logger
     /// Frames waiting for the writer thread.
@@ -46,11 +55,10 @@ final class Link: @unchecked Sendable {
     let limiter: StreamLimiter
     private let socket: Socket
     private let streams = StreamTable()
-    private let state = Locked(State())
-    private let onOpen: (@Sendable (Stream) -> Void)?
+    private let state: Locked<State>
+    private let delegate: any LinkDelegate
     /// Throttles the warning for streams refused at the limit.
     private let refusals = LogThrottle()
-    private let onClose: @Sendable (Link, LinkError) -> Void
 
     private let keys: (sealer: FrameSealer, opener: FrameOpener)
     /// The zero of PING values: each PING carries nanoseconds since then, so its PONG gives the round trip.
@@ -58,22 +66,21 @@ final class Link: @unchecked Sendable {
     /// The last round-trip time measured by PING, read when windows auto-tune.
     private let measuredRoundTrip = Locked<Duration?>(nil)
 
-    /// A link over an already authenticated `socket`, which it now owns; `start()` runs it. `onOpen` (remote
-    /// role) is called on the reader thread for each new stream and must not block. `onClose` is called once,
-    /// when the link has fully ended, with the first reason it ended for.
+    /// A link over an already authenticated `socket`, which it now owns; `start()` runs it and reports to
+    /// `delegate` from then on.
     init(
         socket: Socket, keys: (sealer: FrameSealer, opener: FrameOpener), role: Role, settings: TunnelSettings,
-        limiter: StreamLimiter, logger: Logger, onOpen: (@Sendable (Stream) -> Void)? = nil,
-        onClose: @escaping @Sendable (Link, LinkError) -> Void
+        limiter: StreamLimiter, logger: Logger, delegate: any LinkDelegate
     ) {
         self.socket = socket
+        peer = socket.peerEndpoint
         self.keys = keys
         self.role = role
         self.settings = settings
         self.limiter = limiter
         self.logger = logger
-        self.onOpen = onOpen
-        self.onClose = onClose
+        self.delegate = delegate
+        state = Locked(State(nextStreamID: role.firstStreamID))
         queue = OutboundQueue(dataLimit: settings.outboundQueueBytes)
         budget = ReceiveBudget(bytes: settings.linkReceiveBudget)
     }
@@ -129,29 +136,35 @@ final class Link: @unchecked Sendable {
 
     // MARK: Called by agents and stream threads
 
-    /// Local role: registers a stream for a newly accepted client and sends OPEN. The caller holds a slot of
-    /// `limiter`, which the stream returns when it ends. Returns `nil` if the link takes no new streams; the
-    /// slot is then still the caller's. The calling thread becomes the stream's uplink thread.
-    func openStream(socket client: Socket) -> Stream? {
-        precondition(role == .local, "only the local agent opens streams")
+    /// Registers a stream for a newly accepted client and sends OPEN naming `target`. The caller holds a slot
+    /// of `limiter`, which the stream returns when it ends, and attaches the client once the peer accepted
+    /// (`Stream.awaitEstablished`, `Stream.attach`). Returns `nil` if the link takes no new streams; the slot is
+    /// then still the caller's.
+    func openStream(to target: StreamTarget) -> Stream? {
         let window = makeReceiveWindow()
         let stream: Stream? = state.withLock { state in
-            guard state.closeReason == nil, !state.isDraining, !state.peerIsDraining, state.nextStreamID < .max
+            guard state.closeReason == nil, !state.isDraining, !state.peerIsDraining,
+                state.nextStreamID <= .max - 2
             else { return nil }
-            let stream = Stream(
-                id: state.nextStreamID, link: self, window: window, sendCredit: 0, socket: client)
-            state.nextStreamID += 1
+            let stream = Stream(id: state.nextStreamID, link: self, window: window, sendCredit: 0)
+            state.nextStreamID += 2
             // Both under `state`'s lock: `close` cannot miss the stream, and OPENs reach the queue in id order.
             streams.insert(stream)
-            queue.pushControl(.open(stream.id, window: UInt32(window.size)))
+            queue.pushControl(.open(stream.id, window: UInt32(window.size), target: target))
             return stream
         }
         guard let stream else {
             budget.release(window.size)
             return nil
         }
-        logger.debug("stream \(stream.id) opened", metadata: ["client": "\(client.peerEndpoint)"])
+        logger.debug("stream \(stream.id) opened to \(target)")
         return stream
+    }
+
+    /// Queues a link-level control frame (LISTEN, LISTEN_RESULT) for the peer.
+    func send(_ frame: Frame) {
+        precondition(frame.streamID == 0, "stream frames are sent by their stream")
+        queue.pushControl(frame)
     }
 
     /// Ends the link now: aborts every stream that still needs it and wakes both threads. Idempotent; the first reason wins.
@@ -251,13 +264,19 @@ final class Link: @unchecked Sendable {
         case .window(let id, let increment): try stream(id)?.receiveWindow(increment: increment)
         case .fin(let id): try stream(id)?.receiveFIN()
         case .reset(let id, let reason): try stream(id)?.receiveReset(reason)
-        case .open(let id, let window): try acceptOpen(id: id, window: window)
+        case .open(let id, let window, let target): try acceptOpen(id: id, window: window, target: target)
         case .openOK(let id, let window):
-            guard role == .local else { throw .protocolViolation("OPEN_OK sent to the remote agent") }
+            guard role.opens(id) else { throw .protocolViolation("OPEN_OK for stream \(id), which the peer opened") }
             try stream(id)?.receiveOpenOK(window: window)
         case .ping(let value): queue.pushControl(.pong(value))
         case .pong(let value): recordPong(value)  // its arrival also proved the peer alive
         case .goAway: receiveGoAway()
+        case .listen(let forward, let address):
+            guard role == .remote else { throw .protocolViolation("LISTEN sent to the local agent") }
+            delegate.link(self, didRequestListen: address, forward: forward)
+        case .listenResult(let forward, let result, let port):
+            guard role == .local else { throw .protocolViolation("LISTEN_RESULT sent to the remote agent") }
+            delegate.link(self, didAnswerListen: forward, result: result, port: port)
         }
     }
 
@@ -276,16 +295,16 @@ final class Link: @unchecked Sendable {
     /// Throws for an id that was never opened.
     private func stream(_ id: StreamID) throws(LinkError) -> Stream? {
         if let stream = streams.snapshot()[id] { return stream }
-        let highest = state.withLock { role == .local ? $0.nextStreamID - 1 : $0.highestStreamID }
+        let highest = state.withLock { role.opens(id) ? $0.nextStreamID - 1 : $0.highestPeerStreamID }
         guard id <= highest else { throw .protocolViolation("frame for stream \(id), which was never opened") }
         return nil
     }
 
-    private func acceptOpen(id: StreamID, window: UInt32) throws(LinkError) {
-        guard role == .remote, let onOpen else { throw .protocolViolation("OPEN sent to the local agent") }
+    private func acceptOpen(id: StreamID, window: UInt32, target: StreamTarget) throws(LinkError) {
+        guard !role.opens(id) else { throw .protocolViolation("OPEN for stream \(id), an id of ours") }
         let (isNew, isAccepting) = state.withLock { state in
-            guard id > state.highestStreamID else { return (false, false) }
-            state.highestStreamID = id
+            guard id > state.highestPeerStreamID else { return (false, false) }
+            state.highestPeerStreamID = id
             return (true, state.closeReason == nil && !state.isDraining)
         }
         guard isNew else { throw .protocolViolation("OPEN for stream \(id) does not increase the stream id") }
@@ -298,15 +317,15 @@ final class Link: @unchecked Sendable {
                     + "\(limiter.refusedCount) refused since start")
             return queue.pushControl(.reset(id, .tooManyStreams))
         }
-        let stream = Stream(id: id, link: self, window: makeReceiveWindow(), sendCredit: Int(window), socket: nil)
+        let stream = Stream(id: id, link: self, window: makeReceiveWindow(), sendCredit: Int(window))
         let isRegistered = state.withLock { state in
             guard state.closeReason == nil else { return false }
             streams.insert(stream)  // under `state`'s lock, so `close` cannot miss it
             return true
         }
         guard isRegistered else { return stream.abandon() }
-        logger.debug("stream \(id) opened")
-        onOpen(stream)
+        logger.debug("stream \(id) opened to \(target) by the peer")
+        delegate.link(self, didOpen: stream, to: target)
     }
 
     // MARK: The writer thread
@@ -356,7 +375,7 @@ final class Link: @unchecked Sendable {
         }
         guard let reason else { return }
         socket.close()
-        onClose(self, reason)
+        delegate.linkDidClose(self, reason: reason)
         finished.complete()
     }
 }

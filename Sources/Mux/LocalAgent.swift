@@ -2,39 +2,73 @@ import Crypto
 import Foundation
 import Logging
 
-/// The client-facing end of the tunnel: accepts TCP clients and carries each one as a stream over one
-/// persistent, encrypted link to the remote agent, re-establishing the link whenever it fails.
+/// The client-facing end of the tunnel: accepts TCP clients on each of its forwards and carries each one as a
+/// stream over one persistent, encrypted link to the remote agent, re-establishing the link whenever it fails.
+/// It also asks the remote agent to listen for its reverse forwards, and connects the streams those bring back.
 ///
-/// Threads: one accept thread; one link supervisor thread that connects and reconnects; per client, a thread
-/// that waits for the link and then becomes its stream's uplink thread (see `Stream`).
-/// `@unchecked Sendable`: immutable configuration plus `link` and `isStopping`, guarded by `linkChanged`.
-public final class LocalAgent: @unchecked Sendable {
-    /// The address clients connect to.
-    public var listeningEndpoint: Endpoint { listener.endpoint }
+/// Threads: one accept thread per listening forward; one link supervisor thread that connects, reconnects and
+/// re-asks for reverse forwards; per client, a thread that (for SOCKS) negotiates, waits for the link and then
+/// becomes its stream's uplink thread (see `Stream`); per reverse-forward stream, a thread that connects its
+/// target and then serves as the uplink.
+/// `@unchecked Sendable`: immutable configuration plus `link` and `isStopping`, guarded by `linkChanged`, and
+/// `reverseResults`, a `Locked`.
+public final class LocalAgent: LinkDelegate, @unchecked Sendable {
+    /// The addresses this agent listens on, one per forward that listens here (all but `-R`), in order.
+    public var listeningEndpoints: [Endpoint] { listeners.map(\.listener.endpoint) }
 
-    private let listener: Listener
+    private let listeners: [(forward: Forward, listener: Listener)]
+    /// The reverse forwards by the id their LISTEN and their streams carry: 1, 2, … in the order given.
+    private let reverseForwards: [UInt32: (listen: Endpoint, target: Endpoint)]
+    /// The remote agent's latest answer for each reverse forward on the current link.
+    private let reverseResults = Locked<[UInt32: ListenResult]>([:])
+    private let socksCredentials: SocksCredentials?
     private let remote: Endpoint
     private let key: PreSharedKey
     private let settings: TunnelSettings
     private let logger: Logger
     private let limiter: StreamLimiter
-    private let refusals = LogThrottle()
+    private let refusals = RefusalCounts()
+    private let limitWarnings = LogThrottle()
     private let linkChanged = NSCondition()
     /// The link new clients use; `nil` while there is none that takes new streams.
     private var link: Link?
     private var isStopping = false
     private let stopRequested = Completion()
 
-    /// Binds `listen` now (so a port in use fails here) and validates `settings`. Nothing runs until `start()`.
+    /// How often a reverse forward the remote agent could not bind (address in use) is asked for again: the
+    /// port may be held by this agent's previous link, which the remote agent may not yet know is dead.
+    static let listenRetryInterval = 5.0
+
+    /// Binds every listening forward now (so a port in use fails here) and validates `settings`. Nothing runs
+    /// until `start()`. SOCKS listeners require `socksCredentials` when given.
     public init(
-        listen: Endpoint, remote: Endpoint, key: PreSharedKey, settings: TunnelSettings, logger: Logger
+        forwards: [Forward], remote: Endpoint, key: PreSharedKey, socksCredentials: SocksCredentials? = nil,
+        settings: TunnelSettings, logger: Logger
     ) throws(AgentError) {
+        precondition(!forwards.isEmpty, "a local agent needs at least one forward")
         do {
             try settings.validate()
         } catch {
             throw .invalidSettings(error)
         }
-        listener = try Listener(endpoint: listen)
+        var listeners: [(Forward, Listener)] = []
+        var reverseForwards: [UInt32: (Endpoint, Endpoint)] = [:]
+        for forward in forwards {
+            switch forward {
+            case .tunnel(let listen), .local(let listen, _), .socks(let listen):
+                do {
+                    listeners.append((forward, try Listener(endpoint: listen)))
+                } catch {
+                    for (_, bound) in listeners { bound.stop() }
+                    throw error
+                }
+            case .reverse(let listen, let target):
+                reverseForwards[UInt32(reverseForwards.count + 1)] = (listen, target)
+            }
+        }
+        self.listeners = listeners
+        self.reverseForwards = reverseForwards
+        self.socksCredentials = socksCredentials
         self.remote = remote
         self.key = key
         self.settings = settings
@@ -42,17 +76,36 @@ public final class LocalAgent: @unchecked Sendable {
         limiter = StreamLimiter(limit: settings.maxStreams)
     }
 
+    /// A local agent whose clients on `listen` reach the remote agent's default target.
+    public convenience init(
+        listen: Endpoint, remote: Endpoint, key: PreSharedKey, settings: TunnelSettings, logger: Logger
+    ) throws(AgentError) {
+        try self.init(forwards: [.tunnel(listen: listen)], remote: remote, key: key, settings: settings, logger: logger)
+    }
+
     /// Starts accepting clients and connecting the link. Returns at once.
     public func start() throws(AgentError) {
         do {
             try startThread(named: "link-supervisor") { self.superviseLink() }
-            try listener.start(logger: logger) { client in self.admit(client) }
+            for (forward, listener) in listeners {
+                try listener.start(logger: logger) { client in self.admit(client, forward: forward) }
+            }
         } catch {
             stopRequested.complete()
+            for (_, listener) in listeners { listener.stop() }
             throw .resources(error)
         }
-        logger.info(
-            "local agent listening on \(listener.endpoint), tunnelling to \(remote) (key \(key.fingerprint))")
+        logger.info("local agent tunnelling to \(remote) (key \(key.fingerprint))")
+        for (forward, listener) in listeners {
+            switch forward {
+            case .tunnel: logger.info("listening on \(listener.endpoint) for the remote agent's target")
+            case .local(_, let target): logger.info("listening on \(listener.endpoint), forwarding to \(target) (-L)")
+            case .socks:
+                let authentication = socksCredentials == nil ? "no authentication" : "username/password required"
+                logger.info("listening on \(listener.endpoint) as a SOCKS5 server (-D), \(authentication)")
+            case .reverse: break
+            }
+        }
     }
 
     /// Stops accepting, lets streams in flight finish for up to the drain timeout, then resets the rest and
@@ -64,7 +117,7 @@ public final class LocalAgent: @unchecked Sendable {
         linkChanged.broadcast()
         linkChanged.unlock()
         stopRequested.complete()
-        listener.stop()
+        for (_, listener) in listeners { listener.stop() }
         guard let link else { return }
         link.beginDrain()
         let open = link.streamCount
@@ -88,6 +141,15 @@ public final class LocalAgent: @unchecked Sendable {
     /// Clients refused because `maxStreams` streams were running.
     public var refusedCount: Int { limiter.refusedCount }
 
+    /// Streams refused for `reason` since the start, by the remote agent or (reverse forwards) by this one.
+    package func refusedCount(_ reason: ResetReason) -> Int { refusals[reason] }
+
+    /// The remote agent's answer for the reverse forward that listens on `listen` there, on the current link.
+    package func reverseForwardResult(listen: Endpoint) -> ListenResult? {
+        guard let id = reverseForwards.first(where: { $0.value.listen == listen })?.key else { return nil }
+        return reverseResults.withLock { $0[id] }
+    }
+
     // MARK: The link supervisor thread
 
     private func superviseLink() {
@@ -95,17 +157,17 @@ public final class LocalAgent: @unchecked Sendable {
         while !stopRequested.hasCompleted {
             do {
                 let link = try Link.connect(
-                    to: remote, key: key, settings: settings, limiter: limiter, logger: logger
-                ) { [logger, remote] _, reason in
-                    logger.log(level: reason.isPlanned ? .info : .warning, "link to \(remote) down: \(reason)")
-                }
+                    to: remote, key: key, settings: settings, limiter: limiter, logger: logger, delegate: self)
                 guard publish(link) else {
                     link.close(.localShutdown)
                     return
                 }
                 logger.info("link up to \(remote)")
                 delay = Backoff.initialDelay
-                while !link.stoppedOpening.wait(seconds: 3600) {}
+                reverseResults.withLock { $0 = [:] }
+                requestReverseForwards(on: link)
+                let interval = reverseForwards.isEmpty ? 3600 : Self.listenRetryInterval
+                while !link.stoppedOpening.wait(seconds: interval) { requestReverseForwards(on: link) }
                 _ = publish(nil)
                 // A draining link (the remote agent is stopping) finishes its streams on its own; connect the
                 // next one at once for new clients.
@@ -128,46 +190,134 @@ public final class LocalAgent: @unchecked Sendable {
         return true
     }
 
-    // MARK: Client threads
-
-    /// Runs on the accept thread, so it must not block: takes a stream slot and hands the client to a thread.
-    private func admit(_ client: Socket) {
-        guard limiter.tryAcquire() else {
-            refusals.log(
-                logger, level: .warning,
-                "refused client \(client.peerEndpoint): \(limiter.limit) streams open (--max-streams); "
-                    + "\(limiter.refusedCount) refused since start")
-            return refuse(client)
-        }
-        do {
-            try startThread(named: "client") { self.serve(client) }
-        } catch {
-            limiter.release()
-            refusals.log(logger, level: .error, "refused client \(client.peerEndpoint): \(error)")
-            refuse(client)
+    /// Asks the remote agent to listen for each reverse forward it has not bound on this link yet (none
+    /// asked, or the address was in use or the bind failed; a refusal by its rules is not asked again).
+    private func requestReverseForwards(on link: Link) {
+        let results = reverseResults.withLock { $0 }
+        for (id, forward) in reverseForwards.sorted(by: { $0.key < $1.key }) {
+            switch results[id] {
+            case .bound, .notAllowed: continue
+            case nil, .addressInUse, .failed: link.send(.listen(forward: id, address: forward.listen))
+            }
         }
     }
 
-    private func serve(_ client: Socket) {
+    // MARK: LinkDelegate, called on link threads
+
+    func link(_ link: Link, didOpen stream: Stream, to target: StreamTarget) {
+        guard case .reverseForward(let id) = target, let forward = reverseForwards[id] else {
+            refusals.record(.notAllowed)
+            logger.warning("refused stream \(stream.id) to \(target): the remote agent may only open reverse forwards")
+            return stream.refuse(.notAllowed)
+        }
+        StreamAcceptor.start(stream, logger: logger) { [self, settings] in
+            let addresses: [ResolvedAddress]
+            do {
+                addresses = try forward.target.resolve()
+            } catch {
+                refusals.record(.nameNotResolved)
+                logger.warning("reverse forward \(forward.listen): \(error)")
+                return .failure(.nameNotResolved)
+            }
+            return StreamAcceptor.connect(to: addresses, timeout: settings.connectTimeout).mapError { error in
+                let reason = StreamAcceptor.reason(for: error)
+                refusals.record(reason)
+                logger.warning("reverse forward \(forward.listen): cannot connect to \(forward.target): \(error)")
+                return reason
+            }
+        }
+    }
+
+    func link(_ link: Link, didRequestListen address: Endpoint, forward: UInt32) {
+        preconditionFailure("a link of the local role never receives LISTEN")
+    }
+
+    func link(_ link: Link, didAnswerListen forward: UInt32, result: ListenResult, port: UInt16) {
+        guard let reverse = reverseForwards[forward] else {
+            return logger.warning(
+                "the remote agent answered LISTEN for reverse forward \(forward), which we never asked for")
+        }
+        let previous = reverseResults.withLock { results in
+            defer { results[forward] = result }
+            return results[forward]
+        }
+        let what = "the remote agent's \(reverse.listen) → \(reverse.target) (-R)"
+        switch result {
+        case .bound: logger.info("reverse forward up: \(what)")
+        case .notAllowed:
+            logger.error("reverse forward refused: \(what) is not allowed by the remote agent's --allow-listen rules")
+        case .addressInUse, .failed:
+            // Asked again every few seconds; said once per link, not at every retry.
+            if previous != result {
+                logger.warning(
+                    "reverse forward not bound: \(what): \(result); asking again every \(Int(Self.listenRetryInterval)) s"
+                )
+            }
+        }
+    }
+
+    func linkDidClose(_ link: Link, reason: LinkError) {
+        logger.log(level: reason.isPlanned ? .info : .warning, "link to \(remote) down: \(reason)")
+    }
+
+    // MARK: Client threads
+
+    /// Runs on an accept thread, so it must not block: takes a stream slot and hands the client to a thread.
+    private func admit(_ client: Socket, forward: Forward) {
+        guard limiter.tryAcquire() else {
+            limitWarnings.log(
+                logger, level: .warning,
+                "refused client \(client.peerEndpoint): \(limiter.limit) streams open (--max-streams); "
+                    + "\(limiter.refusedCount) refused since start")
+            return reset(client)
+        }
+        do {
+            try startThread(named: "client") { self.serve(client, forward: forward) }
+        } catch {
+            limiter.release()
+            limitWarnings.log(logger, level: .error, "refused client \(client.peerEndpoint): \(error)")
+            reset(client)
+        }
+    }
+
+    /// Runs on the client's own thread, holding a stream slot.
+    private func serve(_ client: Socket, forward: Forward) {
+        let peer = client.peerEndpoint
+        let target: StreamTarget
+        let answer: Link.ClientAnswer
+        switch forward {
+        case .tunnel: (target, answer) = (.defaultTarget, .none)
+        case .local(_, let endpoint): (target, answer) = (.endpoint(endpoint), .none)
+        case .reverse: preconditionFailure("reverse forwards listen on the remote side")
+        case .socks:
+            // A client that stalls mid-handshake holds its thread for the handshake timeout at most.
+            client.setReceiveTimeout(seconds: settings.handshakeTimeout)
+            let server = SocksServer(client: client, credentials: socksCredentials)
+            do {
+                target = .endpoint(try server.negotiate())
+            } catch {
+                logger.info("SOCKS client \(peer): \(error)")
+                limiter.release()
+                return client.close()
+            }
+            answer = .socks(server)
+        }
         guard let link = awaitLink() else {
-            logger.warning(
-                "closing client \(client.peerEndpoint): no link to \(remote) within \(Int(settings.linkWaitTimeout)) s")
+            logger.warning("closing client \(peer): no link to \(remote) within \(Int(settings.linkWaitTimeout)) s")
+            if case .socks(let server) = answer { server.reply(.generalFailure) } else { client.setAbortOnClose() }
             limiter.release()
-            return refuse(client)
+            return client.close()
         }
-        guard let stream = link.openStream(socket: client) else {
-            limiter.release()
-            return refuse(client)
-        }
-        if stream.awaitEstablished() {
-            stream.run()
-        } else {
-            stream.abandon()
+        if case .refused(let reason) = link.carry(client, to: target, answer: answer) {
+            refusals.record(reason)
+            logger.log(
+                level: reason == .notAllowed ? .warning : .info,
+                "client \(peer): the remote agent refused \(target): \(reason)")
         }
     }
 
     /// Closes a client we will not serve with RST, so it fails at once instead of reading an empty reply.
-    private func refuse(_ client: Socket) {
+    private func reset(_ client: Socket) {
         client.setAbortOnClose()
         client.close()
     }

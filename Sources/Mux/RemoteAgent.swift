@@ -3,18 +3,22 @@ import Foundation
 import Logging
 
 /// The server-facing end of the tunnel: accepts encrypted links from local agents and, for each stream they
-/// open, connects to the target and relays bytes both ways.
+/// open, connects to the target their OPEN names (if its allow list lets it) and relays bytes both ways. For
+/// their reverse forwards it listens where its listen rules let it, and opens a stream back for each client.
 ///
 /// Threads: one accept thread; one handshake thread per incoming connection, which becomes nothing once its
 /// link runs (the link has its own reader and writer threads); per stream, a thread that connects to the target
-/// and then serves as the stream's uplink thread (see `Stream`).
-/// `@unchecked Sendable`: immutable configuration plus `links`, a `Locked` set.
-public final class RemoteAgent: @unchecked Sendable {
+/// (or, for a reverse forward, the thread its client was given) and then serves as the stream's uplink thread
+/// (see `Stream`); one accept thread per reverse-forward port.
+/// `@unchecked Sendable`: immutable configuration plus `links`, a `Locked` set, and `reverseListeners`,
+/// which guards itself.
+public final class RemoteAgent: LinkDelegate, @unchecked Sendable {
     /// The address local agents connect to.
     public var listeningEndpoint: Endpoint { listener.endpoint }
 
     private let listener: Listener
-    private let target: Endpoint
+    private let allowList: AllowList
+    private let reverseListeners: ReverseListeners
     private let keys: [PreSharedKey]
     private let settings: TunnelSettings
     private let logger: Logger
@@ -23,11 +27,16 @@ public final class RemoteAgent: @unchecked Sendable {
     private let failures = LogThrottle()
     private let replays = Locked(HelloReplayCache())
     private let pendingHandshakes = Locked(0)
+    private let refusals = RefusalCounts()
+    private let refusedListens = Locked(0)
 
     /// Binds `listen` now (so a port in use fails here) and validates `settings`. Nothing runs until `start()`.
-    /// `keys` holds the key local agents use, or two keys while they move from one to the other (rotation).
+    /// Streams reach `allowList`'s default target and what its rules name; reverse forwards may listen where
+    /// `listenRules` allow, and nowhere without them. `keys` holds the key local agents use, or two keys while
+    /// they move from one to the other (rotation).
     public init(
-        listen: Endpoint, target: Endpoint, keys: [PreSharedKey], settings: TunnelSettings, logger: Logger
+        listen: Endpoint, allowList: AllowList, listenRules: [ListenRule] = [], keys: [PreSharedKey],
+        settings: TunnelSettings, logger: Logger
     ) throws(AgentError) {
         precondition(!keys.isEmpty, "a remote agent needs a key")
         do {
@@ -36,11 +45,20 @@ public final class RemoteAgent: @unchecked Sendable {
             throw .invalidSettings(error)
         }
         listener = try Listener(endpoint: listen)
-        self.target = target
+        self.allowList = allowList
+        reverseListeners = ReverseListeners(rules: listenRules)
         self.keys = keys
         self.settings = settings
         self.logger = logger
         limiter = StreamLimiter(limit: settings.maxStreams)
+    }
+
+    /// A remote agent whose streams reach `target` only.
+    public convenience init(
+        listen: Endpoint, target: Endpoint, keys: [PreSharedKey], settings: TunnelSettings, logger: Logger
+    ) throws(AgentError) {
+        try self.init(
+            listen: listen, allowList: AllowList(defaultTarget: target), keys: keys, settings: settings, logger: logger)
     }
 
     /// Starts accepting links. Returns at once.
@@ -52,14 +70,18 @@ public final class RemoteAgent: @unchecked Sendable {
         }
         let fingerprints = keys.map(\.fingerprint).joined(separator: ", ")
         logger.info(
-            "remote agent listening on \(listener.endpoint), forwarding to \(target) (\(keys.count == 1 ? "key" : "keys") \(fingerprints))"
+            "remote agent listening on \(listener.endpoint), forwarding to \(allowList.defaultTarget) (\(keys.count == 1 ? "key" : "keys") \(fingerprints))"
         )
+        if !allowList.rules.isEmpty {
+            logger.info("local agents may also reach: \(allowList.rules.map(\.description).joined(separator: ", "))")
+        }
     }
 
     /// Stops accepting links, tells every local agent to open no more streams (GOAWAY), lets streams in flight
     /// finish for up to the drain timeout, then resets the rest and closes the links.
     public func stop() {
         listener.stop()
+        reverseListeners.releaseAll()
         let current = links.withLock { Array($0.values) }
         for link in current { link.beginDrain() }
         let open = current.reduce(0) { $0 + $1.streamCount }
@@ -80,6 +102,12 @@ public final class RemoteAgent: @unchecked Sendable {
 
     /// Streams refused because `maxStreams` streams were running.
     public var refusedCount: Int { limiter.refusedCount }
+
+    /// Streams refused for `reason` (not allowed, or their target could not be connected) since the start.
+    package func refusedCount(_ reason: ResetReason) -> Int { refusals[reason] }
+
+    /// Reverse-forward listen requests refused since the start (not allowed, or the address in use).
+    public var refusedListenCount: Int { refusedListens.withLock { $0 } }
 
     /// Runs on the accept thread, so it must not block: hands the connection to a handshake thread.
     private func admit(_ connection: Socket) {
@@ -112,11 +140,7 @@ public final class RemoteAgent: @unchecked Sendable {
         do {
             let link = try Link.accept(
                 connection, keys: keys, replays: replays, settings: settings, limiter: limiter, logger: linkLogger,
-                onOpen: { [self] stream in startServing(stream) },
-                onClose: { [links, logger] link, reason in
-                    logger.log(level: reason.isPlanned ? .info : .warning, "link from \(peer) down: \(reason)")
-                    _ = links.withLock { $0.removeValue(forKey: ObjectIdentifier(link)) }
-                })
+                delegate: self)
             links.withLock { $0[ObjectIdentifier(link)] = link }
             if link.isClosed { links.withLock { $0[ObjectIdentifier(link)] = nil } }
             logger.info("link up from \(peer)")
@@ -125,40 +149,81 @@ public final class RemoteAgent: @unchecked Sendable {
         }
     }
 
-    /// Runs on the link's reader thread, so it must not block: gives the stream a thread of its own.
-    private func startServing(_ stream: Stream) {
-        do {
-            try startThread(named: "stream-\(stream.id)-up") { self.serve(stream) }
-        } catch {
-            failures.log(logger, level: .error, "resetting stream \(stream.id): \(error)")
-            stream.abort(sending: .aborted)
-            stream.abandon()
+    // MARK: LinkDelegate, called on link threads
+
+    func link(_ link: Link, didOpen stream: Stream, to target: StreamTarget) {
+        StreamAcceptor.start(stream, logger: link.logger) { [self, allowList, settings] in
+            let decision = allowList.decide(target)
+            if let refusal = decision.refusal {
+                refusals.record(refusal)
+                link.logger.warning("stream \(stream.id) to \(target) refused: \(decision.verdict)")
+                return .failure(refusal)
+            }
+            link.logger.debug("stream \(stream.id) to \(target): \(decision.verdict)")
+            return StreamAcceptor.connect(to: decision.addresses, timeout: settings.connectTimeout).mapError { error in
+                let reason = StreamAcceptor.reason(for: error)
+                refusals.record(reason)
+                link.logger.warning("stream \(stream.id): cannot connect to \(target): \(error)")
+                return reason
+            }
         }
     }
 
-    /// Runs on the stream's own thread: connects to the target, then relays until the stream ends.
-    private func serve(_ stream: Stream) {
-        do throws(SocketError) {
-            let addresses: [ResolvedAddress]
-            do {
-                addresses = try target.resolve()
-            } catch {
-                logger.warning("cannot resolve target: \(error)")
-                stream.abort(sending: .targetUnreachable)
-                stream.abandon()
-                return
-            }
-            let socket = try Socket.connect(to: addresses, timeout: settings.connectTimeout)
-            socket.setNoDelay()
-            if stream.attach(socket) {
-                stream.run()
-            } else {
-                stream.abandon()
+    func link(_ link: Link, didRequestListen address: Endpoint, forward: UInt32) {
+        let outcome = reverseListeners.bind(address, forward: forward, for: link, logger: link.logger) {
+            [self] client in admitReverseClient(client, link: link, forward: forward)
+        }
+        if outcome.result == .bound {
+            link.logger.info("listening on \(address) for the link's reverse forward \(forward): \(outcome.verdict)")
+        } else {
+            refusedListens.withLock { $0 += 1 }
+            link.logger.warning("refused to listen on \(address) for reverse forward \(forward): \(outcome.verdict)")
+        }
+        link.send(.listenResult(forward: forward, outcome.result, port: outcome.port))
+    }
+
+    func link(_ link: Link, didAnswerListen forward: UInt32, result: ListenResult, port: UInt16) {
+        preconditionFailure("a link of the remote role never receives LISTEN_RESULT")
+    }
+
+    func linkDidClose(_ link: Link, reason: LinkError) {
+        logger.log(level: reason.isPlanned ? .info : .warning, "link from \(link.peer) down: \(reason)")
+        _ = links.withLock { $0.removeValue(forKey: ObjectIdentifier(link)) }
+        for address in reverseListeners.release(for: link) {
+            logger.info("stopped listening on \(address): its link is down")
+        }
+    }
+
+    // MARK: Reverse-forward clients
+
+    /// Runs on a reverse-forward accept thread, so it must not block: takes a stream slot and hands the client
+    /// to a thread of its own, which carries it back over `link`.
+    private func admitReverseClient(_ client: Socket, link: Link, forward: UInt32) {
+        guard limiter.tryAcquire() else {
+            failures.log(
+                logger, level: .warning,
+                "refused client \(client.peerEndpoint): \(limiter.limit) streams open (--max-streams)")
+            client.setAbortOnClose()
+            return client.close()
+        }
+        do {
+            try startThread(named: "reverse-client") { [refusals] in
+                let peer = client.peerEndpoint
+                switch link.carry(client, to: .reverseForward(forward), answer: .none) {
+                case .refused(let reason):
+                    refusals.record(reason)
+                    link.logger.warning(
+                        "client \(peer) of reverse forward \(forward) refused by the local agent: \(reason)")
+                case nil, .linkClosed:
+                    link.logger.info("client \(peer) of reverse forward \(forward) closed: the link is down")
+                case .established: break
+                }
             }
         } catch {
-            logger.warning("stream \(stream.id): cannot connect to target \(target): \(error)")
-            stream.abort(sending: error.code == ECONNREFUSED ? .targetRefused : .targetUnreachable)
-            stream.abandon()
+            limiter.release()
+            failures.log(logger, level: .error, "refused client \(client.peerEndpoint): \(error)")
+            client.setAbortOnClose()
+            client.close()
         }
     }
 }

@@ -39,15 +39,14 @@ final class Stream: @unchecked Sendable {
     /// When a byte last moved in either direction, for the idle timeout.
     private var lastActivity = ContinuousClock.now
 
-    /// A stream whose uplink is the calling thread. `sendCredit` is the peer's initial window (0 until OPEN_OK
-    /// on the opening side).
-    init(id: StreamID, link: Link, window: ReceiveWindow, sendCredit: Int, socket: Socket?) {
+    /// A stream with no socket yet: the opener attaches its client once the peer accepted (`attach`), the
+    /// acceptor its target once connected (`accept`). `sendCredit` is the peer's initial window (0 until
+    /// OPEN_OK on the opening side).
+    init(id: StreamID, link: Link, window: ReceiveWindow, sendCredit: Int) {
         self.id = id
         self.link = link
         self.window = window
         self.sendCredit = sendCredit
-        self.socket = socket
-        if let socket { applyTimeouts(to: socket) }
     }
 
     /// The write timeout bounds how long a peer that stops reading can hold the downlink thread; the receive
@@ -59,21 +58,57 @@ final class Stream: @unchecked Sendable {
 
     // MARK: Called by the uplink thread
 
-    /// Waits until the peer answered OPEN. Returns whether the stream is established; `false` if it was reset
-    /// (refused by the target, or the link went down).
-    func awaitEstablished() -> Bool {
+    /// How the peer answered an OPEN.
+    enum OpenOutcome: Equatable {
+        /// OPEN_OK: the peer's side is connected.
+        case established
+        /// RESET, with the peer's reason.
+        case refused(ResetReason)
+        /// The link ended first (or this side aborted the stream).
+        case linkClosed
+    }
+
+    /// Opener: waits until the peer answered OPEN.
+    func awaitEstablished() -> OpenOutcome {
         condition.lock()
         defer { condition.unlock() }
         while state.phase == .opening { condition.wait() }
-        return state.phase == .established
+        guard state.isReset else { return .established }
+        return resetReason.map { .refused($0) } ?? .linkClosed
     }
 
-    /// Hands the freshly connected target socket to the stream and answers OPEN_OK.
-    /// Returns `false`, and aborts `socket`, if the stream was reset while the target was being connected.
+    /// Opener, once established: hands the client socket to the stream, which owns it from then on. Bytes and
+    /// a FIN that arrived in between are written to it first, in order. Returns `false`, leaving `socket` to
+    /// the caller, if the stream was reset in the meantime.
     func attach(_ socket: Socket) -> Bool {
         condition.lock()
+        guard state.phase == .established else {
+            condition.unlock()
+            return false
+        }
+        self.socket = socket
+        applyTimeouts(to: socket)
+        let needsThread = !inbound.isEmpty
+        hasDownlinkThread = needsThread
+        let endsDownlink = !needsThread && state.hasReceivedFIN && endDownlinkWithoutThread()
+        condition.unlock()
+        if needsThread { startDownlinkThread() }
+        if endsDownlink {
+            socket.shutdown(.write)
+            releaseSocket()
+        }
+        return true
+    }
+
+    /// Acceptor: hands the freshly connected target socket to the stream and answers OPEN_OK.
+    /// Returns `false`, and aborts `socket`, if the stream was reset while the target was being connected.
+    func accept(_ socket: Socket) -> Bool {
+        condition.lock()
         let isEstablished = state.establish()
-        if isEstablished { self.socket = socket }
+        if isEstablished {
+            self.socket = socket
+            applyTimeouts(to: socket)
+        }
         let window = self.window.size
         condition.unlock()
         guard isEstablished else {
@@ -81,9 +116,15 @@ final class Stream: @unchecked Sendable {
             socket.close()
             return false
         }
-        applyTimeouts(to: socket)
         link.queue.pushControl(.openOK(id, window: UInt32(window)))
         return true
+    }
+
+    /// Acceptor: answers OPEN with RESET for `reason` (the target was not allowed or could not be connected)
+    /// and ends the stream.
+    func refuse(_ reason: ResetReason) {
+        abort(sending: reason)
+        abandon()
     }
 
     /// Pumps socket bytes to the link until end of stream or abort.
@@ -94,7 +135,7 @@ final class Stream: @unchecked Sendable {
     }
 
     /// Ends the uplink thread's use of a stream that never ran (refused, reset while opening, or its link
-    /// closing); no DATA can have reached it, so the downlink direction ends too.
+    /// closing); with no socket to deliver to, the downlink direction ends too.
     func abandon() {
         condition.lock()
         let endsDownlink = endDownlinkWithoutThread()
@@ -310,11 +351,15 @@ final class Stream: @unchecked Sendable {
             throw .protocolViolation("unexpected FIN on stream \(id)")
         }
         condition.broadcast()
-        let socket = self.socket
+        // Without a socket yet (an opener between OPEN_OK and `attach`), `attach` delivers the FIN.
+        guard let socket = self.socket else {
+            condition.unlock()
+            return
+        }
         let endsDownlink = endDownlinkWithoutThread()
         condition.unlock()
         if endsDownlink {
-            socket?.shutdown(.write)  // every byte before the FIN is written: our client sees EOF
+            socket.shutdown(.write)  // every byte before the FIN is written: our client sees EOF
             releaseSocket()
         }
     }

@@ -80,9 +80,9 @@ struct SecurityTests {
         defer { direct.stop() }
         #expect(eventually { remote.linkCount == 2 })
 
-        let bystander = try connect(to: direct.listeningEndpoint)
+        let bystander = try connect(to: direct.listeningEndpoints[0])
         defer { bystander.close() }
-        let victim = try connect(to: tampered.listeningEndpoint)
+        let victim = try connect(to: tampered.listeningEndpoints[0])
         defer { victim.close() }
         for socket in [bystander, victim] {
             try socket.sendAll([1])
@@ -99,7 +99,7 @@ struct SecurityTests {
         bystander.shutdown(.write)
         expectIdentical(readToEnd(bystander), data)
         #expect(eventually { tampered.isLinkUp }, "the tampered local agent reconnects")
-        #expect(try echoesExactly(pattern(count: 100_000, seed: 4), through: tampered.listeningEndpoint))
+        #expect(try echoesExactly(pattern(count: 100_000, seed: 4), through: tampered.listeningEndpoints[0]))
     }
 
     @Test func remoteAgentHoldingTwoKeysServesAgentsOfEitherDuringARotation() throws {
@@ -117,7 +117,7 @@ struct SecurityTests {
                 logger: quietLogger)
             try local.start()
             defer { local.stop() }
-            #expect(try echoesExactly(pattern(count: 10_000, seed: 5), through: local.listeningEndpoint))
+            #expect(try echoesExactly(pattern(count: 10_000, seed: 5), through: local.listeningEndpoints[0]))
         }
         var settings = testSettings()
         settings.linkWaitTimeout = 1
@@ -126,7 +126,7 @@ struct SecurityTests {
             logger: quietLogger)
         try stranger.start()
         defer { stranger.stop() }
-        #expect(isTurnedAway(at: stranger.listeningEndpoint))
+        #expect(isTurnedAway(at: stranger.listeningEndpoints[0]))
     }
 }
 

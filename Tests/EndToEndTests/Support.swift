@@ -102,7 +102,7 @@ final class Tunnel {
         try local.start()
     }
 
-    var clientEndpoint: Endpoint { local.listeningEndpoint }
+    var clientEndpoint: Endpoint { local.listeningEndpoints[0] }
 
     func stop() {
         local.stop()

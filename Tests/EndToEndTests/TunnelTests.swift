@@ -122,7 +122,7 @@ struct TunnelTests {
             logger: quietLogger)
         try local.start()
         defer { local.stop() }
-        let client = try connect(to: local.listeningEndpoint)
+        let client = try connect(to: local.listeningEndpoints[0])
         defer { client.close() }
         client.setReceiveTimeout(seconds: 5)
         #expect(readToEnd(client).isEmpty)
@@ -142,7 +142,7 @@ struct TunnelTests {
         try second.start()
         defer { second.stop() }
         #expect(eventually { first.remote.linkCount == 2 })
-        let endpoints = [first.clientEndpoint, second.listeningEndpoint]
+        let endpoints = [first.clientEndpoint, second.listeningEndpoints[0]]
         let replies = Locked<[Int: [UInt8]]>([:])
         #expect(
             try runConcurrently(2, within: 30) { index in
@@ -172,7 +172,7 @@ struct TunnelTests {
         try restarted.start()
         defer { restarted.stop() }
         let data = pattern(count: 100_000, seed: 7)
-        expectIdentical(try exchange(data, through: restarted.listeningEndpoint), data)
+        expectIdentical(try exchange(data, through: restarted.listeningEndpoints[0]), data)
     }
 
     @Test func garbageSentToRemotePortGetsNoByteBackAndOtherLinksKeepWorking() throws {

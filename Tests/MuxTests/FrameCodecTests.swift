@@ -14,9 +14,16 @@ import Testing
     }
 
     static let everyKind: [Frame] = [
-        .open(1, window: 1 << 20), .openOK(7, window: 65536), .data(3, [1, 2, 3]),
-        .fin(5), .reset(6, .targetRefused),
+        .open(1, window: 1 << 20, target: .defaultTarget),
+        .open(3, window: 1, target: .endpoint(Endpoint(host: "10.1.2.3", port: 22))),
+        .open(5, window: 1, target: .endpoint(Endpoint(host: "2001:db8::1", port: 443))),
+        .open(7, window: 1, target: .endpoint(Endpoint(host: "db.internal", port: 5432))),
+        .open(2, window: 1, target: .reverseForward(3)),
+        .openOK(7, window: 65536), .data(3, [1, 2, 3]),
+        .fin(5), .reset(6, .targetRefused), .reset(6, .networkUnreachable),
         .window(8, increment: 12345), .ping(0xDEAD_BEEF), .pong(42), .goAway(.shutdown),
+        .listen(forward: 1, address: Endpoint(host: "0.0.0.0", port: 8080)),
+        .listenResult(forward: 1, .addressInUse, port: 0), .listenResult(forward: 2, .bound, port: 8080),
     ]
 
     @Test(arguments: everyKind)
@@ -39,7 +46,28 @@ import Testing
         #expect(throws: FrameError.tooShort(length: bytes.count)) { try decode(bytes) }
     }
 
-    @Test(arguments: [0, 10, 200, 255] as [UInt8])
+    @Test func openCarriesItsTargetAsTypeAddressAndPort() {
+        let ipv4 = encode(.open(1, window: 2, target: .endpoint(Endpoint(host: "10.1.2.3", port: 22))))
+        #expect(ipv4 == [1, 0, 0, 0, 1, 0, 0, 0, 2, 1, 10, 1, 2, 3, 0, 22])
+        let name = encode(.open(1, window: 2, target: .endpoint(Endpoint(host: "ab.c", port: 443))))
+        #expect(name == [1, 0, 0, 0, 1, 0, 0, 0, 2, 3, 4] + Array("ab.c".utf8) + [1, 0xbb])
+        #expect(encode(.open(1, window: 2, target: .defaultTarget)) == [1, 0, 0, 0, 1, 0, 0, 0, 2, 0])
+    }
+
+    @Test(
+        arguments: [
+            [1, 0, 0, 0, 1, 0, 0, 0, 2, 3, 3, 0x61, 0x20, 0x62, 0, 80],  // a name with a space
+            [1, 0, 0, 0, 1, 0, 0, 0, 2, 3, 7] + Array("1.2.3.4".utf8) + [0, 80],  // an address sent as a name
+            [1, 0, 0, 0, 1, 0, 0, 0, 2, 3, 0, 0, 80],  // an empty name
+            [1, 0, 0, 0, 1, 0, 0, 0, 2, 2, 1, 2, 3, 4, 0, 80],  // address type 2
+            [1, 0, 0, 0, 1, 0, 0, 0, 2, 1, 10, 1, 2, 3, 0],  // port cut short
+            [1, 0, 0, 0, 1, 0, 0, 0, 2, 0, 9],  // a byte after the default target
+        ] as [[UInt8]])
+    func openWithAMalformedTargetIsRejected(bytes: [UInt8]) {
+        #expect(throws: FrameError.self) { try decode(bytes) }
+    }
+
+    @Test(arguments: [0, 12, 200, 255] as [UInt8])
     func unknownKindIsRejected(kind: UInt8) {
         #expect(throws: FrameError.unknownKind(kind)) { try decode([kind, 0, 0, 0, 1]) }
     }
@@ -56,6 +84,7 @@ import Testing
     @Test(
         arguments: [
             [1, 0, 0, 0, 1, 0, 0, 1],  // OPEN with 3-byte window
+            [11, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0],  // LISTEN_RESULT without its port
             [2, 0, 0, 0, 1, 0, 0, 0, 1, 0],  // OPEN_OK with 5-byte window
             [4, 0, 0, 0, 1, 0],  // FIN with a payload
             [5, 0, 0, 0, 1],  // RESET without reason

@@ -21,7 +21,10 @@ import Testing
 
     @Test func framesArriveInOrderWhateverTheChunking() throws {
         var (sealer, decoder) = try pair()
-        let frames: [Frame] = [.open(1, window: 100), .data(1, Array(repeating: 7, count: 5000)), .fin(1), .ping(3)]
+        let frames: [Frame] = [
+            .open(1, window: 100, target: .defaultTarget), .data(1, Array(repeating: 7, count: 5000)), .fin(1),
+            .ping(3),
+        ]
         let bytes = try sealed(frames, with: sealer)
         var decoded: [Frame] = []
         for chunk in stride(from: 0, to: bytes.count, by: 777) {

@@ -1,0 +1,84 @@
+/// What a remote agent lets local agents reach: its default target, always, and the targets its `--allow`
+/// rules name. Nothing else.
+public struct AllowList: Sendable {
+    /// Where streams that name no target go.
+    public let defaultTarget: Endpoint
+    /// The `--allow` rules, in the order given.
+    public let rules: [AllowRule]
+
+    /// The default target plus `rules`.
+    public init(defaultTarget: Endpoint, rules: [AllowRule] = []) {
+        self.defaultTarget = defaultTarget
+        self.rules = rules
+    }
+
+    /// Every rule that applies, the default target's first.
+    private var effectiveRules: [AllowRule] { [AllowRule(exactly: defaultTarget)] + rules }
+
+    /// How a request for a target was decided, in words for the logs of both agents.
+    struct Decision {
+        /// The addresses the stream may be connected to, in the resolver's order; empty when refused.
+        let addresses: [ResolvedAddress]
+        /// Why the request is refused, or `nil` when it is allowed.
+        let refusal: ResetReason?
+        /// The rule set's verdict, e.g. `allowed by rule db.internal:5432`.
+        let verdict: String
+    }
+
+    /// Decides a stream to `target` and resolves it. A name is resolved only when a rule could allow it, so a
+    /// refused name is never looked up: if a name rule matches, every address of the name may be dialled;
+    /// otherwise only the addresses that an address or network rule covers.
+    func decide(_ target: StreamTarget) -> Decision {
+        switch target {
+        case .defaultTarget: return resolve(defaultTarget, verdict: "the default target")
+        case .reverseForward:
+            return Decision(addresses: [], refusal: .notAllowed, verdict: "not allowed: the remote agent opens those")
+        case .endpoint(let endpoint): return decide(endpoint)
+        }
+    }
+
+    private func decide(_ endpoint: Endpoint) -> Decision {
+        let rules = effectiveRules
+        let isAddress = IPNetwork.bytes(of: endpoint.host) != nil
+        if !isAddress, let rule = rules.first(where: { $0.allows(name: endpoint.host, port: endpoint.port) }) {
+            return resolve(endpoint, verdict: "allowed by rule \(rule)")
+        }
+        guard rules.contains(where: { $0.allowsAddresses(port: endpoint.port) }) else {
+            return refuse("no --allow rule names \(endpoint)")
+        }
+        let all: [ResolvedAddress]
+        do {
+            all = try endpoint.resolve()
+        } catch {
+            return Decision(addresses: [], refusal: .nameNotResolved, verdict: "\(error)")
+        }
+        var matched: [String] = []
+        let allowed = all.filter { address in
+            guard let rule = rules.first(where: { $0.allows(address: address.addressBytes, port: endpoint.port) })
+            else { return false }
+            matched.append("\(address.endpoint.host) by rule \(rule)")
+            return true
+        }
+        guard !allowed.isEmpty else {
+            let addresses = all.map(\.endpoint.host).joined(separator: ", ")
+            return refuse(
+                isAddress
+                    ? "no --allow rule covers \(endpoint)"
+                    : "\(endpoint.host) resolves to \(addresses), which no --allow rule covers at port \(endpoint.port)"
+            )
+        }
+        return Decision(addresses: allowed, refusal: nil, verdict: "allowed: \(matched.joined(separator: ", "))")
+    }
+
+    private func resolve(_ endpoint: Endpoint, verdict: String) -> Decision {
+        do {
+            return Decision(addresses: try endpoint.resolve(), refusal: nil, verdict: verdict)
+        } catch {
+            return Decision(addresses: [], refusal: .nameNotResolved, verdict: "\(error)")
+        }
+    }
+
+    private func refuse(_ reason: String) -> Decision {
+        Decision(addresses: [], refusal: .notAllowed, verdict: "not allowed: \(reason)")
+    }
+}

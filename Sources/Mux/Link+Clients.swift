@@ -1,0 +1,52 @@
+import Logging
+
+extension Link {
+    /// How a client accepted by this agent learns the outcome of its OPEN before any byte of the target
+    /// reaches it.
+    enum ClientAnswer {
+        /// Nothing to say: a refused client is reset, so it fails at once rather than read an empty reply.
+        case none
+        /// A SOCKS5 reply, then a graceful close if it was a failure (RFC 1928 §6).
+        case socks(SocksServer)
+    }
+
+    /// Carries `client` as a new stream to `target` until the stream ends, on the calling thread (the client's
+    /// own, which becomes the stream's uplink). The caller holds a slot of `limiter`; this returns it in every
+    /// case. Returns how the peer answered the OPEN, or `nil` if the link took no new stream.
+    func carry(_ client: Socket, to target: StreamTarget, answer: ClientAnswer) -> Stream.OpenOutcome? {
+        guard let stream = openStream(to: target) else {
+            limiter.release()
+            close(client, answer: answer, outcome: .linkClosed)
+            return nil
+        }
+        let outcome = stream.awaitEstablished()
+        if outcome == .established, answer.tell(.established), stream.attach(client) {
+            stream.run()
+            return outcome
+        }
+        stream.abort(sending: .aborted)
+        stream.abandon()
+        close(client, answer: answer, outcome: outcome)
+        return outcome
+    }
+
+    private func close(_ client: Socket, answer: ClientAnswer, outcome: Stream.OpenOutcome) {
+        if case .none = answer {
+            client.setAbortOnClose()
+        } else if outcome != .established {
+            answer.tell(outcome)
+        }
+        client.close()
+    }
+}
+
+extension Link.ClientAnswer {
+    /// Tells the client `outcome`; returns whether it got it.
+    @discardableResult
+    fileprivate func tell(_ outcome: Stream.OpenOutcome) -> Bool {
+        switch self {
+        case .none: true
+        case .socks(let server): server.reply(SocksServer.ReplyCode(outcome))
+        }
+    }
+}

@@ -1,0 +1,170 @@
+/// The server side of a SOCKS5 handshake (RFC 1928, with RFC 1929 username/password), on a client socket
+/// the calling thread owns. Only CONNECT is offered; the reply to it is sent once the tunnel knows how the
+/// connection went (`reply(_:)`), so that its code tells the client what happened.
+struct SocksServer {
+    /// SOCKS5 reply codes (RFC 1928 §6).
+    enum ReplyCode: UInt8 {
+        case succeeded = 0
+        case generalFailure = 1
+        case notAllowedByRuleset = 2
+        case networkUnreachable = 3
+        case hostUnreachable = 4
+        case connectionRefused = 5
+        case ttlExpired = 6
+        case commandNotSupported = 7
+        case addressTypeNotSupported = 8
+
+        /// The code for a stream the tunnel could not open.
+        init(_ outcome: Stream.OpenOutcome) {
+            switch outcome {
+            case .established: self = .succeeded
+            case .refused(.notAllowed): self = .notAllowedByRuleset
+            case .refused(.networkUnreachable): self = .networkUnreachable
+            case .refused(.targetUnreachable), .refused(.nameNotResolved): self = .hostUnreachable
+            case .refused(.targetRefused): self = .connectionRefused
+            case .refused(.timedOut): self = .ttlExpired
+            case .refused, .linkClosed: self = .generalFailure
+            }
+        }
+    }
+
+    /// Why a handshake ended without a target. Whatever the client was owed has been sent.
+    enum Failure: Error, Equatable, CustomStringConvertible {
+        /// The client went away, sent nothing in time, or sent what no SOCKS5 client sends.
+        case malformed(String)
+        /// The client offered no method we accept (no authentication, or username/password when required).
+        case noAcceptableMethod
+        /// Wrong user name or password.
+        case authenticationFailed
+        /// A command other than CONNECT, answered with `commandNotSupported`.
+        case unsupportedCommand(UInt8)
+        /// An address type other than IPv4, IPv6 or a name, answered with `addressTypeNotSupported`.
+        case unsupportedAddressType(UInt8)
+        /// A name no resolver would take, answered with `hostUnreachable`.
+        case badName
+
+        var description: String {
+            switch self {
+            case .malformed(let reason): "malformed SOCKS handshake: \(reason)"
+            case .noAcceptableMethod: "no acceptable SOCKS authentication method offered"
+            case .authenticationFailed: "SOCKS authentication failed"
+            case .unsupportedCommand(let command): "SOCKS command \(command) not supported (only CONNECT)"
+            case .unsupportedAddressType(let type): "SOCKS address type \(type) not supported"
+            case .badName: "SOCKS target name is not a DNS name"
+            }
+        }
+    }
+
+    private let client: Socket
+    private let credentials: SocksCredentials?
+
+    /// A handshake with `client`, requiring `credentials` when given. Reads wait at most the socket's receive
+    /// timeout, which the caller sets.
+    init(client: Socket, credentials: SocksCredentials?) {
+        self.client = client
+        self.credentials = credentials
+    }
+
+    /// Runs the handshake up to the CONNECT request and returns its target. Leaves the reply to `reply(_:)`.
+    func negotiate() throws(Failure) -> Endpoint {
+        try selectMethod()
+        if credentials != nil { try authenticate() }
+        return try readRequest()
+    }
+
+    /// Sends the reply to the CONNECT request. Returns whether the client got it.
+    @discardableResult
+    func reply(_ code: ReplyCode) -> Bool {
+        // BND.ADDR and BND.PORT are those of the remote agent's connection, which the client has no use for
+        // (and which would tell it about the far side); 0.0.0.0:0, as most SOCKS servers send.
+        send([5, code.rawValue, 0, 1, 0, 0, 0, 0, 0, 0])
+    }
+
+    private func selectMethod() throws(Failure) {
+        let header = try read(2)
+        guard header[0] == 5 else {
+            throw .malformed("version \(header[0]) in the greeting, expected 5")
+        }
+        guard header[1] > 0 else {
+            send([5, 0xff])
+            throw .malformed("a greeting that offers no method")
+        }
+        let methods = try read(Int(header[1]))
+        let wanted: UInt8 = credentials == nil ? 0 : 2
+        guard methods.contains(wanted) else {
+            send([5, 0xff])
+            throw .noAcceptableMethod
+        }
+        send([5, wanted])
+    }
+
+    private func authenticate() throws(Failure) {
+        let version = try read(1)[0]
+        guard version == 1 else {
+            send([1, 1])
+            throw .malformed("username/password version \(version), expected 1")
+        }
+        let user = try read(Int(try read(1)[0]))
+        let password = try read(Int(try read(1)[0]))
+        guard let credentials, credentials.accepts(user: user, password: password) else {
+            send([1, 1])
+            throw .authenticationFailed
+        }
+        send([1, 0])
+    }
+
+    private func readRequest() throws(Failure) -> Endpoint {
+        let header = try read(4)
+        guard header[0] == 5, header[2] == 0 else {
+            reply(.generalFailure)
+            throw .malformed("request version \(header[0]) or reserved byte \(header[2])")
+        }
+        let host: WireHost
+        switch header[3] {
+        case 1: host = .ipv4(try read(4))
+        case 4: host = .ipv6(try read(16))
+        case 3:
+            let name = try read(Int(try read(1)[0]))
+            guard let parsed = WireHost(String(decoding: name, as: UTF8.self)), WireHost.isValidName(name) else {
+                _ = try? read(2)
+                reply(.hostUnreachable)
+                throw .badName
+            }
+            host = parsed
+        default:
+            reply(.addressTypeNotSupported)
+            throw .unsupportedAddressType(header[3])
+        }
+        let portBytes = try read(2)
+        guard header[1] == 1 else {
+            reply(.commandNotSupported)
+            throw .unsupportedCommand(header[1])
+        }
+        return Endpoint(host: host.text, port: UInt16(portBytes[0]) << 8 | UInt16(portBytes[1]))
+    }
+
+    /// Reads exactly `count` bytes, never more: bytes the client sends after its request belong to the stream.
+    private func read(_ count: Int) throws(Failure) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: count)
+        var filled = 0
+        while filled < count {
+            let received = bytes.withUnsafeMutableBytes { raw in
+                Result { () throws(SocketError) in
+                    try client.receive(into: UnsafeMutableRawBufferPointer(rebasing: raw[filled...]))
+                }
+            }
+            switch received {
+            case .success(0): throw .malformed("the client closed after \(filled) of \(count) bytes")
+            case .success(let n): filled += n
+            case .failure(let error):
+                throw .malformed(error.isTimeout ? "nothing received in time" : "\(error)")
+            }
+        }
+        return bytes
+    }
+
+    @discardableResult
+    private func send(_ bytes: [UInt8]) -> Bool {
+        (try? client.sendAll(bytes)) != nil
+    }
+}

@@ -1,0 +1,40 @@
+import Glibc
+import Logging
+
+/// Answers the streams a peer opens: on a thread per stream, connects the target, answers OPEN, and relays.
+enum StreamAcceptor {
+    /// Starts `stream`'s thread, which runs `connect` and then either relays (its thread becomes the uplink)
+    /// or refuses the stream with the reason `connect` gave. Called on the link's reader thread; never blocks.
+    static func start(
+        _ stream: Stream, logger: Logger, connect: @escaping @Sendable () -> Result<Socket, ResetReason>
+    ) {
+        do {
+            try startThread(named: "stream-\(stream.id)-up") {
+                switch connect() {
+                case .success(let socket):
+                    socket.setNoDelay()
+                    if stream.accept(socket) { stream.run() } else { stream.abandon() }
+                case .failure(let reason): stream.refuse(reason)
+                }
+            }
+        } catch {
+            logger.error("resetting stream \(stream.id): \(error)")
+            stream.refuse(.aborted)
+        }
+    }
+
+    /// Connects to the first of `addresses` that answers within `timeout` seconds each.
+    static func connect(to addresses: [ResolvedAddress], timeout: Double) -> Result<Socket, SocketError> {
+        Result { () throws(SocketError) in try Socket.connect(to: addresses, timeout: timeout) }
+    }
+
+    /// The reason an OPEN is refused for when the target's connect failed with `error`.
+    static func reason(for error: SocketError) -> ResetReason {
+        switch error.code {
+        case ECONNREFUSED: .targetRefused
+        case ETIMEDOUT: .timedOut
+        case ENETUNREACH: .networkUnreachable
+        default: .targetUnreachable
+        }
+    }
+}
