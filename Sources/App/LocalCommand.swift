@@ -8,8 +8,12 @@ struct LocalCommand: ParsableCommand {
         abstract: "Run the local agent: accept clients and tunnel each one to the remote agent.",
         discussion: """
             The remote agent is given as --remote HOST:PORT, or, as in the original tcptunnel, as two arguments: tcptunnel local REMOTE-HOST REMOTE-PORT.
+
+            Forwards (each repeatable, all carried over one link): --listen takes clients to the remote agent's own --target; -L takes them to HOST:HOSTPORT as reached from the remote side; -D runs a SOCKS5 server whose CONNECT targets are reached from the remote side; -R has the remote agent listen and bring its clients back to HOST:HOSTPORT as reached from here. BIND defaults to 127.0.0.1; write IPv6 addresses in brackets ([::1]:8080). Without any forward, the agent listens on 127.0.0.1:1082 as --listen.
             """
     )
+
+    static let defaultListen = "127.0.0.1:1082"
 
     @Argument(help: ArgumentHelp("Remote agent host (same as --remote HOST:PORT).", valueName: "remote-host"))
     var remoteHost: String?
@@ -17,8 +21,39 @@ struct LocalCommand: ParsableCommand {
     @Argument(help: ArgumentHelp("Remote agent port.", valueName: "remote-port"))
     var remotePort: String?
 
-    @Option(name: .long, help: ArgumentHelp("Address clients connect to.", valueName: "host:port"))
-    var listen: String = "127.0.0.1:1082"
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Address whose clients reach the remote agent's --target (default \(defaultListen) when no forward is given).",
+            valueName: "host:port"))
+    var listen: [String] = []
+
+    @Option(
+        name: [.customShort("L"), .customLong("forward")],
+        help: ArgumentHelp(
+            "Listen on BIND:PORT here; each client reaches HOST:HOSTPORT from the remote side.",
+            valueName: "[bind:]port:host:hostport"))
+    var forward: [String] = []
+
+    @Option(
+        name: [.customShort("D"), .customLong("socks")],
+        help: ArgumentHelp(
+            "A SOCKS5 server on BIND:PORT here; each CONNECT target is reached from the remote side.",
+            valueName: "[bind:]port"))
+    var socks: [String] = []
+
+    @Option(
+        name: [.customShort("R"), .customLong("reverse")],
+        help: ArgumentHelp(
+            "The remote agent listens on BIND:PORT there (if its --allow-listen allows); each client comes back and reaches HOST:HOSTPORT from this side.",
+            valueName: "[bind:]port:host:hostport"))
+    var reverse: [String] = []
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "File of user:password lines (mode 0600); SOCKS clients must then log in (RFC 1929).", valueName: "file"))
+    var socksUserFile: String?
 
     @Option(name: .long, help: ArgumentHelp("Address of the remote agent.", valueName: "host:port"))
     var remote: String?
@@ -33,25 +68,48 @@ struct LocalCommand: ParsableCommand {
 
     mutating func validate() throws {
         _ = try remoteEndpoint()
-        _ = try Endpoint(parsingArgument: listen, option: "--listen")
+        _ = try forwards()
         guard linkWaitTimeout > 0 else { throw ValidationError("--link-wait-timeout must be more than 0 seconds") }
         guard common.keyFile.count <= 1 else {
             throw ValidationError(
                 "the local agent uses one key: give --key-file once (during a rotation the remote agent takes both)")
+        }
+        guard socksUserFile == nil || !socks.isEmpty else {
+            throw ValidationError("--socks-user-file is for SOCKS listeners: give -D/--socks too")
         }
     }
 
     func run() throws {
         try reportingErrors {
             let key = try common.loadKeys()[0]
+            let credentials = try socksUserFile.map { try SocksCredentials.load(fromFile: $0) }
             var settings = common.settings
             settings.linkWaitTimeout = linkWaitTimeout
             try AgentRunner.run(logLevel: common.logLevel.level) { logger in
                 let agent = try LocalAgent(
-                    listen: try Endpoint(parsingArgument: listen, option: "--listen"), remote: try remoteEndpoint(),
-                    key: key, settings: settings, logger: logger)
+                    forwards: try forwards(), remote: try remoteEndpoint(), key: key, socksCredentials: credentials,
+                    settings: settings, logger: logger)
                 return (agent.start, agent.stop)
             }
+        }
+    }
+
+    /// Every forward, in the order: --listen, -L, -D, -R.
+    func forwards() throws -> [Forward] {
+        let noneGiven = listen.isEmpty && forward.isEmpty && socks.isEmpty && reverse.isEmpty
+        let tunnels = try (noneGiven ? [Self.defaultListen] : listen).map {
+            Forward.tunnel(listen: try Endpoint(parsingArgument: $0, option: "--listen"))
+        }
+        return try tunnels + forward.map { try parse($0, with: Forward.local(parsing:)) }
+            + socks.map { try parse($0, with: Forward.socks(parsing:)) }
+            + reverse.map { try parse($0, with: Forward.reverse(parsing:)) }
+    }
+
+    private func parse(_ text: String, with parser: (String) throws(ForwardError) -> Forward) throws -> Forward {
+        do {
+            return try parser(text)
+        } catch {
+            throw ValidationError(error.description)
         }
     }
 

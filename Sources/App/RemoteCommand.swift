@@ -8,6 +8,8 @@ struct RemoteCommand: ParsableCommand {
         abstract: "Run the remote agent: accept links from local agents and connect each stream to the target.",
         discussion: """
             The address to listen on is given as --listen HOST:PORT, or, as in the original tcptunnel, as two arguments: tcptunnel remote BIND-HOST BIND-PORT. The port is meant to be reachable by local agents; it answers nothing to a peer without the key.
+
+            Local agents reach --target, and only what --allow rules name: a name rule (db.internal:5432, *.example.com:443) matches the name asked for; an address or network rule (10.1.2.3:22, 10.0.0.0/8:22, [::1]:80) matches every address actually dialled, so a name cannot reach an address no rule covers. Ports are a port, LOW-HIGH or *. Reverse forwards (-R) may listen only where --allow-listen rules say; a rule without BIND means 127.0.0.1.
             """
     )
 
@@ -20,14 +22,33 @@ struct RemoteCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Address local agents connect to.", valueName: "host:port"))
     var listen: String?
 
-    @Option(name: .long, help: ArgumentHelp("Address of the target server.", valueName: "host:port"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "The default target: where streams that name none go (the local agent's --listen). Always allowed.",
+            valueName: "host:port"))
     var target: String = "127.0.0.1:1081"
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Targets local agents may also ask for (-L, -D): HOST:PORT, HOST:LOW-HIGH, HOST:*, *.example.com:443, 10.0.0.0/8:22, [::1]:80.",
+            valueName: "rule"))
+    var allow: [String] = []
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Where local agents may have this agent listen for their -R forwards; without it, -R is refused.",
+            valueName: "[bind:]port[-port]"))
+    var allowListen: [String] = []
 
     @OptionGroup var common: CommonOptions
 
     mutating func validate() throws {
         _ = try listenEndpoint()
-        _ = try Endpoint(parsingArgument: target, option: "--target")
+        _ = try allowList()
+        _ = try listenRules()
     }
 
     func run() throws {
@@ -35,9 +56,30 @@ struct RemoteCommand: ParsableCommand {
             let keys = try common.loadKeys()
             try AgentRunner.run(logLevel: common.logLevel.level) { logger in
                 let agent = try RemoteAgent(
-                    listen: try listenEndpoint(), target: try Endpoint(parsingArgument: target, option: "--target"),
+                    listen: try listenEndpoint(), allowList: try allowList(), listenRules: try listenRules(),
                     keys: keys, settings: common.settings, logger: logger)
                 return (agent.start, agent.stop)
+            }
+        }
+    }
+
+    func allowList() throws -> AllowList {
+        let rules = try allow.map { text in
+            do {
+                return try AllowRule(parsing: text)
+            } catch {
+                throw ValidationError("--allow: \(error)")
+            }
+        }
+        return AllowList(defaultTarget: try Endpoint(parsingArgument: target, option: "--target"), rules: rules)
+    }
+
+    func listenRules() throws -> [ListenRule] {
+        try allowListen.map { text in
+            do {
+                return try ListenRule(parsing: text)
+            } catch {
+                throw ValidationError("--allow-listen: \(error)")
             }
         }
     }

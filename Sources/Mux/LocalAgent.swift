@@ -310,9 +310,9 @@ public final class LocalAgent: LinkDelegate, @unchecked Sendable {
         }
         if case .refused(let reason) = link.carry(client, to: target, answer: answer) {
             refusals.record(reason)
+            let why = reason == .notAllowed ? "not allowed by its --allow rules" : "\(reason)"
             logger.log(
-                level: reason == .notAllowed ? .warning : .info,
-                "client \(peer): the remote agent refused \(target): \(reason)")
+                level: reason == .notAllowed ? .warning : .info, "client \(peer): the remote agent refused \(target): \(why)")
         }
     }
 
