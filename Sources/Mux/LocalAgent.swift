@@ -312,7 +312,8 @@ public final class LocalAgent: LinkDelegate, @unchecked Sendable {
             refusals.record(reason)
             let why = reason == .notAllowed ? "not allowed by its --allow rules" : "\(reason)"
             logger.log(
-                level: reason == .notAllowed ? .warning : .info, "client \(peer): the remote agent refused \(target): \(why)")
+                level: reason == .notAllowed ? .warning : .info,
+                "client \(peer): the remote agent refused \(target): \(why)")
         }
     }
 

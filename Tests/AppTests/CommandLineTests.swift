@@ -12,7 +12,7 @@ import Testing
     @Test func localSeedFormTakesRemoteHostAndPort() throws {
         let command = try parse(["local", "example.org", "4000"], as: LocalCommand.self)
         #expect(try command.remoteEndpoint() == Endpoint(host: "example.org", port: 4000))
-        #expect(command.listen == "127.0.0.1:1082")
+        #expect(try command.forwards() == [.tunnel(listen: Endpoint(host: "127.0.0.1", port: 1082))])
     }
 
     @Test func remoteSeedFormTakesBindHostAndPort() throws {
@@ -26,11 +26,59 @@ import Testing
             ["local", "--listen", "0.0.0.0:9000", "--remote", "[2001:db8::1]:443", "--key-file", "k"],
             as: LocalCommand.self)
         #expect(try local.remoteEndpoint() == Endpoint(host: "2001:db8::1", port: 443))
-        #expect(local.listen == "0.0.0.0:9000")
+        #expect(try local.forwards() == [.tunnel(listen: Endpoint(host: "0.0.0.0", port: 9000))])
         #expect(local.common.keyFile == ["k"])
         let remote = try parse(["remote", "--listen", "0.0.0.0:443", "--target", "db:5432"], as: RemoteCommand.self)
         #expect(try remote.listenEndpoint() == Endpoint(host: "0.0.0.0", port: 443))
         #expect(remote.target == "db:5432")
+    }
+
+    @Test func forwardsOfEveryKindCombineAndReplaceTheDefaultListen() throws {
+        let command = try parse(
+            [
+                "local", "--remote", "h:1", "-L", "8080:db:5432", "--forward", "[::1]:8081:10.0.0.2:80", "-D", "1080",
+                "-R", "0.0.0.0:9000:127.0.0.1:3000",
+            ], as: LocalCommand.self)
+        #expect(
+            try command.forwards() == [
+                .local(listen: Endpoint(host: "127.0.0.1", port: 8080), target: Endpoint(host: "db", port: 5432)),
+                .local(listen: Endpoint(host: "::1", port: 8081), target: Endpoint(host: "10.0.0.2", port: 80)),
+                .socks(listen: Endpoint(host: "127.0.0.1", port: 1080)),
+                .reverse(
+                    listen: Endpoint(host: "0.0.0.0", port: 9000), target: Endpoint(host: "127.0.0.1", port: 3000)),
+            ])
+    }
+
+    @Test func remoteRulesAreParsedWithTheDefaultTargetAlwaysAllowed() throws {
+        let command = try parse(
+            ["remote", "--listen", "0.0.0.0:443", "--allow", "*.example.com:443", "--allow-listen", "8000-8100"],
+            as: RemoteCommand.self)
+        let allowList = try command.allowList()
+        #expect(allowList.defaultTarget == Endpoint(host: "127.0.0.1", port: 1081))
+        #expect(allowList.rules.map(\.description) == ["*.example.com:443"])
+        #expect(try command.listenRules().map(\.description) == ["8000-8100"])
+    }
+
+    @Test func badForwardOrRuleMessageNamesTheOptionAndTheProblem() {
+        let cases: [([String], String)] = [
+            (["local", "--remote", "h:1", "-L", "8080:db"], "bad -L '8080:db': expected [BIND:]PORT:HOST:HOSTPORT"),
+            (
+                ["remote", "--listen", "h:1", "--allow", "db"],
+                "--allow: bad rule 'db': expected HOST:PORTS"
+            ),
+            (
+                ["local", "--remote", "h:1", "--socks-user-file", "f"],
+                "--socks-user-file is for SOCKS listeners: give -D/--socks too"
+            ),
+        ]
+        for (arguments, message) in cases {
+            do {
+                _ = try TCPTunnel.parseAsRoot(arguments)
+                Issue.record("expected a usage error for \(arguments)")
+            } catch {
+                #expect(TCPTunnel.message(for: error) == message)
+            }
+        }
     }
 
     @Test(arguments: [
@@ -39,6 +87,9 @@ import Testing
         ["remote", "--listen", "h:1", "--target", "t"], ["remote", "h", "port"],
         ["local", "--remote", "h:1", "--stream-window", "1K"], ["local", "--remote", "h:1", "--keepalive", "0"],
         ["local", "--remote", "h:1", "--keepalive", "60", "--dead-link-timeout", "30"],
+        ["local", "--remote", "h:1", "-R", "localhost:80:127.0.0.1:80"], ["local", "--remote", "h:1", "-D", "x"],
+        ["remote", "--listen", "h:1", "--allow-listen", "localhost:80"],
+        ["remote", "--listen", "h:1", "--allow", "10.0.0.1/8:22"],
     ])
     func badUsageIsRejectedBeforeRunning(arguments: [String]) {
         #expect(throws: (any Error).self) { try TCPTunnel.parseAsRoot(arguments) }

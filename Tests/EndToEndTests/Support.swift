@@ -233,6 +233,11 @@ func runConcurrently(_ count: Int, within seconds: Double, _ body: @escaping @Se
 func echoesExactly(_ data: [UInt8], rounds: Int = 1, through endpoint: Endpoint) throws -> Bool {
     let socket = try connect(to: endpoint)
     defer { socket.close() }
+    return try echoesExactly(data, rounds: rounds, over: socket)
+}
+
+/// `echoesExactly(_:rounds:through:)` over a socket already connected (and, for SOCKS, negotiated).
+func echoesExactly(_ data: [UInt8], rounds: Int = 1, over socket: Socket) throws -> Bool {
     let sent = Completion()
     try startThread(named: "test-sender") {
         for _ in 0..<rounds { if (try? socket.sendAll(data)) == nil { break } }

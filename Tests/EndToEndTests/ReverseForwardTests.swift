@@ -1,0 +1,90 @@
+import Foundation
+import Testing
+
+@testable import Mux
+
+/// Reverse forwards (-R): the remote agent listens, its clients come back over the link.
+@Suite struct ReverseForwardTests {
+    @Test func clientsOfTheRemotePortReachAServiceBesideTheLocalAgentByteExact() throws {
+        let service = try TestTarget.echo()
+        defer { service.stop() }
+        let port = try freeLoopbackPort()
+        let entry = Endpoint(host: "127.0.0.1", port: port)
+        let tunnel = try ForwardingTunnel(
+            target: service.endpoint, allowListen: ["\(port)-\(port)"],
+            forwards: [.reverse(listen: entry, target: service.endpoint)])
+        defer { tunnel.stop() }
+        #expect(eventually { tunnel.local.reverseForwardResult(listen: entry) == .bound })
+        let exact = Locked(0)
+        let allDone = try runConcurrently(4, within: 60) { index in
+            if (try? echoesExactly(pattern(count: 1 << 20, seed: UInt64(index)), through: entry)) == true {
+                exact.withLock { $0 += 1 }
+            }
+        }
+        #expect(allDone)
+        #expect(exact.withLock { $0 } == 4)
+    }
+
+    @Test func portOutsideTheListenRulesIsRefusedAndNeverBound() throws {
+        let service = try TestTarget.echo()
+        defer { service.stop() }
+        let port = try freeLoopbackPort()
+        let entry = Endpoint(host: "127.0.0.1", port: port)
+        let wide = Endpoint(host: "0.0.0.0", port: port)
+        // The rule allows this port on loopback only; asking for it on every interface is refused too.
+        let tunnel = try ForwardingTunnel(
+            target: service.endpoint, allowListen: ["127.0.0.1:\(port)"],
+            forwards: [
+                .reverse(listen: Endpoint(host: "127.0.0.1", port: port &+ 1), target: service.endpoint),
+                .reverse(listen: wide, target: service.endpoint),
+            ])
+        defer { tunnel.stop() }
+        #expect(eventually { tunnel.local.reverseForwardResult(listen: wide) == .notAllowed })
+        #expect(tunnel.local.reverseForwardResult(listen: Endpoint(host: "127.0.0.1", port: port &+ 1)) == .notAllowed)
+        #expect(tunnel.remote.refusedListenCount == 2)
+        #expect(throws: SocketError.self) { try connect(to: entry) }
+        #expect(throws: SocketError.self) { try connect(to: Endpoint(host: "127.0.0.1", port: port &+ 1)) }
+    }
+
+    @Test func secondLocalAgentAskingForABoundPortIsToldItIsInUseAndGetsItOnceTheFirstLeaves() throws {
+        let (first, second) = (
+            try TestTarget.echo(banner: Array("first\n".utf8)), try TestTarget.echo(banner: Array("second\n".utf8))
+        )
+        defer { for target in [first, second] { target.stop() } }
+        let port = try freeLoopbackPort()
+        let entry = Endpoint(host: "127.0.0.1", port: port)
+        let tunnel = try ForwardingTunnel(
+            target: first.endpoint, allowListen: ["\(port)"],
+            forwards: [.reverse(listen: entry, target: first.endpoint)])
+        defer { tunnel.stop() }
+        #expect(eventually { tunnel.local.reverseForwardResult(listen: entry) == .bound })
+        let rival = try LocalAgent(
+            forwards: [.reverse(listen: entry, target: second.endpoint)], remote: tunnel.remote.listeningEndpoint,
+            key: tunnel.key, settings: testSettings(), logger: quietLogger)
+        try rival.start()
+        defer { rival.stop() }
+        #expect(eventually { rival.reverseForwardResult(listen: entry) == .addressInUse })
+        #expect(banner(at: entry) == "first\n")
+
+        tunnel.local.stop()
+        #expect(
+            eventually(within: LocalAgent.listenRetryInterval + 3) {
+                rival.reverseForwardResult(listen: entry) == .bound
+            })
+        #expect(banner(at: entry) == "second\n")
+    }
+
+    /// The first line the service behind `entry` sends.
+    private func banner(at entry: Endpoint) -> String? {
+        guard let socket = try? connect(to: entry) else { return nil }
+        defer { socket.close() }
+        socket.setReceiveTimeout(seconds: 5)
+        var line: [UInt8] = []
+        while !line.contains(UInt8(ascii: "\n")) {
+            let chunk = readToEnd(socket, limit: 1)
+            if chunk.isEmpty { break }
+            line += chunk
+        }
+        return String(decoding: line, as: UTF8.self)
+    }
+}
