@@ -1,4 +1,5 @@
 import Crypto
+import Glibc
 import Mux
 
 /// The properties the fuzzers check, one function per parser that reads untrusted bytes. Each must return
@@ -9,6 +10,7 @@ public enum FuzzChecks {
     /// The targets, by the name of their corpus folder.
     public static let targets: [String: @Sendable ([UInt8]) -> Void] = [
         "frame-codec": frameCodec, "frame-decoder": frameDecoder, "handshake": handshake, "endpoint": endpoint,
+        "socks": socks, "forward": forward,
     ]
 
     /// A frame plaintext from the peer: decoding either throws or gives a frame that encodes back to the input.
@@ -16,15 +18,20 @@ public enum FuzzChecks {
         guard let frame = try? input.withUnsafeBytes({ try FrameCodec.decode($0) }) else { return }
         var encoded = [UInt8](repeating: 0, count: FrameCodec.encodedSize(of: frame))
         encoded.withUnsafeMutableBytes { FrameCodec.encode(frame, into: $0.baseAddress!) }
-        precondition(encoded == input || isNormalised(frame, from: input), "decode/encode round trip differs")
+        precondition(encoded == input || isNormalised(frame, input, encoded), "decode/encode round trip differs")
     }
 
-    /// Unknown RESET and GOAWAY reasons are read as a known one, so their re-encoding differs in that byte only.
-    private static func isNormalised(_ frame: Frame, from input: [UInt8]) -> Bool {
+    /// Unknown RESET and GOAWAY reasons and LISTEN_RESULT results are read as a known one, so their re-encoding
+    /// differs from the input in that one byte only.
+    private static func isNormalised(_ frame: Frame, _ input: [UInt8], _ encoded: [UInt8]) -> Bool {
+        let position: Int
         switch frame {
-        case .reset, .goAway: input.count == Frame.headerSize + 1
-        default: false
+        case .reset, .goAway: position = Frame.headerSize
+        case .listenResult: position = Frame.headerSize + 4
+        default: return false
         }
+        guard input.count == encoded.count else { return false }
+        return input.indices.allSatisfy { $0 == position || input[$0] == encoded[$0] }
     }
 
     /// A sealed byte stream, cut into chunks: bodies chosen by the input are sealed with the peer's key (so the
@@ -88,6 +95,45 @@ public enum FuzzChecks {
         let text = String(decoding: input, as: UTF8.self)
         guard let endpoint = try? Endpoint(parsing: text) else { return }
         precondition((try? Endpoint(parsing: endpoint.description)) == endpoint, "endpoint does not round-trip")
+    }
+
+    /// What a SOCKS client sends, then end of stream: the handshake returns a target or throws, and never
+    /// traps or waits for more. The first byte chooses whether a login is required.
+    public static func socks(_ input: [UInt8]) {
+        var ends: [Int32] = [0, 0]
+        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &ends) == 0 else { return }
+        let (client, server) = (Socket(fd: ends[0]), Socket(fd: ends[1]))
+        defer {
+            client.close()
+            server.close()
+        }
+        // Far below the socket buffer, so that writing it all never blocks.
+        guard (try? client.sendAll(Array(input.prefix(32 * 1024)))) != nil else { return }
+        client.shutdown(.write)
+        let credentials = input.first.map { $0 & 1 == 1 } == true ? SocksCredentials(passwords: ["u": "p"]) : nil
+        _ = try? SocksServer(client: server, credentials: credentials).negotiate()
+    }
+
+    /// A `-L`, `-D` or `-R` argument, or an `--allow` / `--allow-listen` rule: parsing throws or succeeds, and
+    /// every target a forward accepts fits in an OPEN frame that the peer decodes.
+    public static func forward(_ input: [UInt8]) {
+        let text = String(decoding: input, as: UTF8.self)
+        _ = try? AllowRule(parsing: text)
+        _ = try? ListenRule(parsing: text)
+        _ = try? Forward.socks(parsing: text)
+        if case .local(_, let target)? = try? Forward.local(parsing: text) {
+            roundTrip(.open(1, window: 1, target: .endpoint(target)))
+        }
+        if case .reverse(let listen, let target)? = try? Forward.reverse(parsing: text) {
+            roundTrip(.listen(forward: 1, address: listen))
+            roundTrip(.open(1, window: 1, target: .endpoint(target)))
+        }
+    }
+
+    private static func roundTrip(_ frame: Frame) {
+        var encoded = [UInt8](repeating: 0, count: FrameCodec.encodedSize(of: frame))
+        encoded.withUnsafeMutableBytes { FrameCodec.encode(frame, into: $0.baseAddress!) }
+        precondition((try? encoded.withUnsafeBytes { try FrameCodec.decode($0) }) != nil, "peer cannot decode \(frame)")
     }
 
     /// A fixed key (the fuzzers need no secrecy, only determinism), and a sealer with the opener for it, made

@@ -8,6 +8,11 @@ package struct Socket: Sendable, Hashable {
     /// The descriptor.
     package let fd: Int32
 
+    /// Adopts `fd`, an open stream socket, which the caller stops using directly.
+    package init(fd: Int32) {
+        self.fd = fd
+    }
+
     /// Which directions `shutdown(2)` ends.
     package enum Direction {
         case read, write, both

@@ -5,6 +5,15 @@ import Glibc
 public struct SocksCredentials: Sendable {
     private let passwords: [[UInt8]: [UInt8]]
 
+    /// Credentials from user names to passwords.
+    package init(passwords: [String: String]) {
+        self.passwords = Dictionary(uniqueKeysWithValues: passwords.map { (Array($0.utf8), Array($1.utf8)) })
+    }
+
+    private init(passwords: [[UInt8]: [UInt8]]) {
+        self.passwords = passwords
+    }
+
     /// Reads `path`: one `user:password` per line (the password may hold colons); blank lines and lines
     /// starting with `#` are skipped. The file must not be readable by group or others (mode 0600).
     public static func load(fromFile path: String) throws(SocksCredentialsError) -> SocksCredentials {

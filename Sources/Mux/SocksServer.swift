@@ -1,9 +1,9 @@
 /// The server side of a SOCKS5 handshake (RFC 1928, with RFC 1929 username/password), on a client socket
 /// the calling thread owns. Only CONNECT is offered; the reply to it is sent once the tunnel knows how the
 /// connection went (`reply(_:)`), so that its code tells the client what happened.
-struct SocksServer {
+package struct SocksServer {
     /// SOCKS5 reply codes (RFC 1928 §6).
-    enum ReplyCode: UInt8 {
+    package enum ReplyCode: UInt8 {
         case succeeded = 0
         case generalFailure = 1
         case notAllowedByRuleset = 2
@@ -29,7 +29,7 @@ struct SocksServer {
     }
 
     /// Why a handshake ended without a target. Whatever the client was owed has been sent.
-    enum Failure: Error, Equatable, CustomStringConvertible {
+    package enum Failure: Error, Equatable, CustomStringConvertible {
         /// The client went away, sent nothing in time, or sent what no SOCKS5 client sends.
         case malformed(String)
         /// The client offered no method we accept (no authentication, or username/password when required).
@@ -43,7 +43,7 @@ struct SocksServer {
         /// A name no resolver would take, answered with `hostUnreachable`.
         case badName
 
-        var description: String {
+        package var description: String {
             switch self {
             case .malformed(let reason): "malformed SOCKS handshake: \(reason)"
             case .noAcceptableMethod: "no acceptable SOCKS authentication method offered"
@@ -60,13 +60,13 @@ struct SocksServer {
 
     /// A handshake with `client`, requiring `credentials` when given. Reads wait at most the socket's receive
     /// timeout, which the caller sets.
-    init(client: Socket, credentials: SocksCredentials?) {
+    package init(client: Socket, credentials: SocksCredentials?) {
         self.client = client
         self.credentials = credentials
     }
 
     /// Runs the handshake up to the CONNECT request and returns its target. Leaves the reply to `reply(_:)`.
-    func negotiate() throws(Failure) -> Endpoint {
+    package func negotiate() throws(Failure) -> Endpoint {
         try selectMethod()
         if credentials != nil { try authenticate() }
         return try readRequest()

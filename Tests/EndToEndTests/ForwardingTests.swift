@@ -96,6 +96,7 @@ import Testing
         Case(rules: ["127.0.0.0/8:P"], host: "127.0.0.1", portOffset: 0, allowed: true),
         Case(rules: ["10.0.0.0/8:P"], host: "127.0.0.1", portOffset: 0, allowed: false),
         Case(rules: ["127.0.0.1:P-P"], host: "127.0.0.1", portOffset: 0, allowed: true),
+        Case(rules: ["127.0.0.1:P-P"], host: "127.0.0.1", portOffset: 1, allowed: false),
         Case(rules: ["localhost:*"], host: "localhost", portOffset: 0, allowed: true),
         // A name that resolves into addresses no rule covers is refused, even though only addresses are ruled.
         Case(rules: ["10.0.0.0/8:*"], host: "localhost", portOffset: 0, allowed: false),

@@ -14,22 +14,27 @@ import Testing
             forwards: [.socks(listen: loopback)], socksCredentials: credentials, settings: settings)
     }
 
-    @Test func connectByIPv4AddressAndByNameReachTheTargetByteExact() throws {
+    @Test func connectByIPv4AndIPv6AddressAndByNameReachTheTargetByteExact() throws {
         let target = try TestTarget.echo()
-        defer { target.stop() }
+        let target6 = try TestTarget.echo(on: Endpoint(host: "::1", port: 0))
+        defer { for server in [target, target6] { server.stop() } }
         let port = target.endpoint.port
-        let tunnel = try socksTunnel(allow: ["127.0.0.1:\(port)", "localhost:\(port)"])
+        let tunnel = try socksTunnel(allow: [
+            "127.0.0.1:\(port)", "localhost:\(port)", "[::1]:\(target6.endpoint.port)",
+        ])
         defer { tunnel.stop() }
-        for request in ["127.0.0.1", "localhost"] {
+        // The target listens on 127.0.0.1 only: `localhost` works whichever of its addresses comes first.
+        let requests: [(String, (SocksClient) throws -> UInt8?)] = [
+            ("127.0.0.1", { try $0.connect(address: "127.0.0.1", port: port) }),
+            ("::1", { try $0.connect(address: "::1", port: target6.endpoint.port) }),
+            ("localhost", { try $0.connect(name: "localhost", port: port) }),
+        ]
+        for (name, request) in requests {
             let (client, accepted, _) = try SocksClient.connect(to: tunnel.endpoints[0])
             defer { client.socket.close() }
             #expect(accepted)
-            // The target listens on 127.0.0.1 only: `localhost` works whichever of its addresses comes first.
-            let reply =
-                request == "localhost"
-                ? try client.connect(name: request, port: port) : try client.connect(address: request, port: port)
-            #expect(reply == 0, "CONNECT \(request)")
-            #expect(try echoesExactly(pattern(count: 1 << 20, seed: 5), over: client.socket), "through \(request)")
+            #expect(try request(client) == 0, "CONNECT \(name)")
+            #expect(try echoesExactly(pattern(count: 1 << 20, seed: 5), over: client.socket), "through \(name)")
         }
     }
 

@@ -33,14 +33,14 @@ func makeKey() throws -> PreSharedKey {
     try PreSharedKey(base64: PreSharedKey.generateBase64(), source: "test key")
 }
 
-/// A target server on 127.0.0.1 that runs `behaviour` on a thread of its own for each connection, then
+/// A target server on 127.0.0.1 (or `address`) that runs `behaviour` on a thread of its own for each connection, then
 /// closes the connection.
 final class TestTarget: Sendable {
     let endpoint: Endpoint
     private let listener: Listener
 
-    init(_ behaviour: @escaping @Sendable (Socket) -> Void) throws {
-        listener = try Listener(endpoint: loopback)
+    init(on address: Endpoint = loopback, _ behaviour: @escaping @Sendable (Socket) -> Void) throws {
+        listener = try Listener(endpoint: address)
         endpoint = listener.endpoint
         try listener.start(logger: quietLogger) { socket in
             do {
@@ -70,8 +70,8 @@ final class TestTarget: Sendable {
 
     /// Optionally sends a banner first, then echoes every byte, and half-closes after its client's FIN, like a
     /// well-behaved request/response server.
-    static func echo(banner: [UInt8] = []) throws -> TestTarget {
-        try TestTarget { socket in
+    static func echo(banner: [UInt8] = [], on address: Endpoint = loopback) throws -> TestTarget {
+        try TestTarget(on: address) { socket in
             var buffer = [UInt8](repeating: 0, count: 64 * 1024)
             do {
                 if !banner.isEmpty { try socket.sendAll(banner) }
