@@ -54,6 +54,15 @@ func freeLoopbackPort() throws -> UInt16 {
     return socket.localEndpoint.port
 }
 
+/// Whether ::1 can be bound here (some containers run without IPv6).
+let hasIPv6Loopback: Bool = {
+    guard let addresses = try? Endpoint(host: "::1", port: 0).resolve(passive: true),
+        let socket = try? Socket.listen(on: addresses)
+    else { return false }
+    socket.close()
+    return true
+}()
+
 /// A listener whose accept queue is full, so the kernel drops further SYNs and connects to it time out.
 final class BlackHole {
     let endpoint: Endpoint
