@@ -25,6 +25,7 @@ let package = Package(
         ),
         .target(name: "FuzzChecks", dependencies: ["Mux", "Crypto"]),
         .target(name: "Bench", dependencies: ["Mux", "Crypto"]),
+        .plugin(name: "BuildInfo", capability: .buildTool()),
         .executableTarget(
             name: "App",
             dependencies: [
@@ -33,7 +34,8 @@ let package = Package(
                 "Bench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            plugins: ["BuildInfo"]
         ),
         .testTarget(name: "CryptoTests", dependencies: ["Crypto", "CSodium"]),
         .testTarget(name: "MuxTests", dependencies: ["Mux", "Crypto", "FuzzChecks"]),

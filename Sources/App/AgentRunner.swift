@@ -7,11 +7,12 @@ enum AgentRunner {
     /// `makeAgent` builds the agent and returns its start and stop functions; its errors end the process with
     /// one line on standard error.
     static func run(
-        logLevel: Logger.Level, makeAgent: (Logger) throws -> (start: () throws -> Void, stop: () -> Void)
+        logLevel: Logger.Level, logFormat: LogFormat,
+        makeAgent: (Logger) throws -> (start: () throws -> Void, stop: () -> Void)
     ) throws {
         Signals.prepare()
         Signals.raiseOpenFileLimit()
-        let logger = bootstrapLogging(level: logLevel)
+        let logger = bootstrapLogging(level: logLevel, format: logFormat)
         let agent = try makeAgent(logger)
         try agent.start()
         let signal = Signals.waitForTermination()

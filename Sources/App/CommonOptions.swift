@@ -19,6 +19,11 @@ struct CommonOptions: ParsableArguments {
         help: ArgumentHelp("How much to log.", valueName: "level"))
     var logLevel = LogLevel(.info)
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp("How log lines are written: text, or json (one object per line).", valueName: "format"))
+    var logFormat = LogFormat.text
+
     @Option(name: .long, help: ArgumentHelp("Receive window per stream, e.g. 1M or 256K.", valueName: "bytes"))
     var streamWindow: ByteCount = ByteCount(TunnelSettings().streamWindow)
 

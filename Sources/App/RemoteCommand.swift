@@ -54,7 +54,7 @@ struct RemoteCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let keys = try common.loadKeys()
-            try AgentRunner.run(logLevel: common.logLevel.level) { logger in
+            try AgentRunner.run(logLevel: common.logLevel.level, logFormat: common.logFormat) { logger in
                 let agent = try RemoteAgent(
                     listen: try listenEndpoint(), allowList: try allowList(), listenRules: try listenRules(),
                     keys: keys, settings: common.settings, logger: logger)

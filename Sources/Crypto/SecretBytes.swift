@@ -34,6 +34,6 @@ final class SecretBytes: @unchecked Sendable {
 }
 
 /// Overwrites `bytes` with zeros in a way the optimiser cannot remove.
-func wipe(_ bytes: inout [UInt8]) {
+public func wipe(_ bytes: inout [UInt8]) {
     bytes.withUnsafeMutableBytes { sodium_memzero($0.baseAddress, $0.count) }
 }

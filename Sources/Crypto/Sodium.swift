@@ -1,7 +1,7 @@
 import CSodium
 
 /// libsodium's one-time initialisation.
-enum Sodium {
+public enum Sodium {
     /// Swift initialises a static `let` once, thread-safely; `sodium_init` returns 1 when already initialised.
     private static let isReady = sodium_init() >= 0
 
@@ -9,4 +9,7 @@ enum Sodium {
     static func ensureReady() {
         precondition(isReady, "libsodium failed to initialise")
     }
+
+    /// The version of the libsodium library loaded at run time, e.g. `1.0.18`.
+    public static var version: String { String(cString: sodium_version_string()) }
 }

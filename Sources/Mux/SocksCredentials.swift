@@ -29,7 +29,7 @@ public struct SocksCredentials: Sendable {
         } catch {
             throw SocksCredentialsError(path: path, reason: "larger than 1 MiB")
         }
-        defer { contents.withUnsafeMutableBytes { $0.initializeMemory(as: UInt8.self, repeating: 0) } }
+        defer { wipe(&contents) }
         var passwords: [[UInt8]: [UInt8]] = [:]
         for (index, line) in contents.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
             .enumerated()
