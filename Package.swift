@@ -10,6 +10,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
@@ -21,6 +23,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "HashTreeCollections", package: "swift-collections"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ]
         ),
         .target(name: "FuzzChecks", dependencies: ["Mux", "Crypto"]),
@@ -34,13 +37,16 @@ let package = Package(
                 "Bench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             plugins: ["BuildInfo"]
         ),
         .testTarget(name: "CryptoTests", dependencies: ["Crypto", "CSodium"]),
         .testTarget(name: "MuxTests", dependencies: ["Mux", "Crypto", "FuzzChecks"]),
         .testTarget(name: "AppTests", dependencies: ["App"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["Mux", "Crypto"]),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["Mux", "Crypto", .product(name: "Prometheus", package: "swift-prometheus")]),
         .testTarget(name: "BenchTests", dependencies: ["Bench", "Mux"]),
     ]
 )

@@ -24,6 +24,18 @@ struct CommonOptions: ParsableArguments {
         help: ArgumentHelp("How log lines are written: text, or json (one object per line).", valueName: "format"))
     var logFormat = LogFormat.text
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Serve Prometheus metrics at http://HOST:PORT/metrics (keep it on a private address).",
+            valueName: "host:port"))
+    var metrics: String?
+
+    /// Where to serve metrics, if anywhere.
+    func metricsEndpoint() throws -> Endpoint? {
+        try metrics.map { try Endpoint(parsingArgument: $0, option: "--metrics") }
+    }
+
     @Option(name: .long, help: ArgumentHelp("Receive window per stream, e.g. 1M or 256K.", valueName: "bytes"))
     var streamWindow: ByteCount = ByteCount(TunnelSettings().streamWindow)
 
@@ -96,6 +108,7 @@ struct CommonOptions: ParsableArguments {
     }
 
     mutating func validate() throws {
+        _ = try metricsEndpoint()
         do {
             try settings.validate()
         } catch {

@@ -85,10 +85,13 @@ struct LocalCommand: ParsableCommand {
             let credentials = try socksUserFile.map { try SocksCredentials.load(fromFile: $0) }
             var settings = common.settings
             settings.linkWaitTimeout = linkWaitTimeout
-            try AgentRunner.run(logLevel: common.logLevel.level, logFormat: common.logFormat) { logger in
+            try AgentRunner.run(
+                logLevel: common.logLevel.level, logFormat: common.logFormat,
+                metricsEndpoint: try common.metricsEndpoint()
+            ) { logger, metrics in
                 let agent = try LocalAgent(
                     forwards: try forwards(), remote: try remoteEndpoint(), key: key, socksCredentials: credentials,
-                    settings: settings, logger: logger)
+                    settings: settings, metrics: metrics, logger: logger)
                 return (agent.start, agent.stop)
             }
         }

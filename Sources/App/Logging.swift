@@ -54,6 +54,7 @@ struct JSONLogHandler: LogHandler {
             "source": event.source,
             "message": event.message.description,
         ]
+        if let error = event.error { object["error"] = "\(error)" }
         let merged = handlerMetadata.merging(event.metadata ?? [:]) { $1 }
         if !merged.isEmpty { object["metadata"] = merged.mapValues(\.description) }
         let json =

@@ -54,10 +54,13 @@ struct RemoteCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let keys = try common.loadKeys()
-            try AgentRunner.run(logLevel: common.logLevel.level, logFormat: common.logFormat) { logger in
+            try AgentRunner.run(
+                logLevel: common.logLevel.level, logFormat: common.logFormat,
+                metricsEndpoint: try common.metricsEndpoint()
+            ) { logger, metrics in
                 let agent = try RemoteAgent(
                     listen: try listenEndpoint(), allowList: try allowList(), listenRules: try listenRules(),
-                    keys: keys, settings: common.settings, logger: logger)
+                    keys: keys, settings: common.settings, metrics: metrics, logger: logger)
                 return (agent.start, agent.stop)
             }
         }

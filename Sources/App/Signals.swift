@@ -2,27 +2,48 @@ import Glibc
 
 /// Process-wide signal set-up for the agents.
 enum Signals {
-    /// Ignores SIGPIPE (sockets report EPIPE instead) and blocks SIGINT and SIGTERM in this thread and in every
-    /// thread started after it, so that only `waitForTermination()` receives them. Call before starting threads.
+    /// What a signal asks of a running agent.
+    enum Request: Equatable {
+        /// SIGINT or SIGTERM: drain and stop. Carries the signal's name.
+        case stop(String)
+        /// SIGUSR1: log the metrics as one line.
+        case logMetrics
+    }
+
+    /// Ignores SIGPIPE (sockets report EPIPE instead) and blocks the signals `waitForRequest()` handles in this
+    /// thread and in every thread started after it, so that only that call receives them. Call before starting
+    /// threads.
     static func prepare() {
         signal(SIGPIPE, SIG_IGN)
-        var set = terminationSignals
+        var set = handledSignals
         pthread_sigmask(SIG_BLOCK, &set, nil)
+    }
+
+    /// Blocks until SIGINT, SIGTERM or SIGUSR1 arrives.
+    static func waitForRequest() -> Request {
+        var set = handledSignals
+        var received: Int32 = 0
+        while sigwait(&set, &received) != 0 {}
+        switch received {
+        case SIGUSR1: return .logMetrics
+        case SIGINT: return .stop("SIGINT")
+        default: return .stop("SIGTERM")
+        }
     }
 
     /// Blocks until SIGINT or SIGTERM arrives; returns its name.
     static func waitForTermination() -> String {
-        var set = terminationSignals
-        var received: Int32 = 0
-        while sigwait(&set, &received) != 0 {}
-        return received == SIGINT ? "SIGINT" : "SIGTERM"
+        while true {
+            if case .stop(let name) = waitForRequest() { return name }
+        }
     }
 
-    private static var terminationSignals: sigset_t {
+    private static var handledSignals: sigset_t {
         var set = sigset_t()
         sigemptyset(&set)
         sigaddset(&set, SIGINT)
         sigaddset(&set, SIGTERM)
+        sigaddset(&set, SIGUSR1)
         return set
     }
 

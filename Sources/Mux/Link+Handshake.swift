@@ -6,8 +6,8 @@ extension Link {
     /// Local role: connects to the remote agent, authenticates both ways, and returns the running link.
     /// Blocks for at most the connect timeout plus the handshake timeout.
     static func connect(
-        to remote: Endpoint, key: PreSharedKey, settings: TunnelSettings, limiter: StreamLimiter, logger: Logger,
-        delegate: any LinkDelegate
+        to remote: Endpoint, key: PreSharedKey, settings: TunnelSettings, limiter: StreamLimiter,
+        metrics: AgentMetrics, logger: Logger, delegate: any LinkDelegate
     ) throws(LinkError) -> Link {
         let addresses: [ResolvedAddress]
         do {
@@ -49,7 +49,7 @@ extension Link {
             }
             let link = Link(
                 socket: socket, keys: keys.clientSide(), role: .local, settings: settings, limiter: limiter,
-                logger: logger, delegate: delegate)
+                metrics: metrics, logger: logger, delegate: delegate)
             try link.start()
             return link
         } catch .resources(let error) {
@@ -70,7 +70,7 @@ extension Link {
     /// from one that never answers. The socket is closed when this throws.
     static func accept(
         _ socket: Socket, keys: [PreSharedKey], replays: Locked<HelloReplayCache>, settings: TunnelSettings,
-        limiter: StreamLimiter, logger: Logger, delegate: any LinkDelegate
+        limiter: StreamLimiter, metrics: AgentMetrics, logger: Logger, delegate: any LinkDelegate
     ) throws(LinkError) -> Link {
         let deadline = Date(timeIntervalSinceNow: settings.handshakeTimeout * Double.random(in: 0.5...1.5))
         do throws(LinkError) {
@@ -96,7 +96,7 @@ extension Link {
             }
             let link = Link(
                 socket: socket, keys: response.keys.serverSide(), role: .remote, settings: settings,
-                limiter: limiter, logger: logger, delegate: delegate)
+                limiter: limiter, metrics: metrics, logger: logger, delegate: delegate)
             try link.start()
             return link
         } catch .resources(let error) {

@@ -1,3 +1,4 @@
+import CoreMetrics
 import Crypto
 import Foundation
 import Logging
@@ -53,6 +54,10 @@ final class Link: @unchecked Sendable {
     private let drained = Completion()
     /// The agent's cap on streams; every stream on this link holds one of its slots until it ends.
     let limiter: StreamLimiter
+    /// The agent's counters, which this link's streams add to.
+    let metrics: AgentMetrics
+    /// This link's round trip, as the metrics report it.
+    private let roundTripGauge: Gauge
     private let socket: Socket
     private let streams = StreamTable()
     private let state: Locked<State>
@@ -70,10 +75,12 @@ final class Link: @unchecked Sendable {
     /// `delegate` from then on.
     init(
         socket: Socket, keys: (sealer: FrameSealer, opener: FrameOpener), role: Role, settings: TunnelSettings,
-        limiter: StreamLimiter, logger: Logger, delegate: any LinkDelegate
+        limiter: StreamLimiter, metrics: AgentMetrics, logger: Logger, delegate: any LinkDelegate
     ) {
         self.socket = socket
         peer = socket.peerEndpoint
+        self.metrics = metrics
+        roundTripGauge = metrics.makeRoundTripGauge(peer: peer)
         self.keys = keys
         self.role = role
         self.settings = settings
@@ -121,6 +128,7 @@ final class Link: @unchecked Sendable {
         let elapsed = (ContinuousClock.now - epoch).nanoseconds
         guard value <= elapsed else { return }
         measuredRoundTrip.withLock { $0 = .nanoseconds(elapsed - Int64(value)) }
+        roundTripGauge.record(Double(elapsed - Int64(value)) / 1e9)
     }
 
     /// The number of streams open on this link.
@@ -375,6 +383,7 @@ final class Link: @unchecked Sendable {
         }
         guard let reason else { return }
         socket.close()
+        roundTripGauge.destroy()
         delegate.linkDidClose(self, reason: reason)
         finished.complete()
     }

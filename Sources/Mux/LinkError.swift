@@ -30,6 +30,14 @@ public enum LinkError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The remote agent's address did not resolve.
     case unresolvable(EndpointError)
 
+    /// Whether the handshake failed: the peer holds another key, is not a tcptunnel agent, or did not finish.
+    var isHandshakeFailure: Bool {
+        switch self {
+        case .handshakeFailed, .handshakeReplayed, .handshakeIncomplete, .noHandshakeReply: true
+        default: false
+        }
+    }
+
     /// Whether the link ended because one side chose to stop, rather than through a failure or an attack.
     public var isPlanned: Bool { self == .localShutdown || self == .peerShutDown }
 

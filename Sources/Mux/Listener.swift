@@ -5,9 +5,9 @@ import Logging
 ///
 /// Ownership: the accept thread is the only user of `socket` while it runs; the socket is closed once, by that
 /// thread, after `stop()` has woken it.
-final class Listener: Sendable {
+package final class Listener: Sendable {
     /// The address actually bound (with the real port when port 0 was asked for).
-    let endpoint: Endpoint
+    package let endpoint: Endpoint
     private let socket: Socket
     private enum Phase {
         case bound, accepting, stopping
@@ -17,13 +17,13 @@ final class Listener: Sendable {
     private let failures = LogThrottle()
 
     /// Binds and listens now, so that a port in use is reported before anything starts.
-    init(endpoint requested: Endpoint) throws(AgentError) {
+    package init(endpoint requested: Endpoint) throws(AgentError) {
         socket = try Socket.listen(on: requested)
         endpoint = socket.localEndpoint
     }
 
     /// Starts the accept thread; `handle` is called on it for each new connection and must not block.
-    func start(logger: Logger, handle: @escaping @Sendable (Socket) -> Void) throws(ThreadError) {
+    package func start(logger: Logger, handle: @escaping @Sendable (Socket) -> Void) throws(ThreadError) {
         phase.withLock { $0 = .accepting }
         do {
             try startThread(named: "accept") {
@@ -38,7 +38,7 @@ final class Listener: Sendable {
     }
 
     /// Stops accepting and waits (briefly) for the accept thread to end. Idempotent.
-    func stop() {
+    package func stop() {
         let previous = phase.withLock { phase in
             defer { phase = .stopping }
             return phase

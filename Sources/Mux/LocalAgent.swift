@@ -27,7 +27,10 @@ public final class LocalAgent: LinkDelegate, @unchecked Sendable {
     private let settings: TunnelSettings
     private let logger: Logger
     private let limiter: StreamLimiter
-    private let refusals = RefusalCounts()
+    /// What this agent counts; see `AgentMetrics`.
+    public let metrics: AgentMetrics
+    /// Links established so far, for the reconnect counter.
+    private let linksEstablished = Locked(0)
     private let limitWarnings = LogThrottle()
     private let linkChanged = NSCondition()
     /// The link new clients use; `nil` while there is none that takes new streams.
@@ -40,10 +43,10 @@ public final class LocalAgent: LinkDelegate, @unchecked Sendable {
     static let listenRetryInterval = 5.0
 
     /// Binds every listening forward now (so a port in use fails here) and validates `settings`. Nothing runs
-    /// until `start()`. SOCKS listeners require `socksCredentials` when given.
+    /// until `start()`. SOCKS listeners require `socksCredentials` when given. Counts go to `metrics`.
     public init(
         forwards: [Forward], remote: Endpoint, key: PreSharedKey, socksCredentials: SocksCredentials? = nil,
-        settings: TunnelSettings, logger: Logger
+        settings: TunnelSettings, metrics: AgentMetrics = AgentMetrics(), logger: Logger
     ) throws(AgentError) {
         precondition(!forwards.isEmpty, "a local agent needs at least one forward")
         do {
@@ -73,7 +76,8 @@ public final class LocalAgent: LinkDelegate, @unchecked Sendable {
         self.key = key
         self.settings = settings
         self.logger = logger
-        limiter = StreamLimiter(limit: settings.maxStreams)
+        self.metrics = metrics
+        limiter = StreamLimiter(limit: settings.maxStreams, metrics: metrics)
     }
 
     /// A local agent whose clients on `listen` reach the remote agent's default target.
@@ -142,7 +146,14 @@ public final class LocalAgent: LinkDelegate, @unchecked Sendable {
     public var refusedCount: Int { limiter.refusedCount }
 
     /// Streams refused for `reason` since the start, by the remote agent or (reverse forwards) by this one.
-    package func refusedCount(_ reason: ResetReason) -> Int { refusals[reason] }
+    package func refusedCount(_ reason: ResetReason) -> Int { metrics.refusals(reason) }
+
+    /// The current link's round-trip time as last measured, if a link is up and has measured one.
+    public var linkRoundTrip: Duration? {
+        linkChanged.lock()
+        defer { linkChanged.unlock() }
+        return link?.roundTrip
+    }
 
     /// The remote agent's answer for the reverse forward that listens on `listen` there, on the current link.
     package func reverseForwardResult(listen: Endpoint) -> ListenResult? {
@@ -157,12 +168,20 @@ public final class LocalAgent: LinkDelegate, @unchecked Sendable {
         while !stopRequested.hasCompleted {
             do {
                 let link = try Link.connect(
-                    to: remote, key: key, settings: settings, limiter: limiter, logger: logger, delegate: self)
+                    to: remote, key: key, settings: settings, limiter: limiter, metrics: metrics, logger: logger,
+                    delegate: self)
                 guard publish(link) else {
                     link.close(.localShutdown)
                     return
                 }
                 logger.info("link up to \(remote)")
+                metrics.linksUp.record(1)
+                if linksEstablished.withLock({ count in
+                    count += 1
+                    return count > 1
+                }) {
+                    metrics.linkReconnects.increment()
+                }
                 delay = Backoff.initialDelay
                 reverseResults.withLock { $0 = [:] }
                 requestReverseForwards(on: link)
@@ -173,6 +192,7 @@ public final class LocalAgent: LinkDelegate, @unchecked Sendable {
                 // next one at once for new clients.
                 if !link.isClosed { continue }
             } catch {
+                if error.isHandshakeFailure { metrics.handshakeFailures.increment() }
                 logger.warning("cannot establish link to \(remote): \(error); retrying in \(Backoff.format(delay))")
             }
             if stopRequested.wait(seconds: Backoff.jittered(delay)) { return }
@@ -206,7 +226,7 @@ public final class LocalAgent: LinkDelegate, @unchecked Sendable {
 
     func link(_ link: Link, didOpen stream: Stream, to target: StreamTarget) {
         guard case .reverseForward(let id) = target, let forward = reverseForwards[id] else {
-            refusals.record(.notAllowed)
+            metrics.recordRefusal(.notAllowed)
             logger.warning("refused stream \(stream.id) to \(target): the remote agent may only open reverse forwards")
             return stream.refuse(.notAllowed)
         }
@@ -215,13 +235,13 @@ public final class LocalAgent: LinkDelegate, @unchecked Sendable {
             do {
                 addresses = try forward.target.resolve()
             } catch {
-                refusals.record(.nameNotResolved)
+                metrics.recordRefusal(.nameNotResolved)
                 logger.warning("reverse forward \(forward.listen): \(error)")
                 return .failure(.nameNotResolved)
             }
             return StreamAcceptor.connect(to: addresses, timeout: settings.connectTimeout).mapError { error in
                 let reason = StreamAcceptor.reason(for: error)
-                refusals.record(reason)
+                metrics.recordRefusal(reason)
                 logger.warning("reverse forward \(forward.listen): cannot connect to \(forward.target): \(error)")
                 return reason
             }
@@ -257,6 +277,7 @@ public final class LocalAgent: LinkDelegate, @unchecked Sendable {
     }
 
     func linkDidClose(_ link: Link, reason: LinkError) {
+        metrics.linksUp.record(0)
         logger.log(level: reason.isPlanned ? .info : .warning, "link to \(remote) down: \(reason)")
     }
 
@@ -309,7 +330,7 @@ public final class LocalAgent: LinkDelegate, @unchecked Sendable {
             return client.close()
         }
         if case .refused(let reason) = link.carry(client, to: target, answer: answer) {
-            refusals.record(reason)
+            metrics.recordRefusal(reason)
             let why = reason == .notAllowed ? "not allowed by its --allow rules" : "\(reason)"
             logger.log(
                 level: reason == .notAllowed ? .warning : .info,

@@ -27,8 +27,11 @@ public final class RemoteAgent: LinkDelegate, @unchecked Sendable {
     private let failures = LogThrottle()
     private let replays = Locked(HelloReplayCache())
     private let pendingHandshakes = Locked(0)
-    private let refusals = RefusalCounts()
+    /// What this agent counts; see `AgentMetrics`.
+    public let metrics: AgentMetrics
     private let refusedListens = Locked(0)
+    /// Links accepted so far, for the reconnect counter.
+    private let linksEstablished = Locked(0)
 
     /// Binds `listen` now (so a port in use fails here) and validates `settings`. Nothing runs until `start()`.
     /// Streams reach `allowList`'s default target and what its rules name; reverse forwards may listen where
@@ -36,7 +39,7 @@ public final class RemoteAgent: LinkDelegate, @unchecked Sendable {
     /// they move from one to the other (rotation).
     public init(
         listen: Endpoint, allowList: AllowList, listenRules: [ListenRule] = [], keys: [PreSharedKey],
-        settings: TunnelSettings, logger: Logger
+        settings: TunnelSettings, metrics: AgentMetrics = AgentMetrics(), logger: Logger
     ) throws(AgentError) {
         precondition(!keys.isEmpty, "a remote agent needs a key")
         do {
@@ -50,7 +53,8 @@ public final class RemoteAgent: LinkDelegate, @unchecked Sendable {
         self.keys = keys
         self.settings = settings
         self.logger = logger
-        limiter = StreamLimiter(limit: settings.maxStreams)
+        self.metrics = metrics
+        limiter = StreamLimiter(limit: settings.maxStreams, metrics: metrics)
     }
 
     /// A remote agent whose streams reach `target` only.
@@ -104,7 +108,7 @@ public final class RemoteAgent: LinkDelegate, @unchecked Sendable {
     public var refusedCount: Int { limiter.refusedCount }
 
     /// Streams refused for `reason` (not allowed, or their target could not be connected) since the start.
-    package func refusedCount(_ reason: ResetReason) -> Int { refusals[reason] }
+    package func refusedCount(_ reason: ResetReason) -> Int { metrics.refusals(reason) }
 
     /// Reverse-forward listen requests refused since the start (not allowed, or the address in use).
     public var refusedListenCount: Int { refusedListens.withLock { $0 } }
@@ -139,12 +143,22 @@ public final class RemoteAgent: LinkDelegate, @unchecked Sendable {
         let linkLogger = logger.withMetadata("link", "\(peer)")
         do {
             let link = try Link.accept(
-                connection, keys: keys, replays: replays, settings: settings, limiter: limiter, logger: linkLogger,
-                delegate: self)
-            links.withLock { $0[ObjectIdentifier(link)] = link }
-            if link.isClosed { links.withLock { $0[ObjectIdentifier(link)] = nil } }
+                connection, keys: keys, replays: replays, settings: settings, limiter: limiter, metrics: metrics,
+                logger: linkLogger, delegate: self)
+            links.withLock { links in
+                links[ObjectIdentifier(link)] = link
+                if link.isClosed { links[ObjectIdentifier(link)] = nil }
+                metrics.linksUp.record(links.count)
+            }
+            if linksEstablished.withLock({ count in
+                count += 1
+                return count > 1
+            }) {
+                metrics.linkReconnects.increment()
+            }
             logger.info("link up from \(peer)")
         } catch {
+            metrics.handshakeFailures.increment()
             logger.warning("rejected connection from \(peer): \(error)")
         }
     }
@@ -155,14 +169,14 @@ public final class RemoteAgent: LinkDelegate, @unchecked Sendable {
         StreamAcceptor.start(stream, logger: link.logger) { [self, allowList, settings] in
             let decision = allowList.decide(target)
             if let refusal = decision.refusal {
-                refusals.record(refusal)
+                metrics.recordRefusal(refusal)
                 link.logger.warning("stream \(stream.id) to \(target) refused: \(decision.verdict)")
                 return .failure(refusal)
             }
             link.logger.debug("stream \(stream.id) to \(target): \(decision.verdict)")
             return StreamAcceptor.connect(to: decision.addresses, timeout: settings.connectTimeout).mapError { error in
                 let reason = StreamAcceptor.reason(for: error)
-                refusals.record(reason)
+                metrics.recordRefusal(reason)
                 link.logger.warning("stream \(stream.id): cannot connect to \(target): \(error)")
                 return reason
             }
@@ -188,7 +202,10 @@ public final class RemoteAgent: LinkDelegate, @unchecked Sendable {
 
     func linkDidClose(_ link: Link, reason: LinkError) {
         logger.log(level: reason.isPlanned ? .info : .warning, "link from \(link.peer) down: \(reason)")
-        _ = links.withLock { $0.removeValue(forKey: ObjectIdentifier(link)) }
+        links.withLock { links in
+            links[ObjectIdentifier(link)] = nil
+            metrics.linksUp.record(links.count)
+        }
         for address in reverseListeners.release(for: link) {
             logger.info("stopped listening on \(address): its link is down")
         }
@@ -207,11 +224,11 @@ public final class RemoteAgent: LinkDelegate, @unchecked Sendable {
             return client.close()
         }
         do {
-            try startThread(named: "reverse-client") { [refusals] in
+            try startThread(named: "reverse-client") { [metrics] in
                 let peer = client.peerEndpoint
                 switch link.carry(client, to: .reverseForward(forward), answer: .none) {
                 case .refused(let reason):
-                    refusals.record(reason)
+                    metrics.recordRefusal(reason)
                     link.logger.warning(
                         "client \(peer) of reverse forward \(forward) refused by the local agent: \(reason)")
                 case nil, .linkClosed:

@@ -1,3 +1,4 @@
+import CoreMetrics
 import DequeModule
 import Foundation
 
@@ -38,6 +39,10 @@ final class Stream: @unchecked Sendable {
     private var bytesDown = 0
     /// When a byte last moved in either direction, for the idle timeout.
     private var lastActivity = ContinuousClock.now
+    /// The agent's byte counters for what the uplink reads and what is written to the socket: on the opening
+    /// side the socket is a client, on the accepting side a target.
+    private let uplinkBytes: Counter
+    private let downlinkBytes: Counter
 
     /// A stream with no socket yet: the opener attaches its client once the peer accepted (`attach`), the
     /// acceptor its target once connected (`accept`). `sendCredit` is the peer's initial window (0 until
@@ -47,6 +52,9 @@ final class Stream: @unchecked Sendable {
         self.link = link
         self.window = window
         self.sendCredit = sendCredit
+        let isOpener = link.role.opens(id)
+        uplinkBytes = isOpener ? link.metrics.bytesToTarget : link.metrics.bytesToClient
+        downlinkBytes = isOpener ? link.metrics.bytesToClient : link.metrics.bytesToTarget
     }
 
     /// The write timeout bounds how long a peer that stops reading can hold the downlink thread; the receive
@@ -117,6 +125,7 @@ final class Stream: @unchecked Sendable {
             return false
         }
         link.queue.pushControl(.openOK(id, window: UInt32(window)))
+        link.metrics.streamsOpened.increment()
         return true
     }
 
@@ -178,6 +187,7 @@ final class Stream: @unchecked Sendable {
             bytesUp += count
             lastActivity = .now
             condition.unlock()
+            uplinkBytes.increment(by: count)
         }
     }
 
@@ -290,6 +300,7 @@ final class Stream: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         guard state.establish() else { return }  // we reset it already; our RESET is on its way
+        link.metrics.streamsOpened.increment()
         sendCredit = Int(window)
         condition.broadcast()
     }
@@ -423,6 +434,7 @@ final class Stream: @unchecked Sendable {
     private func recordDelivered(_ count: Int) -> UInt32? {
         guard count > 0 else { return nil }
         bytesDown += count
+        downlinkBytes.increment(by: count)
         lastActivity = .now
         return window.consume(count, roundTrip: link.roundTrip) { self.link.budget.reserve(upTo: $0, atLeast: 0) }
     }

@@ -1,4 +1,5 @@
-/// Caps the streams one agent runs at once, across all its links, and counts the ones it refused.
+/// Caps the streams one agent runs at once, across all its links, and counts the ones it refused; keeps the
+/// agent's `streamsActive` gauge.
 final class StreamLimiter: Sendable {
     private struct Counts {
         var open = 0
@@ -8,9 +9,11 @@ final class StreamLimiter: Sendable {
     /// The most streams allowed at once.
     let limit: Int
     private let counts = Locked(Counts())
+    private let metrics: AgentMetrics
 
-    init(limit: Int) {
+    init(limit: Int, metrics: AgentMetrics) {
         self.limit = limit
+        self.metrics = metrics
     }
 
     /// Takes a slot for a new stream. Returns `false`, and counts a refusal, when all `limit` slots are taken.
@@ -18,16 +21,21 @@ final class StreamLimiter: Sendable {
         counts.withLock { counts in
             guard counts.open < limit else {
                 counts.refused += 1
+                metrics.recordRefusal(.tooManyStreams)
                 return false
             }
             counts.open += 1
+            metrics.streamsActive.record(counts.open)
             return true
         }
     }
 
     /// Returns a slot taken by `tryAcquire`.
     func release() {
-        counts.withLock { $0.open -= 1 }
+        counts.withLock { counts in
+            counts.open -= 1
+            metrics.streamsActive.record(counts.open)
+        }
     }
 
     /// Streams running now.

@@ -13,16 +13,18 @@ final class ForwardingTunnel {
 
     init(
         target: Endpoint, allow: [String] = [], allowListen: [String] = [], forwards: [Forward],
-        socksCredentials: SocksCredentials? = nil, settings: TunnelSettings = testSettings()
+        socksCredentials: SocksCredentials? = nil, settings: TunnelSettings = testSettings(),
+        metrics: (local: AgentMetrics, remote: AgentMetrics) = (AgentMetrics(), AgentMetrics())
     ) throws {
         key = try makeKey()
         remote = try RemoteAgent(
             listen: loopback, allowList: AllowList(defaultTarget: target, rules: try allow.map(AllowRule.init)),
-            listenRules: try allowListen.map(ListenRule.init), keys: [key], settings: settings, logger: quietLogger)
+            listenRules: try allowListen.map(ListenRule.init), keys: [key], settings: settings,
+            metrics: metrics.remote, logger: quietLogger)
         try remote.start()
         local = try LocalAgent(
             forwards: forwards, remote: remote.listeningEndpoint, key: key, socksCredentials: socksCredentials,
-            settings: settings, logger: quietLogger)
+            settings: settings, metrics: metrics.local, logger: quietLogger)
         try local.start()
     }
 

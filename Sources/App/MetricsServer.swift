@@ -1,0 +1,120 @@
+import Foundation
+import Logging
+import Mux
+import Prometheus
+
+/// Serves an agent's metrics in Prometheus text format at `GET /metrics` (`--metrics HOST:PORT`): a minimal
+/// HTTP/1.0 responder, one short-lived thread per scrape, on its own listening socket.
+final class MetricsServer: Sendable {
+    /// Where it listens.
+    var endpoint: Endpoint { listener.endpoint }
+
+    private let listener: Listener
+    private let exporter: MetricsExporter
+
+    /// Binds `listen` now, so that a port in use fails before the agent starts.
+    init(listen: Endpoint, exporter: MetricsExporter) throws(AgentError) {
+        listener = try Listener(endpoint: listen)
+        self.exporter = exporter
+    }
+
+    /// Starts answering scrapes. Returns at once.
+    func start(logger: Logger) throws(AgentError) {
+        do {
+            try listener.start(logger: logger) { [exporter] client in
+                do {
+                    try startThread(named: "metrics-scrape") { Self.answer(client, exporter: exporter) }
+                } catch {
+                    client.close()  // the scraper retries at its next interval
+                }
+            }
+        } catch {
+            throw .resources(error)
+        }
+        logger.info("serving metrics at http://\(listener.endpoint)/metrics")
+    }
+
+    /// Stops listening.
+    func stop() {
+        listener.stop()
+    }
+
+    /// Reads one request (at most 8 KiB, within 5 s) and answers it, then closes the connection.
+    private static func answer(_ client: Socket, exporter: MetricsExporter) {
+        defer { client.close() }
+        client.setReceiveTimeout(seconds: 5)
+        client.setSendTimeout(seconds: 5)
+        var request: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 8192)
+        while request.count < buffer.count, !request.containsHeaderEnd {
+            guard let count = try? buffer.withUnsafeMutableBytes({ try client.receive(into: $0) }), count > 0 else {
+                return
+            }
+            request += buffer[..<count]
+        }
+        let requestLine = String(decoding: request.prefix { $0 != UInt8(ascii: "\r") }, as: UTF8.self)
+        let parts = requestLine.split(separator: " ")
+        let response: (status: String, type: String, body: [UInt8])
+        if parts.count < 2 {
+            response = ("400 Bad Request", "text/plain", Array("bad request\n".utf8))
+        } else if parts[0] != "GET" {
+            response = ("405 Method Not Allowed", "text/plain", Array("only GET\n".utf8))
+        } else if parts[1] != "/metrics" {
+            response = ("404 Not Found", "text/plain", Array("the metrics are at /metrics\n".utf8))
+        } else {
+            response = ("200 OK", "text/plain; version=0.0.4; charset=utf-8", exporter.exposition())
+        }
+        let header =
+            "HTTP/1.0 \(response.status)\r\nContent-Type: \(response.type)\r\n"
+            + "Content-Length: \(response.body.count)\r\nConnection: close\r\n\r\n"
+        try? client.sendAll(Array(header.utf8) + response.body)
+    }
+}
+
+extension [UInt8] {
+    fileprivate var containsHeaderEnd: Bool {
+        count >= 4 && (0...(count - 4)).contains { self[$0..<$0 + 4].elementsEqual([13, 10, 13, 10]) }
+    }
+}
+
+/// The agent's metrics in Prometheus' text format, with the gauges that are measured rather than counted
+/// (threads) brought up to date first; also as one log line for SIGUSR1.
+final class MetricsExporter: Sendable {
+    /// What the agent counts into.
+    let metrics: AgentMetrics
+    private let registry: PrometheusCollectorRegistry
+    private let threads: Gauge
+
+    init() {
+        registry = PrometheusCollectorRegistry()
+        metrics = AgentMetrics(factory: PrometheusMetricsFactory(registry: registry))
+        threads = registry.makeGauge(name: "tcptunnel_threads", help: "Threads of the agent process.")
+    }
+
+    /// The text exposition, as served at /metrics.
+    func exposition() -> [UInt8] {
+        if let count = Self.threadCount() { threads.set(Double(count)) }
+        return registry.emitToBuffer()
+    }
+
+    /// Every sample on one line, without the `tcptunnel_` prefix: `links_up=1 streams_active=3 …`.
+    func summary() -> String {
+        String(decoding: exposition(), as: UTF8.self).split(separator: "\n")
+            .filter { !$0.hasPrefix("#") }
+            .map { line in
+                let sample = line.hasPrefix("tcptunnel_") ? line.dropFirst("tcptunnel_".count) : line[...]
+                guard let space = sample.lastIndex(of: " ") else { return String(sample) }
+                return "\(sample[..<space])=\(sample[sample.index(after: space)...])"
+            }
+            .joined(separator: " ")
+    }
+
+    /// The process's thread count, from /proc/self/status.
+    private static func threadCount() -> Int? {
+        guard let status = FileHandle(forReadingAtPath: "/proc/self/status")?.readDataToEndOfFile() else {
+            return nil
+        }
+        let line = String(decoding: status, as: UTF8.self).split(separator: "\n").first { $0.hasPrefix("Threads:") }
+        return line.flatMap { Int($0.dropFirst("Threads:".count).trimmingCharacters(in: .whitespaces)) }
+    }
+}

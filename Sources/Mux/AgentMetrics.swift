@@ -1,0 +1,82 @@
+import CoreMetrics
+
+/// The numbers an agent reports (README, "Metrics"), through swift-metrics so that any backend collects them;
+/// the command line serves them in Prometheus format. Counting is lock-free on the data path: the counters'
+/// handlers are atomics. Gauges are recorded when they change (links, streams) or measured (round trips).
+public final class AgentMetrics: Sendable {
+    private let factory: any MetricsFactory
+    /// Links up now: 0 or 1 on a local agent, any number on a remote agent.
+    let linksUp: Gauge
+    /// Links established since the agent started, after its first.
+    let linkReconnects: Counter
+    /// Streams running now.
+    let streamsActive: Gauge
+    /// Streams established (their OPEN answered OPEN_OK), in either direction.
+    let streamsOpened: Counter
+    /// Payload bytes on their way to targets: read from clients, or written to targets.
+    let bytesToTarget: Counter
+    /// Payload bytes on their way to clients: read from targets, or written to clients.
+    let bytesToClient: Counter
+    /// Handshakes that failed: connections rejected by a remote agent, links a local agent could not
+    /// authenticate.
+    let handshakeFailures: Counter
+    private let refusals: Locked<[ResetReason: (counter: Counter, count: Int)]> = Locked([:])
+
+    /// Metrics made by `factory`: swift-metrics' global one by default, or one of the caller's, so that several
+    /// agents in one process keep their numbers apart.
+    public init(factory: any MetricsFactory = MetricsSystem.factory) {
+        self.factory = factory
+        linksUp = Gauge(label: "tcptunnel_links_up", factory: factory)
+        linkReconnects = Counter(label: "tcptunnel_link_reconnects_total", factory: factory)
+        streamsActive = Gauge(label: "tcptunnel_streams_active", factory: factory)
+        streamsOpened = Counter(label: "tcptunnel_streams_opened_total", factory: factory)
+        bytesToTarget = Counter(
+            label: "tcptunnel_stream_bytes_total", dimensions: [("direction", "to_target")], factory: factory)
+        bytesToClient = Counter(
+            label: "tcptunnel_stream_bytes_total", dimensions: [("direction", "to_client")], factory: factory)
+        handshakeFailures = Counter(label: "tcptunnel_handshake_failures_total", factory: factory)
+        linksUp.record(0)
+        streamsActive.record(0)
+    }
+
+    /// Counts a stream refused for `reason`: by this agent, or by its peer for a stream it opened.
+    package func recordRefusal(_ reason: ResetReason) {
+        refusals.withLock { refusals in
+            if refusals[reason] == nil {
+                let counter = Counter(
+                    label: "tcptunnel_streams_refused_total", dimensions: [("reason", reason.metricLabel)],
+                    factory: factory)
+                refusals[reason] = (counter, 0)
+            }
+            refusals[reason]!.count += 1
+            refusals[reason]!.counter.increment()
+        }
+    }
+
+    /// Streams refused for `reason` since the start.
+    func refusals(_ reason: ResetReason) -> Int {
+        refusals.withLock { $0[reason]?.count ?? 0 }
+    }
+
+    /// A gauge of the round-trip time of the link to or from `peer`, in seconds; destroy it when the link ends.
+    func makeRoundTripGauge(peer: Endpoint) -> Gauge {
+        Gauge(label: "tcptunnel_link_rtt_seconds", dimensions: [("link", "\(peer)")], factory: factory)
+    }
+}
+
+extension ResetReason {
+    /// The reason as a Prometheus label value.
+    var metricLabel: String {
+        switch self {
+        case .aborted: "aborted"
+        case .targetRefused: "connection_refused"
+        case .targetUnreachable: "host_unreachable"
+        case .tooManyStreams: "too_many_streams"
+        case .protocolError: "protocol_error"
+        case .notAllowed: "not_allowed"
+        case .timedOut: "timed_out"
+        case .nameNotResolved: "name_not_resolved"
+        case .networkUnreachable: "network_unreachable"
+        }
+    }
+}

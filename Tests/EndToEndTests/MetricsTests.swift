@@ -1,0 +1,92 @@
+import Foundation
+import Prometheus
+import Testing
+
+@testable import Mux
+
+/// An agent's metrics, read the way Prometheus reads them: from the text exposition of its own registry.
+final class ScrapedMetrics: Sendable {
+    let registry = PrometheusCollectorRegistry()
+    let metrics: AgentMetrics
+
+    init() {
+        metrics = AgentMetrics(factory: PrometheusMetricsFactory(registry: registry))
+    }
+
+    /// The value of the sample written exactly `series` (name and labels), or nil if there is none.
+    func value(_ series: String) -> Double? {
+        registry.emitToString().split(separator: "\n").lazy
+            .filter { $0.hasPrefix(series + " ") }
+            .compactMap { Double($0.dropFirst(series.count + 1)) }
+            .first
+    }
+}
+
+@Suite struct MetricsTests {
+    @Test func countersHoldExactlyTheStreamsAndPayloadBytesCarriedAndTheRefusals() throws {
+        let (up, down) = (300_001, 1_000_003)
+        let target = try TestTarget { socket in
+            socket.setReceiveTimeout(seconds: 10)
+            guard readToEnd(socket).count == up else { return }
+            try? socket.sendAll(pattern(count: down, seed: 1))
+            socket.shutdown(.write)
+        }
+        defer { target.stop() }
+        let (local, remote) = (ScrapedMetrics(), ScrapedMetrics())
+        let tunnel = try ForwardingTunnel(
+            target: target.endpoint,
+            forwards: [
+                .tunnel(listen: loopback), .local(listen: loopback, target: Endpoint(host: "127.0.0.9", port: 9)),
+            ],
+            metrics: (local.metrics, remote.metrics))
+        defer { tunnel.stop() }
+
+        for stream in 0..<3 {
+            #expect(try exchange(pattern(count: up, seed: UInt64(stream)), through: tunnel.endpoints[0]).count == down)
+        }
+        #expect(isTurnedAway(at: tunnel.endpoints[1]))
+        #expect(
+            eventually { local.value("tcptunnel_streams_active") == 0 && remote.value("tcptunnel_streams_active") == 0 }
+        )
+
+        for agent in [local, remote] {
+            #expect(agent.value(#"tcptunnel_stream_bytes_total{direction="to_target"}"#) == Double(3 * up))
+            #expect(agent.value(#"tcptunnel_stream_bytes_total{direction="to_client"}"#) == Double(3 * down))
+            #expect(agent.value("tcptunnel_streams_opened_total") == 3)
+            #expect(agent.value(#"tcptunnel_streams_refused_total{reason="not_allowed"}"#) == 1)
+            #expect(agent.value("tcptunnel_links_up") == 1)
+            #expect(agent.value("tcptunnel_link_reconnects_total") == 0)
+            #expect(agent.value("tcptunnel_handshake_failures_total") == 0)
+        }
+        let roundTrip = try #require(
+            local.value(#"tcptunnel_link_rtt_seconds{link="\#(tunnel.remote.listeningEndpoint)"}"#))
+        #expect(roundTrip > 0 && roundTrip < 1)
+    }
+
+    @Test func remoteAgentCountsRejectedHandshakesAndLinksComingAndGoing() throws {
+        let target = try TestTarget.echo()
+        defer { target.stop() }
+        let remoteMetrics = ScrapedMetrics()
+        let key = try makeKey()
+        let remote = try RemoteAgent(
+            listen: loopback, allowList: AllowList(defaultTarget: target.endpoint), keys: [key],
+            settings: testSettings(), metrics: remoteMetrics.metrics, logger: quietLogger)
+        try remote.start()
+        defer { remote.stop() }
+        let stranger = try connect(to: remote.listeningEndpoint)
+        try stranger.sendAll([UInt8](repeating: 7, count: 72))
+        #expect(eventually { remoteMetrics.value("tcptunnel_handshake_failures_total") == 1 })
+        stranger.close()
+
+        for round in 0..<2 {
+            let local = try LocalAgent(
+                listen: loopback, remote: remote.listeningEndpoint, key: key, settings: testSettings(),
+                logger: quietLogger)
+            try local.start()
+            #expect(eventually { remoteMetrics.value("tcptunnel_links_up") == 1 }, "round \(round)")
+            local.stop()
+            #expect(eventually { remoteMetrics.value("tcptunnel_links_up") == 0 }, "round \(round)")
+        }
+        #expect(remoteMetrics.value("tcptunnel_link_reconnects_total") == 1)
+    }
+}
