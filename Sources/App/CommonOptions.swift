@@ -9,8 +9,21 @@ struct CommonOptions: ParsableArguments {
     @Option(
         name: .long,
         help: ArgumentHelp(
+            "TOML file of options: each long option is a key (repeatable ones take arrays); the command line wins.",
+            valueName: "file"))
+    var config: String?
+
+    @Flag(
+        name: .long,
+        help: "Check the options, config file and key, print the effective settings, and exit (0 if all is well).")
+    var check = false
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
             "File holding the base64 pre-shared key (mode 0600). Without it, the key is read from the "
-                + "TCPTUNNEL_KEY environment variable. The remote agent takes it twice during a key rotation.",
+                + "TCPTUNNEL_KEY environment variable, else from systemd's credential 'key' (and 'key-2'). "
+                + "The remote agent takes it twice during a key rotation.",
             valueName: "file"))
     var keyFile: [String] = []
 
@@ -112,19 +125,61 @@ struct CommonOptions: ParsableArguments {
         do {
             try settings.validate()
         } catch {
-            throw ValidationError(error.description)
+            throw ValidationError("\(Self.optionNames[error.field] ?? error.field): \(error.reason)")
         }
     }
 
-    /// Loads the keys from each `--key-file`, else the one in `TCPTUNNEL_KEY`. A key is never taken from the
+    /// The effective values of these options as config-file lines, for `--check`; the keys appear only as
+    /// fingerprints.
+    func effectiveLines(keys: [PreSharedKey]) -> [String] {
+        let keySource =
+            keyFile.isEmpty
+            ? ["# key from TCPTUNNEL_KEY, fingerprint \(keys.map(\.fingerprint).joined(separator: ", "))"]
+            : [
+                TOMLLine.array("key-file", keyFile)
+                    + "  # fingerprint \(keys.map(\.fingerprint).joined(separator: ", "))"
+            ]
+        return keySource + [
+            TOMLLine.string("log-level", logLevel.level.rawValue), TOMLLine.string("log-format", logFormat.rawValue),
+            metrics.map { TOMLLine.string("metrics", $0) } ?? "# metrics: off",
+            TOMLLine.string("stream-window", streamWindow.defaultValueDescription),
+            TOMLLine.string("max-stream-window", maxStreamWindow.defaultValueDescription),
+            TOMLLine.string("link-budget", linkBudget.defaultValueDescription),
+            TOMLLine.number("handshake-timeout", handshakeTimeout), TOMLLine.number("connect-timeout", connectTimeout),
+            TOMLLine.number("keepalive", keepalive), TOMLLine.number("dead-link-timeout", deadLinkTimeout),
+            "max-streams = \(maxStreams)", TOMLLine.number("write-timeout", writeTimeout),
+            TOMLLine.number("idle-timeout", idleTimeout), TOMLLine.number("drain-timeout", drainTimeout),
+        ]
+    }
+
+    /// The option behind each `SettingsError` field.
+    private static let optionNames = [
+        "stream window": "--stream-window", "max stream window": "--max-stream-window",
+        "link receive budget": "--link-budget", "handshake timeout": "--handshake-timeout",
+        "connect timeout": "--connect-timeout", "keepalive interval": "--keepalive",
+        "link wait timeout": "--link-wait-timeout", "write timeout": "--write-timeout",
+        "idle timeout": "--idle-timeout", "drain timeout": "--drain-timeout", "max streams": "--max-streams",
+        "dead-link timeout": "--dead-link-timeout",
+    ]
+
+    /// Loads the keys from each `--key-file`, else the one in `TCPTUNNEL_KEY`, else systemd's credentials
+    /// `key` and `key-2` (`LoadCredential=`, in `$CREDENTIALS_DIRECTORY`). A key is never taken from the
     /// command line, where `ps` would show it.
     func loadKeys() throws -> [PreSharedKey] {
         if !keyFile.isEmpty { return try keyFile.map { try PreSharedKey.load(fromFile: $0) } }
-        if let text = ProcessInfo.processInfo.environment["TCPTUNNEL_KEY"] {
+        let environment = ProcessInfo.processInfo.environment
+        if let text = environment["TCPTUNNEL_KEY"] {
             return [try PreSharedKey(base64: text, source: "TCPTUNNEL_KEY")]
         }
+        if let directory = environment["CREDENTIALS_DIRECTORY"] {
+            let files = ["key", "key-2"].map { "\(directory)/\($0)" }.filter {
+                FileManager.default.fileExists(atPath: $0)
+            }
+            if !files.isEmpty { return try files.map { try PreSharedKey.load(fromFile: $0) } }
+        }
         throw ExitMessage(
-            "no key: pass --key-file FILE or set TCPTUNNEL_KEY (make a key with: tcptunnel keygen --out FILE)")
+            "no key: pass --key-file FILE, set TCPTUNNEL_KEY, or give systemd's LoadCredential=key:FILE "
+                + "(make a key with: tcptunnel keygen --out FILE)")
     }
 }
 

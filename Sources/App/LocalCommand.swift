@@ -1,4 +1,5 @@
 import ArgumentParser
+import Crypto
 import Mux
 
 /// `tcptunnel local`: accepts clients and carries them to the remote agent.
@@ -83,6 +84,7 @@ struct LocalCommand: ParsableCommand {
         try reportingErrors {
             let key = try common.loadKeys()[0]
             let credentials = try socksUserFile.map { try SocksCredentials.load(fromFile: $0) }
+            if common.check { return print(checkReport(key: key, credentials: credentials)) }
             var settings = common.settings
             settings.linkWaitTimeout = linkWaitTimeout
             try AgentRunner.run(
@@ -95,6 +97,25 @@ struct LocalCommand: ParsableCommand {
                 return (agent.start, agent.stop)
             }
         }
+    }
+
+    /// What `--check` prints: the effective settings as a config file would hold them.
+    func checkReport(key: PreSharedKey, credentials: SocksCredentials?) -> String {
+        let forwards = (try? forwards()) ?? []
+        let tunnels = forwards.compactMap { forward -> String? in
+            if case .tunnel(let listen) = forward { "\(listen)" } else { nil }
+        }
+        let socksUsers = credentials.map { "  # \($0.userCount) users" } ?? ""
+        let lines =
+            [
+                "# tcptunnel local: the configuration is valid; effective settings:",
+                TOMLLine.string("remote", (try? remoteEndpoint()).map { "\($0)" } ?? ""),
+                TOMLLine.array("listen", tunnels), TOMLLine.array("forward", forward), TOMLLine.array("socks", socks),
+                TOMLLine.array("reverse", reverse),
+                socksUserFile.map { TOMLLine.string("socks-user-file", $0) + socksUsers } ?? "# socks-user-file: none",
+                TOMLLine.number("link-wait-timeout", linkWaitTimeout),
+            ] + common.effectiveLines(keys: [key])
+        return lines.joined(separator: "\n")
     }
 
     /// Every forward, in the order: --listen, -L, -D, -R.

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Crypto
 import Mux
 
 /// `tcptunnel remote`: accepts links from local agents and connects their streams to the target.
@@ -54,6 +55,7 @@ struct RemoteCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let keys = try common.loadKeys()
+            if common.check { return print(try checkReport(keys: keys)) }
             try AgentRunner.run(
                 logLevel: common.logLevel.level, logFormat: common.logFormat,
                 metricsEndpoint: try common.metricsEndpoint()
@@ -64,6 +66,17 @@ struct RemoteCommand: ParsableCommand {
                 return (agent.start, agent.stop)
             }
         }
+    }
+
+    /// What `--check` prints: the effective settings as a config file would hold them.
+    func checkReport(keys: [PreSharedKey]) throws -> String {
+        let lines =
+            [
+                "# tcptunnel remote: the configuration is valid; effective settings:",
+                TOMLLine.string("listen", "\(try listenEndpoint())"), TOMLLine.string("target", target),
+                TOMLLine.array("allow", allow), TOMLLine.array("allow-listen", allowListen),
+            ] + common.effectiveLines(keys: keys)
+        return lines.joined(separator: "\n")
     }
 
     func allowList() throws -> AllowList {

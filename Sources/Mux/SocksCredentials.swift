@@ -51,6 +51,9 @@ public struct SocksCredentials: Sendable {
         return SocksCredentials(passwords: passwords)
     }
 
+    /// How many users may log in.
+    public var userCount: Int { passwords.count }
+
     /// Whether `password` is `user`'s. The comparison takes the same time wherever the passwords differ.
     func accepts(user: [UInt8], password: [UInt8]) -> Bool {
         guard let expected = passwords[user], expected.count == password.count else { return false }

@@ -35,6 +35,21 @@ struct AgentProcessTests {
             ])
     }
 
+    @Test func checkExitsZeroForAGoodConfigAndKeyAndOneForAKeyOthersCanRead() throws {
+        let keyFile = try makeKeyFile()
+        defer { try? FileManager.default.removeItem(atPath: keyFile) }
+        let config = NSTemporaryDirectory() + "tcptunnel-check-\(UUID().uuidString).toml"
+        defer { try? FileManager.default.removeItem(atPath: config) }
+        try Data("remote = \"127.0.0.1:9\"\nkey-file = [\"\(keyFile)\"]\nforward = [\"8080:db:5432\"]\n".utf8).write(
+            to: URL(fileURLWithPath: config))
+        let good = try AgentProcess(["local", "--config", config, "--check"])
+        #expect(good.waitForExit() == 0)
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: keyFile)
+        let lax = try AgentProcess(["local", "--config", config, "--check"])
+        #expect(lax.waitForExit() == 1)
+        #expect(lax.standardError.contains("must not be readable by group or others"))
+    }
+
     @Test func missingKeyIsReportedWithOneLine() throws {
         let agent = try AgentProcess(["local", "--remote", "127.0.0.1:9"])
         #expect(agent.waitForExit() == 1)

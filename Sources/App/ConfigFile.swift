@@ -1,0 +1,200 @@
+import ArgumentParser
+import Foundation
+import TOMLKit
+
+/// A TOML file of an agent's options (`--config FILE`): every long option is a key of the same name, a
+/// repeatable option takes an array of strings, a flag a boolean. The file's options are put before the command
+/// line's, and an option the command line gives replaces the file's entirely.
+struct ConfigFile {
+    /// How an option takes its value.
+    enum Kind: Equatable {
+        /// One value: a string or a number in the file.
+        case single
+        /// Any number of values: an array in the file.
+        case repeatable
+        /// No value: a boolean in the file.
+        case flag
+    }
+
+    /// The file as given.
+    let path: String
+    /// Each key's line in the file, for error messages.
+    private let lines: [String: Int]
+    /// The keys the file sets and the command line does not (so they took effect).
+    private let effectiveKeys: [String]
+
+    /// Where an error in a value that came from this file points: its file, line and key.
+    func locate(_ message: String, shortNames: [String: String]) -> String? {
+        for key in effectiveKeys.sorted(by: { $0.count > $1.count }) {
+            let names = ["--\(key)"] + (shortNames[key].map { [$0] } ?? [])
+            guard names.contains(where: { message.contains($0) }) else { continue }
+            return "\(path):\(lines[key] ?? 1): key '\(key)': \(message)"
+        }
+        return nil
+    }
+
+    /// `arguments` (the subcommand's name, then its arguments) with the options of the `--config` file they
+    /// name put right after the subcommand's name, or unchanged without `--config`. `options` are the command's long options and how each takes
+    /// its value; `shortNames` maps a long name to its short form (`forward` → `-L`).
+    static func expand(_ arguments: [String], options: [String: Kind], shortNames: [String: String])
+        throws(ConfigError) -> (arguments: [String], file: ConfigFile?)
+    {
+        guard !options.isEmpty, let path = configPath(in: arguments) else { return (arguments, nil) }
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ConfigError(
+                "cannot read config file \(path): \((error as NSError).localizedFailureReason ?? "\(error)")")
+        }
+        let table: TOMLTable
+        do {
+            table = try TOMLTable(string: text)
+        } catch let error as TOMLParseError {
+            throw ConfigError("\(path):\(error.source.begin.line):\(error.source.begin.column): \(error.description)")
+        } catch {
+            throw ConfigError("\(path): \(error)")
+        }
+        let lines = keyLines(in: text)
+        let given = keysGiven(in: arguments, options: options, shortNames: shortNames)
+        var expanded: [String] = []
+        var effective: [String] = []
+        for key in table.keys.sorted(by: { (lines[$0] ?? 0) < (lines[$1] ?? 0) }) {
+            let location = "\(path):\(lines[key] ?? 1): key '\(key)'"
+            guard !OptionCatalog.commandLineOnly.contains(key) else {
+                throw ConfigError("\(location): --\(key) is given on the command line only")
+            }
+            guard let kind = options[key] else {
+                throw ConfigError(
+                    "\(location): unknown key (the keys are the long options of `tcptunnel \(arguments.first ?? "")`; see --help)"
+                )
+            }
+            let values = try values(of: table[key]!, kind: kind, at: location)
+            guard !given.contains(key) else { continue }
+            effective.append(key)
+            switch kind {
+            case .flag: if values == ["true"] { expanded.append("--\(key)") }
+            case .single, .repeatable: for value in values { expanded += ["--\(key)", value] }
+            }
+        }
+        let command = Array(arguments.prefix(1))
+        return (
+            command + expanded + arguments.dropFirst(), ConfigFile(path: path, lines: lines, effectiveKeys: effective)
+        )
+    }
+
+    /// The option's values as command-line text, or an error naming what the key should hold.
+    private static func values(of value: any TOMLValueConvertible, kind: Kind, at location: String)
+        throws(ConfigError) -> [String]
+    {
+        switch kind {
+        case .flag:
+            guard let bool = value.bool else { throw ConfigError("\(location): expected true or false") }
+            return [bool ? "true" : "false"]
+        case .single:
+            guard let text = scalarText(value) else {
+                throw ConfigError("\(location): expected a string or a number, found \(value.type)")
+            }
+            return [text]
+        case .repeatable:
+            guard let array = value.array else {
+                throw ConfigError(
+                    "\(location): expected an array of strings, like \(location.split(separator: "'")[1]) = [\"…\"]")
+            }
+            var texts: [String] = []
+            for element in array {
+                guard let text = scalarText(element) else {
+                    throw ConfigError("\(location): expected an array of strings, found a \(element.type) in it")
+                }
+                texts.append(text)
+            }
+            return texts
+        }
+    }
+
+    private static func scalarText(_ value: any TOMLValueConvertible) -> String? {
+        if let string = value.string { return string }
+        if let int = value.int { return String(int) }
+        if let double = value.double { return String(double) }
+        return nil
+    }
+
+    /// The path after `--config` or in `--config=PATH`.
+    static func configPath(in arguments: [String]) -> String? {
+        for (index, argument) in arguments.enumerated() {
+            if argument == "--config", index + 1 < arguments.count { return arguments[index + 1] }
+            if argument.hasPrefix("--config=") { return String(argument.dropFirst("--config=".count)) }
+        }
+        return nil
+    }
+
+    /// The long names of the options the command line gives, and `positional` when it gives positional
+    /// arguments (the seed forms `local HOST PORT` and `remote HOST PORT`, which stand for `remote` and `listen`).
+    private static func keysGiven(in arguments: [String], options: [String: Kind], shortNames: [String: String])
+        -> Set<String>
+    {
+        let longOfShort = Dictionary(uniqueKeysWithValues: shortNames.map { ($1, $0) })
+        var given: Set<String> = []
+        var index = 1  // after the subcommand's name
+        while index < arguments.count {
+            let argument = arguments[index]
+            index += 1
+            if argument.hasPrefix("--") {
+                let name = String(argument.dropFirst(2).prefix { $0 != "=" })
+                given.insert(name)
+                if !argument.contains("="), options[name] != .flag { index += 1 }
+            } else if let long = longOfShort[String(argument.prefix(2))] {
+                given.insert(long)
+                if argument.count == 2 { index += 1 }
+            } else if !argument.hasPrefix("-") {
+                given.insert(arguments.first == "local" ? "remote" : "listen")
+            }
+        }
+        return given
+    }
+
+    /// The line each top-level key is set on.
+    private static func keyLines(in text: String) -> [String: Int] {
+        var lines: [String: Int] = [:]
+        for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let trimmed = line.drop { $0 == " " || $0 == "\t" }
+            if trimmed.hasPrefix("["), let close = trimmed.firstIndex(of: "]") {
+                let table = trimmed[trimmed.index(after: trimmed.startIndex)..<close].trimmingCharacters(
+                    in: CharacterSet(charactersIn: "[] \t\"'"))
+                if lines[table] == nil { lines[table] = number + 1 }
+                continue
+            }
+            guard let equals = trimmed.firstIndex(of: "="), !trimmed.hasPrefix("#") else { continue }
+            let key = trimmed[..<equals].trimmingCharacters(in: .whitespaces).trimmingCharacters(
+                in: CharacterSet(charactersIn: "\"'"))
+            if lines[key] == nil { lines[key] = number + 1 }
+        }
+        return lines
+    }
+}
+
+/// A config file that cannot be used: one line naming the file, the line and the key where it can.
+struct ConfigError: Error, CustomStringConvertible {
+    let description: String
+
+    init(_ description: String) {
+        self.description = description
+    }
+}
+
+/// One `key = value` line of TOML, as `--check` prints the effective settings.
+enum TOMLLine {
+    static func string(_ key: String, _ value: String) -> String { "\(key) = \(quoted(value))" }
+
+    static func array(_ key: String, _ values: [String]) -> String {
+        "\(key) = [\(values.map(quoted).joined(separator: ", "))]"
+    }
+
+    static func number(_ key: String, _ value: Double) -> String {
+        "\(key) = \(value == value.rounded() ? String(Int(value)) : String(value))"
+    }
+
+    private static func quoted(_ text: String) -> String {
+        "\"" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+    }
+}

@@ -1,0 +1,145 @@
+import ArgumentParser
+import Crypto
+import Foundation
+import Mux
+import Testing
+
+@testable import App
+
+@Suite struct ConfigFileTests {
+    /// Writes `text` to a new file and returns its path; the caller removes it.
+    private func file(_ text: String) throws -> String {
+        let path = NSTemporaryDirectory() + "tcptunnel-config-\(UUID().uuidString).toml"
+        try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    /// The one-line message `main` prints for a config file holding `text`, with its path written FILE.
+    private func message(_ text: String) throws -> String? {
+        let path = try file(text)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        do {
+            _ = try TCPTunnel.parse(withConfig: ["local", "--config", path])
+            return nil
+        } catch let error as ConfigError {
+            return error.description.replacingOccurrences(of: path, with: "FILE")
+        }
+    }
+
+    static let localFile = """
+        remote = "vps.example.org:7000"
+        key-file = ["/etc/tcptunnel/key"]
+        listen = ["127.0.0.1:5432", "[::1]:5433"]
+        forward = ["8080:db.internal:5432"]
+        socks = ["1080"]
+        reverse = ["0.0.0.0:9000:127.0.0.1:3000"]
+        socks-user-file = "/etc/tcptunnel/users"
+        link-wait-timeout = 3
+        log-level = "debug"
+        log-format = "json"
+        metrics = "127.0.0.1:9100"
+        stream-window = "2M"
+        max-stream-window = "32M"
+        link-budget = "128M"
+        handshake-timeout = 4
+        connect-timeout = 5
+        keepalive = 6
+        dead-link-timeout = 30
+        max-streams = 100
+        write-timeout = 60
+        idle-timeout = 600
+        drain-timeout = 2.5
+        """
+
+    @Test func everyLocalOptionCanBeSetInTheFileAndCheckPrintsItBack() throws {
+        let path = try file(Self.localFile)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let command = try #require(try TCPTunnel.parse(withConfig: ["local", "--config", path]) as? LocalCommand)
+        let key = try PreSharedKey(base64: PreSharedKey.generateBase64(), source: "test")
+        let report = command.checkReport(key: key, credentials: SocksCredentials(passwords: ["u": "p"]))
+        for line in Self.localFile.split(separator: "\n") {
+            #expect(report.contains(line), "\(line)")
+        }
+        let keys = Set(TCPTunnel.configKeys(for: "local").keys).subtracting(OptionCatalog.commandLineOnly)
+        let fileKeys = Set(Self.localFile.split(separator: "\n").map { String($0.prefix { $0 != " " }) })
+        #expect(keys == fileKeys, "every long option is exercised by this file")
+    }
+
+    @Test func everyRemoteOptionCanBeSetInTheFileAndCheckPrintsItBack() throws {
+        let remoteOnly = """
+            listen = "0.0.0.0:7000"
+            target = "127.0.0.1:22"
+            allow = ["*.example.com:443", "10.0.0.0/8:22"]
+            allow-listen = ["8000-8099"]
+            """
+        let common = Self.localFile.split(separator: "\n").filter {
+            !["remote", "listen", "forward", "socks", "reverse", "socks-user-file", "link-wait-timeout"].contains(
+                String($0.prefix { $0 != " " }))
+        }
+        let text = remoteOnly + "\n" + common.joined(separator: "\n")
+        let path = try file(text)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let command = try #require(try TCPTunnel.parse(withConfig: ["remote", "--config", path]) as? RemoteCommand)
+        let report = try command.checkReport(keys: [PreSharedKey(base64: PreSharedKey.generateBase64(), source: "t")])
+        for line in text.split(separator: "\n") { #expect(report.contains(line), "\(line)") }
+        let keys = Set(TCPTunnel.configKeys(for: "remote").keys).subtracting(OptionCatalog.commandLineOnly)
+        #expect(keys == Set(text.split(separator: "\n").map { String($0.prefix { $0 != " " }) }))
+    }
+
+    @Test func commandLineReplacesTheFilesValueEvenForRepeatableOptions() throws {
+        let path = try file(Self.localFile)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let parsed = try TCPTunnel.parse(withConfig: [
+            "local", "--config", path, "--keepalive", "9", "-L", "7070:web:80", "--check", "other.host", "7001",
+        ])
+        let command = try #require(parsed as? LocalCommand)
+        #expect(command.common.keepalive == 9)
+        #expect(command.forward == ["7070:web:80"])
+        #expect(command.socks == ["1080"])
+        #expect(try command.remoteEndpoint() == Endpoint(host: "other.host", port: 7001))
+    }
+
+    @Test(
+        arguments: [
+            (
+                "remote = \"h:1\"\nbogus = 1\n",
+                "FILE:2: key 'bogus': unknown key (the keys are the long options of `tcptunnel local`; see --help)"
+            ),
+            (
+                "remote = \"h:1\"\nforward = \"1:x:2\"\n",
+                "FILE:2: key 'forward': expected an array of strings, like forward = [\"…\"]"
+            ),
+            (
+                "remote = \"h:1\"\nkeepalive = [1]\n",
+                "FILE:2: key 'keepalive': expected a string or a number, found array"
+            ),
+            ("remote = \"h:1\"\ncheck = true\n", "FILE:2: key 'check': --check is given on the command line only"),
+            (
+                "remote = \"h:1\"\n\nstream-window = \"1K\"\n",
+                "FILE:3: key 'stream-window': --stream-window: must be from 65536 bytes to 2 GiB"
+            ),
+            (
+                "remote = \"h:1\"\nforward = [\"1:x\"]\n",
+                "FILE:2: key 'forward': bad -L '1:x': expected [BIND:]PORT:HOST:HOSTPORT"
+            ),
+            (
+                "remote = \"h:1\"\nkeepalive = \"soon\"\n",
+                "FILE:2: key 'keepalive': The value 'soon' is invalid for '--keepalive <seconds>'"
+            ),
+            (
+                "remote = \"h:1\n",
+                "FILE:1:14: Error while parsing string: unescaped control characters other than TAB (U+0009) are explicitly prohibited"
+            ),
+        ])
+    func eachKindOfBadFileGetsOneLineNamingTheFileLineAndKey(text: String, expected: String) throws {
+        #expect(try message(text) == expected)
+    }
+
+    @Test(arguments: ["local", "remote"])
+    func exampleConfigsAreValid(command: String) throws {
+        let examples = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
+            "../../examples/\(command).toml")
+        let parsed = try TCPTunnel.parse(withConfig: [command, "--config", examples.standardized.path])
+        #expect(type(of: parsed).configuration.commandName == command)
+    }
+}
