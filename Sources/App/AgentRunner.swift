@@ -21,12 +21,14 @@ enum AgentRunner {
         let agent = try makeAgent(logger, exporter.metrics)
         try agent.start()
         try server?.start(logger: logger)
+        SystemdNotifier.notify("READY=1")
         while true {
             switch Signals.waitForRequest() {
             case .logMetrics:
                 logger.info("metrics: \(exporter.summary())")
             case .stop(let signal):
                 logger.info("received \(signal); shutting down")
+                SystemdNotifier.notify("STOPPING=1")
                 server?.stop()
                 agent.stop()
                 logger.info("stopped")

@@ -88,7 +88,9 @@ final class MetricsExporter: Sendable {
     init() {
         registry = PrometheusCollectorRegistry()
         metrics = AgentMetrics(factory: PrometheusMetricsFactory(registry: registry))
-        threads = registry.makeGauge(name: "tcptunnel_threads", help: "Threads of the agent process.")
+        threads = registry.makeGauge(
+            descriptor: MetricNameDescriptor(
+                namespace: "tcptunnel", metricName: "threads", unitName: "", helpText: "Threads of the agent process."))
     }
 
     /// The text exposition, as served at /metrics.

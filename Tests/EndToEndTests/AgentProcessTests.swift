@@ -50,6 +50,40 @@ struct AgentProcessTests {
         #expect(lax.standardError.contains("must not be readable by group or others"))
     }
 
+    @Test func systemdHearsReadyOnceThePortListensAndStoppingWhenTheAgentDrains() throws {
+        let path = NSTemporaryDirectory() + "tcptunnel-notify-\(UUID().uuidString)"
+        defer { unlink(path) }
+        let receiver = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        defer { close(receiver) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(path.utf8)) }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(receiver, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        try #require(bound == 0)
+        Socket(fd: receiver).setReceiveTimeout(seconds: 10)
+        func nextMessage() -> String {
+            var buffer = [UInt8](repeating: 0, count: 256)
+            let count = recv(receiver, &buffer, buffer.count, 0)
+            return count > 0 ? String(decoding: buffer[..<count], as: UTF8.self) : ""
+        }
+
+        let keyFile = try makeKeyFile()
+        defer { try? FileManager.default.removeItem(atPath: keyFile) }
+        let agent = try AgentProcess(
+            ["remote", "--listen", "127.0.0.1:0", "--key-file", keyFile], environment: ["NOTIFY_SOCKET": path])
+        #expect(nextMessage() == "READY=1")
+        let port = try #require(agent.listeningPort())
+        let probe = try connect(to: Endpoint(host: "127.0.0.1", port: port))
+        probe.close()
+        agent.send(SIGTERM)
+        #expect(nextMessage() == "STOPPING=1")
+        #expect(agent.waitForExit() == 0)
+    }
+
     @Test func missingKeyIsReportedWithOneLine() throws {
         let agent = try AgentProcess(["local", "--remote", "127.0.0.1:9"])
         #expect(agent.waitForExit() == 1)
