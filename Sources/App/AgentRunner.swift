@@ -1,15 +1,25 @@
+import ArgumentParser
 import Foundation
 import Logging
 import Mux
 
 /// Runs one agent in the foreground until SIGINT or SIGTERM, then stops it cleanly and returns (exit status 0).
 enum AgentRunner {
-    /// `makeAgent` builds the agent, counting into the metrics it is given, and returns its start and stop
-    /// functions; its errors end the process with one line on standard error. With `metricsEndpoint`, the
-    /// metrics are served there in Prometheus format; SIGUSR1 logs them as one line either way.
+    /// What a command hands the runner: how to start, stop and reload its agent.
+    struct Agent {
+        let start: () throws -> Void
+        let stop: () -> Void
+        /// Reads the configuration again and applies it; returns one line per change. Throws, changing nothing,
+        /// when the new configuration is not valid.
+        let reload: () throws -> [String]
+    }
+
+    /// `makeAgent` builds the agent, counting into the metrics it is given; its errors end the process with one
+    /// line on standard error. With `metricsEndpoint`, the metrics are served there in Prometheus format;
+    /// SIGUSR1 logs them as one line either way. SIGHUP reloads.
     static func run(
         logLevel: Logger.Level, logFormat: LogFormat, metricsEndpoint: Endpoint?,
-        makeAgent: (Logger, AgentMetrics) throws -> (start: () throws -> Void, stop: () -> Void)
+        makeAgent: (Logger, AgentMetrics) throws -> Agent
     ) throws {
         Signals.prepare()
         Signals.raiseOpenFileLimit()
@@ -26,6 +36,16 @@ enum AgentRunner {
             switch Signals.waitForRequest() {
             case .logMetrics:
                 logger.info("metrics: \(exporter.summary())")
+            case .reload:
+                SystemdNotifier.notify("RELOADING=1")
+                do {
+                    let changes = try agent.reload()
+                    logger.info("reloaded: \(changes.isEmpty ? "nothing changed" : changes.joined(separator: "; "))")
+                } catch {
+                    let message = (error as? ConfigError)?.description ?? TCPTunnel.message(for: error)
+                    logger.error("reload failed, keeping the running configuration: \(message)")
+                }
+                SystemdNotifier.notify("READY=1")
             case .stop(let signal):
                 logger.info("received \(signal); shutting down")
                 SystemdNotifier.notify("STOPPING=1")
@@ -35,5 +55,12 @@ enum AgentRunner {
                 return
             }
         }
+    }
+
+    /// The command as it would be parsed now: the same command line, with the config file read again.
+    static func reparse<Command: ParsableCommand>(as type: Command.Type) throws -> Command {
+        guard let command = try TCPTunnel.parse(withConfig: Array(CommandLine.arguments.dropFirst())) as? Command
+        else { throw ExitMessage("the command line no longer names the same command") }
+        return command
     }
 }

@@ -152,6 +152,12 @@ struct CommonOptions: ParsableArguments {
         ]
     }
 
+    /// The options a reload cannot apply to a running agent, to tell when they changed.
+    var restartOnlyOptions: [String] {
+        [keyFile.joined(separator: ","), logLevel.level.rawValue, logFormat.rawValue, metrics ?? ""]
+            + ["\(settings)"]
+    }
+
     /// The option behind each `SettingsError` field.
     private static let optionNames = [
         "stream window": "--stream-window", "max stream window": "--max-stream-window",

@@ -94,9 +94,24 @@ struct LocalCommand: ParsableCommand {
                 let agent = try LocalAgent(
                     forwards: try forwards(), remote: try remoteEndpoint(), key: key, socksCredentials: credentials,
                     settings: settings, metrics: metrics, logger: logger)
-                return (agent.start, agent.stop)
+                return AgentRunner.Agent(start: agent.start, stop: agent.stop) {
+                    try reload(agent, from: try AgentRunner.reparse(as: LocalCommand.self))
+                }
             }
         }
+    }
+
+    /// Applies `fresh`'s forwards and SOCKS users to the running `agent`; other options take effect at the next
+    /// start, which the returned lines say.
+    func reload(_ agent: LocalAgent, from fresh: LocalCommand) throws -> [String] {
+        let forwards = try fresh.forwards()
+        let credentials = try fresh.socksUserFile.map { try SocksCredentials.load(fromFile: $0) }
+        var changes = agent.reconfigure(forwards: forwards, socksCredentials: credentials)
+        let restartOnly =
+            (try fresh.remoteEndpoint()) != (try remoteEndpoint()) || fresh.linkWaitTimeout != linkWaitTimeout
+            || fresh.common.restartOnlyOptions != common.restartOnlyOptions
+        if restartOnly { changes.append("changes to other options take effect when the agent restarts") }
+        return changes
     }
 
     /// What `--check` prints: the effective settings as a config file would hold them.

@@ -63,9 +63,23 @@ struct RemoteCommand: ParsableCommand {
                 let agent = try RemoteAgent(
                     listen: try listenEndpoint(), allowList: try allowList(), listenRules: try listenRules(),
                     keys: keys, settings: common.settings, metrics: metrics, logger: logger)
-                return (agent.start, agent.stop)
+                return AgentRunner.Agent(start: agent.start, stop: agent.stop) {
+                    try reload(agent, from: try AgentRunner.reparse(as: RemoteCommand.self))
+                }
             }
         }
+    }
+
+    /// Applies `fresh`'s target and rules to the running `agent`; other options take effect at the next start,
+    /// which the returned lines say.
+    func reload(_ agent: RemoteAgent, from fresh: RemoteCommand) throws -> [String] {
+        var changes = agent.reconfigure(allowList: try fresh.allowList(), listenRules: try fresh.listenRules())
+        if (try fresh.listenEndpoint()) != (try listenEndpoint())
+            || fresh.common.restartOnlyOptions != common.restartOnlyOptions
+        {
+            changes.append("changes to other options take effect when the agent restarts")
+        }
+        return changes
     }
 
     /// What `--check` prints: the effective settings as a config file would hold them.

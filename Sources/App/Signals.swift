@@ -8,6 +8,8 @@ enum Signals {
         case stop(String)
         /// SIGUSR1: log the metrics as one line.
         case logMetrics
+        /// SIGHUP: read the configuration again and apply what changed.
+        case reload
     }
 
     /// Ignores SIGPIPE (sockets report EPIPE instead) and blocks the signals `waitForRequest()` handles in this
@@ -19,13 +21,14 @@ enum Signals {
         pthread_sigmask(SIG_BLOCK, &set, nil)
     }
 
-    /// Blocks until SIGINT, SIGTERM or SIGUSR1 arrives.
+    /// Blocks until SIGINT, SIGTERM, SIGHUP or SIGUSR1 arrives.
     static func waitForRequest() -> Request {
         var set = handledSignals
         var received: Int32 = 0
         while sigwait(&set, &received) != 0 {}
         switch received {
         case SIGUSR1: return .logMetrics
+        case SIGHUP: return .reload
         case SIGINT: return .stop("SIGINT")
         default: return .stop("SIGTERM")
         }
@@ -44,6 +47,7 @@ enum Signals {
         sigaddset(&set, SIGINT)
         sigaddset(&set, SIGTERM)
         sigaddset(&set, SIGUSR1)
+        sigaddset(&set, SIGHUP)
         return set
     }
 

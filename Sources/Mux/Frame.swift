@@ -28,8 +28,11 @@ package enum Frame: Equatable, Sendable {
     /// Local → remote: listen on `address` for a reverse forward, and open streams naming `forward` for its
     /// clients.
     case listen(forward: UInt32, address: Endpoint)
-    /// Remote → local: the answer to LISTEN for `forward`; `port` is the port bound (0 unless `.bound`).
+    /// Remote → local: the answer to LISTEN for `forward`; `port` is the port bound (0 unless `.bound`). Also
+    /// sent unasked, with `.notAllowed`, when a reload of the remote agent's rules closes the port.
     case listenResult(forward: UInt32, ListenResult, port: UInt16)
+    /// Local → remote: stop listening for `forward` (a reload removed it); its streams in flight go on.
+    case unlisten(forward: UInt32)
 
     /// The wire byte of each kind.
     package enum Kind: UInt8 {
@@ -44,6 +47,7 @@ package enum Frame: Equatable, Sendable {
         case goAway = 9
         case listen = 10
         case listenResult = 11
+        case unlisten = 12
     }
 
     /// Plaintext header size: kind and stream id.
@@ -62,6 +66,7 @@ package enum Frame: Equatable, Sendable {
         case .goAway: .goAway
         case .listen: .listen
         case .listenResult: .listenResult
+        case .unlisten: .unlisten
         }
     }
 
@@ -71,7 +76,7 @@ package enum Frame: Equatable, Sendable {
         case .open(let id, _, _), .openOK(let id, _), .data(let id, _), .fin(let id), .reset(let id, _),
             .window(let id, _):
             id
-        case .ping, .pong, .goAway, .listen, .listenResult: 0
+        case .ping, .pong, .goAway, .listen, .listenResult, .unlisten: 0
         }
     }
 }

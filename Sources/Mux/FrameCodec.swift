@@ -11,6 +11,7 @@ package enum FrameCodec {
         case .ping, .pong: Frame.headerSize + 8
         case .listen(_, let address): Frame.headerSize + 4 + TargetCoding.size(of: address)
         case .listenResult: Frame.headerSize + 4 + 1 + 2
+        case .unlisten: Frame.headerSize + 4
         }
     }
 
@@ -42,6 +43,7 @@ package enum FrameCodec {
             writer.append(forward)
             writer.append(result.rawValue)
             writer.append(port)
+        case .unlisten(let forward): payload.storeBytes(of: forward.bigEndian, as: UInt32.self)
         }
     }
 
@@ -60,7 +62,7 @@ package enum FrameCodec {
                 throw .malformed(kind, "payload of \(payload.count) bytes, expected \(size)")
             }
         }
-        let isLinkLevel = [.ping, .pong, .goAway, .listen, .listenResult].contains(kind)
+        let isLinkLevel = [.ping, .pong, .goAway, .listen, .listenResult, .unlisten].contains(kind)
         guard (id == 0) == isLinkLevel else {
             throw .malformed(kind, isLinkLevel ? "stream id \(id), expected 0" : "stream id 0")
         }
@@ -99,6 +101,9 @@ package enum FrameCodec {
             let forward = try reader.uint32()
             let result = ListenResult(rawValue: try reader.byte()) ?? .failed
             frame = .listenResult(forward: forward, result, port: try reader.uint16())
+        case .unlisten:
+            try expect(size: 4)
+            frame = .unlisten(forward: try reader.uint32())
         }
         try reader.expectEnd()
         return frame

@@ -282,6 +282,9 @@ final class Link: @unchecked Sendable {
         case .listen(let forward, let address):
             guard role == .remote else { throw .protocolViolation("LISTEN sent to the local agent") }
             delegate.link(self, didRequestListen: address, forward: forward)
+        case .unlisten(let forward):
+            guard role == .remote else { throw .protocolViolation("UNLISTEN sent to the local agent") }
+            delegate.link(self, didCancelListen: forward)
         case .listenResult(let forward, let result, let port):
             guard role == .local else { throw .protocolViolation("LISTEN_RESULT sent to the remote agent") }
             delegate.link(self, didAnswerListen: forward, result: result, port: port)

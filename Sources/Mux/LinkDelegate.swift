@@ -7,6 +7,8 @@ protocol LinkDelegate: AnyObject, Sendable {
     /// Remote role: the peer asks this agent to listen on `address` for its reverse forward `forward`. The
     /// delegate answers with a LISTEN_RESULT frame.
     func link(_ link: Link, didRequestListen address: Endpoint, forward: UInt32)
+    /// Remote role: the peer no longer wants its reverse forward `forward`.
+    func link(_ link: Link, didCancelListen forward: UInt32)
     /// Local role: the remote agent answered our LISTEN for reverse forward `forward`.
     func link(_ link: Link, didAnswerListen forward: UInt32, result: ListenResult, port: UInt16)
     /// The link has fully ended (both threads stopped, socket closed), for the first `reason` it ended for.

@@ -11,17 +11,24 @@ import Logging
 /// becomes its stream's uplink thread (see `Stream`); per reverse-forward stream, a thread that connects its
 /// target and then serves as the uplink.
 /// `@unchecked Sendable`: immutable configuration plus `link` and `isStopping`, guarded by `linkChanged`, and
-/// `reverseResults`, a `Locked`.
+/// `forwards` and `reverseResults`, each a `Locked`.
 public final class LocalAgent: LinkDelegate, @unchecked Sendable {
     /// The addresses this agent listens on, one per forward that listens here (all but `-R`), in order.
-    public var listeningEndpoints: [Endpoint] { listeners.map(\.listener.endpoint) }
+    public var listeningEndpoints: [Endpoint] { forwards.withLock { $0.listeners.map(\.listener.endpoint) } }
 
-    private let listeners: [(forward: Forward, listener: Listener)]
-    /// The reverse forwards by the id their LISTEN and their streams carry: 1, 2, … in the order given.
-    private let reverseForwards: [UInt32: (listen: Endpoint, target: Endpoint)]
+    /// What the agent forwards now; `reconfigure` changes it while the agent runs.
+    private struct Forwards {
+        var listeners: [(forward: Forward, listener: Listener)] = []
+        /// The reverse forwards by the id their LISTEN and their streams carry: 1, 2, … in the order given, and
+        /// new ids for those a reload adds, so that an id never changes its meaning while the agent runs.
+        var reverse: [UInt32: (listen: Endpoint, target: Endpoint)] = [:]
+        var nextReverseID: UInt32 = 1
+        var socksCredentials: SocksCredentials?
+    }
+
+    private let forwards: Locked<Forwards>
     /// The remote agent's latest answer for each reverse forward on the current link.
     private let reverseResults = Locked<[UInt32: ListenResult]>([:])
-    private let socksCredentials: SocksCredentials?
     private let remote: Endpoint
     private let key: PreSharedKey
     private let settings: TunnelSettings
@@ -54,24 +61,22 @@ public final class LocalAgent: LinkDelegate, @unchecked Sendable {
         } catch {
             throw .invalidSettings(error)
         }
-        var listeners: [(Forward, Listener)] = []
-        var reverseForwards: [UInt32: (Endpoint, Endpoint)] = [:]
+        var initial = Forwards(socksCredentials: socksCredentials)
         for forward in forwards {
             switch forward {
             case .tunnel(let listen), .local(let listen, _), .socks(let listen):
                 do {
-                    listeners.append((forward, try Listener(endpoint: listen)))
+                    initial.listeners.append((forward, try Listener(endpoint: listen)))
                 } catch {
-                    for (_, bound) in listeners { bound.stop() }
+                    for (_, bound) in initial.listeners { bound.stop() }
                     throw error
                 }
             case .reverse(let listen, let target):
-                reverseForwards[UInt32(reverseForwards.count + 1)] = (listen, target)
+                initial.reverse[initial.nextReverseID] = (listen, target)
+                initial.nextReverseID += 1
             }
         }
-        self.listeners = listeners
-        self.reverseForwards = reverseForwards
-        self.socksCredentials = socksCredentials
+        self.forwards = Locked(initial)
         self.remote = remote
         self.key = key
         self.settings = settings
@@ -89,10 +94,11 @@ public final class LocalAgent: LinkDelegate, @unchecked Sendable {
 
     /// Starts accepting clients and connecting the link. Returns at once.
     public func start() throws(AgentError) {
+        let (listeners, hasCredentials) = forwards.withLock { ($0.listeners, $0.socksCredentials != nil) }
         do {
             try startThread(named: "link-supervisor") { self.superviseLink() }
             for (forward, listener) in listeners {
-                try listener.start(logger: logger) { client in self.admit(client, forward: forward) }
+                try startListening(forward, on: listener, hasCredentials: hasCredentials)
             }
         } catch {
             stopRequested.complete()
@@ -100,15 +106,17 @@ public final class LocalAgent: LinkDelegate, @unchecked Sendable {
             throw .resources(error)
         }
         logger.info("local agent tunnelling to \(remote) (key \(key.fingerprint))")
-        for (forward, listener) in listeners {
-            switch forward {
-            case .tunnel: logger.info("listening on \(listener.endpoint) for the remote agent's target")
-            case .local(_, let target): logger.info("listening on \(listener.endpoint), forwarding to \(target) (-L)")
-            case .socks:
-                let authentication = socksCredentials == nil ? "no authentication" : "username/password required"
-                logger.info("listening on \(listener.endpoint) as a SOCKS5 server (-D), \(authentication)")
-            case .reverse: break
-            }
+    }
+
+    private func startListening(_ forward: Forward, on listener: Listener, hasCredentials: Bool) throws(ThreadError) {
+        try listener.start(logger: logger) { client in self.admit(client, forward: forward) }
+        switch forward {
+        case .tunnel: logger.info("listening on \(listener.endpoint) for the remote agent's target")
+        case .local(_, let target): logger.info("listening on \(listener.endpoint), forwarding to \(target) (-L)")
+        case .socks:
+            let authentication = hasCredentials ? "username/password required" : "no authentication"
+            logger.info("listening on \(listener.endpoint) as a SOCKS5 server (-D), \(authentication)")
+        case .reverse: break
         }
     }
 
@@ -121,7 +129,7 @@ public final class LocalAgent: LinkDelegate, @unchecked Sendable {
         linkChanged.broadcast()
         linkChanged.unlock()
         stopRequested.complete()
-        for (_, listener) in listeners { listener.stop() }
+        for (_, listener) in forwards.withLock({ $0.listeners }) { listener.stop() }
         guard let link else { return }
         link.beginDrain()
         let open = link.streamCount
@@ -130,6 +138,68 @@ public final class LocalAgent: LinkDelegate, @unchecked Sendable {
             logger.warning("drain timeout: resetting \(link.streamCount) streams")
         }
         link.finishDrain(waitingUpTo: 2)
+    }
+
+    /// Changes what the agent forwards while it runs (a reload): forwards that are no longer wanted stop taking
+    /// new clients, new ones start, and those in both lists go on untouched; so do the link and every stream in
+    /// flight, whichever forward it came from. Reverse forwards are asked for or cancelled on the link at once.
+    /// Returns one line per change; a new forward whose port cannot be bound is reported there and skipped.
+    public func reconfigure(forwards wanted: [Forward], socksCredentials: SocksCredentials?) -> [String] {
+        var changes: [String] = []
+        let wantedListening = wanted.filter { if case .reverse = $0 { false } else { true } }
+        let wantedReverse = wanted.compactMap { forward -> (listen: Endpoint, target: Endpoint)? in
+            if case .reverse(let listen, let target) = forward { (listen, target) } else { nil }
+        }
+        let (removed, cancelled, added, hasCredentials) = forwards.withLock { state in
+            let removed = state.listeners.filter { !wantedListening.contains($0.forward) }
+            state.listeners.removeAll { !wantedListening.contains($0.forward) }
+            let kept = state.listeners.map(\.forward)
+            let cancelled = state.reverse.filter { entry in
+                !wantedReverse.contains { $0.listen == entry.value.listen && $0.target == entry.value.target }
+            }
+            for id in cancelled.keys { state.reverse[id] = nil }
+            for reverse in wantedReverse
+            where !state.reverse.values.contains(where: { $0.listen == reverse.listen && $0.target == reverse.target })
+            {
+                state.reverse[state.nextReverseID] = reverse
+                state.nextReverseID += 1
+            }
+            state.socksCredentials = socksCredentials
+            return (removed, cancelled, wantedListening.filter { !kept.contains($0) }, socksCredentials != nil)
+        }
+        for (forward, listener) in removed {
+            listener.stop()
+            changes.append("stopped \(forward)")
+        }
+        for forward in added {
+            switch forward {
+            case .tunnel(let listen), .local(let listen, _), .socks(let listen):
+                do throws(AgentError) {
+                    let listener = try Listener(endpoint: listen)
+                    do {
+                        try startListening(forward, on: listener, hasCredentials: hasCredentials)
+                    } catch {
+                        listener.stop()
+                        throw .resources(error)
+                    }
+                    forwards.withLock { $0.listeners.append((forward, listener)) }
+                    changes.append("started \(forward)")
+                } catch {
+                    changes.append("could not start \(forward): \(error)")
+                }
+            case .reverse: break
+            }
+        }
+        reverseResults.withLock { results in for id in cancelled.keys { results[id] = nil } }
+        linkChanged.lock()
+        let link = self.link
+        linkChanged.unlock()
+        for (id, reverse) in cancelled {
+            link?.send(.unlisten(forward: id))
+            changes.append("cancelled \(Forward.reverse(listen: reverse.listen, target: reverse.target))")
+        }
+        if let link { requestReverseForwards(on: link) }
+        return changes
     }
 
     /// Whether a link that takes new streams is up now.
@@ -157,7 +227,7 @@ public final class LocalAgent: LinkDelegate, @unchecked Sendable {
 
     /// The remote agent's answer for the reverse forward that listens on `listen` there, on the current link.
     package func reverseForwardResult(listen: Endpoint) -> ListenResult? {
-        guard let id = reverseForwards.first(where: { $0.value.listen == listen })?.key else { return nil }
+        guard let id = forwards.withLock({ $0.reverse.first { $0.value.listen == listen }?.key }) else { return nil }
         return reverseResults.withLock { $0[id] }
     }
 
@@ -185,8 +255,7 @@ public final class LocalAgent: LinkDelegate, @unchecked Sendable {
                 delay = Backoff.initialDelay
                 reverseResults.withLock { $0 = [:] }
                 requestReverseForwards(on: link)
-                let interval = reverseForwards.isEmpty ? 3600 : Self.listenRetryInterval
-                while !link.stoppedOpening.wait(seconds: interval) { requestReverseForwards(on: link) }
+                while !link.stoppedOpening.wait(seconds: Self.listenRetryInterval) { requestReverseForwards(on: link) }
                 _ = publish(nil)
                 // A draining link (the remote agent is stopping) finishes its streams on its own; connect the
                 // next one at once for new clients.
@@ -214,7 +283,7 @@ public final class LocalAgent: LinkDelegate, @unchecked Sendable {
     /// asked, or the address was in use or the bind failed; a refusal by its rules is not asked again).
     private func requestReverseForwards(on link: Link) {
         let results = reverseResults.withLock { $0 }
-        for (id, forward) in reverseForwards.sorted(by: { $0.key < $1.key }) {
+        for (id, forward) in forwards.withLock({ $0.reverse }).sorted(by: { $0.key < $1.key }) {
             switch results[id] {
             case .bound, .notAllowed: continue
             case nil, .addressInUse, .failed: link.send(.listen(forward: id, address: forward.listen))
@@ -225,7 +294,7 @@ public final class LocalAgent: LinkDelegate, @unchecked Sendable {
     // MARK: LinkDelegate, called on link threads
 
     func link(_ link: Link, didOpen stream: Stream, to target: StreamTarget) {
-        guard case .reverseForward(let id) = target, let forward = reverseForwards[id] else {
+        guard case .reverseForward(let id) = target, let forward = forwards.withLock({ $0.reverse[id] }) else {
             metrics.recordRefusal(.notAllowed)
             logger.warning("refused stream \(stream.id) to \(target): the remote agent may only open reverse forwards")
             return stream.refuse(.notAllowed)
@@ -252,10 +321,13 @@ public final class LocalAgent: LinkDelegate, @unchecked Sendable {
         preconditionFailure("a link of the local role never receives LISTEN")
     }
 
+    func link(_ link: Link, didCancelListen forward: UInt32) {
+        preconditionFailure("a link of the local role never receives UNLISTEN")
+    }
+
     func link(_ link: Link, didAnswerListen forward: UInt32, result: ListenResult, port: UInt16) {
-        guard let reverse = reverseForwards[forward] else {
-            return logger.warning(
-                "the remote agent answered LISTEN for reverse forward \(forward), which we never asked for")
+        guard let reverse = forwards.withLock({ $0.reverse[forward] }) else {
+            return logger.debug("the remote agent answered LISTEN for reverse forward \(forward), since cancelled")
         }
         let previous = reverseResults.withLock { results in
             defer { results[forward] = result }
@@ -313,7 +385,7 @@ public final class LocalAgent: LinkDelegate, @unchecked Sendable {
         case .socks:
             // A client that stalls mid-handshake holds its thread for the handshake timeout at most.
             client.setReceiveTimeout(seconds: settings.handshakeTimeout)
-            let server = SocksServer(client: client, credentials: socksCredentials)
+            let server = SocksServer(client: client, credentials: forwards.withLock { $0.socksCredentials })
             do {
                 target = .endpoint(try server.negotiate())
             } catch {

@@ -10,14 +10,15 @@ import Logging
 /// link runs (the link has its own reader and writer threads); per stream, a thread that connects to the target
 /// (or, for a reverse forward, the thread its client was given) and then serves as the stream's uplink thread
 /// (see `Stream`); one accept thread per reverse-forward port.
-/// `@unchecked Sendable`: immutable configuration plus `links`, a `Locked` set, and `reverseListeners`,
-/// which guards itself.
+/// `@unchecked Sendable`: immutable configuration plus `links` and `allowList`, each a `Locked`, and
+/// `reverseListeners`, which guards itself.
 public final class RemoteAgent: LinkDelegate, @unchecked Sendable {
     /// The address local agents connect to.
     public var listeningEndpoint: Endpoint { listener.endpoint }
 
     private let listener: Listener
-    private let allowList: AllowList
+    /// What streams may reach; `reconfigure` replaces it while the agent runs.
+    private let allowList: Locked<AllowList>
     private let reverseListeners: ReverseListeners
     private let keys: [PreSharedKey]
     private let settings: TunnelSettings
@@ -48,7 +49,7 @@ public final class RemoteAgent: LinkDelegate, @unchecked Sendable {
             throw .invalidSettings(error)
         }
         listener = try Listener(endpoint: listen)
-        self.allowList = allowList
+        self.allowList = Locked(allowList)
         reverseListeners = ReverseListeners(rules: listenRules)
         self.keys = keys
         self.settings = settings
@@ -73,6 +74,7 @@ public final class RemoteAgent: LinkDelegate, @unchecked Sendable {
             throw .resources(error)
         }
         let fingerprints = keys.map(\.fingerprint).joined(separator: ", ")
+        let allowList = self.allowList.withLock { $0 }
         logger.info(
             "remote agent listening on \(listener.endpoint), forwarding to \(allowList.defaultTarget) (\(keys.count == 1 ? "key" : "keys") \(fingerprints))"
         )
@@ -96,6 +98,27 @@ public final class RemoteAgent: LinkDelegate, @unchecked Sendable {
             logger.warning("drain timeout: resetting \(unfinished.reduce(0) { $0 + $1.streamCount }) streams")
         }
         for link in current { link.finishDrain(waitingUpTo: 2) }
+    }
+
+    /// Replaces what local agents may reach and where they may have this agent listen, while it runs (a
+    /// reload). Streams in flight and links are untouched; reverse-forward ports the new listen rules no longer
+    /// cover stop listening, and their local agents are told. Returns one line per change.
+    public func reconfigure(allowList newList: AllowList, listenRules: [ListenRule]) -> [String] {
+        var changes: [String] = []
+        let old = allowList.withLock { list in
+            defer { list = newList }
+            return list
+        }
+        if old.defaultTarget != newList.defaultTarget { changes.append("default target now \(newList.defaultTarget)") }
+        let oldRules = old.rules.map(\.description)
+        let newRules = newList.rules.map(\.description)
+        for rule in newRules where !oldRules.contains(rule) { changes.append("allowed \(rule)") }
+        for rule in oldRules where !newRules.contains(rule) { changes.append("no longer allowed: \(rule)") }
+        for (address, link, forward) in reverseListeners.update(rules: listenRules) {
+            link.send(.listenResult(forward: forward, .notAllowed, port: 0))
+            changes.append("stopped listening on \(address): the new --allow-listen rules do not cover it")
+        }
+        return changes
     }
 
     /// The number of links up now.
@@ -166,7 +189,8 @@ public final class RemoteAgent: LinkDelegate, @unchecked Sendable {
     // MARK: LinkDelegate, called on link threads
 
     func link(_ link: Link, didOpen stream: Stream, to target: StreamTarget) {
-        StreamAcceptor.start(stream, logger: link.logger) { [self, allowList, settings] in
+        let allowList = self.allowList.withLock { $0 }
+        StreamAcceptor.start(stream, logger: link.logger) { [self, settings] in
             let decision = allowList.decide(target)
             if let refusal = decision.refusal {
                 metrics.recordRefusal(refusal)
@@ -194,6 +218,12 @@ public final class RemoteAgent: LinkDelegate, @unchecked Sendable {
             link.logger.warning("refused to listen on \(address) for reverse forward \(forward): \(outcome.verdict)")
         }
         link.send(.listenResult(forward: forward, outcome.result, port: outcome.port))
+    }
+
+    func link(_ link: Link, didCancelListen forward: UInt32) {
+        for address in reverseListeners.release(for: link, forward: forward) {
+            link.logger.info("stopped listening on \(address): the local agent cancelled reverse forward \(forward)")
+        }
     }
 
     func link(_ link: Link, didAnswerListen forward: UInt32, result: ListenResult, port: UInt16) {

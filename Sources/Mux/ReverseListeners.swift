@@ -4,19 +4,19 @@ import Logging
 /// The ports a remote agent listens on for its links' reverse forwards (`-R`): each bound for one link only,
 /// within the `--allow-listen` rules, and released when that link goes down.
 ///
-/// `@unchecked Sendable`: `entries` is guarded by its `Locked`; the listeners are Sendable.
+/// `@unchecked Sendable`: `rules` and `entries` are each guarded by their `Locked`; links and listeners are Sendable.
 final class ReverseListeners: @unchecked Sendable {
     private struct Entry {
-        let link: ObjectIdentifier
+        let link: Link
         let forward: UInt32
         let listener: Listener
     }
 
-    private let rules: [ListenRule]
+    private let rules: Locked<[ListenRule]>
     private let entries = Locked<[Endpoint: Entry]>([:])
 
     init(rules: [ListenRule]) {
-        self.rules = rules
+        self.rules = Locked(rules)
     }
 
     /// What a LISTEN request got, and the verdict in words for the log.
@@ -35,6 +35,7 @@ final class ReverseListeners: @unchecked Sendable {
         guard IPNetwork.bytes(of: address.host) != nil else {
             return Outcome(result: .notAllowed, port: 0, verdict: "not allowed: the bind address must be an IP address")
         }
+        let rules = self.rules.withLock { $0 }
         guard let rule = rules.first(where: { $0.allows(address) }) else {
             let verdict =
                 rules.isEmpty
@@ -45,7 +46,7 @@ final class ReverseListeners: @unchecked Sendable {
         let key = Endpoint(host: WireHost(address.host)!.text, port: address.port)
         return entries.withLock { entries in
             if let entry = entries[key] {
-                guard entry.link == ObjectIdentifier(link), entry.forward == forward else {
+                guard entry.link === link, entry.forward == forward else {
                     return Outcome(result: .addressInUse, port: 0, verdict: "address in use by another link")
                 }
                 return Outcome(result: .bound, port: address.port, verdict: "already bound for this link")
@@ -64,21 +65,36 @@ final class ReverseListeners: @unchecked Sendable {
                 listener.stop()
                 return Outcome(result: .failed, port: 0, verdict: "\(error)")
             }
-            entries[key] = Entry(link: ObjectIdentifier(link), forward: forward, listener: listener)
+            entries[key] = Entry(link: link, forward: forward, listener: listener)
             return Outcome(result: .bound, port: listener.endpoint.port, verdict: "allowed by rule \(rule)")
         }
     }
 
-    /// Stops listening on every port bound for `link`; returns the addresses released.
+    /// Stops listening on every port bound for `link`, or only for its reverse forward `forward`; returns the
+    /// addresses released.
     @discardableResult
-    func release(for link: Link) -> [Endpoint] {
-        let released = entries.withLock { entries in
-            let mine = entries.filter { $0.value.link == ObjectIdentifier(link) }
-            for key in mine.keys { entries[key] = nil }
-            return mine
+    func release(for link: Link, forward: UInt32? = nil) -> [Endpoint] {
+        Array(stop { $0.link === link && (forward == nil || $0.forward == forward) }.keys)
+    }
+
+    /// Replaces the rules (a reload). Ports the new rules do not cover stop listening; returns them, with the
+    /// link and reverse forward each was bound for.
+    func update(rules newRules: [ListenRule]) -> [(address: Endpoint, link: Link, forward: UInt32)] {
+        rules.withLock { $0 = newRules }
+        return stop { entry in !newRules.contains { $0.allows(entry.listener.endpoint) } }.map {
+            ($0.key, $0.value.link, $0.value.forward)
         }
-        for entry in released.values { entry.listener.stop() }
-        return Array(released.keys)
+    }
+
+    /// Removes and stops the listeners `matching` selects.
+    private func stop(matching: (Entry) -> Bool) -> [Endpoint: Entry] {
+        let stopped = entries.withLock { entries in
+            let selected = entries.filter { matching($0.value) }
+            for key in selected.keys { entries[key] = nil }
+            return selected
+        }
+        for entry in stopped.values { entry.listener.stop() }
+        return stopped
     }
 
     /// Stops every listener.

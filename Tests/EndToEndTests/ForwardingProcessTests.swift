@@ -33,6 +33,62 @@ import Testing
         #expect(try echoesExactly(pattern(count: 1 << 20, seed: 8), through: entry))
     }
 
+    @Test func sighupAddsAndRemovesForwardsWhileTheLinkAndAStreamInFlightGoOn() throws {
+        let target = try TestTarget.echo()
+        defer { target.stop() }
+        let keyFile = try makeKeyFile()
+        let config = NSTemporaryDirectory() + "tcptunnel-reload-\(UUID().uuidString).toml"
+        defer { for path in [keyFile, config] { try? FileManager.default.removeItem(atPath: path) } }
+        let remote = try AgentProcess([
+            "remote", "--listen", "127.0.0.1:0", "--target", "\(target.endpoint)", "--key-file", keyFile,
+        ])
+        let remotePort = try #require(remote.listeningPort())
+        let (kept, removed, busy, added) = (
+            try freeLoopbackPort(), try freeLoopbackPort(), try freeLoopbackPort(), try freeLoopbackPort()
+        )
+        func writeConfig(_ ports: [UInt16]) throws {
+            let forwards = ports.map { "\"\($0):\(target.endpoint)\"" }.joined(separator: ", ")
+            let text = "remote = \"127.0.0.1:\(remotePort)\"\nkey-file = [\"\(keyFile)\"]\nforward = [\(forwards)]\n"
+            try Data(text.utf8).write(to: URL(fileURLWithPath: config))
+        }
+        try writeConfig([kept, removed, busy])
+        let local = try AgentProcess(["local", "--config", config])
+        #expect(local.waitForLog("link up"))
+        let entry = { (port: UInt16) in Endpoint(host: "127.0.0.1", port: port) }
+
+        // A stream in flight on the third forward: half its bytes before the reload, half after.
+        let stream = try connect(to: entry(busy))
+        defer { stream.close() }
+        let data = pattern(count: 2 << 20, seed: 11)
+        let echoed = Locked<[UInt8]>([])
+        let reader = Completion()
+        try startThread(named: "reload-reader") {
+            echoed.withLock { $0 = readToEnd(stream) }
+            reader.complete()
+        }
+        try stream.sendAll(Array(data[..<(1 << 20)]))
+
+        try writeConfig([kept, busy, added])
+        local.send(SIGHUP)
+        #expect(local.waitForLog("reloaded:"))
+        try stream.sendAll(Array(data[(1 << 20)...]))
+        stream.shutdown(.write)
+        #expect(reader.wait(seconds: 30))
+        expectIdentical(echoed.withLock { $0 }, data)
+
+        #expect(try echoesExactly(pattern(count: 4096, seed: 12), through: entry(kept)))
+        #expect(try echoesExactly(pattern(count: 4096, seed: 13), through: entry(added)))
+        #expect(throws: SocketError.self) { try connect(to: entry(removed)) }
+
+        try Data("forward = [\"not a forward\"]\n".utf8).write(to: URL(fileURLWithPath: config))
+        local.send(SIGHUP)
+        #expect(local.waitForLog("reload failed, keeping the running configuration"))
+        #expect(try echoesExactly(pattern(count: 4096, seed: 14), through: entry(added)))
+
+        #expect(local.count(of: "link up") == 1)
+        #expect(remote.count(of: "link up from") == 1)
+    }
+
     @Test(
         .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/curl"), "curl is not installed"),
         arguments: ["--socks5-hostname", "--socks5"])

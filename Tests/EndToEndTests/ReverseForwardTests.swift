@@ -74,6 +74,37 @@ import Testing
         #expect(banner(at: entry) == "second\n")
     }
 
+    @Test func reloadedRulesTakeEffectForNewStreamsAndCloseReversePortsTheyNoLongerCover() throws {
+        let service = try TestTarget.echo()
+        defer { service.stop() }
+        let port = try freeLoopbackPort()
+        let entry = Endpoint(host: "127.0.0.1", port: port)
+        let tunnel = try ForwardingTunnel(
+            target: Endpoint(host: "127.0.0.1", port: try freeLoopbackPort()), allowListen: ["\(port)"],
+            forwards: [.socks(listen: loopback), .reverse(listen: entry, target: service.endpoint)])
+        defer { tunnel.stop() }
+        #expect(eventually { tunnel.local.reverseForwardResult(listen: entry) == .bound })
+        let open = try connect(to: entry)  // a stream in flight through the reverse port
+        defer { open.close() }
+        func socksReply() throws -> UInt8? {
+            let (client, _, _) = try SocksClient.connect(to: tunnel.endpoints[0])
+            defer { client.socket.close() }
+            return try client.connect(address: "127.0.0.1", port: service.endpoint.port)
+        }
+        #expect(try socksReply() == 2)
+
+        let changes = tunnel.remote.reconfigure(
+            allowList: AllowList(
+                defaultTarget: Endpoint(host: "127.0.0.1", port: 1), rules: [try AllowRule(parsing: "127.0.0.0/8:*")]),
+            listenRules: [])
+        #expect(changes.contains("allowed 127.0.0.0/8:*"))
+        #expect(try socksReply() == 0)
+        #expect(eventually { tunnel.local.reverseForwardResult(listen: entry) == .notAllowed })
+        #expect(throws: SocketError.self) { try connect(to: entry) }
+        #expect(try echoesExactly(pattern(count: 4096, seed: 9), over: open))
+        #expect(tunnel.remote.linkCount == 1)
+    }
+
     /// The first line the service behind `entry` sends.
     private func banner(at entry: Endpoint) -> String? {
         guard let socket = try? connect(to: entry) else { return nil }
