@@ -12,8 +12,8 @@ public enum HandshakeMessage {
     public static let serverHelloSize = publicKeySize + macSize
 
     /// Domain labels keep a MAC made for one message from verifying as the other.
-    static let clientLabel = Array("tcptunnel/1 client hello".utf8)
-    static let serverLabel = Array("tcptunnel/1 server hello".utf8)
+    static let clientLabel = Array("tcptunnel/2 client hello".utf8)
+    static let serverLabel = Array("tcptunnel/2 server hello".utf8)
 
     /// HMAC-SHA-512-256 of `label ‖ parts…` under `key`.
     static func mac(key: SecretBytes, label: [UInt8], _ parts: [UInt8]...) -> [UInt8] {

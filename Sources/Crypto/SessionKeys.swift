@@ -18,8 +18,8 @@ public struct SessionKeys: Sendable {
                 }
             }
         }
-        clientToServer = try derive("tcptunnel/1 c2s")
-        serverToClient = try derive("tcptunnel/1 s2c")
+        clientToServer = try derive("tcptunnel/2 c2s")
+        serverToClient = try derive("tcptunnel/2 s2c")
     }
 
     /// The sealer and opener for the side that sent the client hello.

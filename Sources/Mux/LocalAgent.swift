@@ -218,13 +218,6 @@ public final class LocalAgent: LinkDelegate, @unchecked Sendable {
     /// Streams refused for `reason` since the start, by the remote agent or (reverse forwards) by this one.
     package func refusedCount(_ reason: ResetReason) -> Int { metrics.refusals(reason) }
 
-    /// The current link's round-trip time as last measured, if a link is up and has measured one.
-    public var linkRoundTrip: Duration? {
-        linkChanged.lock()
-        defer { linkChanged.unlock() }
-        return link?.roundTrip
-    }
-
     /// The remote agent's answer for the reverse forward that listens on `listen` there, on the current link.
     package func reverseForwardResult(listen: Endpoint) -> ListenResult? {
         guard let id = forwards.withLock({ $0.reverse.first { $0.value.listen == listen }?.key }) else { return nil }
