@@ -9,7 +9,8 @@ import Logging
 /// without ever blocking on one. The writer thread is the only one that writes `socket`, draining `queue`.
 /// Either thread may end the link; `socket` is closed once, after both have finished.
 ///
-/// `@unchecked Sendable`: stored properties are immutable or Sendable; mutable state is in `state` (a `Locked`).
+/// `@unchecked Sendable`: stored properties are immutable or Sendable (the weak `delegate` is set once, in `init`);
+/// mutable state is in `state` (a `Locked`).
 final class Link: @unchecked Sendable {
     /// Which end of the tunnel this link serves. Both ends open streams: the local agent with odd ids, the
     /// remote agent (for reverse forwards) with even ones, so that the two never pick the same id.
@@ -61,7 +62,9 @@ final class Link: @unchecked Sendable {
     private let socket: Socket
     private let streams = StreamTable()
     private let state: Locked<State>
-    private let delegate: any LinkDelegate
+    /// The agent that owns this link. Weak, because the agent holds its links: once the agent is gone, streams
+    /// the peer opens are refused and control messages are dropped.
+    private weak var delegate: (any LinkDelegate)?
     /// Throttles the warning for streams refused at the limit.
     private let refusals = LogThrottle()
 
@@ -281,13 +284,13 @@ final class Link: @unchecked Sendable {
         case .goAway: receiveGoAway()
         case .listen(let forward, let address):
             guard role == .remote else { throw .protocolViolation("LISTEN sent to the local agent") }
-            delegate.link(self, didRequestListen: address, forward: forward)
+            delegate?.link(self, didRequestListen: address, forward: forward)
         case .unlisten(let forward):
             guard role == .remote else { throw .protocolViolation("UNLISTEN sent to the local agent") }
-            delegate.link(self, didCancelListen: forward)
+            delegate?.link(self, didCancelListen: forward)
         case .listenResult(let forward, let result, let port):
             guard role == .local else { throw .protocolViolation("LISTEN_RESULT sent to the remote agent") }
-            delegate.link(self, didAnswerListen: forward, result: result, port: port)
+            delegate?.link(self, didAnswerListen: forward, result: result, port: port)
         }
     }
 
@@ -336,6 +339,7 @@ final class Link: @unchecked Sendable {
         }
         guard isRegistered else { return stream.abandon() }
         logger.debug("stream \(id) opened to \(target) by the peer")
+        guard let delegate else { return stream.refuse(.aborted) }
         delegate.link(self, didOpen: stream, to: target)
     }
 
@@ -387,7 +391,7 @@ final class Link: @unchecked Sendable {
         guard let reason else { return }
         socket.close()
         roundTripGauge.destroy()
-        delegate.linkDidClose(self, reason: reason)
+        delegate?.linkDidClose(self, reason: reason)
         finished.complete()
     }
 }
