@@ -175,6 +175,20 @@ struct TunnelTests {
         expectIdentical(try exchange(data, through: restarted.listeningEndpoints[0]), data)
     }
 
+    @Test func stoppedAgentsAreFreedOnceTheirThreadsEnd() throws {
+        let target = try TestTarget.echo()
+        defer { target.stop() }
+        weak var local: LocalAgent?
+        weak var remote: RemoteAgent?
+        do {
+            let tunnel = try Tunnel(target: target.endpoint)
+            (local, remote) = (tunnel.local, tunnel.remote)
+            #expect(try echoesExactly(pattern(count: 100_000, seed: 8), through: tunnel.clientEndpoint))
+            tunnel.stop()
+        }
+        #expect(eventually { local == nil && remote == nil })
+    }
+
     @Test func garbageSentToRemotePortGetsNoByteBackAndOtherLinksKeepWorking() throws {
         let target = try TestTarget.echo()
         defer { target.stop() }
