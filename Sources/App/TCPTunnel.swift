@@ -11,7 +11,7 @@ struct TCPTunnel: ParsableCommand {
         discussion: """
             client => local agent ==(one encrypted link)==> remote agent => target server
 
-            Run `tcptunnel remote` next to the target server, `tcptunnel local` next to the clients, with the same key on both (make one with `tcptunnel keygen --out FILE`). Clients then connect to the local agent's --listen address as if it were the target.
+            Run `tcptunnel remote` next to the target server, `tcptunnel local` next to the clients, with the same key on both (make one with `tcptunnel keygen --out FILE`). Clients then connect to the local agent's --listen address as if it were the target. The local agent also takes ssh-style forwards (-L, -D for SOCKS5, -R), which the remote agent's --allow and --allow-listen rules must permit; both agents read --config FILE (TOML) and reload it on SIGHUP.
             """,
         version: "tcptunnel \(version) (commit \(buildCommit), libsodium \(Sodium.version))",
         subcommands: [
