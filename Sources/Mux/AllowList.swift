@@ -5,15 +5,15 @@ public struct AllowList: Sendable {
     public let defaultTarget: Endpoint
     /// The `--allow` rules, in the order given.
     public let rules: [AllowRule]
+    /// Every rule that applies, the default target's first.
+    private let effectiveRules: [AllowRule]
 
     /// The default target plus `rules`.
     public init(defaultTarget: Endpoint, rules: [AllowRule] = []) {
         self.defaultTarget = defaultTarget
         self.rules = rules
+        effectiveRules = [AllowRule(exactly: defaultTarget)] + rules
     }
-
-    /// Every rule that applies, the default target's first.
-    private var effectiveRules: [AllowRule] { [AllowRule(exactly: defaultTarget)] + rules }
 
     /// How a request for a target was decided, in words for the logs of both agents.
     struct Decision {
@@ -38,12 +38,11 @@ public struct AllowList: Sendable {
     }
 
     private func decide(_ endpoint: Endpoint) -> Decision {
-        let rules = effectiveRules
         let isAddress = IPNetwork.bytes(of: endpoint.host) != nil
-        if !isAddress, let rule = rules.first(where: { $0.allows(name: endpoint.host, port: endpoint.port) }) {
+        if !isAddress, let rule = effectiveRules.first(where: { $0.allows(name: endpoint.host, port: endpoint.port) }) {
             return resolve(endpoint, verdict: "allowed by rule \(rule)")
         }
-        guard rules.contains(where: { $0.allowsAddresses(port: endpoint.port) }) else {
+        guard effectiveRules.contains(where: { $0.allowsAddresses(port: endpoint.port) }) else {
             return refuse("no --allow rule names \(endpoint)")
         }
         let all: [ResolvedAddress]
@@ -54,7 +53,9 @@ public struct AllowList: Sendable {
         }
         var matched: [String] = []
         let allowed = all.filter { address in
-            guard let rule = rules.first(where: { $0.allows(address: address.addressBytes, port: endpoint.port) })
+            guard
+                let rule = effectiveRules.first(where: { $0.allows(address: address.addressBytes, port: endpoint.port) }
+                )
             else { return false }
             matched.append("\(address.endpoint.host) by rule \(rule)")
             return true

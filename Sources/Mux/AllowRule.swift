@@ -79,18 +79,12 @@ public struct AllowRule: Sendable, Hashable, CustomStringConvertible {
     }
 
     static func split(_ text: String) throws(RuleError) -> (host: Substring, ports: Substring) {
-        if text.hasPrefix("[") {
-            guard let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":") else {
-                throw RuleError(text: text, reason: "an IPv6 address or block is written in brackets: [ADDRESS]:PORTS")
-            }
-            return (text[text.index(after: text.startIndex)..<close], text[text.index(close, offsetBy: 2)...])
-        }
-        guard let colon = text.lastIndex(of: ":") else { throw RuleError(text: text, reason: "expected HOST:PORTS") }
-        let host = text[..<colon]
-        guard !host.contains(":") else {
+        switch Endpoint.splitHost(text) {
+        case .success(let parts): return (parts.host, parts.rest)
+        case .failure(.noColon): throw RuleError(text: text, reason: "expected HOST:PORTS")
+        case .failure(.unbracketedIPv6):
             throw RuleError(text: text, reason: "an IPv6 address or block is written in brackets: [ADDRESS]:PORTS")
         }
-        return (host, text[text.index(after: colon)...])
     }
 
     static func parsePorts(_ text: Substring, in rule: String) throws(RuleError) -> ClosedRange<UInt16> {

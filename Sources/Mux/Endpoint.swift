@@ -17,21 +17,11 @@ public struct Endpoint: Sendable, Hashable, CustomStringConvertible {
     public init(parsing text: String) throws(EndpointError) {
         let hostPart: Substring
         let portPart: Substring
-        if text.hasPrefix("[") {
-            guard let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":") else {
-                throw EndpointError(text: text, reason: "an IPv6 address is written [ADDRESS]:PORT")
-            }
-            hostPart = text[text.index(after: text.startIndex)..<close]
-            portPart = text[text.index(close, offsetBy: 2)...]
-        } else {
-            guard let colon = text.lastIndex(of: ":") else {
-                throw EndpointError(text: text, reason: "expected HOST:PORT")
-            }
-            hostPart = text[..<colon]
-            portPart = text[text.index(after: colon)...]
-            guard !hostPart.contains(":") else {
-                throw EndpointError(text: text, reason: "an IPv6 address is written [ADDRESS]:PORT")
-            }
+        switch Self.splitHost(text) {
+        case .success(let parts): (hostPart, portPart) = parts
+        case .failure(.noColon): throw EndpointError(text: text, reason: "expected HOST:PORT")
+        case .failure(.unbracketedIPv6):
+            throw EndpointError(text: text, reason: "an IPv6 address is written [ADDRESS]:PORT")
         }
         guard !hostPart.isEmpty else { throw EndpointError(text: text, reason: "the host is empty") }
         // A host name or address never holds brackets, spaces or control characters; refusing them keeps every
@@ -48,6 +38,29 @@ public struct Endpoint: Sendable, Hashable, CustomStringConvertible {
     }
 
     public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+
+    /// Why `splitHost` could not split a text.
+    package enum SplitFailure: Error {
+        /// No colon separates the host from what follows.
+        case noColon
+        /// A host holding colons (IPv6) without brackets, or a bracket not followed by `]:`.
+        case unbracketedIPv6
+    }
+
+    /// Splits `HOST:REST` or `[HOST]:REST` at the colon after the host, dropping the brackets. Shared by every
+    /// argument written this way (endpoints, allow rules), so that they read IPv6 alike.
+    package static func splitHost(_ text: String) -> Result<(host: Substring, rest: Substring), SplitFailure> {
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":") else {
+                return .failure(.unbracketedIPv6)
+            }
+            return .success((text[text.index(after: text.startIndex)..<close], text[text.index(close, offsetBy: 2)...]))
+        }
+        guard let colon = text.lastIndex(of: ":") else { return .failure(.noColon) }
+        let host = text[..<colon]
+        guard !host.contains(":") else { return .failure(.unbracketedIPv6) }
+        return .success((host, text[text.index(after: colon)...]))
+    }
 
     /// Whether the host is an IPv4 or IPv6 address rather than a name.
     private var isAddressLiteral: Bool {

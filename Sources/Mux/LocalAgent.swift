@@ -350,19 +350,8 @@ public final class LocalAgent: LinkDelegate, @unchecked Sendable {
 
     /// Runs on an accept thread, so it must not block: takes a stream slot and hands the client to a thread.
     private func admit(_ client: Socket, forward: Forward) {
-        guard limiter.tryAcquire() else {
-            limitWarnings.log(
-                logger, level: .warning,
-                "refused client \(client.peerEndpoint): \(limiter.limit) streams open (--max-streams); "
-                    + "\(limiter.refusedCount) refused since start")
-            return reset(client)
-        }
-        do {
-            try startThread(named: "client") { self.serve(client, forward: forward) }
-        } catch {
-            limiter.release()
-            limitWarnings.log(logger, level: .error, "refused client \(client.peerEndpoint): \(error)")
-            reset(client)
+        limiter.admit(client, thread: "client", logger: logger, warnings: limitWarnings) {
+            self.serve(client, forward: forward)
         }
     }
 
@@ -401,12 +390,6 @@ public final class LocalAgent: LinkDelegate, @unchecked Sendable {
                 level: reason == .notAllowed ? .warning : .info,
                 "client \(peer): the remote agent refused \(target): \(why)")
         }
-    }
-
-    /// Closes a client we will not serve with RST, so it fails at once instead of reading an empty reply.
-    private func reset(_ client: Socket) {
-        client.setAbortOnClose()
-        client.close()
     }
 
     /// Waits up to the link-wait timeout for a link that takes new streams.

@@ -246,31 +246,17 @@ public final class RemoteAgent: LinkDelegate, @unchecked Sendable {
     /// Runs on a reverse-forward accept thread, so it must not block: takes a stream slot and hands the client
     /// to a thread of its own, which carries it back over `link`.
     private func admitReverseClient(_ client: Socket, link: Link, forward: UInt32) {
-        guard limiter.tryAcquire() else {
-            failures.log(
-                logger, level: .warning,
-                "refused client \(client.peerEndpoint): \(limiter.limit) streams open (--max-streams)")
-            client.setAbortOnClose()
-            return client.close()
-        }
-        do {
-            try startThread(named: "reverse-client") { [metrics] in
-                let peer = client.peerEndpoint
-                switch link.carry(client, to: .reverseForward(forward), answer: .none) {
-                case .refused(let reason):
-                    metrics.recordRefusal(reason)
-                    link.logger.warning(
-                        "client \(peer) of reverse forward \(forward) refused by the local agent: \(reason)")
-                case nil, .linkClosed:
-                    link.logger.info("client \(peer) of reverse forward \(forward) closed: the link is down")
-                case .established: break
-                }
+        limiter.admit(client, thread: "reverse-client", logger: logger, warnings: failures) { [metrics] in
+            let peer = client.peerEndpoint
+            switch link.carry(client, to: .reverseForward(forward), answer: .none) {
+            case .refused(let reason):
+                metrics.recordRefusal(reason)
+                link.logger.warning(
+                    "client \(peer) of reverse forward \(forward) refused by the local agent: \(reason)")
+            case nil, .linkClosed:
+                link.logger.info("client \(peer) of reverse forward \(forward) closed: the link is down")
+            case .established: break
             }
-        } catch {
-            limiter.release()
-            failures.log(logger, level: .error, "refused client \(client.peerEndpoint): \(error)")
-            client.setAbortOnClose()
-            client.close()
         }
     }
 }

@@ -1,3 +1,5 @@
+import Logging
+
 /// Caps the streams one agent runs at once, across all its links, and counts the ones it refused; keeps the
 /// agent's `streamsActive` gauge.
 final class StreamLimiter: Sendable {
@@ -43,4 +45,30 @@ final class StreamLimiter: Sendable {
 
     /// Streams refused since the agent started.
     var refusedCount: Int { counts.withLock { $0.refused } }
+
+    /// Runs on an accept thread, so it must not block: takes a slot for `client` and runs `serve` on a thread of
+    /// its own, which then holds the slot and owns the client. A client beyond the limit, or for which no
+    /// thread can be started, is reset at once (it fails instead of reading an empty reply), and `warnings`
+    /// lets a line say why.
+    func admit(
+        _ client: Socket, thread name: String, logger: Logger, warnings: LogThrottle,
+        serve: @escaping @Sendable () -> Void
+    ) {
+        guard tryAcquire() else {
+            warnings.log(
+                logger, level: .warning,
+                "refused client \(client.peerEndpoint): \(limit) streams open (--max-streams); "
+                    + "\(refusedCount) refused since start")
+            client.setAbortOnClose()
+            return client.close()
+        }
+        do {
+            try startThread(named: name, serve)
+        } catch {
+            release()
+            warnings.log(logger, level: .error, "refused client \(client.peerEndpoint): \(error)")
+            client.setAbortOnClose()
+            client.close()
+        }
+    }
 }
