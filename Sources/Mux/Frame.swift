@@ -48,6 +48,14 @@ package enum Frame: Equatable, Sendable {
         case listen = 10
         case listenResult = 11
         case unlisten = 12
+
+        /// Whether frames of this kind address the link (stream id 0) rather than a stream.
+        var isLinkLevel: Bool {
+            switch self {
+            case .ping, .pong, .goAway, .listen, .listenResult, .unlisten: true
+            case .open, .openOK, .data, .fin, .reset, .window: false
+            }
+        }
     }
 
     /// Plaintext header size: kind and stream id.

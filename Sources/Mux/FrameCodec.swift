@@ -62,9 +62,8 @@ package enum FrameCodec {
                 throw .malformed(kind, "payload of \(payload.count) bytes, expected \(size)")
             }
         }
-        let isLinkLevel = [.ping, .pong, .goAway, .listen, .listenResult, .unlisten].contains(kind)
-        guard (id == 0) == isLinkLevel else {
-            throw .malformed(kind, isLinkLevel ? "stream id \(id), expected 0" : "stream id 0")
+        guard (id == 0) == kind.isLinkLevel else {
+            throw .malformed(kind, kind.isLinkLevel ? "stream id \(id), expected 0" : "stream id 0")
         }
         let frame: Frame
         switch kind {
