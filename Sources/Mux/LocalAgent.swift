@@ -16,12 +16,18 @@ public final class LocalAgent: LinkDelegate, @unchecked Sendable {
     /// The addresses this agent listens on, one per forward that listens here (all but `-R`), in order.
     public var listeningEndpoints: [Endpoint] { forwards.withLock { $0.listeners.map(\.listener.endpoint) } }
 
+    /// A reverse forward: the remote agent listens on `listen`; its clients reach `target` from here.
+    private struct ReverseForward: Hashable {
+        let listen: Endpoint
+        let target: Endpoint
+    }
+
     /// What the agent forwards now; `reconfigure` changes it while the agent runs.
     private struct Forwards {
         var listeners: [(forward: Forward, listener: Listener)] = []
         /// The reverse forwards by the id their LISTEN and their streams carry: 1, 2, … in the order given, and
         /// new ids for those a reload adds, so that an id never changes its meaning while the agent runs.
-        var reverse: [UInt32: (listen: Endpoint, target: Endpoint)] = [:]
+        var reverse: [UInt32: ReverseForward] = [:]
         var nextReverseID: UInt32 = 1
         var socksCredentials: SocksCredentials?
     }
@@ -72,7 +78,7 @@ public final class LocalAgent: LinkDelegate, @unchecked Sendable {
                     throw error
                 }
             case .reverse(let listen, let target):
-                initial.reverse[initial.nextReverseID] = (listen, target)
+                initial.reverse[initial.nextReverseID] = ReverseForward(listen: listen, target: target)
                 initial.nextReverseID += 1
             }
         }
@@ -147,25 +153,26 @@ public final class LocalAgent: LinkDelegate, @unchecked Sendable {
     public func reconfigure(forwards wanted: [Forward], socksCredentials: SocksCredentials?) -> [String] {
         var changes: [String] = []
         let wantedListening = wanted.filter { if case .reverse = $0 { false } else { true } }
-        let wantedReverse = wanted.compactMap { forward -> (listen: Endpoint, target: Endpoint)? in
-            if case .reverse(let listen, let target) = forward { (listen, target) } else { nil }
+        let wantedReverse = wanted.compactMap { forward -> ReverseForward? in
+            if case .reverse(let listen, let target) = forward {
+                ReverseForward(listen: listen, target: target)
+            } else {
+                nil
+            }
         }
-        let (removed, cancelled, added, hasCredentials) = forwards.withLock { state in
+        let (removed, cancelled, asked, added, hasCredentials) = forwards.withLock { state in
             let removed = state.listeners.filter { !wantedListening.contains($0.forward) }
             state.listeners.removeAll { !wantedListening.contains($0.forward) }
             let kept = state.listeners.map(\.forward)
-            let cancelled = state.reverse.filter { entry in
-                !wantedReverse.contains { $0.listen == entry.value.listen && $0.target == entry.value.target }
-            }
+            let cancelled = state.reverse.filter { !wantedReverse.contains($0.value) }
             for id in cancelled.keys { state.reverse[id] = nil }
-            for reverse in wantedReverse
-            where !state.reverse.values.contains(where: { $0.listen == reverse.listen && $0.target == reverse.target })
-            {
+            let asked = wantedReverse.filter { !state.reverse.values.contains($0) }
+            for reverse in asked {
                 state.reverse[state.nextReverseID] = reverse
                 state.nextReverseID += 1
             }
             state.socksCredentials = socksCredentials
-            return (removed, cancelled, wantedListening.filter { !kept.contains($0) }, socksCredentials != nil)
+            return (removed, cancelled, asked, wantedListening.filter { !kept.contains($0) }, socksCredentials != nil)
         }
         for (forward, listener) in removed {
             listener.stop()
@@ -197,6 +204,9 @@ public final class LocalAgent: LinkDelegate, @unchecked Sendable {
         for (id, reverse) in cancelled {
             link?.send(.unlisten(forward: id))
             changes.append("cancelled \(Forward.reverse(listen: reverse.listen, target: reverse.target))")
+        }
+        for reverse in asked {
+            changes.append("asked for \(Forward.reverse(listen: reverse.listen, target: reverse.target))")
         }
         if let link { requestReverseForwards(on: link) }
         return changes
@@ -342,7 +352,11 @@ public final class LocalAgent: LinkDelegate, @unchecked Sendable {
     }
 
     func linkDidClose(_ link: Link, reason: LinkError) {
-        metrics.linksUp.record(0)
+        // A draining link may end after its successor came up: the gauge counts the link in use, if any.
+        linkChanged.lock()
+        let current = self.link
+        linkChanged.unlock()
+        metrics.linksUp.record(current == nil || current === link ? 0 : 1)
         logger.log(level: reason.isPlanned ? .info : .warning, "link to \(remote) down: \(reason)")
     }
 
