@@ -152,10 +152,19 @@ struct CommonOptions: ParsableArguments {
         ]
     }
 
-    /// The options a reload cannot apply to a running agent, to tell when they changed.
-    var restartOnlyOptions: [String] {
-        [keyFile.joined(separator: ","), logLevel.level.rawValue, logFormat.rawValue, metrics ?? ""]
-            + ["\(settings)"]
+    /// The options a reload cannot apply to a running agent.
+    struct RestartOnlyOptions: Equatable {
+        let keyFile: [String]
+        let logLevel: LogLevel
+        let logFormat: LogFormat
+        let metrics: String?
+        let settings: TunnelSettings
+    }
+
+    /// These options' values that a reload cannot apply, to tell when they changed.
+    var restartOnlyOptions: RestartOnlyOptions {
+        RestartOnlyOptions(
+            keyFile: keyFile, logLevel: logLevel, logFormat: logFormat, metrics: metrics, settings: settings)
     }
 
     /// The option behind each `SettingsError` field.

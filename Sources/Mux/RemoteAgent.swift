@@ -110,15 +110,24 @@ public final class RemoteAgent: LinkDelegate, @unchecked Sendable {
             return list
         }
         if old.defaultTarget != newList.defaultTarget { changes.append("default target now \(newList.defaultTarget)") }
-        let oldRules = old.rules.map(\.description)
-        let newRules = newList.rules.map(\.description)
-        for rule in newRules where !oldRules.contains(rule) { changes.append("allowed \(rule)") }
-        for rule in oldRules where !newRules.contains(rule) { changes.append("no longer allowed: \(rule)") }
+        changes += Self.differences(
+            from: old.rules.map(\.description), to: newList.rules.map(\.description), added: "allowed ",
+            removed: "no longer allowed: ")
+        changes += Self.differences(
+            from: reverseListeners.rules.map(\.description), to: listenRules.map(\.description),
+            added: "listening allowed on ", removed: "listening no longer allowed on ")
         for (address, link, forward) in reverseListeners.update(rules: listenRules) {
             link.send(.listenResult(forward: forward, .notAllowed, port: 0))
             changes.append("stopped listening on \(address): the new --allow-listen rules do not cover it")
         }
         return changes
+    }
+
+    /// One line per rule added or removed, each starting with the phrase given for its kind of change.
+    private static func differences(from old: [String], to new: [String], added: String, removed: String)
+        -> [String]
+    {
+        new.filter { !old.contains($0) }.map { added + $0 } + old.filter { !new.contains($0) }.map { removed + $0 }
     }
 
     /// The number of links up now.

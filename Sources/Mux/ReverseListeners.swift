@@ -4,7 +4,7 @@ import Logging
 /// The ports a remote agent listens on for its links' reverse forwards (`-R`): each bound for one link only,
 /// within the `--allow-listen` rules, and released when that link goes down.
 ///
-/// `@unchecked Sendable`: `rules` and `entries` are each guarded by their `Locked`; links and listeners are Sendable.
+/// `@unchecked Sendable`: `ruleSet` and `entries` are each guarded by their `Locked`; links and listeners are Sendable.
 final class ReverseListeners: @unchecked Sendable {
     private struct Entry {
         let link: Link
@@ -12,12 +12,15 @@ final class ReverseListeners: @unchecked Sendable {
         let listener: Listener
     }
 
-    private let rules: Locked<[ListenRule]>
+    private let ruleSet: Locked<[ListenRule]>
     private let entries = Locked<[Endpoint: Entry]>([:])
 
     init(rules: [ListenRule]) {
-        self.rules = Locked(rules)
+        ruleSet = Locked(rules)
     }
+
+    /// The rules in force.
+    var rules: [ListenRule] { ruleSet.withLock { $0 } }
 
     /// What a LISTEN request got, and the verdict in words for the log.
     struct Outcome {
@@ -35,7 +38,7 @@ final class ReverseListeners: @unchecked Sendable {
         guard IPNetwork.bytes(of: address.host) != nil else {
             return Outcome(result: .notAllowed, port: 0, verdict: "not allowed: the bind address must be an IP address")
         }
-        let rules = self.rules.withLock { $0 }
+        let rules = self.rules
         guard let rule = rules.first(where: { $0.allows(address) }) else {
             let verdict =
                 rules.isEmpty
@@ -80,7 +83,7 @@ final class ReverseListeners: @unchecked Sendable {
     /// Replaces the rules (a reload). Ports the new rules do not cover stop listening; returns them, with the
     /// link and reverse forward each was bound for.
     func update(rules newRules: [ListenRule]) -> [(address: Endpoint, link: Link, forward: UInt32)] {
-        rules.withLock { $0 = newRules }
+        ruleSet.withLock { $0 = newRules }
         return stop { entry in !newRules.contains { $0.allows(entry.listener.endpoint) } }.map {
             ($0.key, $0.value.link, $0.value.forward)
         }
