@@ -16,11 +16,14 @@ let package = Package(
     ],
     targets: [
         .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
+        // epoll(7) and accept4(2), which Swift's Glibc module leaves out; part of glibc, so nothing to link.
+        .systemLibrary(name: "CLinux"),
         .target(name: "Crypto", dependencies: ["CSodium"]),
         .target(
             name: "Mux",
             dependencies: [
                 "Crypto",
+                "CLinux",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "HashTreeCollections", package: "swift-collections"),

@@ -65,12 +65,22 @@ struct LocalCommand: ParsableCommand {
             "Seconds a new client waits for the link to come up before it is closed.", valueName: "seconds"))
     var linkWaitTimeout: Double = TunnelSettings().linkWaitTimeout
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Seconds a SOCKS client has for its whole handshake (greeting, login and request together).",
+            valueName: "seconds"))
+    var socksHandshakeTimeout: Double = TunnelSettings().socksHandshakeTimeout
+
     @OptionGroup var common: CommonOptions
 
     mutating func validate() throws {
         _ = try remoteEndpoint()
         _ = try forwards()
         guard linkWaitTimeout > 0 else { throw ValidationError("--link-wait-timeout must be more than 0 seconds") }
+        guard socksHandshakeTimeout > 0 else {
+            throw ValidationError("--socks-handshake-timeout must be more than 0 seconds")
+        }
         guard common.keyFile.count <= 1 else {
             throw ValidationError(
                 "the local agent uses one key: give --key-file once (during a rotation the remote agent takes both)")
@@ -85,8 +95,6 @@ struct LocalCommand: ParsableCommand {
             let key = try common.loadKeys()[0]
             let credentials = try socksUserFile.map { try SocksCredentials.load(fromFile: $0) }
             if common.check { return print(checkReport(key: key, credentials: credentials)) }
-            var settings = common.settings
-            settings.linkWaitTimeout = linkWaitTimeout
             try AgentRunner.run(
                 logLevel: common.logLevel.level, logFormat: common.logFormat,
                 metricsEndpoint: try common.metricsEndpoint()
@@ -101,6 +109,14 @@ struct LocalCommand: ParsableCommand {
         }
     }
 
+    /// The tunables of the link with this agent's own.
+    var settings: TunnelSettings {
+        var settings = common.settings
+        settings.linkWaitTimeout = linkWaitTimeout
+        settings.socksHandshakeTimeout = socksHandshakeTimeout
+        return settings
+    }
+
     /// Applies `fresh`'s forwards and SOCKS users to the running `agent`; other options take effect at the next
     /// start, which the returned lines say.
     func reload(_ agent: LocalAgent, from fresh: LocalCommand) throws -> [String] {
@@ -108,7 +124,7 @@ struct LocalCommand: ParsableCommand {
         let credentials = try fresh.socksUserFile.map { try SocksCredentials.load(fromFile: $0) }
         var changes = agent.reconfigure(forwards: forwards, socksCredentials: credentials)
         let restartOnly =
-            (try fresh.remoteEndpoint()) != (try remoteEndpoint()) || fresh.linkWaitTimeout != linkWaitTimeout
+            (try fresh.remoteEndpoint()) != (try remoteEndpoint()) || fresh.settings != settings
             || fresh.common.restartOnlyOptions != common.restartOnlyOptions
         if restartOnly { changes.append("changes to other options take effect when the agent restarts") }
         return changes
@@ -129,6 +145,7 @@ struct LocalCommand: ParsableCommand {
                 TOMLLine.array("reverse", reverse),
                 socksUserFile.map { TOMLLine.string("socks-user-file", $0) + socksUsers } ?? "# socks-user-file: none",
                 TOMLLine.number("link-wait-timeout", linkWaitTimeout),
+                TOMLLine.number("socks-handshake-timeout", socksHandshakeTimeout),
             ] + common.effectiveLines(keys: [key])
         return lines.joined(separator: "\n")
     }

@@ -44,9 +44,26 @@ struct RemoteCommand: ParsableCommand {
             valueName: "[bind:]port[-port]"))
     var allowListen: [String] = []
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Connections waiting for their hello at once; when full, an old one is dropped for each new one.",
+            valueName: "count"))
+    var maxPending: Int = TunnelSettings().maxPending
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Connections waiting for their hello at once from one IPv4 address or IPv6 /64.", valueName: "count"))
+    var maxPendingPerSource: Int = TunnelSettings().maxPendingPerSource
+
     @OptionGroup var common: CommonOptions
 
     mutating func validate() throws {
+        guard maxPending >= 1 else { throw ValidationError("--max-pending must be at least 1") }
+        guard (1...maxPending).contains(maxPendingPerSource) else {
+            throw ValidationError("--max-pending-per-source must be from 1 to --max-pending (\(maxPending))")
+        }
         _ = try listenEndpoint()
         _ = try allowList()
         _ = try listenRules()
@@ -62,7 +79,7 @@ struct RemoteCommand: ParsableCommand {
             ) { logger, metrics in
                 let agent = try RemoteAgent(
                     listen: try listenEndpoint(), allowList: try allowList(), listenRules: try listenRules(),
-                    keys: keys, settings: common.settings, metrics: metrics, logger: logger)
+                    keys: keys, settings: settings, metrics: metrics, logger: logger)
                 return AgentRunner.Agent(start: agent.start, stop: agent.stop) {
                     try reload(agent, from: try AgentRunner.reparse(as: RemoteCommand.self))
                 }
@@ -75,11 +92,19 @@ struct RemoteCommand: ParsableCommand {
     func reload(_ agent: RemoteAgent, from fresh: RemoteCommand) throws -> [String] {
         var changes = agent.reconfigure(allowList: try fresh.allowList(), listenRules: try fresh.listenRules())
         if (try fresh.listenEndpoint()) != (try listenEndpoint())
-            || fresh.common.restartOnlyOptions != common.restartOnlyOptions
+            || fresh.settings != settings || fresh.common.restartOnlyOptions != common.restartOnlyOptions
         {
             changes.append("changes to other options take effect when the agent restarts")
         }
         return changes
+    }
+
+    /// The tunables of the link with this agent's own.
+    var settings: TunnelSettings {
+        var settings = common.settings
+        settings.maxPending = maxPending
+        settings.maxPendingPerSource = maxPendingPerSource
+        return settings
     }
 
     /// What `--check` prints: the effective settings as a config file would hold them.
@@ -89,6 +114,7 @@ struct RemoteCommand: ParsableCommand {
                 "# tcptunnel remote: the configuration is valid; effective settings:",
                 TOMLLine.string("listen", "\(try listenEndpoint())"), TOMLLine.string("target", target),
                 TOMLLine.array("allow", allow), TOMLLine.array("allow-listen", allowListen),
+                "max-pending = \(maxPending)", "max-pending-per-source = \(maxPendingPerSource)",
             ] + common.effectiveLines(keys: keys)
         return lines.joined(separator: "\n")
     }

@@ -11,9 +11,9 @@ enum CryptoSpeed {
         var sealer: FrameSealer
         do {
             let key = try PreSharedKey(base64: PreSharedKey.generateBase64(), source: "benchmark key")
-            let now = UInt64(Date().timeIntervalSince1970)
-            let client = try ClientHandshake(key: key, now: now)
-            let (reply, _) = try ServerHandshake.verify(client.hello, keys: [key], now: now).respond()
+            let now = UInt64(Date().timeIntervalSince1970 * 1000)
+            let client = try ClientHandshake(key: key, nowMillis: now)
+            let (reply, _) = try ServerHandshake.verify(client.hello, keys: [key], nowMillis: now).respond()
             sealer = try client.receive(serverHello: reply).clientSide().sealer
         } catch {
             throw BenchError("cannot set up the crypto measurement: \(error)")

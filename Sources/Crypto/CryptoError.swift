@@ -4,10 +4,14 @@ public enum CryptoError: Error, Equatable, Sendable {
     case forged
     /// A handshake message did not come from a peer holding the same pre-shared key (or was altered).
     case handshakeNotAuthentic
-    /// A handshake message had the wrong size.
+    /// A handshake message had the wrong size or an impossible padding length.
     case handshakeMalformed
     /// The client's clock differs from ours by more than the accepted skew; the hello may be a replay.
     case clockSkew(seconds: Int64)
+    /// The client's hello is stamped before this agent started: it may be a recording made before a restart,
+    /// which the replay cache cannot know. A client whose clock is behind ours hits this until its clock passes
+    /// our start.
+    case sentBeforeStart
     /// The peer's ephemeral key produced an all-zero shared secret (a low-order point).
     case weakPeerKey
     /// 2^64 frames were sealed in one direction; the link must end rather than reuse a nonce.
@@ -21,8 +25,10 @@ extension CryptoError: CustomStringConvertible {
         switch self {
         case .forged: "a sealed frame failed authentication"
         case .handshakeNotAuthentic: "handshake not authentic (wrong key, or not a tcptunnel peer)"
-        case .handshakeMalformed: "handshake message of the wrong size"
+        case .handshakeMalformed: "handshake message malformed"
         case .clockSkew(let seconds): "peer clock differs by \(seconds) s (more than the accepted skew); check NTP"
+        case .sentBeforeStart:
+            "hello stamped before this agent started (a replay, or a peer clock behind ours); check NTP"
         case .weakPeerKey: "peer sent a weak ephemeral key"
         case .nonceSpaceExhausted: "nonce space exhausted"
         case .outOfGuardedMemory:

@@ -29,33 +29,53 @@ struct EphemeralKeyPair {
 public struct ClientHandshake {
     private let key: PreSharedKey
     private let ephemeral: EphemeralKeyPair
-    /// The client hello to send, `HandshakeMessage.clientHelloSize` bytes.
+    /// The client hello to send: `HandshakeMessage.clientHeaderSize` bytes plus 0 to
+    /// `HandshakeMessage.maximumPadding` bytes of random padding, all indistinguishable from random bytes.
     public let hello: [UInt8]
 
-    /// Prepares a hello stamped with `now` (Unix seconds).
+    /// Prepares a hello stamped with `nowMillis` (Unix time in milliseconds).
     /// Throws `.outOfGuardedMemory` when there is no memory for the ephemeral key.
-    public init(key: PreSharedKey, now: UInt64) throws(CryptoError) {
+    public init(key: PreSharedKey, nowMillis: UInt64) throws(CryptoError) {
         self.key = key
         ephemeral = try EphemeralKeyPair()
-        let time = withUnsafeBytes(of: now.bigEndian) { Array($0) }
-        let tag = HandshakeMessage.mac(
-            key: key.helloKey, label: HandshakeMessage.clientLabel, ephemeral.publicKey, time)
-        hello = ephemeral.publicKey + time + tag
+        let paddingCount = HandshakeMessage.randomPaddingCount()
+        var header = ephemeral.publicKey + withUnsafeBytes(of: nowMillis.bigEndian) { Array($0) }
+        header += withUnsafeBytes(of: UInt16(paddingCount).bigEndian) { Array($0) }
+        hello =
+            HandshakeMessage.seal(header, key: key.clientHelloKey, associatedData: [])
+            + HandshakeMessage.randomPadding(paddingCount)
     }
 
-    /// Verifies the server hello and derives the session keys.
+    /// The size of the whole server hello, read from its first `HandshakeMessage.serverHeaderSize` bytes.
+    /// Throws `.handshakeNotAuthentic` when they are not a reply to this hello from a holder of the same key.
+    public func serverHelloSize(header: ArraySlice<UInt8>) throws(CryptoError) -> Int {
+        HandshakeMessage.serverHeaderSize + (try openReplyHeader(header).paddingCount)
+    }
+
+    /// Verifies the whole server hello and derives the session keys.
     /// Throws `.handshakeMalformed` or `.handshakeNotAuthentic` when the reply is not from a holder of the same key.
     public func receive(serverHello reply: [UInt8]) throws(CryptoError) -> SessionKeys {
-        guard reply.count == HandshakeMessage.serverHelloSize else { throw .handshakeMalformed }
-        let serverPublic = Array(reply[..<HandshakeMessage.publicKeySize])
-        guard
-            HandshakeMessage.verify(
-                tag: reply[HandshakeMessage.publicKeySize...], key: key.helloKey,
-                label: HandshakeMessage.serverLabel, hello, serverPublic)
-        else { throw .handshakeNotAuthentic }
-        var shared = try ephemeral.sharedSecret(with: serverPublic[...])
+        guard reply.count >= HandshakeMessage.serverHeaderSize else { throw .handshakeMalformed }
+        let header = try openReplyHeader(reply[..<HandshakeMessage.serverHeaderSize])
+        guard reply.count == HandshakeMessage.serverHeaderSize + header.paddingCount else {
+            throw .handshakeMalformed
+        }
+        var shared = try ephemeral.sharedSecret(with: header.serverPublic[...])
         defer { wipe(&shared) }
         return try SessionKeys(presharedKey: key, sharedSecret: shared, transcript: hello + reply)
+    }
+
+    /// The server's ephemeral key and padding length; the reply's MAC covers this whole hello.
+    private func openReplyHeader(_ header: ArraySlice<UInt8>) throws(CryptoError)
+        -> (serverPublic: [UInt8], paddingCount: Int)
+    {
+        guard header.count == HandshakeMessage.serverHeaderSize else { throw .handshakeMalformed }
+        guard let plain = HandshakeMessage.open(header, key: key.serverHelloKey, associatedData: hello) else {
+            throw .handshakeNotAuthentic
+        }
+        let paddingCount = Int(plain.bigEndianInteger(HandshakeMessage.publicKeySize..<plain.count))
+        guard paddingCount <= HandshakeMessage.maximumPadding else { throw .handshakeMalformed }
+        return (Array(plain[..<HandshakeMessage.publicKeySize]), paddingCount)
     }
 }
 
@@ -65,35 +85,72 @@ public enum ServerHandshake {
     /// narrow enough that an old recorded hello is refused; within it, `HelloReplayCache` refuses repeats.
     public static let maximumClockSkew: Int64 = 120
 
-    /// Checks `clientHello` against each of `keys` (more than one during a key rotation) and the clock `now`
-    /// (Unix seconds). Throws without producing any reply bytes when it is not authentic or too old, so a
-    /// prober learns nothing. The caller checks `VerifiedHello.identity` against its replay cache before replying.
+    /// Opens the first `HandshakeMessage.clientHeaderSize` bytes of a client hello, under each of `keys` (more
+    /// than one during a key rotation), and checks its timestamp against the clock `nowMillis` and against
+    /// `notBefore` (both Unix milliseconds): a hello stamped before `notBefore`, the agent's own start, could
+    /// have been recorded before it and so be missing from its replay cache. Costs one AEAD open per key and
+    /// no public-key operation. Throws without producing any reply bytes: `.handshakeNotAuthentic` (or
+    /// `.handshakeMalformed`), `.clockSkew`, or `.sentBeforeStart`.
+    public static func openHeader(
+        _ header: ArraySlice<UInt8>, keys: [PreSharedKey], nowMillis: UInt64, notBefore: UInt64
+    ) throws(CryptoError) -> ClientHelloHeader {
+        guard header.count == HandshakeMessage.clientHeaderSize else { throw .handshakeMalformed }
+        var opened: (key: PreSharedKey, plain: [UInt8])?
+        for key in keys {
+            if let plain = HandshakeMessage.open(header, key: key.clientHelloKey, associatedData: []) {
+                opened = (key, plain)
+                break
+            }
+        }
+        guard let (key, plain) = opened else { throw .handshakeNotAuthentic }
+        let keyEnd = HandshakeMessage.publicKeySize
+        let sentAt = plain.bigEndianInteger(keyEnd..<keyEnd + 8)
+        let paddingCount = Int(plain.bigEndianInteger(keyEnd + 8..<keyEnd + 10))
+        guard paddingCount <= HandshakeMessage.maximumPadding else { throw .handshakeMalformed }
+        let skewMillis = Int64(bitPattern: nowMillis &- sentAt)
+        guard abs(skewMillis) <= maximumClockSkew * 1000 else { throw .clockSkew(seconds: skewMillis / 1000) }
+        guard sentAt >= notBefore else { throw .sentBeforeStart }
+        let tag = Array(header.suffix(HandshakeMessage.tagSize))
+        return ClientHelloHeader(
+            key: key, clientPublic: Array(plain[..<keyEnd]),
+            helloSize: HandshakeMessage.clientHeaderSize + paddingCount,
+            identity: HelloIdentity(tag: tag, sentAt: sentAt))
+    }
+
+    /// Checks a whole client hello at once: `openHeader`, then its size.
     public static func verify(
-        _ clientHello: [UInt8], keys: [PreSharedKey], now: UInt64
+        _ clientHello: [UInt8], keys: [PreSharedKey], nowMillis: UInt64, notBefore: UInt64 = 0
     ) throws(CryptoError) -> VerifiedHello {
-        guard clientHello.count == HandshakeMessage.clientHelloSize else { throw .handshakeMalformed }
-        let publicEnd = HandshakeMessage.publicKeySize
-        let clientPublic = Array(clientHello[..<publicEnd])
-        let time = Array(clientHello[publicEnd..<publicEnd + 8])
-        let tag = clientHello[(publicEnd + 8)...]
-        guard
-            let key = keys.first(where: {
-                HandshakeMessage.verify(
-                    tag: tag, key: $0.helloKey, label: HandshakeMessage.clientLabel, clientPublic, time)
-            })
-        else { throw .handshakeNotAuthentic }
-        let sentAt = time.reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
-        let skew = Int64(bitPattern: now &- sentAt)
-        guard abs(skew) <= maximumClockSkew else { throw .clockSkew(seconds: skew) }
-        return VerifiedHello(hello: clientHello, key: key, identity: HelloIdentity(tag: Array(tag), sentAt: sentAt))
+        guard clientHello.count >= HandshakeMessage.clientHeaderSize else { throw .handshakeMalformed }
+        let header = try openHeader(
+            clientHello[..<HandshakeMessage.clientHeaderSize], keys: keys, nowMillis: nowMillis, notBefore: notBefore)
+        return try header.complete(clientHello)
     }
 }
 
-/// What makes a client hello unique: its MAC tag (which covers a fresh ephemeral key) and its timestamp.
+/// The authentic, recent fixed part of a client hello: it says how long the whole hello is.
+public struct ClientHelloHeader {
+    let key: PreSharedKey
+    let clientPublic: [UInt8]
+    /// The size of the whole hello, padding included.
+    public let helloSize: Int
+    /// For the caller's replay cache.
+    public let identity: HelloIdentity
+
+    /// The whole hello whose first bytes were this header, ready to be answered.
+    /// Throws `.handshakeMalformed` when it is not `helloSize` bytes.
+    public func complete(_ hello: [UInt8]) throws(CryptoError) -> VerifiedHello {
+        guard hello.count == helloSize else { throw .handshakeMalformed }
+        return VerifiedHello(hello: hello, key: key, clientPublic: clientPublic, identity: identity)
+    }
+}
+
+/// What makes a client hello unique: its header's Poly1305 tag (which covers a fresh random nonce and a fresh
+/// ephemeral key) and its timestamp.
 public struct HelloIdentity: Hashable, Sendable {
-    /// The hello's MAC.
+    /// The header's tag.
     public let tag: [UInt8]
-    /// The client's clock when it sent the hello, Unix seconds.
+    /// The client's clock when it sent the hello, Unix milliseconds.
     public let sentAt: UInt64
 }
 
@@ -101,19 +158,23 @@ public struct HelloIdentity: Hashable, Sendable {
 public struct VerifiedHello {
     let hello: [UInt8]
     let key: PreSharedKey
+    let clientPublic: [UInt8]
     /// For the caller's replay cache.
     public let identity: HelloIdentity
 
     /// The fingerprint of the key the hello was made with.
     public var keyFingerprint: String { key.fingerprint }
 
-    /// Makes the server hello and the session keys.
+    /// Makes the server hello (random nonce, sealed header bound to the whole client hello, random padding)
+    /// and the session keys.
     public func respond() throws(CryptoError) -> (reply: [UInt8], keys: SessionKeys) {
         let ephemeral = try EphemeralKeyPair()
-        let tag = HandshakeMessage.mac(
-            key: key.helloKey, label: HandshakeMessage.serverLabel, hello, ephemeral.publicKey)
-        let reply = ephemeral.publicKey + tag
-        var shared = try ephemeral.sharedSecret(with: hello[..<HandshakeMessage.publicKeySize])
+        let paddingCount = HandshakeMessage.randomPaddingCount()
+        let header = ephemeral.publicKey + withUnsafeBytes(of: UInt16(paddingCount).bigEndian) { Array($0) }
+        let reply =
+            HandshakeMessage.seal(header, key: key.serverHelloKey, associatedData: hello)
+            + HandshakeMessage.randomPadding(paddingCount)
+        var shared = try ephemeral.sharedSecret(with: clientPublic[...])
         defer { wipe(&shared) }
         return (reply, try SessionKeys(presharedKey: key, sharedSecret: shared, transcript: hello + reply))
     }

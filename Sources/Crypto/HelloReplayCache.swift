@@ -15,7 +15,8 @@ public struct HelloReplayCache: Sendable {
 
     /// Records `identity` and returns `true` if it was not seen before; returns `false` for a replay, or when
     /// the cache is full of hellos that are all still within the window.
-    public mutating func admit(_ identity: HelloIdentity, now: UInt64) -> Bool {
+    /// `nowMillis` is the clock in Unix milliseconds.
+    public mutating func admit(_ identity: HelloIdentity, nowMillis now: UInt64) -> Bool {
         if seen.count >= Self.capacity { forgetExpired(now: now) }
         guard seen[identity] == nil, seen.count < Self.capacity else { return false }
         seen[identity] = identity.sentAt
@@ -27,7 +28,7 @@ public struct HelloReplayCache: Sendable {
     public var count: Int { seen.count }
 
     private mutating func forgetExpired(now: UInt64) {
-        let window = UInt64(ServerHandshake.maximumClockSkew)
+        let window = UInt64(ServerHandshake.maximumClockSkew) * 1000
         seen = seen.filter { $0.value &+ window >= now }
     }
 }

@@ -10,8 +10,10 @@ public struct PreSharedKey: Sendable {
     /// Context for libsodium's KDF: exactly 8 bytes, fixed by docs/PROTOCOL.md.
     private static let kdfContext = Array("tcptunl1".utf8CString)
 
-    /// Authenticates the two hello messages (HMAC-SHA-512-256 key).
-    let helloKey: SecretBytes
+    /// Seals the client hello's header (XChaCha20-Poly1305 key).
+    let clientHelloKey: SecretBytes
+    /// Seals the server hello's header: a key of its own, so a client hello can never pass for a reply.
+    let serverHelloKey: SecretBytes
     /// Mixed into both session keys with the X25519 shared secret.
     let sessionKey: SecretBytes
     /// A short, non-secret identifier of the key, safe to log and compare between machines.
@@ -38,8 +40,9 @@ public struct PreSharedKey: Sendable {
     }
 
     private init(rawKey: [UInt8]) throws(CryptoError) {
-        helloKey = try Self.derive(subkey: 1, from: rawKey)
+        clientHelloKey = try Self.derive(subkey: 1, from: rawKey)
         sessionKey = try Self.derive(subkey: 2, from: rawKey)
+        serverHelloKey = try Self.derive(subkey: 3, from: rawKey)
         var digest = [UInt8](repeating: 0, count: 32)
         crypto_generichash(&digest, digest.count, rawKey, UInt64(Self.byteCount), nil, 0)
         fingerprint = digest.prefix(8).map { String(format2Hex: $0) }.joined()
@@ -62,6 +65,8 @@ public struct PreSharedKey: Sendable {
             throw .unreadable(path: path, code: code)
         } catch .insecurePermissions(let mode) {
             throw .insecurePermissions(path: path, mode: mode)
+        } catch .notRegularFile(let kind) {
+            throw .notRegularFile(path: path, kind: kind)
         } catch {
             throw .malformed(source: "key file \(path)")
         }

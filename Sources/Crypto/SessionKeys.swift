@@ -9,8 +9,8 @@ public struct SessionKeys: Sendable {
     /// key = BLAKE2b-256(key: PSK session subkey, message: label ‖ X25519 shared secret ‖ client hello ‖ server hello).
     /// Binding the transcript means a tampered hello yields different keys on the two sides.
     init(presharedKey: PreSharedKey, sharedSecret: [UInt8], transcript: [UInt8]) throws(CryptoError) {
-        func derive(_ label: String) throws(CryptoError) -> SecretBytes {
-            var input = Array(label.utf8) + sharedSecret + transcript
+        func derive(_ label: [UInt8]) throws(CryptoError) -> SecretBytes {
+            var input = label + sharedSecret + transcript
             defer { wipe(&input) }
             return try SecretBytes(count: 32) { out in
                 presharedKey.sessionKey.withBytes { key in
@@ -18,8 +18,8 @@ public struct SessionKeys: Sendable {
                 }
             }
         }
-        clientToServer = try derive("tcptunnel/2 c2s")
-        serverToClient = try derive("tcptunnel/2 s2c")
+        clientToServer = try derive(HandshakeMessage.sessionLabelClientToServer)
+        serverToClient = try derive(HandshakeMessage.sessionLabelServerToClient)
     }
 
     /// The sealer and opener for the side that sent the client hello.

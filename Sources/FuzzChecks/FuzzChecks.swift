@@ -84,9 +84,10 @@ public enum FuzzChecks {
 
     /// A client hello and a server hello from a stranger: neither may verify, and neither may trap.
     public static func handshake(_ input: [UInt8]) {
-        let verified = try? ServerHandshake.verify(input, keys: [key], now: 1_800_000_000)
+        let verified = try? ServerHandshake.verify(input, keys: [key], nowMillis: 1_800_000_000_000)
         precondition(verified == nil, "a hello not made with the key verified")
-        guard let client = try? ClientHandshake(key: key, now: 1_800_000_000) else { return }  // out of memory
+        // Only out of memory stops a client hello from being made.
+        guard let client = try? ClientHandshake(key: key, nowMillis: 1_800_000_000_000) else { return }
         precondition((try? client.receive(serverHello: input)) == nil, "a server hello not made with the key verified")
     }
 
@@ -111,7 +112,7 @@ public enum FuzzChecks {
         guard (try? client.sendAll(Array(input.prefix(32 * 1024)))) != nil else { return }
         client.shutdown(.write)
         let credentials = input.first.map { $0 & 1 == 1 } == true ? SocksCredentials(passwords: ["u": "p"]) : nil
-        _ = try? SocksServer(client: server, credentials: credentials).negotiate()
+        _ = try? SocksServer(client: server, credentials: credentials, timeout: 1).negotiate()
     }
 
     /// A `-L`, `-D` or `-R` argument, or an `--allow` / `--allow-listen` rule: parsing throws or succeeds, and
@@ -152,8 +153,9 @@ public enum FuzzChecks {
 
     private static func makeFixture() throws -> (key: PreSharedKey, sealer: FrameSealer, opener: FrameOpener) {
         let key = try PreSharedKey(base64: "dGNwdHVubmVsIGZ1enogdGFyZ2V0cyBmaXhlZCBrZXk=", source: "fuzz key")
-        let client = try ClientHandshake(key: key, now: 1_800_000_000)
-        let (reply, serverKeys) = try ServerHandshake.verify(client.hello, keys: [key], now: 1_800_000_000).respond()
+        let client = try ClientHandshake(key: key, nowMillis: 1_800_000_000_000)
+        let (reply, serverKeys) = try ServerHandshake.verify(client.hello, keys: [key], nowMillis: 1_800_000_000_000)
+            .respond()
         let clientKeys = try client.receive(serverHello: reply)
         return (key, clientKeys.clientSide().sealer, serverKeys.serverSide().opener)
     }

@@ -8,6 +8,8 @@ public enum AgentError: Error, Equatable, Sendable, CustomStringConvertible {
     case invalidSettings(SettingsError)
     /// A thread could not be started.
     case resources(ThreadError)
+    /// A system call the agent needs at start failed (out of descriptors or memory).
+    case systemCall(SocketError)
 
     public var description: String {
         switch self {
@@ -15,6 +17,7 @@ public enum AgentError: Error, Equatable, Sendable, CustomStringConvertible {
         case .badAddress(let error): "\(error)"
         case .invalidSettings(let error): "invalid setting: \(error)"
         case .resources(let error): "\(error)"
+        case .systemCall(let error): "\(error)"
         }
     }
 }

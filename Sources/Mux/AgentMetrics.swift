@@ -20,6 +20,9 @@ public final class AgentMetrics: Sendable {
     /// Handshakes that failed: connections rejected by a remote agent, links a local agent could not
     /// authenticate.
     let handshakeFailures: Counter
+    /// Remote agent: connections waiting for their hello now.
+    let handshakesPending: Gauge
+    private let rejections: [HandshakeRejection: Counter]
     private let refusals: Locked<[ResetReason: (counter: Counter, count: Int)]> = Locked([:])
 
     /// Metrics made by `factory`: swift-metrics' global one by default, or one of the caller's, so that several
@@ -35,6 +38,17 @@ public final class AgentMetrics: Sendable {
         bytesToClient = Counter(
             label: "tcptunnel_stream_bytes_total", dimensions: [("direction", "to_client")], factory: factory)
         handshakeFailures = Counter(label: "tcptunnel_handshake_failures_total", factory: factory)
+        handshakesPending = Gauge(label: "tcptunnel_handshakes_pending", factory: factory)
+        rejections = Dictionary(
+            uniqueKeysWithValues: HandshakeRejection.allCases.map { reason in
+                (
+                    reason,
+                    Counter(
+                        label: "tcptunnel_connections_rejected_total", dimensions: [("reason", reason.metricLabel)],
+                        factory: factory)
+                )
+            })
+        handshakesPending.record(0)
         linksUp.record(0)
         streamsActive.record(0)
     }
@@ -51,6 +65,13 @@ public final class AgentMetrics: Sendable {
             refusals[reason]!.count += 1
             refusals[reason]!.counter.increment()
         }
+    }
+
+    /// Counts a connection the remote agent closed before it authenticated. All but health checks and shed
+    /// connections are also handshake failures.
+    func recordRejection(_ reason: HandshakeRejection) {
+        rejections[reason]!.increment()
+        if reason != .closedWithoutData && reason != .shed { handshakeFailures.increment() }
     }
 
     /// Streams refused for `reason` since the start.

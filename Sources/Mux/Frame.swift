@@ -33,6 +33,9 @@ package enum Frame: Equatable, Sendable {
     case listenResult(forward: UInt32, ListenResult, port: UInt16)
     /// Local → remote: stop listening for `forward` (a reload removed it); its streams in flight go on.
     case unlisten(forward: UInt32)
+    /// Either side: `count` bytes (0 to `Limits.maxPadding`) that mean nothing and are dropped on receipt. Sent
+    /// beside the opening frames of a link and of each stream, so that their sealed sizes vary (section 4.1).
+    case padding(count: Int)
 
     /// The wire byte of each kind.
     package enum Kind: UInt8 {
@@ -48,11 +51,12 @@ package enum Frame: Equatable, Sendable {
         case listen = 10
         case listenResult = 11
         case unlisten = 12
+        case padding = 13
 
         /// Whether frames of this kind address the link (stream id 0) rather than a stream.
         var isLinkLevel: Bool {
             switch self {
-            case .ping, .pong, .goAway, .listen, .listenResult, .unlisten: true
+            case .ping, .pong, .goAway, .listen, .listenResult, .unlisten, .padding: true
             case .open, .openOK, .data, .fin, .reset, .window: false
             }
         }
@@ -75,6 +79,15 @@ package enum Frame: Equatable, Sendable {
         case .listen: .listen
         case .listenResult: .listenResult
         case .unlisten: .unlisten
+        case .padding: .padding
+        }
+    }
+
+    /// Whether this frame opens a stream or answers its opening (OPEN, OPEN_OK).
+    var opensStream: Bool {
+        switch self {
+        case .open, .openOK: true
+        default: false
         }
     }
 
@@ -84,7 +97,7 @@ package enum Frame: Equatable, Sendable {
         case .open(let id, _, _), .openOK(let id, _), .data(let id, _), .fin(let id), .reset(let id, _),
             .window(let id, _):
             id
-        case .ping, .pong, .goAway, .listen, .listenResult, .unlisten: 0
+        case .ping, .pong, .goAway, .listen, .listenResult, .unlisten, .padding: 0
         }
     }
 }

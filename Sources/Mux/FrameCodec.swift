@@ -12,6 +12,7 @@ package enum FrameCodec {
         case .listen(_, let address): Frame.headerSize + 4 + TargetCoding.size(of: address)
         case .listenResult: Frame.headerSize + 4 + 1 + 2
         case .unlisten: Frame.headerSize + 4
+        case .padding(let count): Frame.headerSize + count
         }
     }
 
@@ -44,6 +45,8 @@ package enum FrameCodec {
             writer.append(result.rawValue)
             writer.append(port)
         case .unlisten(let forward): payload.storeBytes(of: forward.bigEndian, as: UInt32.self)
+        // Zeros: the frame is sealed, so its content is as random to an observer as any other.
+        case .padding(let count): payload.initializeMemory(as: UInt8.self, repeating: 0, count: count)
         }
     }
 
@@ -103,6 +106,11 @@ package enum FrameCodec {
         case .unlisten:
             try expect(size: 4)
             frame = .unlisten(forward: try reader.uint32())
+        case .padding:
+            guard payload.count <= Limits.maxPadding else {
+                throw .malformed(kind, "payload of \(payload.count) bytes, expected at most \(Limits.maxPadding)")
+            }
+            return .padding(count: payload.count)
         }
         try reader.expectEnd()
         return frame

@@ -18,10 +18,25 @@ package enum Limits {
     /// ThreadSanitizer overflowed 256 KiB; 512 KiB is reserved address space, and only touched pages count
     /// towards memory.
     package static let threadStackSize = 512 * 1024
-    /// Handshakes in progress at once on a remote agent. Each holds a thread for up to 1.5 × the handshake
-    /// timeout (connections that fail the handshake are held that long on purpose), so this bounds the threads a
-    /// scanner can pin; beyond it, new connections are closed at once.
-    static let maxPendingHandshakes = 256
+    /// The largest PADDING payload a receiver accepts: more than the writer ever sends, far less than a DATA frame.
+    package static let maxPadding = 1024
+    /// PADDING the writer adds to an opening batch, drawn uniformly: with the 41 bytes of a sealed PADDING
+    /// frame, an OPEN (46 bytes sealed) goes out as any of 512 sizes from 87 to 598 bytes.
+    static let openingPadding = 0...511
+    /// The first batches of every link are padded whatever they hold (the first PING, LISTENs, the first
+    /// small DATA frames); after them only batches that open a stream (OPEN, OPEN_OK) are.
+    static let paddedOpeningBatches = 8
+    /// SOCKS clients a local agent lets negotiate at once. Each holds a thread for at most
+    /// `--socks-handshake-timeout` and no stream slot; beyond this many, new SOCKS clients are reset at once,
+    /// so clients trickling their handshakes cannot take every thread.
+    static let maxSocksHandshakes = 256
+    /// Connections the handshake thread accepts per wake before it serves the pending ones again.
+    static let acceptsPerWake = 64
+    /// The handshake thread closes connections past their deadline at most this often (nanoseconds), so that a
+    /// table of thousands is not scanned per event; deadlines are random to the second anyway.
+    static let pendingSweepInterval: UInt64 = 50_000_000
+    /// Seconds between summary lines of connections turned away before authentication.
+    static let rejectionReportInterval = 30.0
     /// Pending connections the kernel queues for our accept loops.
     static let listenBacklog: Int32 = 1024
     /// The smallest window a stream gets when the link's receive budget is spent: enough to make progress.

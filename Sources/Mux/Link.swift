@@ -291,6 +291,7 @@ final class Link: @unchecked Sendable {
         case .listenResult(let forward, let result, let port):
             guard role == .local else { throw .protocolViolation("LISTEN_RESULT sent to the remote agent") }
             delegate?.link(self, didAnswerListen: forward, result: result, port: port)
+        case .padding: break
         }
     }
 
@@ -347,12 +348,19 @@ final class Link: @unchecked Sendable {
 
     private func runWriter(_ encoder: FrameEncoder) {
         var encoder = encoder
+        var paddedBatchesLeft = Limits.paddedOpeningBatches
         writing: while true {
-            let frames: [Frame]
+            var frames: [Frame]
             switch queue.next(maxBytes: Limits.writerBatchBytes, idleTimeout: settings.keepaliveInterval) {
             case .closed: break writing
             case .idle: frames = [makePing()]
             case .frames(let batch): frames = batch
+            }
+            // The opening exchange of a link or a stream has fixed frame sizes (OPEN, OPEN_OK, the first PING);
+            // padding hides them from an observer who sees only the sizes of sealed segments.
+            if paddedBatchesLeft > 0 || frames.contains(where: \.opensStream) {
+                paddedBatchesLeft = max(0, paddedBatchesLeft - 1)
+                frames.append(.padding(count: Int.random(in: Limits.openingPadding)))
             }
             do throws(LinkError) {
                 for frame in frames {

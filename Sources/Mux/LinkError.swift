@@ -9,8 +9,9 @@ public enum LinkError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The peer did not complete the handshake in time, or closed during it.
     case handshakeIncomplete
     /// The remote agent never answered our hello: it holds another key, our clocks differ by more than
-    /// `ServerHandshake.maximumClockSkew`, it speaks another protocol version, or it is not a tcptunnel remote
-    /// agent.
+    /// `ServerHandshake.maximumClockSkew` (or ours is behind and it restarted since our clock's time), it speaks
+    /// another protocol version, it is overloaded by a flood and shed our connection, or it is not a tcptunnel
+    /// remote agent.
     case noHandshakeReply
     /// The peer broke docs/PROTOCOL.md (tampered or replayed frames included); the link was closed.
     case protocolViolation(String)
@@ -49,8 +50,8 @@ public enum LinkError: Error, Equatable, Sendable, CustomStringConvertible {
         case .handshakeIncomplete: "handshake not completed in time"
         case .noHandshakeReply:
             "no handshake reply (the remote agent has another key, the clocks differ by more than "
-                + "\(ServerHandshake.maximumClockSkew) s, it runs another protocol version, or it is not a "
-                + "tcptunnel remote agent)"
+                + "\(ServerHandshake.maximumClockSkew) s or ours is behind its start, it runs another protocol "
+                + "version, it is shedding connections under a flood, or it is not a tcptunnel remote agent)"
         case .protocolViolation(let reason): "protocol violation: \(reason)"
         case .peerSilent(let seconds): "peer silent for \(seconds) s"
         case .peerStalled(let seconds): "peer accepted no data for \(seconds) s"

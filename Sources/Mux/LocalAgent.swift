@@ -8,7 +8,8 @@ import Logging
 ///
 /// Threads: one accept thread per listening forward; one link supervisor thread that connects, reconnects and
 /// re-asks for reverse forwards; per client, a thread that (for SOCKS) negotiates, waits for the link and then
-/// becomes its stream's uplink thread (see `Stream`); per reverse-forward stream, a thread that connects its
+/// becomes its stream's uplink thread (see `Stream`), with at most `Limits.maxSocksHandshakes` of them still
+/// negotiating; per reverse-forward stream, a thread that connects its
 /// target and then serves as the uplink.
 /// `@unchecked Sendable`: immutable configuration plus `link` and `isStopping`, guarded by `linkChanged`, and
 /// `forwards` and `reverseResults`, each a `Locked`.
@@ -45,6 +46,9 @@ public final class LocalAgent: LinkDelegate, @unchecked Sendable {
     /// Links established so far, for the reconnect counter.
     private let linksEstablished = Locked(0)
     private let limitWarnings = LogThrottle()
+    /// SOCKS clients in their handshake, which hold a thread each but no stream slot.
+    private let socksHandshakes = SlotCounter(limit: Limits.maxSocksHandshakes)
+    private let socksWarnings = LogThrottle()
     private let linkChanged = NSCondition()
     /// The link new clients use; `nil` while there is none that takes new streams.
     private var link: Link?
@@ -362,35 +366,74 @@ public final class LocalAgent: LinkDelegate, @unchecked Sendable {
 
     // MARK: Client threads
 
-    /// Runs on an accept thread, so it must not block: takes a stream slot and hands the client to a thread.
+    /// Runs on an accept thread, so it must not block: hands the client to a thread of its own. A SOCKS client
+    /// takes a stream slot only once its handshake is done, so clients stalling in theirs never take the slots
+    /// other forwards' clients need.
     private func admit(_ client: Socket, forward: Forward) {
+        let target: StreamTarget
+        switch forward {
+        case .tunnel: target = .defaultTarget
+        case .local(_, let endpoint): target = .endpoint(endpoint)
+        case .reverse: preconditionFailure("reverse forwards listen on the remote side")
+        case .socks: return admitSocksClient(client)
+        }
         limiter.admit(client, thread: "client", logger: logger, warnings: limitWarnings) {
-            self.serve(client, forward: forward)
+            self.serve(client, to: target, answer: .none)
         }
     }
 
-    /// Runs on the client's own thread, holding a stream slot.
-    private func serve(_ client: Socket, forward: Forward) {
-        let peer = client.peerEndpoint
-        let target: StreamTarget
-        let answer: Link.ClientAnswer
-        switch forward {
-        case .tunnel: (target, answer) = (.defaultTarget, .none)
-        case .local(_, let endpoint): (target, answer) = (.endpoint(endpoint), .none)
-        case .reverse: preconditionFailure("reverse forwards listen on the remote side")
-        case .socks:
-            // A client that stalls mid-handshake holds its thread for the handshake timeout at most.
-            client.setReceiveTimeout(seconds: settings.handshakeTimeout)
-            let server = SocksServer(client: client, credentials: forwards.withLock { $0.socksCredentials })
-            do {
-                target = .endpoint(try server.negotiate())
-            } catch {
-                logger.info("SOCKS client \(peer): \(error)")
-                limiter.release()
-                return client.close()
-            }
-            answer = .socks(server)
+    /// Runs on an accept thread: starts the client's SOCKS handshake on a thread of its own, if fewer than
+    /// `Limits.maxSocksHandshakes` are in progress.
+    private func admitSocksClient(_ client: Socket) {
+        guard socksHandshakes.tryAcquire() else {
+            socksWarnings.log(
+                logger, level: .warning,
+                "refused SOCKS client \(client.peerEndpoint): \(Limits.maxSocksHandshakes) SOCKS handshakes in progress"
+            )
+            client.setAbortOnClose()
+            return client.close()
         }
+        do {
+            try startThread(named: "socks-client") {
+                self.negotiate(client)
+            }
+        } catch {
+            socksHandshakes.release()
+            socksWarnings.log(logger, level: .error, "refused SOCKS client \(client.peerEndpoint): \(error)")
+            client.setAbortOnClose()
+            client.close()
+        }
+    }
+
+    /// Runs on a SOCKS client's own thread: the handshake, bounded as a whole by `--socks-handshake-timeout`,
+    /// then a stream slot, then the stream.
+    private func negotiate(_ client: Socket) {
+        let server = SocksServer(
+            client: client, credentials: forwards.withLock { $0.socksCredentials },
+            timeout: settings.socksHandshakeTimeout)
+        let target: Endpoint
+        do {
+            target = try server.negotiate()
+        } catch {
+            socksHandshakes.release()
+            socksWarnings.log(logger, level: .info, "SOCKS client \(client.peerEndpoint): \(error)")
+            return client.close()
+        }
+        socksHandshakes.release()
+        guard limiter.tryAcquire() else {
+            limitWarnings.log(
+                logger, level: .warning,
+                "refused SOCKS client \(client.peerEndpoint): \(limiter.limit) streams open (--max-streams); "
+                    + "\(limiter.refusedCount) refused since start")
+            server.reply(.generalFailure)
+            return client.close()
+        }
+        serve(client, to: .endpoint(target), answer: .socks(server))
+    }
+
+    /// Runs on the client's own thread, holding a stream slot.
+    private func serve(_ client: Socket, to target: StreamTarget, answer: Link.ClientAnswer) {
+        let peer = client.peerEndpoint
         guard let link = awaitLink() else {
             logger.warning("closing client \(peer): no link to \(remote) within \(Int(settings.linkWaitTimeout)) s")
             if case .socks(let server) = answer { server.reply(.generalFailure) } else { client.setAbortOnClose() }

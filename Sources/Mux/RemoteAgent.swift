@@ -6,17 +6,17 @@ import Logging
 /// open, connects to the target their OPEN names (if its allow list lets it) and relays bytes both ways. For
 /// their reverse forwards it listens where its listen rules let it, and opens a stream back for each client.
 ///
-/// Threads: one accept thread; one handshake thread per incoming connection, which becomes nothing once its
-/// link runs (the link has its own reader and writer threads); per stream, a thread that connects to the target
-/// (or, for a reverse forward, the thread its client was given) and then serves as the stream's uplink thread
-/// (see `Stream`); one accept thread per reverse-forward port.
-/// `@unchecked Sendable`: immutable configuration plus `links` and `allowList`, each a `Locked`, and
-/// `reverseListeners`, which guards itself.
+/// Threads: one handshake thread (`HandshakeGate`), which accepts connections and holds each until its hello
+/// verifies, for any number of them; per link, a reader and a writer thread; per stream, a thread that connects
+/// to the target (or, for a reverse forward, the thread its client was given) and then serves as the stream's
+/// uplink thread (see `Stream`); one accept thread per reverse-forward port.
+/// `@unchecked Sendable`: immutable configuration plus `links` and `allowList`, each a `Locked`, and `gate` and
+/// `reverseListeners`, which guard themselves.
 public final class RemoteAgent: LinkDelegate, @unchecked Sendable {
     /// The address local agents connect to.
-    public var listeningEndpoint: Endpoint { listener.endpoint }
+    public let listeningEndpoint: Endpoint
 
-    private let listener: Listener
+    private var gate: HandshakeGate!  // set once, at the end of `init`
     /// What streams may reach; `reconfigure` replaces it while the agent runs.
     private let allowList: Locked<AllowList>
     private let reverseListeners: ReverseListeners
@@ -26,8 +26,6 @@ public final class RemoteAgent: LinkDelegate, @unchecked Sendable {
     private let links = Locked<[ObjectIdentifier: Link]>([:])
     private let limiter: StreamLimiter
     private let failures = LogThrottle()
-    private let replays = Locked(HelloReplayCache())
-    private let pendingHandshakes = Locked(0)
     /// What this agent counts; see `AgentMetrics`.
     public let metrics: AgentMetrics
     private let refusedListens = Locked(0)
@@ -48,7 +46,8 @@ public final class RemoteAgent: LinkDelegate, @unchecked Sendable {
         } catch {
             throw .invalidSettings(error)
         }
-        listener = try Listener(endpoint: listen)
+        let socket = try Socket.listen(on: listen)
+        listeningEndpoint = socket.localEndpoint
         self.allowList = Locked(allowList)
         reverseListeners = ReverseListeners(rules: listenRules)
         self.keys = keys
@@ -56,6 +55,14 @@ public final class RemoteAgent: LinkDelegate, @unchecked Sendable {
         self.logger = logger
         self.metrics = metrics
         limiter = StreamLimiter(limit: settings.maxStreams, metrics: metrics)
+        let configuration = HandshakeGate.Configuration(
+            keys: keys, handshakeTimeout: settings.handshakeTimeout, maxPending: settings.maxPending,
+            maxPendingPerSource: settings.maxPendingPerSource, notBefore: UnixClock.nowMillis())
+        gate = HandshakeGate(listening: socket, configuration: configuration, metrics: metrics, logger: logger) {
+            [weak self] socket, sessionKeys in
+            guard let self else { return socket.close() }
+            establishLink(socket, keys: sessionKeys)
+        }
     }
 
     /// A remote agent whose streams reach `target` only.
@@ -68,15 +75,11 @@ public final class RemoteAgent: LinkDelegate, @unchecked Sendable {
 
     /// Starts accepting links. Returns at once.
     public func start() throws(AgentError) {
-        do {
-            try listener.start(logger: logger) { connection in self.admit(connection) }
-        } catch {
-            throw .resources(error)
-        }
+        try gate.start()
         let fingerprints = keys.map(\.fingerprint).joined(separator: ", ")
         let allowList = self.allowList.withLock { $0 }
         logger.info(
-            "remote agent listening on \(listener.endpoint), forwarding to \(allowList.defaultTarget) (\(keys.count == 1 ? "key" : "keys") \(fingerprints))"
+            "remote agent listening on \(listeningEndpoint), forwarding to \(allowList.defaultTarget) (\(keys.count == 1 ? "key" : "keys") \(fingerprints))"
         )
         if !allowList.rules.isEmpty {
             logger.info("local agents may also reach: \(allowList.rules.map(\.description).joined(separator: ", "))")
@@ -86,7 +89,7 @@ public final class RemoteAgent: LinkDelegate, @unchecked Sendable {
     /// Stops accepting links, tells every local agent to open no more streams (GOAWAY), lets streams in flight
     /// finish for up to the drain timeout, then resets the rest and closes the links.
     public func stop() {
-        listener.stop()
+        gate.stop()
         reverseListeners.releaseAll()
         let current = links.withLock { Array($0.values) }
         for link in current { link.beginDrain() }
@@ -145,54 +148,35 @@ public final class RemoteAgent: LinkDelegate, @unchecked Sendable {
     /// Reverse-forward listen requests refused since the start (not allowed, or the address in use).
     public var refusedListenCount: Int { refusedListens.withLock { $0 } }
 
-    /// Runs on the accept thread, so it must not block: hands the connection to a handshake thread.
-    private func admit(_ connection: Socket) {
-        let isAdmitted = pendingHandshakes.withLock { pending in
-            guard pending < Limits.maxPendingHandshakes else { return false }
-            pending += 1
-            return true
-        }
-        guard isAdmitted else {
-            failures.log(
-                logger, level: .warning,
-                "closing connection from \(connection.peerEndpoint): \(Limits.maxPendingHandshakes) handshakes pending")
-            return connection.close()
-        }
-        do {
-            try startThread(named: "handshake") {
-                self.establishLink(connection)
-                self.pendingHandshakes.withLock { $0 -= 1 }
-            }
-        } catch {
-            pendingHandshakes.withLock { $0 -= 1 }
-            failures.log(logger, level: .error, "closing connection from \(connection.peerEndpoint): \(error)")
-            connection.close()
-        }
-    }
+    /// Connections waiting for their hello now.
+    package var pendingHandshakeCount: Int { gate.pendingCount }
 
-    private func establishLink(_ connection: Socket) {
-        let peer = connection.peerEndpoint
-        let linkLogger = logger.withMetadata("link", "\(peer)")
+    /// Connections turned away before authentication for `reason` since the start.
+    package func rejectedCount(_ reason: HandshakeRejection) -> Int { gate.rejectedCount(reason) }
+
+    /// Runs on the handshake thread, so it must not block: starts a link on a connection that authenticated.
+    private func establishLink(_ socket: Socket, keys: SessionKeys) {
+        let peer = socket.peerEndpoint
+        let link = Link(
+            socket: socket, keys: keys.serverSide(), role: .remote, settings: settings, limiter: limiter,
+            metrics: metrics, logger: logger.withMetadata("link", "\(peer)"), delegate: self)
         do {
-            let link = try Link.accept(
-                connection, keys: keys, replays: replays, settings: settings, limiter: limiter, metrics: metrics,
-                logger: linkLogger, delegate: self)
-            links.withLock { links in
-                links[ObjectIdentifier(link)] = link
-                if link.isClosed { links[ObjectIdentifier(link)] = nil }
-                metrics.linksUp.record(links.count)
-            }
-            if linksEstablished.withLock({ count in
-                count += 1
-                return count > 1
-            }) {
-                metrics.linkReconnects.increment()
-            }
-            logger.info("link up from \(peer)")
+            try link.start()
         } catch {
-            metrics.handshakeFailures.increment()
-            logger.warning("rejected connection from \(peer): \(error)")
+            return failures.log(logger, level: .error, "closing the link from \(peer): \(error)")
         }
+        links.withLock { links in
+            links[ObjectIdentifier(link)] = link
+            if link.isClosed { links[ObjectIdentifier(link)] = nil }
+            metrics.linksUp.record(links.count)
+        }
+        if linksEstablished.withLock({ count in
+            count += 1
+            return count > 1
+        }) {
+            metrics.linkReconnects.increment()
+        }
+        logger.info("link up from \(peer)")
     }
 
     // MARK: LinkDelegate, called on link threads

@@ -1,3 +1,4 @@
+import CLinux
 import Glibc
 
 /// A thin typed layer over one POSIX TCP socket descriptor. `EINTR` is retried here and nowhere else.
@@ -112,6 +113,32 @@ package struct Socket: Sendable, Hashable {
             if code == EINTR || code == ECONNABORTED { continue }
             throw SocketError(call: "accept", code: code)
         }
+    }
+
+    /// accept4(2) on a non-blocking listening socket: the next pending connection, itself non-blocking and
+    /// close-on-exec, with its peer's address; `nil` when none is waiting. Retries `EINTR` and connections
+    /// aborted before they were accepted.
+    func acceptPending() throws(SocketError) -> (Socket, ResolvedAddress)? {
+        while true {
+            var storage = sockaddr_storage()
+            var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            let client = withUnsafeMutableBytes(of: &storage) {
+                accept4(
+                    fd, $0.baseAddress!.assumingMemoryBound(to: sockaddr.self), &length,
+                    Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue))
+            }
+            if client >= 0 { return (Socket(fd: client), ResolvedAddress(storage: storage, length: length)) }
+            let code = errno
+            if code == EINTR || code == ECONNABORTED { continue }
+            if code == EAGAIN || code == EWOULDBLOCK { return nil }
+            throw SocketError(call: "accept", code: code)
+        }
+    }
+
+    /// Sets or clears `O_NONBLOCK`.
+    func setBlocking(_ isBlocking: Bool) {
+        let flags = fcntl(fd, F_GETFL)
+        _ = fcntl(fd, F_SETFL, isBlocking ? flags & ~O_NONBLOCK : flags | O_NONBLOCK)
     }
 
     // MARK: Moving bytes

@@ -26,6 +26,8 @@ public struct SocksCredentials: Sendable {
             throw SocksCredentialsError(
                 path: path,
                 reason: "mode \(String(mode, radix: 8)) lets group or others read it (run: chmod 600 \(path))")
+        } catch .notRegularFile(let kind) {
+            throw SocksCredentialsError(path: path, reason: "it is \(kind), not a regular file")
         } catch {
             throw SocksCredentialsError(path: path, reason: "larger than 1 MiB")
         }

@@ -42,6 +42,8 @@ package struct SocksServer {
         case unsupportedAddressType(UInt8)
         /// A name no resolver would take, answered with `hostUnreachable`.
         case badName
+        /// The whole handshake did not arrive within its deadline (seconds given); the client is closed.
+        case timedOut(seconds: Double)
 
         package var description: String {
             switch self {
@@ -51,18 +53,26 @@ package struct SocksServer {
             case .unsupportedCommand(let command): "SOCKS command \(command) not supported (only CONNECT)"
             case .unsupportedAddressType(let type): "SOCKS address type \(type) not supported"
             case .badName: "SOCKS target name is not a DNS name"
+            case .timedOut(let seconds):
+                "SOCKS handshake not completed within \(seconds == seconds.rounded() ? "\(Int(seconds))" : "\(seconds)") s "
+                    + "(--socks-handshake-timeout)"
             }
         }
     }
 
     private let client: Socket
     private let credentials: SocksCredentials?
+    private let timeout: Double
+    /// When the whole handshake must be done: a client sending one byte at a time cannot stretch it.
+    private let deadline: ContinuousClock.Instant
 
-    /// A handshake with `client`, requiring `credentials` when given. Reads wait at most the socket's receive
-    /// timeout, which the caller sets.
-    package init(client: Socket, credentials: SocksCredentials?) {
+    /// A handshake with `client`, requiring `credentials` when given, which must be complete (greeting,
+    /// authentication and request together) within `timeout` seconds from now.
+    package init(client: Socket, credentials: SocksCredentials?, timeout: Double) {
         self.client = client
         self.credentials = credentials
+        self.timeout = timeout
+        deadline = .now + .milliseconds(Int64(timeout * 1000))
     }
 
     /// Runs the handshake up to the CONNECT request and returns its target. Leaves the reply to `reply(_:)`.
@@ -148,6 +158,9 @@ package struct SocksServer {
         var bytes = [UInt8](repeating: 0, count: count)
         var filled = 0
         while filled < count {
+            let remaining = deadline - .now
+            guard remaining > .zero else { throw .timedOut(seconds: timeout) }
+            client.setReceiveTimeout(seconds: Double(remaining.nanoseconds) / 1e9)
             let received = bytes.withUnsafeMutableBytes { raw in
                 Result { () throws(SocketError) in
                     try client.receive(into: UnsafeMutableRawBufferPointer(rebasing: raw[filled...]))
@@ -157,7 +170,7 @@ package struct SocksServer {
             case .success(0): throw .malformed("the client closed after \(filled) of \(count) bytes")
             case .success(let n): filled += n
             case .failure(let error):
-                throw .malformed(error.isTimeout ? "nothing received in time" : "\(error)")
+                throw error.isTimeout ? .timedOut(seconds: timeout) : .malformed("\(error)")
             }
         }
         return bytes

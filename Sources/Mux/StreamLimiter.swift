@@ -72,3 +72,28 @@ final class StreamLimiter: Sendable {
         }
     }
 }
+
+/// A count of slots in use with a fixed limit, for things that cost a thread but are not streams (SOCKS
+/// handshakes in progress).
+final class SlotCounter: Sendable {
+    private let limit: Int
+    private let used = Locked(0)
+
+    init(limit: Int) {
+        self.limit = limit
+    }
+
+    /// Takes a slot; `false` when all are taken.
+    func tryAcquire() -> Bool {
+        used.withLock { used in
+            guard used < limit else { return false }
+            used += 1
+            return true
+        }
+    }
+
+    /// Returns a slot taken by `tryAcquire`.
+    func release() {
+        used.withLock { $0 -= 1 }
+    }
+}

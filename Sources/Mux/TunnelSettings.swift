@@ -13,6 +13,17 @@ public struct TunnelSettings: Sendable, Equatable {
     public var outboundQueueBytes: Int = 4 * 1024 * 1024
     /// Seconds a peer has to complete the handshake.
     public var handshakeTimeout: Double = 10
+    /// Remote agent: connections waiting for their hello at once. Each costs a descriptor, about 200 bytes and,
+    /// while its hello arrives, at most 1.1 KiB; none costs a thread. 4,096 of them take about 5 MiB of kernel
+    /// and agent memory together, and outlast a flood of connections that each hold for 15 s. When full, an old
+    /// pending connection is shed to admit each new one.
+    public var maxPending: Int = 4096
+    /// Remote agent: connections waiting for their hello at once from one IPv4 address or IPv6 /64, so that one
+    /// host cannot take every slot. A real agent's hello follows its connect within one round trip, so even many
+    /// agents behind one NAT seldom have more than a few pending.
+    public var maxPendingPerSource: Int = 64
+    /// Local agent: seconds a SOCKS5 client has for its whole handshake (greeting, authentication, request).
+    public var socksHandshakeTimeout: Double = 10
     /// Seconds the remote agent waits for the target to accept a connection.
     public var connectTimeout: Double = 10
     /// Seconds of silence after which a link sends PING.
@@ -53,6 +64,7 @@ public struct TunnelSettings: Sendable, Equatable {
         for (name, value) in [
             ("handshake timeout", handshakeTimeout), ("connect timeout", connectTimeout),
             ("keepalive interval", keepaliveInterval), ("link wait timeout", linkWaitTimeout),
+            ("SOCKS handshake timeout", socksHandshakeTimeout),
         ] where !(value > 0) {
             throw SettingsError(field: name, reason: "must be more than 0 seconds")
         }
@@ -62,6 +74,10 @@ public struct TunnelSettings: Sendable, Equatable {
             throw SettingsError(field: name, reason: "must be 0 seconds or more")
         }
         guard maxStreams >= 1 else { throw SettingsError(field: "max streams", reason: "must be at least 1") }
+        guard maxPending >= 1 else { throw SettingsError(field: "max pending", reason: "must be at least 1") }
+        guard maxPendingPerSource >= 1, maxPendingPerSource <= maxPending else {
+            throw SettingsError(field: "max pending per source", reason: "must be from 1 to --max-pending")
+        }
         guard deadLinkTimeout > keepaliveInterval else {
             throw SettingsError(field: "dead-link timeout", reason: "must be longer than the keepalive interval")
         }

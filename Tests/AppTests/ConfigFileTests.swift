@@ -49,6 +49,7 @@ import Testing
         write-timeout = 60
         idle-timeout = 600
         drain-timeout = 2.5
+        socks-handshake-timeout = 3
         """
 
     @Test func everyLocalOptionCanBeSetInTheFileAndCheckPrintsItBack() throws {
@@ -71,9 +72,14 @@ import Testing
             target = "127.0.0.1:22"
             allow = ["*.example.com:443", "10.0.0.0/8:22"]
             allow-listen = ["8000-8099"]
+            max-pending = 1000
+            max-pending-per-source = 10
             """
         let common = Self.localFile.split(separator: "\n").filter {
-            !["remote", "listen", "forward", "socks", "reverse", "socks-user-file", "link-wait-timeout"].contains(
+            ![
+                "remote", "listen", "forward", "socks", "reverse", "socks-user-file", "link-wait-timeout",
+                "socks-handshake-timeout",
+            ].contains(
                 String($0.prefix { $0 != " " }))
         }
         let text = remoteOnly + "\n" + common.joined(separator: "\n")

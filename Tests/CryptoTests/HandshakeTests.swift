@@ -2,7 +2,7 @@ import Crypto
 import Testing
 
 @Suite struct HandshakeTests {
-    let now: UInt64 = 1_800_000_000
+    let now: UInt64 = 1_800_000_000_000
 
     @Test func sameKeyGivesMatchingSessionKeysBothWays() throws {
         let key = try makeKey()
@@ -23,87 +23,139 @@ import Testing
     }
 
     @Test func serverRejectsHelloMadeWithAnotherKey() throws {
-        let client = try ClientHandshake(key: try makeKey(), now: now)
+        let client = try ClientHandshake(key: try makeKey(), nowMillis: now)
         #expect(throws: CryptoError.handshakeNotAuthentic) {
-            try ServerHandshake.verify(client.hello, keys: [try makeKey()], now: now).respond()
+            try ServerHandshake.verify(client.hello, keys: [try makeKey()], nowMillis: now).respond()
         }
     }
 
     @Test func clientRejectsReplyMadeWithAnotherKey() throws {
         let clientKey = try makeKey()
-        let client = try ClientHandshake(key: clientKey, now: now)
+        let client = try ClientHandshake(key: clientKey, nowMillis: now)
         let otherServerKey = try makeKey()
-        let impostor = try ClientHandshake(key: otherServerKey, now: now)
-        let (reply, _) = try ServerHandshake.verify(impostor.hello, keys: [otherServerKey], now: now).respond()
+        let impostor = try ClientHandshake(key: otherServerKey, nowMillis: now)
+        let (reply, _) = try ServerHandshake.verify(impostor.hello, keys: [otherServerKey], nowMillis: now).respond()
         #expect(throws: CryptoError.handshakeNotAuthentic) { try client.receive(serverHello: reply) }
     }
 
     @Test func clientRejectsReplyToAnotherHello() throws {
         let key = try makeKey()
-        let client = try ClientHandshake(key: key, now: now)
-        let other = try ClientHandshake(key: key, now: now)
-        let (reply, _) = try ServerHandshake.verify(other.hello, keys: [key], now: now).respond()
+        let client = try ClientHandshake(key: key, nowMillis: now)
+        let other = try ClientHandshake(key: key, nowMillis: now)
+        let (reply, _) = try ServerHandshake.verify(other.hello, keys: [key], nowMillis: now).respond()
         #expect(throws: CryptoError.handshakeNotAuthentic) { try client.receive(serverHello: reply) }
     }
 
-    @Test(arguments: [0, 1, 71, 73, 200])
-    func helloOfWrongSizeIsMalformed(size: Int) throws {
+    @Test func clientReadsTheReplySizeFromItsHeader() throws {
+        let key = try makeKey()
+        let client = try ClientHandshake(key: key, nowMillis: now)
+        let (reply, _) = try ServerHandshake.verify(client.hello, keys: [key], nowMillis: now).respond()
+        let header = reply[..<HandshakeMessage.serverHeaderSize]
+        #expect(try client.serverHelloSize(header: header) == reply.count)
+    }
+
+    @Test(arguments: [0, 1, HandshakeMessage.clientHeaderSize - 1])
+    func helloShorterThanItsHeaderIsMalformed(size: Int) throws {
         let garbage = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ 1) }
         #expect(throws: CryptoError.handshakeMalformed) {
-            try ServerHandshake.verify(garbage, keys: [try makeKey()], now: now).respond()
+            try ServerHandshake.verify(garbage, keys: [try makeKey()], nowMillis: now).respond()
         }
     }
 
-    @Test func randomHelloOfRightSizeIsNotAuthentic() throws {
-        let garbage = (0..<HandshakeMessage.clientHelloSize).map { _ in UInt8.random(in: 0...255) }
+    @Test(arguments: [HandshakeMessage.clientHeaderSize, 200, HandshakeMessage.maximumClientHelloSize])
+    func randomBytesAreNotAuthentic(size: Int) throws {
+        let garbage = (0..<size).map { _ in UInt8.random(in: 0...255) }
         #expect(throws: CryptoError.handshakeNotAuthentic) {
-            try ServerHandshake.verify(garbage, keys: [try makeKey()], now: now).respond()
+            try ServerHandshake.verify(garbage, keys: [try makeKey()], nowMillis: now).respond()
         }
     }
 
-    @Test(arguments: [0, 10, 40, 71])
-    func tamperedHelloIsNotAuthentic(at index: Int) throws {
+    @Test(arguments: [0, 23, 24, 60, HandshakeMessage.clientHeaderSize - 1])
+    func tamperedHelloHeaderIsNotAuthentic(at index: Int) throws {
         let key = try makeKey()
-        var hello = try ClientHandshake(key: key, now: now).hello
+        var hello = try ClientHandshake(key: key, nowMillis: now).hello
         hello[index] ^= 0x80
         #expect(throws: CryptoError.handshakeNotAuthentic) {
-            try ServerHandshake.verify(hello, keys: [key], now: now).respond()
+            try ServerHandshake.verify(hello, keys: [key], nowMillis: now).respond()
+        }
+    }
+
+    @Test func tamperedHelloPaddingMakesTheClientRejectTheReply() throws {
+        let key = try makeKey()
+        var client: ClientHandshake
+        repeat {
+            client = try ClientHandshake(key: key, nowMillis: now)
+        } while client.hello.count
+            == HandshakeMessage.clientHeaderSize
+        var tampered = client.hello
+        tampered[tampered.count - 1] ^= 0x01
+        let (reply, _) = try ServerHandshake.verify(tampered, keys: [key], nowMillis: now).respond()
+        #expect(throws: CryptoError.handshakeNotAuthentic) { try client.receive(serverHello: reply) }
+    }
+
+    @Test func truncatedHelloIsMalformed() throws {
+        let key = try makeKey()
+        var client: ClientHandshake
+        repeat {
+            client = try ClientHandshake(key: key, nowMillis: now)
+        } while client.hello.count
+            == HandshakeMessage.clientHeaderSize
+        #expect(throws: CryptoError.handshakeMalformed) {
+            try ServerHandshake.verify(Array(client.hello.dropLast()), keys: [key], nowMillis: now)
         }
     }
 
     @Test func helloFromFarOffClockIsRefused() throws {
         let key = try makeKey()
-        let hello = try ClientHandshake(key: key, now: now - 600).hello
+        let hello = try ClientHandshake(key: key, nowMillis: now - 600_000).hello
         #expect(throws: CryptoError.clockSkew(seconds: 600)) {
-            try ServerHandshake.verify(hello, keys: [key], now: now).respond()
+            try ServerHandshake.verify(hello, keys: [key], nowMillis: now).respond()
         }
     }
 
     @Test func helloWithinClockSkewIsAccepted() throws {
         let key = try makeKey()
-        let hello = try ClientHandshake(key: key, now: now + 60).hello
-        _ = try ServerHandshake.verify(hello, keys: [key], now: now).respond()
+        let hello = try ClientHandshake(key: key, nowMillis: now + 60_000).hello
+        _ = try ServerHandshake.verify(hello, keys: [key], nowMillis: now).respond()
+    }
+
+    @Test func helloStampedBeforeTheServerStartedIsRefused() throws {
+        let key = try makeKey()
+        let hello = try ClientHandshake(key: key, nowMillis: now - 1).hello
+        #expect(throws: CryptoError.sentBeforeStart) {
+            try ServerHandshake.verify(hello, keys: [key], nowMillis: now + 5_000, notBefore: now)
+        }
+    }
+
+    @Test func helloSizesVaryOverHundredsOfValues() throws {
+        let key = try makeKey()
+        let sizes = try (0..<400).map { _ in try ClientHandshake(key: key, nowMillis: now).hello.count }
+        #expect(Set(sizes).count > 200)
+        #expect(
+            sizes.allSatisfy {
+                (HandshakeMessage.clientHeaderSize...HandshakeMessage.maximumClientHelloSize).contains($0)
+            })
     }
 }
 
 @Suite struct KeyRotationTests {
-    let now: UInt64 = 1_800_000_000
+    let now: UInt64 = 1_800_000_000_000
 
     @Test func serverHoldingTwoKeysAcceptsHellosMadeWithEither() throws {
         let old = try makeKey()
         let new = try makeKey()
         for key in [old, new] {
-            let client = try ClientHandshake(key: key, now: now)
-            let verified = try ServerHandshake.verify(client.hello, keys: [old, new], now: now)
+            let client = try ClientHandshake(key: key, nowMillis: now)
+            let verified = try ServerHandshake.verify(client.hello, keys: [old, new], nowMillis: now)
             #expect(verified.keyFingerprint == key.fingerprint)
             _ = try client.receive(serverHello: try verified.respond().reply)
         }
     }
 
     @Test func serverHoldingTwoKeysRefusesAThird() throws {
-        let hello = try ClientHandshake(key: try makeKey(), now: now).hello
+        let hello = try ClientHandshake(key: try makeKey(), nowMillis: now).hello
         #expect(throws: CryptoError.handshakeNotAuthentic) {
-            try ServerHandshake.verify(hello, keys: [try makeKey(), try makeKey()], now: now)
+            try ServerHandshake.verify(hello, keys: [try makeKey(), try makeKey()], nowMillis: now)
         }
     }
 }

@@ -33,6 +33,31 @@ import Testing
         }
     }
 
+    @Test func fifoAsKeyFileIsRefusedWithoutWaitingForAWriter() throws {
+        let path = NSTemporaryDirectory() + "tcptunnel-fifo-\(UUID().uuidString)"
+        #expect(mkfifo(path, 0o600) == 0)
+        defer { unlink(path) }
+        #expect(throws: KeyError.notRegularFile(path: path, kind: "a FIFO (named pipe)")) {
+            try PreSharedKey.load(fromFile: path)
+        }
+    }
+
+    @Test func directoryAsKeyFileIsRefused() throws {
+        let path = NSTemporaryDirectory() + "tcptunnel-dir-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(
+            atPath: path, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        #expect(throws: KeyError.notRegularFile(path: path, kind: "a directory")) {
+            try PreSharedKey.load(fromFile: path)
+        }
+    }
+
+    @Test func characterDeviceAsKeyFileIsRefused() {
+        #expect(throws: KeyError.notRegularFile(path: "/dev/zero", kind: "a character device")) {
+            try PreSharedKey.load(fromFile: "/dev/zero")
+        }
+    }
+
     @Test(arguments: ["", "not base64!", "AAAA", String(repeating: "A", count: 44), "QUJD\n"])
     func textThatIsNotA32ByteKeyIsMalformed(text: String) {
         #expect(throws: KeyError.malformed(source: "test")) { try PreSharedKey(base64: text, source: "test") }

@@ -7,10 +7,10 @@ func makeKey() throws -> PreSharedKey {
 
 /// Runs a complete handshake between two holders of `key` and returns both ends' session keys.
 func handshake(
-    clientKey: PreSharedKey, serverKey: PreSharedKey, now: UInt64 = 1_800_000_000
+    clientKey: PreSharedKey, serverKey: PreSharedKey, now: UInt64 = 1_800_000_000_000
 ) throws -> (client: SessionKeys, server: SessionKeys) {
-    let client = try ClientHandshake(key: clientKey, now: now)
-    let (reply, serverKeys) = try ServerHandshake.verify(client.hello, keys: [serverKey], now: now).respond()
+    let client = try ClientHandshake(key: clientKey, nowMillis: now)
+    let (reply, serverKeys) = try ServerHandshake.verify(client.hello, keys: [serverKey], nowMillis: now).respond()
     return (try client.receive(serverHello: reply), serverKeys)
 }
 

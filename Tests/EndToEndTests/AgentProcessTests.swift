@@ -35,6 +35,21 @@ struct AgentProcessTests {
             ])
     }
 
+    @Test func fifoGivenAsKeyFileIsOneErrorLineAndAnExitNotAHang() throws {
+        let path = NSTemporaryDirectory() + "tcptunnel-fifo-\(UUID().uuidString)"
+        #expect(mkfifo(path, 0o600) == 0)
+        defer { unlink(path) }
+        for extra in [[], ["--check"]] {
+            let agent = try AgentProcess(["remote", "--listen", "127.0.0.1:0", "--key-file", path] + extra)
+            #expect(agent.waitForExit(seconds: 5) == 1, "exits at once \(extra)")
+            #expect(
+                lines(agent.standardError) == [
+                    "tcptunnel: error: key file \(path) is a FIFO (named pipe), not a regular file; "
+                        + "give the file that holds the key"
+                ])
+        }
+    }
+
     @Test func checkExitsZeroForAGoodConfigAndKeyAndOneForAKeyOthersCanRead() throws {
         let keyFile = try makeKeyFile()
         defer { try? FileManager.default.removeItem(atPath: keyFile) }

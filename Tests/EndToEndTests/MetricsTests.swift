@@ -74,9 +74,19 @@ final class ScrapedMetrics: Sendable {
         try remote.start()
         defer { remote.stop() }
         let stranger = try connect(to: remote.listeningEndpoint)
-        try stranger.sendAll([UInt8](repeating: 7, count: 72))
-        #expect(eventually { remoteMetrics.value("tcptunnel_handshake_failures_total") == 1 })
+        try stranger.sendAll([UInt8](repeating: 7, count: 100))
+        #expect(eventually { remoteMetrics.value("tcptunnel_handshakes_pending") == 1 })
         stranger.close()
+        #expect(eventually { remoteMetrics.value("tcptunnel_handshake_failures_total") == 1 })
+        #expect(remoteMetrics.value(#"tcptunnel_connections_rejected_total{reason="not_authentic"}"#) == 1)
+        let healthCheck = try connect(to: remote.listeningEndpoint)
+        healthCheck.close()
+        #expect(
+            eventually {
+                remoteMetrics.value(#"tcptunnel_connections_rejected_total{reason="closed_without_data"}"#) == 1
+            })
+        #expect(remoteMetrics.value("tcptunnel_handshake_failures_total") == 1, "a health check is no failure")
+        #expect(eventually { remoteMetrics.value("tcptunnel_handshakes_pending") == 0 })
 
         for round in 0..<2 {
             let local = try LocalAgent(

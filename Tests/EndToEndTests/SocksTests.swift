@@ -101,7 +101,7 @@ import Testing
             ([5, 1, 0, 4, 1, 0, 1, 127, 0, 0, 1, 0, 80], [5, 0, 5, 1, 0, 1, 0, 0, 0, 0, 0, 0]),  // request version 4
             ([5, 1, 0, 5, 1, 7, 1, 127, 0, 0, 1, 0, 80], [5, 0, 5, 1, 0, 1, 0, 0, 0, 0, 0, 0]),  // reserved byte 7
             ([5, 1, 0, 5, 1, 0, 3, 3, 0x61, 0x20, 0x62, 0, 80], [5, 0, 5, 4, 0, 1, 0, 0, 0, 0, 0, 0]),  // "a b"
-            ([5, 3, 0], []),  // a greeting cut short, then silence: closed after the handshake timeout
+            ([5, 3, 0], []),  // a greeting cut short, then silence: closed after the SOCKS handshake timeout
         ]
         for (index, exchange) in exchanges.enumerated() {
             let socket = try connect(to: entry)
@@ -164,5 +164,46 @@ import Testing
         #expect(throws: SocksCredentialsError(path: path, reason: "line 1 is not user:password")) {
             try SocksCredentials.load(fromFile: path)
         }
+    }
+
+    @Test func clientsTricklingTheirHandshakeAreClosedAtTheDeadlineAndHoldNoStreamSlot() throws {
+        let target = try TestTarget.echo()
+        defer { target.stop() }
+        var settings = testSettings()
+        settings.maxStreams = 10
+        settings.socksHandshakeTimeout = 10
+        let tunnel = try ForwardingTunnel(
+            target: target.endpoint, forwards: [.tunnel(listen: loopback), .socks(listen: loopback)],
+            settings: settings)
+        defer { tunnel.stop() }
+        let (listen, socks) = (tunnel.endpoints[0], tunnel.endpoints[1])
+        #expect(eventually { tunnel.local.isLinkUp })
+        // A valid greeting and CONNECT request, one byte every 2 s: 26 s to send it all.
+        let slowHandshake: [UInt8] = [5, 1, 0, 5, 1, 0, 1, 127, 0, 0, 1, 0, 80]
+        let closedAfter = Locked<[Double]>([])
+        let tricklers = Completion()
+        try startThread(named: "tricklers") {
+            _ = try? runConcurrently(30, within: 30) { _ in
+                guard let socket = try? connect(to: socks) else { return }
+                defer { socket.close() }
+                let started = Date()
+                for byte in slowHandshake {
+                    guard (try? socket.sendAll([byte])) != nil else { break }
+                    socket.setReceiveTimeout(seconds: 2)
+                    var buffer = [UInt8](repeating: 0, count: 16)
+                    let received = Result { try buffer.withUnsafeMutableBytes { try socket.receive(into: $0) } }
+                    if case .success(0) = received { break }  // closed by the agent
+                    if case .failure(let error as SocketError) = received, !error.isTimeout { break }  // reset
+                }
+                closedAfter.withLock { $0.append(Date().timeIntervalSince(started)) }
+            }
+            tricklers.complete()
+        }
+        Thread.sleep(forTimeInterval: 3)
+        #expect(try echoesExactly(pattern(count: 50_000, seed: 9), through: listen), "a --listen client gets through")
+        #expect(tricklers.wait(seconds: 25))
+        let times = closedAfter.withLock { $0 }
+        #expect(times.count == 30)
+        #expect(times.allSatisfy { $0 >= 9 && $0 < 20 }, "closed after \(times.sorted()) s")
     }
 }

@@ -25,6 +25,7 @@ func testSettings() -> TunnelSettings {
     settings.handshakeTimeout = 0.5
     settings.connectTimeout = 2
     settings.linkWaitTimeout = 5
+    settings.socksHandshakeTimeout = 0.5
     settings.drainTimeout = 0.5
     return settings
 }

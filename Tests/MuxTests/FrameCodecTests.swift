@@ -24,7 +24,7 @@ import Testing
         .window(8, increment: 12345), .ping(0xDEAD_BEEF), .pong(42), .goAway(.shutdown),
         .listen(forward: 1, address: Endpoint(host: "0.0.0.0", port: 8080)),
         .listenResult(forward: 1, .addressInUse, port: 0), .listenResult(forward: 2, .bound, port: 8080),
-        .unlisten(forward: 3),
+        .unlisten(forward: 3), .padding(count: 0), .padding(count: Limits.maxPadding),
     ]
 
     @Test(arguments: everyKind)
@@ -68,9 +68,14 @@ import Testing
         #expect(throws: FrameError.self) { try decode(bytes) }
     }
 
-    @Test(arguments: [0, 13, 200, 255] as [UInt8])
+    @Test(arguments: [0, 14, 200, 255] as [UInt8])
     func unknownKindIsRejected(kind: UInt8) {
         #expect(throws: FrameError.unknownKind(kind)) { try decode([kind, 0, 0, 0, 1]) }
+    }
+
+    @Test func paddingLongerThanLimitIsRejected() {
+        let bytes: [UInt8] = [13, 0, 0, 0, 0] + [UInt8](repeating: 0, count: Limits.maxPadding + 1)
+        #expect(throws: FrameError.self) { try decode(bytes) }
     }
 
     @Test func emptyDataIsRejected() {

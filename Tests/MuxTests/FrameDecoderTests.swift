@@ -7,8 +7,9 @@ import Testing
     /// A sealer and the decoder that opens what it seals.
     private func pair() throws -> (FrameSealer, FrameDecoder) {
         let key = try PreSharedKey(base64: PreSharedKey.generateBase64(), source: "test")
-        let client = try ClientHandshake(key: key, now: 1_800_000_000)
-        let (reply, serverKeys) = try ServerHandshake.verify(client.hello, keys: [key], now: 1_800_000_000).respond()
+        let client = try ClientHandshake(key: key, nowMillis: 1_800_000_000_000)
+        let (reply, serverKeys) = try ServerHandshake.verify(client.hello, keys: [key], nowMillis: 1_800_000_000_000)
+            .respond()
         let clientKeys = try client.receive(serverHello: reply)
         return (clientKeys.clientSide().sealer, FrameDecoder(opener: serverKeys.serverSide().opener))
     }

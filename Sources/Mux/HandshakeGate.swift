@@ -1,0 +1,365 @@
+import CLinux
+import Crypto
+import Glibc
+import Logging
+
+/// The remote agent's pre-authentication stage: accepts connections on the link port and holds each one, on a
+/// single thread, until its client hello verifies; only then does the connection get a link and threads.
+///
+/// What a stranger can make it spend is bounded and small: a pending connection is a descriptor, a table entry
+/// and, once bytes arrive, a buffer of at most one hello (1.1 KiB). The hello's header is checked with one AEAD
+/// open per key before anything else, and no X25519 runs for a peer without the key. Nothing is ever sent
+/// before a hello verifies; every failure (silence, wrong key, stale clock, replay, shedding) ends in the same
+/// close, at the connection's deadline (drawn at accept, 0.5 to 1.5 handshake timeouts), or as soon as the peer
+/// closes its side, or when a flood sheds it.
+///
+/// Threads: the gate thread owns the listening socket, every pending connection, the replay cache and the
+/// report; no other thread touches them. `stop()` wakes it by shutting the listening socket down.
+/// `@unchecked Sendable`: immutable configuration plus `isStopping`, `rejections` and `pendingNow`, each a `Locked`.
+final class HandshakeGate: @unchecked Sendable {
+    /// What the gate admits, and for how long.
+    struct Configuration: Sendable {
+        /// The keys local agents may use (two during a rotation).
+        var keys: [PreSharedKey]
+        /// Seconds a connection has to deliver its hello (its deadline is 0.5 to 1.5 times this).
+        var handshakeTimeout: Double
+        /// Connections pending at once, from everyone.
+        var maxPending: Int
+        /// Connections pending at once from one IPv4 address or IPv6 /64.
+        var maxPendingPerSource: Int
+        /// Unix milliseconds: hellos stamped earlier are refused, so that a hello recorded before this agent
+        /// started (and so missing from its replay cache) is never answered.
+        var notBefore: UInt64
+        /// Seconds between summary lines of rejected connections.
+        var reportInterval: Double = Limits.rejectionReportInterval
+    }
+
+    /// Called on the gate thread with a connection whose handshake completed; it now belongs to the callee,
+    /// blocking again, with the session keys it agreed.
+    typealias Authenticated = @Sendable (Socket, SessionKeys) -> Void
+
+    private let listening: Socket
+    private let configuration: Configuration
+    private let metrics: AgentMetrics
+    private let logger: Logger
+    private let onAuthenticated: Authenticated
+    private enum Phase {
+        case bound, running, stopping
+    }
+    private let phase = Locked(Phase.bound)
+    private let isStopping = Locked(false)
+    private let stopped = Completion()
+    private let rejections = Locked<[HandshakeRejection: Int]>([:])
+    private let pendingNow = Locked(0)
+
+    /// A gate for `listening`, which it owns from now on (and closes when it stops).
+    init(
+        listening: Socket, configuration: Configuration, metrics: AgentMetrics, logger: Logger,
+        onAuthenticated: @escaping Authenticated
+    ) {
+        self.listening = listening
+        self.configuration = configuration
+        self.metrics = metrics
+        self.logger = logger
+        self.onAuthenticated = onAuthenticated
+    }
+
+    /// Starts the gate thread. On failure the listening socket is closed.
+    func start() throws(AgentError) {
+        listening.setBlocking(false)
+        let epoll: Epoll
+        do {
+            epoll = try Epoll()
+            try epoll.watch(listening.fd, token: GateLoop.listenerToken)
+        } catch {
+            listening.close()
+            throw .systemCall(error)
+        }
+        phase.withLock { $0 = .running }
+        do {
+            try startThread(named: "handshakes") { [self] in
+                var loop = GateLoop(gate: self, epoll: epoll)
+                loop.run()
+                listening.close()
+                epoll.close()
+                stopped.complete()
+            }
+        } catch {
+            phase.withLock { $0 = .stopping }
+            epoll.close()
+            listening.close()
+            throw .resources(error)
+        }
+    }
+
+    /// Stops accepting, closes every pending connection and waits (briefly) for the gate thread. Idempotent.
+    func stop() {
+        let previous = phase.withLock { phase in
+            defer { phase = .stopping }
+            return phase
+        }
+        isStopping.withLock { $0 = true }
+        switch previous {
+        case .bound: listening.close()  // no gate thread to hand the socket to
+        case .running:
+            listening.shutdown(.both)  // wakes epoll_wait: the listening socket reports readable, and accept fails
+            stopped.wait(seconds: 2)
+        case .stopping: break
+        }
+    }
+
+    /// Connections waiting for their hello now.
+    var pendingCount: Int { pendingNow.withLock { $0 } }
+
+    /// Connections turned away for `reason` since the start.
+    func rejectedCount(_ reason: HandshakeRejection) -> Int { rejections.withLock { $0[reason] ?? 0 } }
+
+    /// The gate thread's state and work. Created on that thread and never leaves it.
+    private struct GateLoop {
+        static let listenerToken = UInt64.max
+
+        /// One connection waiting for its hello.
+        struct Connection {
+            let socket: Socket
+            let peer: ResolvedAddress
+            /// The hello so far; empty until the first byte arrives.
+            var received: [UInt8] = []
+            /// The bytes the hello needs: its fixed header until that has verified, then the whole hello.
+            var expected = HandshakeMessage.clientHeaderSize
+            var header: ClientHelloHeader?
+            /// Set once the hello failed: from then on input is read and dropped until the deadline.
+            var rejection: HandshakeRejection?
+        }
+
+        let gate: HandshakeGate
+        let epoll: Epoll
+        var table: PendingTable
+        var connections: [Int32: Connection] = [:]
+        var replays = HelloReplayCache()
+        var report: RejectionReport
+        var generator = SystemRandomNumberGenerator()
+        var lastSweep: UInt64 = 0
+        /// Where dropped input goes; one buffer for every connection.
+        var sink = [UInt8](repeating: 0, count: 4096)
+        let failures = LogThrottle()
+
+        init(gate: HandshakeGate, epoll: Epoll) {
+            self.gate = gate
+            self.epoll = epoll
+            table = PendingTable(
+                capacity: gate.configuration.maxPending, capacityPerSource: gate.configuration.maxPendingPerSource)
+            report = RejectionReport(interval: gate.configuration.reportInterval)
+        }
+
+        mutating func run() {
+            let events = UnsafeMutableBufferPointer<epoll_event>.allocate(capacity: 256)
+            defer { events.deallocate() }
+            var ready: [UInt64] = []
+            while !gate.isStopping.withLock({ $0 }) {
+                epoll.wait(into: &ready, events: events, timeoutMillis: timeoutMillis())
+                for token in ready {
+                    if token == Self.listenerToken { acceptAll() } else { service(Int32(truncatingIfNeeded: token)) }
+                }
+                housekeep()
+            }
+            for connection in connections.values { connection.socket.close() }
+            connections = [:]
+            table = PendingTable(capacity: table.capacity, capacityPerSource: table.capacityPerSource)
+            publishPending()
+        }
+
+        /// Sleep until the next sweep or summary line is due, at most a second.
+        private func timeoutMillis() -> Int32 {
+            let now = MonotonicClock.nanoseconds()
+            let sweepDue = table.count > 0 ? lastSweep + Limits.pendingSweepInterval : now + 1_000_000_000
+            let due = min(sweepDue, report.nextLineDue ?? .max, now + 1_000_000_000)
+            return Int32(due > now ? (due - now) / 1_000_000 + 1 : 0)
+        }
+
+        /// Closes connections past their deadline (at most every sweep interval, so a table of thousands is not
+        /// scanned per event) and writes the summary line when it is due.
+        private mutating func housekeep() {
+            let now = MonotonicClock.nanoseconds()
+            if now >= lastSweep + Limits.pendingSweepInterval {
+                lastSweep = now
+                for fd in table.expired(now: now) { close(fd, as: connections[fd]?.rejection ?? .silent) }
+            }
+            if let line = report.line(now: now, pending: table.count) { gate.logger.warning("\(line)") }
+            publishPending()
+        }
+
+        private func publishPending() {
+            let count = table.count
+            gate.pendingNow.withLock { $0 = count }
+            gate.metrics.handshakesPending.record(count)
+        }
+
+        // MARK: Accepting
+
+        /// Accepts what the kernel has queued, a bounded number per wake so pending connections are served too.
+        private mutating func acceptAll() {
+            for _ in 0..<Limits.acceptsPerWake {
+                let accepted: (Socket, ResolvedAddress)?
+                do {
+                    accepted = try gate.listening.acceptPending()
+                } catch {
+                    if gate.isStopping.withLock({ $0 }) { return }
+                    guard error.code == EMFILE || error.code == ENFILE,
+                        let victim = table.descriptors.randomElement(using: &generator)
+                    else {
+                        failures.log(gate.logger, level: .error, "accept on the link port failed: \(error)")
+                        usleep(10_000)  // the listening socket stays readable: do not spin on it
+                        return
+                    }
+                    // Out of descriptors: a pending stranger gives up its descriptor for the next connection.
+                    failures.log(
+                        gate.logger, level: .warning, "out of descriptors (\(error)); shedding pending connections")
+                    close(victim, as: .shed)
+                    continue
+                }
+                guard let (socket, peer) = accepted else { return }
+                admit(socket, from: peer)
+            }
+        }
+
+        private mutating func admit(_ socket: Socket, from peer: ResolvedAddress) {
+            let now = MonotonicClock.nanoseconds()
+            let hold = gate.configuration.handshakeTimeout * Double.random(in: 0.5...1.5, using: &generator)
+            let deadline = now + UInt64(hold * 1e9)
+            do {
+                try epoll.watch(socket.fd, token: UInt64(UInt32(bitPattern: socket.fd)))
+            } catch {
+                failures.log(gate.logger, level: .error, "cannot watch a new connection: \(error)")
+                return socket.close()
+            }
+            if let shed = table.admit(
+                socket.fd, from: ConnectionSource(peer), now: now, deadline: deadline, using: &generator)
+            {
+                finish(shed, as: .shed)
+            }
+            connections[socket.fd] = Connection(socket: socket, peer: peer)
+        }
+
+        // MARK: Reading hellos
+
+        private mutating func service(_ fd: Int32) {
+            guard var connection = connections[fd] else { return }
+            if connection.rejection != nil { return discard(fd, connection) }
+            if connection.received.isEmpty { connection.received.reserveCapacity(HandshakeMessage.clientHeaderSize) }
+            let wanted = connection.expected - connection.received.count
+            let start = connection.received.count
+            connection.received += repeatElement(0, count: wanted)
+            let result = connection.received.withUnsafeMutableBytes { raw in
+                Result { () throws(SocketError) in
+                    try connection.socket.receive(into: UnsafeMutableRawBufferPointer(rebasing: raw[start...]))
+                }
+            }
+            switch result {
+            case .success(let count) where count > 0:
+                connection.received.removeLast(wanted - count)
+            case .failure(let error) where error.isTimeout:
+                connection.received.removeLast(wanted)
+                connections[fd] = connection
+                return
+            default:  // end of stream, or a reset: the peer gave up
+                return close(fd, as: start == 0 ? .closedWithoutData : .silent)
+            }
+            connections[fd] = connection
+            if connection.received.count == connection.expected { advance(fd, connection) }
+        }
+
+        /// The hello's header or whole hello has arrived: check it, and answer it if it is the whole one.
+        private mutating func advance(_ fd: Int32, _ connection: Connection) {
+            var connection = connection
+            let configuration = gate.configuration
+            guard let header = connection.header else {
+                do {
+                    let header = try ServerHandshake.openHeader(
+                        connection.received[...], keys: configuration.keys, nowMillis: UnixClock.nowMillis(),
+                        notBefore: configuration.notBefore)
+                    connection.header = header
+                    connection.expected = header.helloSize
+                    connection.received.reserveCapacity(header.helloSize)
+                    connections[fd] = connection
+                    if connection.received.count == header.helloSize { advance(fd, connection) }
+                } catch {
+                    reject(fd, connection, as: HandshakeRejection(error), detail: "\(error)")
+                }
+                return
+            }
+            let verified: VerifiedHello
+            do {
+                verified = try header.complete(connection.received)
+            } catch {
+                return reject(fd, connection, as: .notAuthentic, detail: "\(error)")
+            }
+            guard replays.admit(verified.identity, nowMillis: UnixClock.nowMillis()) else {
+                return reject(fd, connection, as: .replayed, detail: "hello already answered")
+            }
+            answer(fd, connection, verified)
+        }
+
+        private mutating func answer(_ fd: Int32, _ connection: Connection, _ verified: VerifiedHello) {
+            let response: (reply: [UInt8], keys: SessionKeys)
+            do {
+                response = try verified.respond()
+            } catch {
+                failures.log(gate.logger, level: .error, "cannot answer a hello: \(error)")
+                return reject(fd, connection, as: .notAuthentic, detail: "\(error)")
+            }
+            // A fresh connection's send buffer takes a hello whole; if it does not, the peer cannot be served.
+            let sent = response.reply.withUnsafeBytes { raw in
+                (try? connection.socket.sendAvailable(raw)) ?? -1
+            }
+            guard sent == response.reply.count else { return close(fd, as: .silent) }
+            table.remove(fd)
+            connections[fd] = nil
+            epoll.forget(fd)
+            connection.socket.setBlocking(true)
+            gate.onAuthenticated(connection.socket, response.keys)
+        }
+
+        private mutating func reject(
+            _ fd: Int32, _ connection: Connection, as reason: HandshakeRejection, detail: String
+        ) {
+            var connection = connection
+            connection.rejection = reason
+            connection.received = []  // a failed hello keeps no buffer while it is held
+            connections[fd] = connection
+            gate.logger.debug("connection from \(connection.peer.endpoint) refused (\(reason)): \(detail)")
+        }
+
+        /// Reads and drops what a rejected connection sends; closes it if the peer has closed.
+        private mutating func discard(_ fd: Int32, _ connection: Connection) {
+            let result = sink.withUnsafeMutableBytes { raw in
+                Result { () throws(SocketError) in try connection.socket.receive(into: raw) }
+            }
+            switch result {
+            case .success(let count) where count > 0: return
+            case .failure(let error) where error.isTimeout: return
+            default: close(fd, as: connection.rejection ?? .silent)
+            }
+        }
+
+        // MARK: Closing
+
+        /// Closes a pending connection and counts why.
+        private mutating func close(_ fd: Int32, as reason: HandshakeRejection) {
+            table.remove(fd)
+            finish(fd, as: reason)
+        }
+
+        /// Closes a connection already out of the table and counts why.
+        private mutating func finish(_ fd: Int32, as reason: HandshakeRejection) {
+            guard let connection = connections.removeValue(forKey: fd) else { return }
+            // Counted before the close, so whoever sees the close also sees the count.
+            report.record(reason)
+            gate.rejections.withLock { $0[reason, default: 0] += 1 }
+            gate.metrics.recordRejection(reason)
+            if reason == .closedWithoutData || reason == .shed {
+                gate.logger.debug("connection from \(connection.peer.endpoint) closed: \(reason)")
+            }
+            connection.socket.close()
+        }
+    }
+}

@@ -1,0 +1,208 @@
+import Crypto
+import Foundation
+import Testing
+
+@testable import Mux
+
+/// What a passive observer and a replaying attacker get from links between real agents on 127.0.0.1.
+@Suite(.serialized, .timeLimit(.minutes(2)))
+struct ObserverTests {
+    @Test func firstBytesOfFreshLinksLookLikeUniformNoiseOfVaryingSizeWithNoTimestamp() throws {
+        let target = try TestTarget.echo()
+        defer { target.stop() }
+        let key = try makeKey()
+        let remote = try RemoteAgent(
+            listen: loopback, target: target.endpoint, keys: [key], settings: testSettings(), logger: quietLogger)
+        try remote.start()
+        defer { remote.stop() }
+        let relay = try RecordingRelay(upstream: remote.listeningEndpoint)
+        defer { relay.stop() }
+        let links = 256
+        for _ in 0..<links {
+            let local = try LocalAgent(
+                listen: loopback, remote: relay.endpoint, key: key, settings: testSettings(), logger: quietLogger)
+            try local.start()
+            #expect(eventually { local.isLinkUp })
+            local.stop()
+        }
+        let records = relay.records
+        #expect(records.count == links)
+        for direction in [RecordingRelay.Direction.toRemote, .toLocal] {
+            let prefixes = records.compactMap { $0[direction]?.prefix }
+            #expect(prefixes.count == links && prefixes.allSatisfy { $0.count == 64 })
+            expectUniform(prefixes, direction: direction)
+            let sizes = Set(records.compactMap { $0[direction]?.firstSegment })
+            #expect(sizes.count > 100, "first segments \(direction) take only \(sizes.count) sizes")
+            #expect(records.allSatisfy { !containsUnixTime($0[direction]?.prefix ?? []) })
+        }
+        // The local agent's first frames after its hello (the round-trip PING) are padded, so they vary too.
+        let openingSizes = Set(records.compactMap { $0[.toRemote]?.secondSegment })
+        #expect(openingSizes.count > 100, "the first frames take only \(openingSizes.count) sizes")
+    }
+
+    /// Each of the 64 byte positions, across links, like uniform noise: every bit set in about half of them
+    /// (within 6 standard deviations), and many distinct values at each position.
+    private func expectUniform(_ prefixes: [[UInt8]], direction: RecordingRelay.Direction) {
+        let count = Double(prefixes.count)
+        let tolerance = 6 * (count.squareRoot() / 2)
+        for position in 0..<64 {
+            let values = prefixes.map { $0[position] }
+            #expect(Set(values).count > 100, "byte \(position) \(direction) takes \(Set(values).count) values")
+            for bit in 0..<8 {
+                let ones = Double(values.filter { $0 >> bit & 1 == 1 }.count)
+                #expect(
+                    abs(ones - count / 2) < tolerance, "bit \(bit) of byte \(position) \(direction) set \(ones) times")
+            }
+        }
+    }
+
+    /// Whether the Unix time of the last ten minutes appears big-endian, in seconds or milliseconds, as 8 bytes.
+    private func containsUnixTime(_ bytes: [UInt8]) -> Bool {
+        let now = UnixClock.nowMillis()
+        // The slowly changing high bytes: 6 of the seconds, 5 of the milliseconds.
+        let stamps = Set(
+            stride(from: now - 600_000, through: now, by: 1000).flatMap { millis in
+                [(millis / 1000) >> 16, millis >> 24]
+            })
+        let windows: [UInt64] = (0...(bytes.count - 8)).flatMap { offset -> [UInt64] in
+            let value = bytes[offset..<offset + 8].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+            return [value >> 16, value >> 24]
+        }
+        return windows.contains { stamps.contains($0) }
+    }
+
+    @Test func helloRecordedBeforeARestartGetsNoByteFromTheRestartedAgentNorFromALaterOne() throws {
+        let target = try TestTarget.echo()
+        defer { target.stop() }
+        let key = try makeKey()
+        var settings = testSettings()
+        settings.handshakeTimeout = 1
+        var remote = try RemoteAgent(
+            listen: loopback, target: target.endpoint, keys: [key], settings: settings, logger: quietLogger)
+        try remote.start()
+        let relay = try RecordingRelay(upstream: remote.listeningEndpoint)
+        defer { relay.stop() }
+        let local = try LocalAgent(
+            listen: loopback, remote: relay.endpoint, key: key, settings: testSettings(), logger: quietLogger)
+        try local.start()
+        #expect(eventually { local.isLinkUp })
+        local.stop()
+        let recorded = try #require(relay.records.first?[.toRemote]?.bytes)
+        let port = remote.listeningEndpoint.port
+
+        #expect(replayGetsNoByte(recorded, to: remote.listeningEndpoint), "the agent that answered it refuses it")
+        #expect(remote.rejectedCount(.replayed) == 1)
+        remote.stop()
+        // Restarted on the same port, and a second agent with the same key started later on another port.
+        remote = try RemoteAgent(
+            listen: Endpoint(host: "127.0.0.1", port: port), target: target.endpoint, keys: [key], settings: settings,
+            logger: quietLogger)
+        try remote.start()
+        defer { remote.stop() }
+        let second = try RemoteAgent(
+            listen: loopback, target: target.endpoint, keys: [key], settings: settings, logger: quietLogger)
+        try second.start()
+        defer { second.stop() }
+        for agent in [remote, second] {
+            #expect(replayGetsNoByte(recorded, to: agent.listeningEndpoint))
+            #expect(agent.rejectedCount(.staleClock) == 1, "refused as stamped before the agent started")
+            #expect(agent.linkCount == 0)
+        }
+    }
+
+    /// Sends a recorded hello and reads until the agent closes: no byte may come back.
+    private func replayGetsNoByte(_ hello: [UInt8], to endpoint: Endpoint) -> Bool {
+        guard let socket = try? connect(to: endpoint) else { return false }
+        defer { socket.close() }
+        guard (try? socket.sendAll(hello)) != nil else { return false }
+        let (bytes, seconds) = waitForClose(socket, limit: 5)
+        return bytes == 0 && seconds < 5
+    }
+}
+
+/// A TCP relay on 127.0.0.1 in front of `upstream` that records, for each connection and each direction, the
+/// size of the first segment read and the first bytes: what a passive observer on the path sees.
+final class RecordingRelay: Sendable {
+    enum Direction: Hashable, CustomStringConvertible {
+        case toRemote, toLocal
+        var description: String { self == .toRemote ? "to the remote agent" : "to the local agent" }
+    }
+
+    /// What was seen in one direction of one connection.
+    struct Record: Sendable {
+        var firstSegment = 0
+        var secondSegment: Int?
+        /// The first 64 bytes.
+        var prefix: [UInt8] = []
+        /// Everything up to the first pause of 0.2 s: the whole hello, for replaying.
+        var bytes: [UInt8] = []
+    }
+
+    let endpoint: Endpoint
+    private let listener: Listener
+    private let recorded = Locked<[[Direction: Record]]>([])
+
+    init(upstream: Endpoint) throws {
+        listener = try Listener(endpoint: loopback)
+        endpoint = listener.endpoint
+        try listener.start(logger: quietLogger) { [recorded] downstream in
+            guard let upstreamSocket = try? connect(to: upstream) else { return downstream.close() }
+            let index = recorded.withLock { records in
+                records.append([:])
+                return records.count - 1
+            }
+            let pumpsLeft = Locked(2)
+            let finish: @Sendable () -> Void = {
+                guard
+                    pumpsLeft.withLock({ left in
+                        left -= 1
+                        return left == 0
+                    })
+                else { return }
+                downstream.close()
+                upstreamSocket.close()
+            }
+            for (source, destination, direction) in [
+                (downstream, upstreamSocket, Direction.toRemote), (upstreamSocket, downstream, .toLocal),
+            ] {
+                try? startThread(named: "recording-relay") {
+                    Self.pump(from: source, to: destination) { chunk, isFirst in
+                        recorded.withLock { records in
+                            var record = records[index][direction] ?? Record()
+                            if isFirst { record.firstSegment = chunk.count }
+                            if !isFirst && record.secondSegment == nil { record.secondSegment = chunk.count }
+                            record.prefix += chunk.prefix(64 - record.prefix.count)
+                            if isFirst { record.bytes = chunk }
+                            records[index][direction] = record
+                        }
+                    }
+                    finish()
+                }
+            }
+        }
+    }
+
+    /// One entry per connection so far.
+    var records: [[Direction: Record]] { recorded.withLock { $0 } }
+
+    func stop() {
+        listener.stop()
+    }
+
+    private static func pump(
+        from source: Socket, to destination: Socket, observe: ([UInt8], Bool) -> Void
+    ) {
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        var isFirst = true
+        while let count = try? buffer.withUnsafeMutableBytes({ try source.receive(into: $0) }), count > 0 {
+            observe(Array(buffer[..<count]), isFirst)
+            isFirst = false
+            guard
+                (try? buffer.withUnsafeBytes({ try destination.sendAll(UnsafeRawBufferPointer(rebasing: $0[..<count])) }
+                )) != nil
+            else { break }
+        }
+        source.shutdown(.both)
+        destination.shutdown(.both)
+    }
+}
