@@ -15,11 +15,13 @@ let package = Package(
     ],
     targets: [
         .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
+        .systemLibrary(name: "CLinux"),
         .target(name: "Crypto", dependencies: ["CSodium"], swiftSettings: fuzzing),
         .target(
             name: "Mux",
             dependencies: [
                 "Crypto",
+                "CLinux",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "HashTreeCollections", package: "swift-collections"),

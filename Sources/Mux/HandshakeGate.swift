@@ -66,6 +66,7 @@ final class HandshakeGate: @unchecked Sendable {
 
     /// Starts the gate thread. On failure the listening socket is closed.
     func start() throws(AgentError) {
+        warnIfDescriptorsAreShort()
         listening.setBlocking(false)
         let epoll: Epoll
         do {
@@ -90,6 +91,20 @@ final class HandshakeGate: @unchecked Sendable {
             listening.close()
             throw .resources(error)
         }
+    }
+
+    /// Says so at start when the process may open fewer descriptors than the pending table can hold: the gate
+    /// then sheds when descriptors run out rather than at `--max-pending`.
+    private func warnIfDescriptorsAreShort() {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return }
+        let wanted = UInt64(configuration.maxPending) + Limits.descriptorHeadroom
+        guard limit.rlim_cur < wanted else { return }
+        let message =
+            "the open-file limit (\(limit.rlim_cur)) is below --max-pending (\(configuration.maxPending)) plus "
+            + "room for links and streams: under a flood, pending connections will be shed when descriptors "
+            + "run out (raise LimitNOFILE= or ulimit -n)"
+        logger.warning("\(message)")
     }
 
     /// Stops accepting, closes every pending connection and waits (briefly) for the gate thread. Idempotent.

@@ -30,6 +30,9 @@ package enum Limits {
     /// `--socks-handshake-timeout` and no stream slot; beyond this many, new SOCKS clients are reset at once,
     /// so clients trickling their handshakes cannot take every thread.
     static let maxSocksHandshakes = 256
+    /// Descriptors a remote agent wants beyond `--max-pending`, for its links, streams and listeners, before it
+    /// warns at start that the open-file limit is short.
+    static let descriptorHeadroom: UInt64 = 1024
     /// Connections the handshake thread accepts per wake before it serves the pending ones again.
     static let acceptsPerWake = 64
     /// The handshake thread closes connections past their deadline at most this often (nanoseconds), so that a

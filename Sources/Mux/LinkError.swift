@@ -2,12 +2,8 @@ import Crypto
 
 /// Why a link ended or could not be set up. Each case says what the operator can do next.
 public enum LinkError: Error, Equatable, Sendable, CustomStringConvertible {
-    /// The peer does not hold our key, or is not a tcptunnel agent. Nothing was sent back to it.
+    /// The remote agent's reply did not verify: it does not hold our key, or is not a tcptunnel agent.
     case handshakeFailed(CryptoError)
-    /// A hello already answered was sent again: a recording being replayed. Nothing was sent back.
-    case handshakeReplayed
-    /// The peer did not complete the handshake in time, or closed during it.
-    case handshakeIncomplete
     /// The remote agent never answered our hello: it holds another key, our clocks differ by more than
     /// `ServerHandshake.maximumClockSkew` (or ours is behind and it restarted since our clock's time), it speaks
     /// another protocol version, it is overloaded by a flood and shed our connection, or it is not a tcptunnel
@@ -32,10 +28,10 @@ public enum LinkError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The remote agent's address did not resolve.
     case unresolvable(EndpointError)
 
-    /// Whether the handshake failed: the peer holds another key, is not a tcptunnel agent, or did not finish.
+    /// Whether the handshake failed: the remote agent holds another key, is not a tcptunnel agent, or did not answer.
     var isHandshakeFailure: Bool {
         switch self {
-        case .handshakeFailed, .handshakeReplayed, .handshakeIncomplete, .noHandshakeReply: true
+        case .handshakeFailed, .noHandshakeReply: true
         default: false
         }
     }
@@ -46,8 +42,6 @@ public enum LinkError: Error, Equatable, Sendable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .handshakeFailed(let error): "handshake failed: \(error)"
-        case .handshakeReplayed: "handshake replayed (a hello already answered was sent again)"
-        case .handshakeIncomplete: "handshake not completed in time"
         case .noHandshakeReply:
             "no handshake reply (the remote agent has another key, the clocks differ by more than "
                 + "\(ServerHandshake.maximumClockSkew) s or ours is behind its start, it runs another protocol "

@@ -13,11 +13,11 @@ public struct TunnelSettings: Sendable, Equatable {
     public var outboundQueueBytes: Int = 4 * 1024 * 1024
     /// Seconds a peer has to complete the handshake.
     public var handshakeTimeout: Double = 10
-    /// Remote agent: connections waiting for their hello at once. Each costs a descriptor, about 200 bytes and,
-    /// while its hello arrives, at most 1.1 KiB; none costs a thread. 4,096 of them take about 5 MiB of kernel
-    /// and agent memory together, and outlast a flood of connections that each hold for 15 s. When full, an old
-    /// pending connection is shed to admit each new one.
-    public var maxPending: Int = 4096
+    /// Remote agent: connections waiting for their hello at once. Each costs a descriptor and a few hundred bytes
+    /// of the agent's memory (at most 1.1 KiB more while its hello arrives) and no thread, so 10,000 of them fit a
+    /// small VPS; with silent connections held 5 to 15 s, that outlasts a flood of hundreds of new connections a
+    /// second. When full, an old pending connection is shed to admit each new one.
+    public var maxPending: Int = 10_000
     /// Remote agent: connections waiting for their hello at once from one IPv4 address or IPv6 /64, so that one
     /// host cannot take every slot. A real agent's hello follows its connect within one round trip, so even many
     /// agents behind one NAT seldom have more than a few pending.

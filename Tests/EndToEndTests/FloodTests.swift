@@ -87,4 +87,44 @@ struct FloodTests {
             silent: 1000, silentSources: 16)
         #expect(remote.waitForLog(" shed (", seconds: 35), "the summary counts the shed connections")
     }
+
+    @Test(.enabled(if: openFileLimit() >= 12_000, "needs 12,000 descriptors per process (ulimit -n)"))
+    func tenThousandSilentConnectionsArePendingAtOnceAtAFewKiBEachAndNoThreadApiece() throws {
+        let target = try TestTarget.echo()
+        defer { target.stop() }
+        let keyFile = try makeKeyFile()
+        defer { try? FileManager.default.removeItem(atPath: keyFile) }
+        let remote = try AgentProcess([
+            "remote", "--listen", "127.0.0.1:0", "--target", "\(target.endpoint)", "--key-file", keyFile,
+            "--handshake-timeout", "60", "--max-pending-per-source", "10000",
+        ])
+        let port = try #require(remote.listeningPort())
+        let idleMemory = try #require(remote.status("VmRSS"))
+        let flood = try Flooder(
+            target: Endpoint(host: "127.0.0.1", port: port), silent: 10_000, silentSources: 16, churnThreads: 0,
+            seconds: 40)
+        defer { flood.stop() }
+        #expect(eventually(within: 20) { flood.silent.open >= 10_000 && remote.descriptorCount >= 10_000 })
+        let perConnection = Double((remote.status("VmRSS") ?? .max) - idleMemory) * 1024 / 10_000
+        let threads = remote.status("Threads") ?? .max
+
+        let fresh = try AgentProcess([
+            "local", "--listen", "127.0.0.1:0", "--remote", "127.0.0.1:\(port)", "--key-file", keyFile,
+        ])
+        #expect(fresh.waitForLog("link up", seconds: 6))
+        let client = Endpoint(host: "127.0.0.1", port: try #require(fresh.listeningPort()))
+        #expect(try echoesExactly(pattern(count: 10_000, seed: 10), through: client))
+        report(
+            "10,000 pending: \(remote.descriptorCount) descriptors, \(threads) threads, "
+                + "\(Int(perConnection)) bytes of agent memory per pending connection")
+        #expect(threads < 16)
+        #expect(perConnection < 4096, "a few KiB at most per pending connection")
+        #expect(flood.bytesReceived == 0)
+    }
+}
+
+/// The soft limit on this process's descriptors.
+func openFileLimit() -> UInt64 {
+    var limit = rlimit()
+    return getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 ? UInt64(limit.rlim_cur) : 0
 }

@@ -131,7 +131,7 @@ struct SecurityTests {
     }
 }
 
-/// A TCP relay on 127.0.0.1 in front of `upstream` that, when asked, flips one bit of the next chunk it forwards
+/// A TCP relay on 127.0.0.1 in front of `upstream` that, when asked, flips the first bit of the next chunk it forwards
 /// upstream: an on-path attacker altering a sealed frame.
 final class TamperingRelay: Sendable {
     let endpoint: Endpoint
@@ -185,7 +185,9 @@ final class TamperingRelay: Sendable {
                     return flip
                 })
             {
-                buffer[count - 1] ^= 0x01
+                // The chunk's first byte: the length block of its first frame, so that frame never arrives. (Its
+                // last byte may belong to a PADDING frame sent after the data, which the data would outrun.)
+                buffer[0] ^= 0x01
             }
             guard
                 (try? buffer.withUnsafeBytes({ try destination.sendAll(UnsafeRawBufferPointer(rebasing: $0[..<count])) }
