@@ -137,11 +137,7 @@ final class HandshakeGate: @unchecked Sendable {
         struct Connection {
             let socket: Socket
             let peer: ResolvedAddress
-            /// The hello so far; empty until the first byte arrives.
-            var received: [UInt8] = []
-            /// The bytes the hello needs: its fixed header until that has verified, then the whole hello.
-            var expected = HandshakeMessage.clientHeaderSize
-            var header: ClientHelloHeader?
+            var hello = PendingHello()
             /// Set once the hello failed: from then on input is read and dropped until the deadline.
             var rejection: HandshakeRejection?
         }
@@ -154,8 +150,8 @@ final class HandshakeGate: @unchecked Sendable {
         var report: RejectionReport
         var generator = SystemRandomNumberGenerator()
         var lastSweep: UInt64 = 0
-        /// Where dropped input goes; one buffer for every connection.
-        var sink = [UInt8](repeating: 0, count: 4096)
+        /// Where input is read into, hellos and dropped bytes alike: one buffer for every connection.
+        var buffer = [UInt8](repeating: 0, count: HandshakeMessage.maximumClientHelloSize)
         let failures = LogThrottle()
 
         init(gate: HandshakeGate, epoll: Epoll) {
@@ -177,10 +173,11 @@ final class HandshakeGate: @unchecked Sendable {
                 }
                 housekeep()
             }
+            // Stopping: the pending connections are closed uncounted, as the agent's end, not a verdict on them.
             for connection in connections.values { connection.socket.close() }
             connections = [:]
-            table = PendingTable(capacity: table.capacity, capacityPerSource: table.capacityPerSource)
-            publishPending()
+            gate.pendingNow.withLock { $0 = 0 }
+            gate.metrics.handshakesPending.record(0)
         }
 
         /// Sleep until the next sweep or summary line is due, at most a second.
@@ -259,59 +256,35 @@ final class HandshakeGate: @unchecked Sendable {
 
         private mutating func service(_ fd: Int32) {
             guard var connection = connections[fd] else { return }
-            if connection.rejection != nil { return discard(fd, connection) }
-            if connection.received.isEmpty { connection.received.reserveCapacity(HandshakeMessage.clientHeaderSize) }
-            let wanted = connection.expected - connection.received.count
-            let start = connection.received.count
-            connection.received += repeatElement(0, count: wanted)
-            let result = connection.received.withUnsafeMutableBytes { raw in
+            // A rejected connection's input is dropped: up to a buffer's worth per wake.
+            let wanted = connection.rejection == nil ? connection.hello.missing : buffer.count
+            let result = buffer.withUnsafeMutableBytes { raw in
                 Result { () throws(SocketError) in
-                    try connection.socket.receive(into: UnsafeMutableRawBufferPointer(rebasing: raw[start...]))
+                    try connection.socket.receive(into: UnsafeMutableRawBufferPointer(rebasing: raw[..<wanted]))
                 }
             }
+            let count: Int
             switch result {
-            case .success(let count) where count > 0:
-                connection.received.removeLast(wanted - count)
-            case .failure(let error) where error.isTimeout:
-                connection.received.removeLast(wanted)
-                connections[fd] = connection
-                return
-            default:  // end of stream, or a reset: the peer gave up
-                return close(fd, as: start == 0 ? .closedWithoutData : .silent)
+            case .success(let received) where received > 0: count = received
+            case .failure(let error) where error.isTimeout: return
+            default:  // end of stream, or a reset: the peer gave up, or closed after its hello failed
+                let reason = connection.rejection ?? (connection.hello.hasStarted ? .silent : .closedWithoutData)
+                return close(fd, as: reason)
             }
-            connections[fd] = connection
-            if connection.received.count == connection.expected { advance(fd, connection) }
-        }
-
-        /// The hello's header or whole hello has arrived: check it, and answer it if it is the whole one.
-        private mutating func advance(_ fd: Int32, _ connection: Connection) {
-            var connection = connection
+            guard connection.rejection == nil else { return }
             let configuration = gate.configuration
-            guard let header = connection.header else {
-                do {
-                    let header = try ServerHandshake.openHeader(
-                        connection.received[...], keys: configuration.keys, nowMillis: UnixClock.nowMillis(),
-                        notBefore: configuration.notBefore)
-                    connection.header = header
-                    connection.expected = header.helloSize
-                    connection.received.reserveCapacity(header.helloSize)
-                    connections[fd] = connection
-                    if connection.received.count == header.helloSize { advance(fd, connection) }
-                } catch {
-                    reject(fd, connection, as: HandshakeRejection(error), detail: "\(error)")
+            let progress = connection.hello.append(
+                buffer[..<count], keys: configuration.keys, nowMillis: UnixClock.nowMillis(),
+                notBefore: configuration.notBefore)
+            switch progress {
+            case .incomplete: connections[fd] = connection
+            case .rejected(let reason, let detail): reject(fd, connection, as: reason, detail: detail)
+            case .complete(let verified):
+                guard replays.admit(verified.identity, nowMillis: UnixClock.nowMillis()) else {
+                    return reject(fd, connection, as: .replayed, detail: "hello already answered")
                 }
-                return
+                answer(fd, connection, verified)
             }
-            let verified: VerifiedHello
-            do {
-                verified = try header.complete(connection.received)
-            } catch {
-                return reject(fd, connection, as: .notAuthentic, detail: "\(error)")
-            }
-            guard replays.admit(verified.identity, nowMillis: UnixClock.nowMillis()) else {
-                return reject(fd, connection, as: .replayed, detail: "hello already answered")
-            }
-            answer(fd, connection, verified)
         }
 
         private mutating func answer(_ fd: Int32, _ connection: Connection, _ verified: VerifiedHello) {
@@ -339,21 +312,9 @@ final class HandshakeGate: @unchecked Sendable {
         ) {
             var connection = connection
             connection.rejection = reason
-            connection.received = []  // a failed hello keeps no buffer while it is held
+            connection.hello = PendingHello()  // a failed hello keeps no buffer while it is held
             connections[fd] = connection
             gate.logger.debug("connection from \(connection.peer.endpoint) refused (\(reason)): \(detail)")
-        }
-
-        /// Reads and drops what a rejected connection sends; closes it if the peer has closed.
-        private mutating func discard(_ fd: Int32, _ connection: Connection) {
-            let result = sink.withUnsafeMutableBytes { raw in
-                Result { () throws(SocketError) in try connection.socket.receive(into: raw) }
-            }
-            switch result {
-            case .success(let count) where count > 0: return
-            case .failure(let error) where error.isTimeout: return
-            default: close(fd, as: connection.rejection ?? .silent)
-            }
         }
 
         // MARK: Closing

@@ -127,6 +127,13 @@ import Testing
         }
     }
 
+    @Test func helloFromAClockBehindOursIsAcceptedOnceStampedAfterOurStart() throws {
+        let key = try makeKey()
+        // Our clock says `now`; the client's is 90 s behind; we started 100 s ago.
+        let hello = try ClientHandshake(key: key, nowMillis: now - 90_000).hello
+        _ = try ServerHandshake.verify(hello, keys: [key], nowMillis: now, notBefore: now - 100_000).respond()
+    }
+
     @Test func helloSizesVaryOverHundredsOfValues() throws {
         let key = try makeKey()
         let sizes = try (0..<400).map { _ in try ClientHandshake(key: key, nowMillis: now).hello.count }

@@ -33,11 +33,13 @@ struct ObserverTests {
             expectUniform(prefixes, direction: direction)
             let sizes = Set(records.compactMap { $0[direction]?.firstSegment })
             #expect(sizes.count > 100, "first segments \(direction) take only \(sizes.count) sizes")
+            report("first segments \(direction): \(sizes.count) sizes, \(sizes.min()!)–\(sizes.max()!) bytes")
             #expect(records.allSatisfy { !containsUnixTime($0[direction]?.prefix ?? []) })
         }
         // The local agent's first frames after its hello (the round-trip PING) are padded, so they vary too.
         let openingSizes = Set(records.compactMap { $0[.toRemote]?.secondSegment })
         #expect(openingSizes.count > 100, "the first frames take only \(openingSizes.count) sizes")
+        report("the local agent's first frames after its hello: \(openingSizes.count) sizes")
     }
 
     /// Each of the 64 byte positions, across links, like uniform noise: every bit set in about half of them
@@ -45,15 +47,29 @@ struct ObserverTests {
     private func expectUniform(_ prefixes: [[UInt8]], direction: RecordingRelay.Direction) {
         let count = Double(prefixes.count)
         let tolerance = 6 * (count.squareRoot() / 2)
+        var distinct: [Int] = []
+        var setCounts: [Int] = []
         for position in 0..<64 {
             let values = prefixes.map { $0[position] }
+            distinct.append(Set(values).count)
             #expect(Set(values).count > 100, "byte \(position) \(direction) takes \(Set(values).count) values")
             for bit in 0..<8 {
-                let ones = Double(values.filter { $0 >> bit & 1 == 1 }.count)
+                let ones = values.filter { $0 >> bit & 1 == 1 }.count
+                setCounts.append(ones)
                 #expect(
-                    abs(ones - count / 2) < tolerance, "bit \(bit) of byte \(position) \(direction) set \(ones) times")
+                    abs(Double(ones) - count / 2) < tolerance,
+                    "bit \(bit) of byte \(position) \(direction) set \(ones) times")
             }
         }
+        report(
+            "\(direction), \(prefixes.count) links: each of the first 64 bytes takes \(distinct.min()!)–"
+                + "\(distinct.max()!) distinct values; each of their 512 bits is set in \(setCounts.min()!)–"
+                + "\(setCounts.max()!) links")
+    }
+
+    /// A measurement for the log of a test run.
+    private func report(_ text: String) {
+        FileHandle.standardError.write(Data("ObserverTests: \(text)\n".utf8))
     }
 
     /// Whether the Unix time of the last ten minutes appears big-endian, in seconds or milliseconds, as 8 bytes.
