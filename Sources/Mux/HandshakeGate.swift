@@ -15,7 +15,7 @@ import Logging
 ///
 /// Threads: the gate thread owns the listening socket, every pending connection, the replay cache and the
 /// report; no other thread touches them. `stop()` wakes it by shutting the listening socket down.
-/// `@unchecked Sendable`: immutable configuration plus `isStopping`, `rejections` and `pendingNow`, each a `Locked`.
+/// `@unchecked Sendable`: immutable configuration plus `phase`, `rejections` and `pendingNow`, each a `Locked`.
 final class HandshakeGate: @unchecked Sendable {
     /// What the gate admits, and for how long.
     struct Configuration: Sendable {
@@ -30,8 +30,6 @@ final class HandshakeGate: @unchecked Sendable {
         /// Unix milliseconds: hellos stamped earlier are refused, so that a hello recorded before this agent
         /// started (and so missing from its replay cache) is never answered.
         var notBefore: UInt64
-        /// Seconds between summary lines of rejected connections.
-        var reportInterval: Double = Limits.rejectionReportInterval
     }
 
     /// Called on the gate thread with a connection whose handshake completed; it now belongs to the callee,
@@ -47,7 +45,6 @@ final class HandshakeGate: @unchecked Sendable {
         case bound, running, stopping
     }
     private let phase = Locked(Phase.bound)
-    private let isStopping = Locked(false)
     private let stopped = Completion()
     private let rejections = Locked<[HandshakeRejection: Int]>([:])
     private let pendingNow = Locked(0)
@@ -113,7 +110,6 @@ final class HandshakeGate: @unchecked Sendable {
             defer { phase = .stopping }
             return phase
         }
-        isStopping.withLock { $0 = true }
         switch previous {
         case .bound: listening.close()  // no gate thread to hand the socket to
         case .running:
@@ -122,6 +118,8 @@ final class HandshakeGate: @unchecked Sendable {
         case .stopping: break
         }
     }
+
+    private var isStopping: Bool { phase.withLock { $0 == .stopping } }
 
     /// Connections waiting for their hello now.
     var pendingCount: Int { pendingNow.withLock { $0 } }
@@ -140,6 +138,11 @@ final class HandshakeGate: @unchecked Sendable {
             var hello = PendingHello()
             /// Set once the hello failed: from then on input is read and dropped until the deadline.
             var rejection: HandshakeRejection?
+
+            /// Why it ends, now that its peer has closed or reset it.
+            var reasonOnceThePeerLeft: HandshakeRejection {
+                rejection ?? (hello.hasStarted ? .silent : .closedWithoutData)
+            }
         }
 
         let gate: HandshakeGate
@@ -159,18 +162,19 @@ final class HandshakeGate: @unchecked Sendable {
             self.epoll = epoll
             table = PendingTable(
                 capacity: gate.configuration.maxPending, capacityPerSource: gate.configuration.maxPendingPerSource)
-            report = RejectionReport(interval: gate.configuration.reportInterval)
+            report = RejectionReport(interval: Limits.rejectionReportInterval)
         }
 
         mutating func run() {
             let events = UnsafeMutableBufferPointer<epoll_event>.allocate(capacity: 256)
             defer { events.deallocate() }
             var ready: [UInt64] = []
-            while !gate.isStopping.withLock({ $0 }) {
+            while !gate.isStopping {
                 epoll.wait(into: &ready, events: events, timeoutMillis: timeoutMillis())
-                for token in ready {
-                    if token == Self.listenerToken { acceptAll() } else { service(Int32(truncatingIfNeeded: token)) }
-                }
+                // Connections first, so that those whose peers already left free their slots before new ones
+                // are admitted.
+                for token in ready where token != Self.listenerToken { service(Int32(truncatingIfNeeded: token)) }
+                if ready.contains(Self.listenerToken) { acceptAll() }
                 housekeep()
             }
             // Stopping: the pending connections are closed uncounted, as the agent's end, not a verdict on them.
@@ -215,7 +219,7 @@ final class HandshakeGate: @unchecked Sendable {
                 do {
                     accepted = try gate.listening.acceptPending()
                 } catch {
-                    if gate.isStopping.withLock({ $0 }) { return }
+                    if gate.isStopping { return }
                     guard error.code == EMFILE || error.code == ENFILE,
                         let victim = table.descriptors.randomElement(using: &generator)
                     else {
@@ -226,7 +230,8 @@ final class HandshakeGate: @unchecked Sendable {
                     // Out of descriptors: a pending stranger gives up its descriptor for the next connection.
                     failures.log(
                         gate.logger, level: .warning, "out of descriptors (\(error)); shedding pending connections")
-                    close(victim, as: .shed)
+                    table.remove(victim)
+                    shed(victim)
                     continue
                 }
                 guard let (socket, peer) = accepted else { return }
@@ -247,7 +252,7 @@ final class HandshakeGate: @unchecked Sendable {
             if let shed = table.admit(
                 socket.fd, from: ConnectionSource(peer), now: now, deadline: deadline, using: &generator)
             {
-                finish(shed, as: .shed)
+                self.shed(shed)
             }
             connections[socket.fd] = Connection(socket: socket, peer: peer)
         }
@@ -268,8 +273,7 @@ final class HandshakeGate: @unchecked Sendable {
             case .success(let received) where received > 0: count = received
             case .failure(let error) where error.isTimeout: return
             default:  // end of stream, or a reset: the peer gave up, or closed after its hello failed
-                let reason = connection.rejection ?? (connection.hello.hasStarted ? .silent : .closedWithoutData)
-                return close(fd, as: reason)
+                return close(fd, as: connection.reasonOnceThePeerLeft)
             }
             guard connection.rejection == nil else { return }
             let configuration = gate.configuration
@@ -291,9 +295,11 @@ final class HandshakeGate: @unchecked Sendable {
             let response: (reply: [UInt8], keys: SessionKeys)
             do {
                 response = try verified.respond()
+            } catch .outOfGuardedMemory {
+                failures.log(gate.logger, level: .error, "cannot answer a hello: \(CryptoError.outOfGuardedMemory)")
+                return close(fd, as: .shed)
             } catch {
-                failures.log(gate.logger, level: .error, "cannot answer a hello: \(error)")
-                return reject(fd, connection, as: .notAuthentic, detail: "\(error)")
+                return reject(fd, connection, as: .notAuthentic, detail: "\(error)")  // a weak ephemeral key
             }
             // A fresh connection's send buffer takes a hello whole; if it does not, the peer cannot be served.
             let sent = response.reply.withUnsafeBytes { raw in
@@ -323,6 +329,13 @@ final class HandshakeGate: @unchecked Sendable {
         private mutating func close(_ fd: Int32, as reason: HandshakeRejection) {
             table.remove(fd)
             finish(fd, as: reason)
+        }
+
+        /// Closes a connection already out of the table to make room. One whose peer has already gone (a
+        /// connect-and-close flood's) is counted for what it was, so that "shed" counts only live connections.
+        private mutating func shed(_ fd: Int32) {
+            guard let connection = connections[fd] else { return }
+            finish(fd, as: connection.socket.hasPeerLeft ? connection.reasonOnceThePeerLeft : .shed)
         }
 
         /// Closes a connection already out of the table and counts why.

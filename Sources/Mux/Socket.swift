@@ -135,6 +135,15 @@ package struct Socket: Sendable, Hashable {
         }
     }
 
+    /// Whether the peer has closed or reset the connection, without taking any byte from it (recv(2) with
+    /// `MSG_PEEK | MSG_DONTWAIT`): end of stream or an error, rather than data or nothing yet.
+    var hasPeerLeft: Bool {
+        var byte: UInt8 = 0
+        let n = recv(fd, &byte, 1, Int32(MSG_PEEK) | Int32(MSG_DONTWAIT))
+        let code = errno
+        return n == 0 || (n < 0 && code != EAGAIN && code != EWOULDBLOCK && code != EINTR)
+    }
+
     /// Sets or clears `O_NONBLOCK`.
     func setBlocking(_ isBlocking: Bool) {
         let flags = fcntl(fd, F_GETFL)

@@ -4,6 +4,14 @@ import Testing
 @Suite struct HandshakeTests {
     let now: UInt64 = 1_800_000_000_000
 
+    /// A client whose hello has at least one byte of padding.
+    private func paddedClient(key: PreSharedKey) throws -> ClientHandshake {
+        while true {
+            let client = try ClientHandshake(key: key, nowMillis: now)
+            if client.hello.count > HandshakeMessage.clientHeaderSize { return client }
+        }
+    }
+
     @Test func sameKeyGivesMatchingSessionKeysBothWays() throws {
         let key = try makeKey()
         let keys = try handshake(clientKey: key, serverKey: key)
@@ -82,11 +90,7 @@ import Testing
 
     @Test func tamperedHelloPaddingMakesTheClientRejectTheReply() throws {
         let key = try makeKey()
-        var client: ClientHandshake
-        repeat {
-            client = try ClientHandshake(key: key, nowMillis: now)
-        } while client.hello.count
-            == HandshakeMessage.clientHeaderSize
+        let client = try paddedClient(key: key)
         var tampered = client.hello
         tampered[tampered.count - 1] ^= 0x01
         let (reply, _) = try ServerHandshake.verify(tampered, keys: [key], nowMillis: now).respond()
@@ -95,11 +99,7 @@ import Testing
 
     @Test func truncatedHelloIsMalformed() throws {
         let key = try makeKey()
-        var client: ClientHandshake
-        repeat {
-            client = try ClientHandshake(key: key, nowMillis: now)
-        } while client.hello.count
-            == HandshakeMessage.clientHeaderSize
+        let client = try paddedClient(key: key)
         #expect(throws: CryptoError.handshakeMalformed) {
             try ServerHandshake.verify(Array(client.hello.dropLast()), keys: [key], nowMillis: now)
         }

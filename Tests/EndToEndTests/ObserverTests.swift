@@ -27,7 +27,7 @@ struct ObserverTests {
         }
         let records = relay.records
         #expect(records.count == links)
-        for direction in [RecordingRelay.Direction.toRemote, .toLocal] {
+        for direction in [Relay.Direction.toRemote, .toLocal] {
             let prefixes = records.compactMap { $0[direction]?.prefix }
             #expect(prefixes.count == links && prefixes.allSatisfy { $0.count == 64 })
             expectUniform(prefixes, direction: direction)
@@ -44,7 +44,7 @@ struct ObserverTests {
 
     /// Each of the 64 byte positions, across links, like uniform noise: every bit set in about half of them
     /// (within 6 standard deviations), and many distinct values at each position.
-    private func expectUniform(_ prefixes: [[UInt8]], direction: RecordingRelay.Direction) {
+    private func expectUniform(_ prefixes: [[UInt8]], direction: Relay.Direction) {
         let count = Double(prefixes.count)
         let tolerance = 6 * (count.squareRoot() / 2)
         var distinct: [Int] = []
@@ -136,89 +136,43 @@ struct ObserverTests {
     }
 }
 
-/// A TCP relay on 127.0.0.1 in front of `upstream` that records, for each connection and each direction, the
-/// size of the first segment read and the first bytes: what a passive observer on the path sees.
+/// A relay in front of `upstream` that records, for each connection and each direction, the sizes of the first
+/// two segments read and the first bytes: what a passive observer on the path sees.
 final class RecordingRelay: Sendable {
-    enum Direction: Hashable, CustomStringConvertible {
-        case toRemote, toLocal
-        var description: String { self == .toRemote ? "to the remote agent" : "to the local agent" }
-    }
-
     /// What was seen in one direction of one connection.
     struct Record: Sendable {
         var firstSegment = 0
         var secondSegment: Int?
         /// The first 64 bytes.
         var prefix: [UInt8] = []
-        /// Everything up to the first pause of 0.2 s: the whole hello, for replaying.
+        /// The first segment: a whole hello, for replaying.
         var bytes: [UInt8] = []
     }
 
-    let endpoint: Endpoint
-    private let listener: Listener
-    private let recorded = Locked<[[Direction: Record]]>([])
+    private let relay: Relay
+    private let recorded = Locked<[Int: [Relay.Direction: Record]]>([:])
+    var endpoint: Endpoint { relay.endpoint }
 
     init(upstream: Endpoint) throws {
-        listener = try Listener(endpoint: loopback)
-        endpoint = listener.endpoint
-        try listener.start(logger: quietLogger) { [recorded] downstream in
-            guard let upstreamSocket = try? connect(to: upstream) else { return downstream.close() }
-            let index = recorded.withLock { records in
-                records.append([:])
-                return records.count - 1
-            }
-            let pumpsLeft = Locked(2)
-            let finish: @Sendable () -> Void = {
-                guard
-                    pumpsLeft.withLock({ left in
-                        left -= 1
-                        return left == 0
-                    })
-                else { return }
-                downstream.close()
-                upstreamSocket.close()
-            }
-            for (source, destination, direction) in [
-                (downstream, upstreamSocket, Direction.toRemote), (upstreamSocket, downstream, .toLocal),
-            ] {
-                try? startThread(named: "recording-relay") {
-                    Self.pump(from: source, to: destination) { chunk, isFirst in
-                        recorded.withLock { records in
-                            var record = records[index][direction] ?? Record()
-                            if isFirst { record.firstSegment = chunk.count }
-                            if !isFirst && record.secondSegment == nil { record.secondSegment = chunk.count }
-                            record.prefix += chunk.prefix(64 - record.prefix.count)
-                            if isFirst { record.bytes = chunk }
-                            records[index][direction] = record
-                        }
-                    }
-                    finish()
+        let recorded = self.recorded
+        relay = try Relay(upstream: upstream) { connection, direction, chunk in
+            recorded.withLock { records in
+                guard var record = records[connection, default: [:]][direction] else {
+                    records[connection, default: [:]][direction] = Record(
+                        firstSegment: chunk.count, prefix: Array(chunk.prefix(64)), bytes: chunk)
+                    return
                 }
+                if record.secondSegment == nil { record.secondSegment = chunk.count }
+                record.prefix += chunk.prefix(64 - record.prefix.count)
+                records[connection]![direction] = record
             }
         }
     }
 
-    /// One entry per connection so far.
-    var records: [[Direction: Record]] { recorded.withLock { $0 } }
+    /// One entry per connection so far, in the order accepted.
+    var records: [[Relay.Direction: Record]] { recorded.withLock { $0.sorted { $0.key < $1.key }.map(\.value) } }
 
     func stop() {
-        listener.stop()
-    }
-
-    private static func pump(
-        from source: Socket, to destination: Socket, observe: ([UInt8], Bool) -> Void
-    ) {
-        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
-        var isFirst = true
-        while let count = try? buffer.withUnsafeMutableBytes({ try source.receive(into: $0) }), count > 0 {
-            observe(Array(buffer[..<count]), isFirst)
-            isFirst = false
-            guard
-                (try? buffer.withUnsafeBytes({ try destination.sendAll(UnsafeRawBufferPointer(rebasing: $0[..<count])) }
-                )) != nil
-            else { break }
-        }
-        source.shutdown(.both)
-        destination.shutdown(.both)
+        relay.stop()
     }
 }

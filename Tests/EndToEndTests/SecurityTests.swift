@@ -131,38 +131,25 @@ struct SecurityTests {
     }
 }
 
-/// A TCP relay on 127.0.0.1 in front of `upstream` that, when asked, flips the first bit of the next chunk it forwards
-/// upstream: an on-path attacker altering a sealed frame.
+/// A relay in front of `upstream` that, when asked, flips the first bit of the next chunk it forwards upstream:
+/// an on-path attacker altering a sealed frame.
 final class TamperingRelay: Sendable {
-    let endpoint: Endpoint
-    private let listener: Listener
+    private let relay: Relay
     private let shouldFlip = Locked(false)
+    var endpoint: Endpoint { relay.endpoint }
 
     init(upstream: Endpoint) throws {
-        listener = try Listener(endpoint: loopback)
-        endpoint = listener.endpoint
         let shouldFlip = self.shouldFlip
-        try listener.start(logger: quietLogger) { downstream in
-            guard let upstreamSocket = try? connect(to: upstream) else { return downstream.close() }
-            let pumpsLeft = Locked(2)
-            let finish: @Sendable () -> Void = {
-                guard
-                    pumpsLeft.withLock({ left in
-                        left -= 1
-                        return left == 0
-                    })
-                else { return }
-                downstream.close()
-                upstreamSocket.close()
-            }
-            try? startThread(named: "relay-up") {
-                Self.pump(from: downstream, to: upstreamSocket, tamper: shouldFlip)
-                finish()
-            }
-            try? startThread(named: "relay-down") {
-                Self.pump(from: upstreamSocket, to: downstream, tamper: nil)
-                finish()
-            }
+        relay = try Relay(upstream: upstream) { _, direction, chunk in
+            guard direction == .toRemote,
+                shouldFlip.withLock({ flip in
+                    defer { flip = false }
+                    return flip
+                })
+            else { return }
+            // The chunk's first byte: the length block of its first frame, so that frame never arrives. (Its last
+            // byte may belong to a PADDING frame sent after the data, which the data would outrun.)
+            chunk[0] ^= 0x01
         }
     }
 
@@ -172,29 +159,6 @@ final class TamperingRelay: Sendable {
     }
 
     func stop() {
-        listener.stop()
-    }
-
-    /// Copies until either side ends, then shuts both down, waking the other pump.
-    private static func pump(from source: Socket, to destination: Socket, tamper: Locked<Bool>?) {
-        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
-        while let count = try? buffer.withUnsafeMutableBytes({ try source.receive(into: $0) }), count > 0 {
-            if let tamper,
-                tamper.withLock({ flip in
-                    defer { flip = false }
-                    return flip
-                })
-            {
-                // The chunk's first byte: the length block of its first frame, so that frame never arrives. (Its
-                // last byte may belong to a PADDING frame sent after the data, which the data would outrun.)
-                buffer[0] ^= 0x01
-            }
-            guard
-                (try? buffer.withUnsafeBytes({ try destination.sendAll(UnsafeRawBufferPointer(rebasing: $0[..<count])) }
-                )) != nil
-            else { break }
-        }
-        source.shutdown(.both)
-        destination.shutdown(.both)
+        relay.stop()
     }
 }
