@@ -70,6 +70,15 @@ import Testing
                 ["local", "--remote", "h:1", "--socks-user-file", "f"],
                 "--socks-user-file is for SOCKS listeners: give -D/--socks too"
             ),
+            (
+                ["remote", "--listen", "h:1", "--max-pending", "10", "--max-pending-per-source", "20"],
+                "--max-pending-per-source must be from 1 to --max-pending (10)"
+            ),
+            (["remote", "--listen", "h:1", "--max-pending", "0"], "--max-pending must be at least 1"),
+            (
+                ["local", "--remote", "h:1", "--socks-handshake-timeout", "0"],
+                "--socks-handshake-timeout must be more than 0 seconds"
+            ),
         ]
         for (arguments, message) in cases {
             do {
