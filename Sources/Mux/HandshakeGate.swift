@@ -40,7 +40,6 @@ final class HandshakeGate: @unchecked Sendable {
     private let configuration: Configuration
     private let metrics: AgentMetrics
     private let logger: Logger
-    private let onAuthenticated: Authenticated
     private enum Phase {
         case bound, running, stopping
     }
@@ -50,19 +49,16 @@ final class HandshakeGate: @unchecked Sendable {
     private let pendingNow = Locked(0)
 
     /// A gate for `listening`, which it owns from now on (and closes when it stops).
-    init(
-        listening: Socket, configuration: Configuration, metrics: AgentMetrics, logger: Logger,
-        onAuthenticated: @escaping Authenticated
-    ) {
+    init(listening: Socket, configuration: Configuration, metrics: AgentMetrics, logger: Logger) {
         self.listening = listening
         self.configuration = configuration
         self.metrics = metrics
         self.logger = logger
-        self.onAuthenticated = onAuthenticated
     }
 
-    /// Starts the gate thread. On failure the listening socket is closed.
-    func start() throws(AgentError) {
+    /// Starts the gate thread, which hands each connection that authenticates to `onAuthenticated`. Call once.
+    /// On failure the listening socket is closed.
+    func start(onAuthenticated: @escaping Authenticated) throws(AgentError) {
         warnIfDescriptorsAreShort()
         listening.setBlocking(false)
         let epoll: Epoll
@@ -76,7 +72,7 @@ final class HandshakeGate: @unchecked Sendable {
         phase.withLock { $0 = .running }
         do {
             try startThread(named: "handshakes") { [self] in
-                var loop = GateLoop(gate: self, epoll: epoll)
+                var loop = GateLoop(gate: self, epoll: epoll, onAuthenticated: onAuthenticated)
                 loop.run()
                 listening.close()
                 epoll.close()
@@ -147,6 +143,7 @@ final class HandshakeGate: @unchecked Sendable {
 
         let gate: HandshakeGate
         let epoll: Epoll
+        let onAuthenticated: Authenticated
         var table: PendingTable
         var connections: [Int32: Connection] = [:]
         var replays = HelloReplayCache()
@@ -157,9 +154,10 @@ final class HandshakeGate: @unchecked Sendable {
         var buffer = [UInt8](repeating: 0, count: HandshakeMessage.maximumClientHelloSize)
         let failures = LogThrottle()
 
-        init(gate: HandshakeGate, epoll: Epoll) {
+        init(gate: HandshakeGate, epoll: Epoll, onAuthenticated: @escaping Authenticated) {
             self.gate = gate
             self.epoll = epoll
+            self.onAuthenticated = onAuthenticated
             table = PendingTable(
                 capacity: gate.configuration.maxPending, capacityPerSource: gate.configuration.maxPendingPerSource)
             report = RejectionReport(interval: Limits.rejectionReportInterval)
@@ -310,7 +308,7 @@ final class HandshakeGate: @unchecked Sendable {
             connections[fd] = nil
             epoll.forget(fd)
             connection.socket.setBlocking(true)
-            gate.onAuthenticated(connection.socket, response.keys)
+            onAuthenticated(connection.socket, response.keys)
         }
 
         private mutating func reject(

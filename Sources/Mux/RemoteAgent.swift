@@ -16,7 +16,7 @@ public final class RemoteAgent: LinkDelegate, @unchecked Sendable {
     /// The address local agents connect to.
     public let listeningEndpoint: Endpoint
 
-    private var gate: HandshakeGate!  // set once, at the end of `init`
+    private let gate: HandshakeGate
     /// What streams may reach; `reconfigure` replaces it while the agent runs.
     private let allowList: Locked<AllowList>
     private let reverseListeners: ReverseListeners
@@ -58,11 +58,7 @@ public final class RemoteAgent: LinkDelegate, @unchecked Sendable {
         let configuration = HandshakeGate.Configuration(
             keys: keys, handshakeTimeout: settings.handshakeTimeout, maxPending: settings.maxPending,
             maxPendingPerSource: settings.maxPendingPerSource, notBefore: UnixClock.nowMillis())
-        gate = HandshakeGate(listening: socket, configuration: configuration, metrics: metrics, logger: logger) {
-            [weak self] socket, sessionKeys in
-            guard let self else { return socket.close() }
-            establishLink(socket, keys: sessionKeys)
-        }
+        gate = HandshakeGate(listening: socket, configuration: configuration, metrics: metrics, logger: logger)
     }
 
     /// A remote agent whose streams reach `target` only.
@@ -75,7 +71,10 @@ public final class RemoteAgent: LinkDelegate, @unchecked Sendable {
 
     /// Starts accepting links. Returns at once.
     public func start() throws(AgentError) {
-        try gate.start()
+        try gate.start { [weak self] socket, sessionKeys in
+            guard let self else { return socket.close() }
+            establishLink(socket, keys: sessionKeys)
+        }
         let fingerprints = keys.map(\.fingerprint).joined(separator: ", ")
         let allowList = self.allowList.withLock { $0 }
         logger.info(
@@ -147,9 +146,6 @@ public final class RemoteAgent: LinkDelegate, @unchecked Sendable {
 
     /// Reverse-forward listen requests refused since the start (not allowed, or the address in use).
     public var refusedListenCount: Int { refusedListens.withLock { $0 } }
-
-    /// Connections waiting for their hello now.
-    package var pendingHandshakeCount: Int { gate.pendingCount }
 
     /// Connections turned away before authentication for `reason` since the start.
     package func rejectedCount(_ reason: HandshakeRejection) -> Int { gate.rejectedCount(reason) }
