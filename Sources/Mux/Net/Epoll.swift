@@ -39,12 +39,3 @@ struct Epoll {
         _ = Glibc.close(fd)
     }
 }
-
-/// The monotonic clock in nanoseconds (`CLOCK_MONOTONIC`): cheap enough to read per event, immune to clock steps.
-enum MonotonicClock {
-    static func nanoseconds() -> UInt64 {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
-    }
-}
