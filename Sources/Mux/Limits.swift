@@ -42,6 +42,11 @@ package enum Limits {
     static let rejectionReportInterval = 30.0
     /// Pending connections the kernel queues for our accept loops.
     static let listenBacklog: Int32 = 1024
+    /// Answers the peer forces (PONG for its PING, RESET for an OPEN refused at once) that may wait for the writer
+    /// while the peer reads none of them; one more ends the link. Every other control frame is bounded by the
+    /// streams and the credit the peer was granted, but these only by how fast the peer sends: without a bound, a
+    /// peer that never reads would make the queue grow for as long as it sends.
+    static let maxQueuedAnswers = 1024
     /// The smallest window a stream gets when the link's receive budget is spent: enough to make progress.
     static let minimumStreamWindow = 64 * 1024
     /// Window updates are sent once this fraction (1/n) of the window has been consumed, halving the

@@ -15,6 +15,19 @@ import Testing
         #expect(frames == [.window(2, increment: 10), .data(1, [1])])
     }
 
+    @Test func answersBeyondTheLimitAreRefusedUntilTheWriterTakesSome() {
+        let queue = OutboundQueue(dataLimit: 1024, answerLimit: 3)
+        #expect((0..<3).allSatisfy { queue.pushAnswer(.pong(UInt64($0))) })
+        #expect(!queue.pushAnswer(.pong(3)), "a fourth answer while three wait")
+        queue.pushControl(.window(1, increment: 1))  // other control frames are not answers: never refused
+        guard case .frames(let frames) = queue.next(maxBytes: 1024, idleTimeout: 1) else {
+            Issue.record("expected frames")
+            return
+        }
+        #expect(frames == [.pong(0), .pong(1), .pong(2), .window(1, increment: 1)])
+        #expect(queue.pushAnswer(.pong(3)), "room again once the writer took them")
+    }
+
     @Test func dataAndFINKeepTheirOrder() {
         let queue = OutboundQueue(dataLimit: 1 << 20)
         _ = queue.pushData(.data(1, [1]))

@@ -254,10 +254,11 @@ final class Link: @unchecked Sendable {
         } catch {
             reason = error
         }
-        // End of stream after a GOAWAY either way is the planned end of a drain, not a failure.
+        // End of stream after a GOAWAY either way is the planned end of a drain, not a failure; anything else
+        // (a protocol violation mid-drain) is reported as what it was.
         let (isDraining, peerIsDraining) = state.withLock { ($0.isDraining, $0.peerIsDraining) }
         let isPlannedEnd = reason == .closedByPeer || reason == .socket(SocketError(call: "recv", code: ECONNRESET))
-        close(isDraining ? .localShutdown : peerIsDraining && isPlannedEnd ? .peerShutDown : reason)
+        close(isPlannedEnd && isDraining ? .localShutdown : isPlannedEnd && peerIsDraining ? .peerShutDown : reason)
         threadDidFinish()
     }
 
@@ -279,7 +280,7 @@ final class Link: @unchecked Sendable {
         case .openOK(let id, let window):
             guard role.opens(id) else { throw .protocolViolation("OPEN_OK for stream \(id), which the peer opened") }
             try stream(id)?.receiveOpenOK(window: window)
-        case .ping(let value): queue.pushControl(.pong(value))
+        case .ping(let value): try answer(.pong(value))
         case .pong(let value): recordPong(value)  // its arrival also proved the peer alive
         case .goAway: receiveGoAway()
         case .listen(let forward, let address):
@@ -292,6 +293,15 @@ final class Link: @unchecked Sendable {
             guard role == .local else { throw .protocolViolation("LISTEN_RESULT sent to the remote agent") }
             delegate?.link(self, didAnswerListen: forward, result: result, port: port)
         case .padding: break
+        }
+    }
+
+    /// Queues an answer the peer's frame forced; ends the link when the peer has not read the last
+    /// `Limits.maxQueuedAnswers` of them (PROTOCOL.md §8).
+    private func answer(_ frame: Frame) throws(LinkError) {
+        guard queue.pushAnswer(frame) else {
+            throw .protocolViolation(
+                "the peer sent \(Limits.maxQueuedAnswers) frames that need an answer without reading one")
         }
     }
 
@@ -324,13 +334,13 @@ final class Link: @unchecked Sendable {
         }
         guard isNew else { throw .protocolViolation("OPEN for stream \(id) does not increase the stream id") }
         // An OPEN that crossed our GOAWAY, or one beyond the agent's stream limit, is answered with RESET.
-        guard isAccepting else { return queue.pushControl(.reset(id, .aborted)) }
+        guard isAccepting else { return try answer(.reset(id, .aborted)) }
         guard limiter.tryAcquire() else {
             refusals.log(
                 logger, level: .warning,
                 "refused stream \(id): \(limiter.limit) streams open (--max-streams); "
                     + "\(limiter.refusedCount) refused since start")
-            return queue.pushControl(.reset(id, .tooManyStreams))
+            return try answer(.reset(id, .tooManyStreams))
         }
         let stream = Stream(id: id, link: self, window: makeReceiveWindow(), sendCredit: Int(window))
         let isRegistered = state.withLock { state in

@@ -12,7 +12,11 @@ import Foundation
 /// signal on. (With one condition for both, every frame woke every waiting stream thread: with 1,000 streams
 /// backed up, bulk throughput fell to a tenth.)
 ///
-/// `@unchecked Sendable`: `control`, `data`, `dataBytes` and `phase` are guarded by `mutex`.
+/// Answers the peer forces (PONG, RESET for an OPEN refused at once) are control frames too, but counted: at
+/// most `answerLimit` wait at once, so that a peer that sends PINGs or OPENs and never reads cannot make the
+/// queue grow without end.
+///
+/// `@unchecked Sendable`: `control`, `data`, `dataBytes`, `queuedAnswers` and `phase` are guarded by `mutex`.
 final class OutboundQueue: @unchecked Sendable {
     /// What the writer should do next.
     enum Next {
@@ -34,15 +38,20 @@ final class OutboundQueue: @unchecked Sendable {
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let framesQueued = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     private let spaceFreed = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
-    private var control = Deque<Frame>()
+    /// Control frames, each marked if it is an answer the peer forced.
+    private var control = Deque<(frame: Frame, isAnswer: Bool)>()
+    private var queuedAnswers = 0
+    private let answerLimit: Int
     private var data = Deque<Frame>()
     private var dataBytes = 0
     private var phase = Phase.open
     private let dataLimit: Int
 
-    /// A queue that makes data pushers wait once `dataLimit` payload bytes are queued.
-    init(dataLimit: Int) {
+    /// A queue that makes data pushers wait once `dataLimit` payload bytes are queued, and refuses answers
+    /// beyond `answerLimit` waiting at once.
+    init(dataLimit: Int, answerLimit: Int = Limits.maxQueuedAnswers) {
         self.dataLimit = dataLimit
+        self.answerLimit = answerLimit
         pthread_mutex_init(mutex, nil)
         pthread_cond_init(framesQueued, nil)
         pthread_cond_init(spaceFreed, nil)
@@ -67,8 +76,22 @@ final class OutboundQueue: @unchecked Sendable {
         lock()
         defer { unlock() }
         guard phase == .open else { return }
-        control.append(frame)
+        control.append((frame, false))
         pthread_cond_signal(framesQueued)
+    }
+
+    /// Queues an answer the peer's own frame forced (PONG, or RESET for an OPEN refused at once), like a
+    /// control frame. Returns `false`, queueing nothing, when `answerLimit` answers already wait: the peer is
+    /// not reading them. Dropped (and `true`) if the queue no longer accepts frames.
+    func pushAnswer(_ frame: Frame) -> Bool {
+        lock()
+        defer { unlock() }
+        guard phase == .open else { return true }
+        guard queuedAnswers < answerLimit else { return false }
+        queuedAnswers += 1
+        control.append((frame, true))
+        pthread_cond_signal(framesQueued)
+        return true
     }
 
     /// Queues a DATA or FIN frame behind the data already queued, waiting while the queue is full.
@@ -102,6 +125,7 @@ final class OutboundQueue: @unchecked Sendable {
         defer { unlock() }
         phase = .closed
         control.removeAll()
+        queuedAnswers = 0
         data.removeAll()
         dataBytes = 0
         wakeEveryone()
@@ -131,7 +155,10 @@ final class OutboundQueue: @unchecked Sendable {
         }
         if phase == .closed || (control.isEmpty && data.isEmpty) { return .closed }
         var batch: [Frame] = []
-        while let frame = control.popFirst() { batch.append(frame) }
+        while let (frame, isAnswer) = control.popFirst() {
+            batch.append(frame)
+            if isAnswer { queuedAnswers -= 1 }
+        }
         var taken = 0
         while let frame = data.first, batch.isEmpty || taken < maxBytes {
             data.removeFirst()
