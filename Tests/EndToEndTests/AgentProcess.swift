@@ -10,12 +10,25 @@ final class AgentProcess: @unchecked Sendable {  // `process` is only started an
     /// Standard error so far. Shared with the reader thread, which must not keep `self` alive.
     private let output = Locked("")
     private let drained = Completion()
+    /// Whether `process` is strace(1), with the agent as its child.
+    private let isTraced: Bool
 
     static var binary: URL { Bundle.main.bundleURL.appendingPathComponent("tcptunnel") }
 
-    /// Starts the binary with `arguments`; with `openFileLimit`, under `ulimit -n` of that many descriptors.
-    init(_ arguments: [String], environment: [String: String] = [:], openFileLimit: Int? = nil) throws {
-        if let openFileLimit {
+    /// Starts the binary with `arguments`; with `openFileLimit`, under `ulimit -n` of that many descriptors; with
+    /// `systemCallTrace`, under strace(1), which writes the calls it names (`-e trace=…`) of every thread to that
+    /// file.
+    init(
+        _ arguments: [String], environment: [String: String] = [:], openFileLimit: Int? = nil,
+        systemCallTrace: (calls: String, file: String)? = nil
+    ) throws {
+        isTraced = systemCallTrace != nil
+        if let systemCallTrace {
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/strace")
+            process.arguments =
+                ["-f", "-qq", "-e", "trace=\(systemCallTrace.calls)", "-o", systemCallTrace.file, Self.binary.path]
+                + arguments
+        } else if let openFileLimit {
             process.executableURL = URL(fileURLWithPath: "/bin/bash")
             process.arguments =
                 ["-c", "ulimit -n \(openFileLimit) && exec \"$0\" \"$@\"", Self.binary.path] + arguments
@@ -99,13 +112,25 @@ final class AgentProcess: @unchecked Sendable {  // `process` is only started an
         return process.terminationStatus
     }
 
-    /// Sends `signal` to the child (only ever to this process, by its pid).
+    /// Sends `signal` to the agent (only ever to this process, by its pid): under strace, to the child it traces,
+    /// since strace itself would only detach.
     func send(_ signal: Int32) {
-        kill(process.processIdentifier, signal)
+        kill(agentPID, signal)
+    }
+
+    /// The agent's pid: the child process, or under strace the child that strace started.
+    private var agentPID: pid_t {
+        let pid = process.processIdentifier
+        guard isTraced,
+            let children = try? String(contentsOfFile: "/proc/\(pid)/task/\(pid)/children", encoding: .utf8),
+            let child = children.split(separator: " ").first.flatMap({ pid_t($0) })
+        else { return pid }
+        return child
     }
 
     deinit {
         if process.isRunning {
+            if isTraced { kill(agentPID, SIGKILL) }
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
         }

@@ -49,7 +49,7 @@ public final class LocalAgent: LinkDelegate, @unchecked Sendable {
     /// SOCKS clients in their handshake, which hold a thread each but no stream slot.
     private let socksHandshakes = SlotCounter(limit: Limits.maxSocksHandshakes)
     private let socksWarnings = LogThrottle()
-    private let linkChanged = NSCondition()
+    private let linkChanged = MonotonicCondition()
     /// The link new clients use; `nil` while there is none that takes new streams.
     private var link: Link?
     private var isStopping = false
@@ -144,7 +144,7 @@ public final class LocalAgent: LinkDelegate, @unchecked Sendable {
         link.beginDrain()
         let open = link.streamCount
         if open > 0 { logger.info("letting \(open) streams finish (up to \(Int(settings.drainTimeout)) s)") }
-        if !link.waitUntilDrained(deadline: Date(timeIntervalSinceNow: settings.drainTimeout)) {
+        if !link.waitUntilDrained(deadline: .now + .milliseconds(Int64(settings.drainTimeout * 1000))) {
             logger.warning("drain timeout: resetting \(link.streamCount) streams")
         }
         link.finishDrain(waitingUpTo: 2)
@@ -451,7 +451,7 @@ public final class LocalAgent: LinkDelegate, @unchecked Sendable {
 
     /// Waits up to the link-wait timeout for a link that takes new streams.
     private func awaitLink() -> Link? {
-        let deadline = Date(timeIntervalSinceNow: settings.linkWaitTimeout)
+        let deadline = ContinuousClock.now + .milliseconds(Int64(settings.linkWaitTimeout * 1000))
         linkChanged.lock()
         defer { linkChanged.unlock() }
         while !isStopping {

@@ -94,7 +94,7 @@ public final class RemoteAgent: LinkDelegate, @unchecked Sendable {
         for link in current { link.beginDrain() }
         let open = current.reduce(0) { $0 + $1.streamCount }
         if open > 0 { logger.info("letting \(open) streams finish (up to \(Int(settings.drainTimeout)) s)") }
-        let deadline = Date(timeIntervalSinceNow: settings.drainTimeout)
+        let deadline = ContinuousClock.now + .milliseconds(Int64(settings.drainTimeout * 1000))
         let unfinished = current.filter { !$0.waitUntilDrained(deadline: deadline) }
         if !unfinished.isEmpty {
             logger.warning("drain timeout: resetting \(unfinished.reduce(0) { $0 + $1.streamCount }) streams")

@@ -208,8 +208,8 @@ final class Link: @unchecked Sendable {
 
     /// Waits until every stream has ended or `deadline` passes; returns whether they all ended.
     /// Call `beginDrain()` first.
-    func waitUntilDrained(deadline: Date) -> Bool {
-        drained.wait(seconds: max(0, deadline.timeIntervalSinceNow))
+    func waitUntilDrained(deadline: ContinuousClock.Instant) -> Bool {
+        drained.wait(seconds: max(0, Double((deadline - .now).nanoseconds) / 1e9))
     }
 
     /// Resets the streams still running, flushes what is queued, half-closes the TCP connection and waits up to

@@ -53,7 +53,7 @@ final class OutboundQueue: @unchecked Sendable {
         self.dataLimit = dataLimit
         self.answerLimit = answerLimit
         pthread_mutex_init(mutex, nil)
-        pthread_cond_init(framesQueued, nil)
+        MonotonicClock.initialise(framesQueued)  // the writer's idle wait must not follow wall-clock steps
         pthread_cond_init(spaceFreed, nil)
     }
 
@@ -143,11 +143,7 @@ final class OutboundQueue: @unchecked Sendable {
     func next(maxBytes: Int, idleTimeout: Double) -> Next {
         lock()
         defer { unlock() }
-        var deadline = timespec()
-        clock_gettime(CLOCK_REALTIME, &deadline)
-        let nanoseconds = Int(deadline.tv_nsec) + Int((idleTimeout - idleTimeout.rounded(.down)) * 1e9)
-        deadline.tv_sec += Int(idleTimeout) + nanoseconds / 1_000_000_000
-        deadline.tv_nsec = nanoseconds % 1_000_000_000
+        var deadline = MonotonicClock.deadline(after: .milliseconds(Int64(idleTimeout * 1000)))
         while phase == .open && control.isEmpty && data.isEmpty {
             if pthread_cond_timedwait(framesQueued, mutex, &deadline) == ETIMEDOUT && control.isEmpty && data.isEmpty {
                 return .idle

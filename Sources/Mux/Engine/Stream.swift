@@ -18,7 +18,7 @@ final class Stream: @unchecked Sendable {
     /// This stream's id within its link.
     let id: StreamID
     private let link: Link
-    private let condition = NSCondition()
+    private let condition = MonotonicCondition()
     private var socket: Socket?
     private var state = StreamState()
     /// Bytes we may still send before the peer's next WINDOW frame.
@@ -204,9 +204,7 @@ final class Stream: @unchecked Sendable {
                 link.logger.info("stream \(id): idle for \(Int(timeout)) s; resetting it")
                 return abort(sending: .aborted)
             }
-            let left = Duration.seconds(timeout) - idleFor
-            let seconds = Double(left.components.seconds) + Double(left.components.attoseconds) * 1e-18
-            _ = condition.wait(until: Date(timeIntervalSinceNow: seconds))
+            _ = condition.wait(until: lastActivity + .seconds(timeout))
         }
         condition.unlock()
     }

@@ -5,22 +5,22 @@ import Logging
 /// a flood (accept failing while out of descriptors, thousands of refused clients) cannot flood the log.
 final class LogThrottle: Sendable {
     private struct State {
-        var lastLogged: Date?
+        var lastLogged: ContinuousClock.Instant?
         var suppressed = 0
     }
 
-    private let interval: TimeInterval
+    private let interval: Duration
     private let state = Locked(State())
 
-    init(interval: TimeInterval = 5) {
+    init(interval: Duration = .seconds(5)) {
         self.interval = interval
     }
 
     /// Logs `message` now if the interval has passed since the last line, else counts it.
     func log(_ logger: Logger, level: Logger.Level, _ message: @autoclosure () -> String) {
-        let now = Date()
+        let now = ContinuousClock.now
         let suppressed: Int? = state.withLock { state in
-            if let last = state.lastLogged, now.timeIntervalSince(last) < interval {
+            if let last = state.lastLogged, now - last < interval {
                 state.suppressed += 1
                 return nil
             }

@@ -104,11 +104,9 @@ package struct Socket: Sendable, Hashable {
     /// accept4(2) with close-on-exec, retrying `EINTR` and connections aborted before they were accepted.
     package func accept() throws(SocketError) -> Socket {
         while true {
-            let client = Glibc.accept(fd, nil, nil)
-            if client >= 0 {
-                _ = fcntl(client, F_SETFD, FD_CLOEXEC)
-                return Socket(fd: client)
-            }
+            // Close-on-exec from the start: set afterwards, a fork and exec in between would leak the socket.
+            let client = accept4(fd, nil, nil, Int32(SOCK_CLOEXEC.rawValue))
+            if client >= 0 { return Socket(fd: client) }
             let code = errno
             if code == EINTR || code == ECONNABORTED { continue }
             throw SocketError(call: "accept", code: code)

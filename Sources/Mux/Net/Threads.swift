@@ -62,30 +62,39 @@ public struct ThreadError: Error, Equatable, Sendable, CustomStringConvertible {
     public var description: String { "cannot start a thread: \(String(cString: strerror(code)))" }
 }
 
-/// A one-shot event that threads can wait for with a timeout (Foundation's `Thread` has no join).
-package final class Completion: Sendable {
+/// A one-shot event that threads can wait for with a timeout (Foundation's `Thread` has no join). Its timed
+/// waits run on the monotonic clock (a `DispatchSemaphore` waits on the wall clock on Linux).
+/// `@unchecked Sendable`: `isDone` is guarded by `condition`.
+package final class Completion: @unchecked Sendable {
     package init() {}
 
-    private let semaphore = DispatchSemaphore(value: 0)
-    private let isDone = Locked(false)
+    private let condition = MonotonicCondition()
+    private var isDone = false
 
     /// Marks the event as happened and wakes every waiter, now and later. Idempotent.
     package func complete() {
-        let first = isDone.withLock { done in
-            defer { done = true }
-            return !done
-        }
-        if first { semaphore.signal() }
+        condition.lock()
+        defer { condition.unlock() }
+        isDone = true
+        condition.broadcast()
     }
 
     /// Waits until `complete()` was called or `seconds` pass; returns whether it was called.
     @discardableResult
     package func wait(seconds: Double) -> Bool {
-        guard semaphore.wait(timeout: .now() + seconds) == .success else { return false }
-        semaphore.signal()  // let the next waiter through too
+        let deadline = ContinuousClock.now + .milliseconds(Int64(max(0, seconds) * 1000))
+        condition.lock()
+        defer { condition.unlock() }
+        while !isDone {
+            if !condition.wait(until: deadline) { return isDone }
+        }
         return true
     }
 
     /// Whether `complete()` was called.
-    package var hasCompleted: Bool { isDone.withLock { $0 } }
+    package var hasCompleted: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return isDone
+    }
 }

@@ -1,0 +1,42 @@
+import Glibc
+
+/// A mutex and one condition variable whose timed waits run on `CLOCK_MONOTONIC`, so that a step of the wall
+/// clock (NTP, an operator) neither cuts a deadline short nor stretches it. `NSCondition` waits on
+/// `CLOCK_REALTIME`: a clock stepped back an hour would make a one-second wait last an hour.
+///
+/// Use it like `NSCondition`: `lock()`, then `wait()` in a loop that re-checks its condition (wake-ups may be
+/// spurious), then `unlock()`. `@unchecked Sendable`: the pthread objects are only touched through their calls.
+final class MonotonicCondition: @unchecked Sendable {
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+
+    init() {
+        pthread_mutex_init(mutex, nil)
+        MonotonicClock.initialise(condition)
+    }
+
+    deinit {
+        pthread_cond_destroy(condition)
+        pthread_mutex_destroy(mutex)
+        condition.deallocate()
+        mutex.deallocate()
+    }
+
+    func lock() { pthread_mutex_lock(mutex) }
+    func unlock() { pthread_mutex_unlock(mutex) }
+    /// Wakes one waiter. Call with the lock held.
+    func signal() { pthread_cond_signal(condition) }
+    /// Wakes every waiter. Call with the lock held.
+    func broadcast() { pthread_cond_broadcast(condition) }
+
+    /// Waits, with the lock held, until woken.
+    func wait() { pthread_cond_wait(condition, mutex) }
+
+    /// Waits, with the lock held, until woken or `deadline` passes; returns `false` if it passed.
+    func wait(until deadline: ContinuousClock.Instant) -> Bool {
+        let remaining = deadline - .now
+        guard remaining > .zero else { return false }
+        var time = MonotonicClock.deadline(after: remaining)
+        return pthread_cond_timedwait(condition, mutex, &time) != ETIMEDOUT
+    }
+}
