@@ -155,7 +155,7 @@ struct FaultTests {
         }
 
         let refusedAt = Date()
-        #expect(isTurnedAway(at: tunnel.client))
+        #expect(isReset(at: tunnel.client))
         #expect(Date().timeIntervalSince(refusedAt) < 3)
         #expect(tunnel.remote.waitForLog("refused stream"))
 
@@ -177,7 +177,7 @@ struct FaultTests {
             try socket.sendAll([1])
             #expect(readToEnd(socket, limit: 1) == [1])
         }
-        #expect(isTurnedAway(at: tunnel.client))
+        #expect(isReset(at: tunnel.client))
         #expect(tunnel.local.waitForLog("refused client"))
         held[0].shutdown(.both)
         #expect(eventually { (try? echoesExactly([9, 9], through: tunnel.client)) == true })

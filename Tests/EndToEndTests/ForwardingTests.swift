@@ -145,7 +145,7 @@ import Testing
             transferred.withLock { $0 = (try? echoesExactly(pattern(count: 4 << 20, seed: 3), over: busy)) == true }
             working.complete()
         }
-        #expect(isTurnedAway(at: tunnel.endpoints[1]))
+        #expect(isReset(at: tunnel.endpoints[1]))
         #expect(working.wait(seconds: 30))
         #expect(transferred.withLock { $0 })
         #expect(tunnel.remote.refusedCount(.notAllowed) == 1)

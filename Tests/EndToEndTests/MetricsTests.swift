@@ -44,7 +44,7 @@ final class ScrapedMetrics: Sendable {
         for stream in 0..<3 {
             #expect(try exchange(pattern(count: up, seed: UInt64(stream)), through: tunnel.endpoints[0]).count == down)
         }
-        #expect(isTurnedAway(at: tunnel.endpoints[1]))
+        #expect(isReset(at: tunnel.endpoints[1]))
         // The local agent counts the refusal just after it closes the client, so wait for it as for the slots.
         let refused = #"tcptunnel_streams_refused_total{reason="not_allowed"}"#
         #expect(

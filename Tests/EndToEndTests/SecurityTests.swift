@@ -127,7 +127,7 @@ struct SecurityTests {
             logger: quietLogger)
         try stranger.start()
         defer { stranger.stop() }
-        #expect(isTurnedAway(at: stranger.listeningEndpoints[0]))
+        #expect(isReset(at: stranger.listeningEndpoints[0]))
     }
 }
 

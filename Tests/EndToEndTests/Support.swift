@@ -125,9 +125,10 @@ func connect(to endpoint: Endpoint) throws -> Socket {
     try Socket.connect(to: try endpoint.resolve(), timeout: 2)
 }
 
-/// Whether a client connecting to `endpoint` is turned away: reset while connecting, or ended without a byte
-/// within `seconds`.
-func isTurnedAway(at endpoint: Endpoint, within seconds: Double = 5) -> Bool {
+/// Whether a client connecting to `endpoint` is refused the way the agents refuse a client: reset (RST), while
+/// connecting or within `seconds`, before any byte. End of stream without a reset, a byte, or silence for
+/// `seconds` is not that refusal, so an agent that hangs or closes politely fails the check.
+func isReset(at endpoint: Endpoint, within seconds: Double = 5) -> Bool {
     let socket: Socket
     do {
         socket = try connect(to: endpoint)
@@ -136,7 +137,12 @@ func isTurnedAway(at endpoint: Endpoint, within seconds: Double = 5) -> Bool {
     }
     defer { socket.close() }
     socket.setReceiveTimeout(seconds: seconds)
-    return readToEnd(socket).isEmpty
+    var byte = [UInt8](repeating: 0, count: 1)
+    let received = byte.withUnsafeMutableBytes { raw in
+        Result { () throws(SocketError) in try socket.receive(into: raw) }
+    }
+    if case .failure(let error) = received { return error.code == ECONNRESET }
+    return false
 }
 
 /// Reads `socket` until the other side ends it (or `limit` seconds pass) and returns how many bytes arrived and

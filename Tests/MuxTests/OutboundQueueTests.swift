@@ -65,12 +65,17 @@ import Testing
         let queue = OutboundQueue(dataLimit: 10)
         _ = queue.pushData(.data(1, [UInt8](repeating: 0, count: 10)))
         let result = Locked<Bool?>(nil)
+        let started = Completion()
         let done = Completion()
         try startThread(named: "pusher") {
+            started.complete()
             let accepted = queue.pushData(.data(1, [1]))
             result.withLock { $0 = accepted }
             done.complete()
         }
+        // The pusher must be waiting when the queue closes: a push after the close would fail without waiting.
+        #expect(started.wait(seconds: 5))
+        #expect(!done.wait(seconds: 0.2), "the pusher waits for room")
         queue.close()
         #expect(done.wait(seconds: 5))
         #expect(result.withLock { $0 } == false)
