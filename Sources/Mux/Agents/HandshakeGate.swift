@@ -104,13 +104,15 @@ final class HandshakeGate: @unchecked Sendable {
     func stop() {
         let previous = phase.withLock { phase in
             defer { phase = .stopping }
+            // Under the lock: the gate thread closes the socket only after it has read `.stopping` under this
+            // same lock, so the shutdown cannot reach a descriptor already closed (and perhaps reused). It wakes
+            // epoll_wait: the listening socket reports readable, and accept fails.
+            if phase == .running { listening.shutdown(.both) }
             return phase
         }
         switch previous {
         case .bound: listening.close()  // no gate thread to hand the socket to
-        case .running:
-            listening.shutdown(.both)  // wakes epoll_wait: the listening socket reports readable, and accept fails
-            stopped.wait(seconds: 2)
+        case .running: stopped.wait(seconds: 2)
         case .stopping: break
         }
     }

@@ -343,12 +343,19 @@ final class Link: @unchecked Sendable {
             return try answer(.reset(id, .tooManyStreams))
         }
         let stream = Stream(id: id, link: self, window: makeReceiveWindow(), sendCredit: Int(window))
-        let isRegistered = state.withLock { state in
-            guard state.closeReason == nil else { return false }
-            streams.insert(stream)  // under `state`'s lock, so `close` cannot miss it
+        // Checked again with the insert, under `state`'s lock, so that neither `close` nor `beginDrain` can run
+        // between them: a drain that began meanwhile has counted its streams without this one.
+        let registration: Bool? = state.withLock { state in
+            guard state.closeReason == nil else { return nil }
+            guard !state.isDraining else { return false }
+            streams.insert(stream)
             return true
         }
-        guard isRegistered else { return stream.abandon() }
+        switch registration {
+        case nil: return stream.abandon()  // the link is closing; nothing to answer
+        case false: return stream.refuse(.aborted)  // it crossed our GOAWAY
+        case true: break
+        }
         logger.debug("stream \(id) opened to \(target) by the peer")
         guard let delegate else { return stream.refuse(.aborted) }
         delegate.link(self, didOpen: stream, to: target)

@@ -41,14 +41,16 @@ package final class Listener: Sendable {
     package func stop() {
         let previous = phase.withLock { phase in
             defer { phase = .stopping }
+            // Under the lock: the accept thread closes the socket only after it has read `.stopping` under this
+            // same lock, so the shutdown cannot reach a descriptor already closed (and perhaps reused).
+            if phase == .accepting { socket.shutdown(.both) }  // wakes accept(2) with EINVAL; close(2) would not
             return phase
         }
         switch previous {
         case .bound: socket.close()  // no accept thread to hand the socket to
-        case .accepting: socket.shutdown(.both)  // wakes accept(2) with EINVAL on Linux; close(2) would not
+        case .accepting: stopped.wait(seconds: 2)
         case .stopping: break
         }
-        if previous == .accepting { stopped.wait(seconds: 2) }
     }
 
     private func acceptLoop(logger: Logger, handle: @Sendable (Socket) -> Void) {
