@@ -116,6 +116,17 @@ struct SeededGenerator: RandomNumberGenerator {
         #expect(report.line(now: 30_000_000_000, pending: 0) == nil, "nothing to say, no line")
     }
 
+    @Test func whatIsCountedButNotYetSaidIsSaidWhenTheAgentStops() {
+        var report = RejectionReport(interval: 10)
+        report.record(.silent)
+        _ = report.line(now: 1_000_000_000, pending: 0)
+        report.record(.replayed)
+        #expect(report.line(now: 2_000_000_000, pending: 0) == nil, "not due yet")
+        let last = report.finalLine(now: 3_000_000_000, pending: 0)
+        #expect(last?.hasPrefix("turned away 1 unauthenticated connection in the last 2 s: 1 replayed") == true)
+        #expect(report.finalLine(now: 4_000_000_000, pending: 0) == nil, "said once")
+    }
+
     @Test func healthChecksAreCountedButNeverMakeALine() {
         var report = RejectionReport(interval: 10)
         for _ in 0..<100 { report.record(.closedWithoutData) }

@@ -177,7 +177,11 @@ final class HandshakeGate: @unchecked Sendable {
                 if ready.contains(Self.listenerToken) { acceptAll() }
                 housekeep()
             }
-            // Stopping: the pending connections are closed uncounted, as the agent's end, not a verdict on them.
+            // Stopping: what was counted but not yet said is said now; the pending connections are closed
+            // uncounted, as the agent's end, not a verdict on them.
+            if let line = report.finalLine(now: MonotonicClock.nanoseconds(), pending: table.count) {
+                gate.logger.warning("\(line)")
+            }
             for connection in connections.values { connection.socket.close() }
             connections = [:]
             gate.pendingNow.withLock { $0 = 0 }

@@ -87,6 +87,15 @@ struct RejectionReport {
     /// The summary line, if one is due at `now` (monotonic nanoseconds); starts the next interval.
     mutating func line(now: UInt64, pending: Int) -> String? {
         guard let due = nextLineDue, now >= due else { return nil }
+        return flush(now: now, pending: pending)
+    }
+
+    /// The summary of what is counted and not yet said, due or not (the agent is stopping); nil if nothing is.
+    mutating func finalLine(now: UInt64, pending: Int) -> String? {
+        nextLineDue == nil ? nil : flush(now: now, pending: pending)
+    }
+
+    private mutating func flush(now: UInt64, pending: Int) -> String {
         let since = lastLine.map { " in the last \(Int((Double(now - $0) / 1e9).rounded())) s" } ?? ""
         let total = counts.values.reduce(0, +)
         let parts = HandshakeRejection.allCases.compactMap { reason in
