@@ -38,12 +38,8 @@ public struct ClientHandshake {
     public init(key: PreSharedKey, nowMillis: UInt64) throws(CryptoError) {
         self.key = key
         ephemeral = try EphemeralKeyPair()
-        let paddingCount = HandshakeMessage.randomPaddingCount()
-        var header = ephemeral.publicKey + withUnsafeBytes(of: nowMillis.bigEndian) { Array($0) }
-        header += withUnsafeBytes(of: UInt16(paddingCount).bigEndian) { Array($0) }
-        hello =
-            HandshakeMessage.seal(header, key: key.clientHelloKey, associatedData: [])
-            + HandshakeMessage.randomPadding(paddingCount)
+        let fields = ephemeral.publicKey + withUnsafeBytes(of: nowMillis.bigEndian) { Array($0) }
+        hello = HandshakeMessage.sealHello(fields, key: key.clientHelloKey, associatedData: [])
     }
 
     /// The size of the whole server hello, read from its first `HandshakeMessage.serverHeaderSize` bytes.
@@ -70,12 +66,9 @@ public struct ClientHandshake {
         -> (serverPublic: [UInt8], paddingCount: Int)
     {
         guard header.count == HandshakeMessage.serverHeaderSize else { throw .handshakeMalformed }
-        guard let plain = HandshakeMessage.open(header, key: key.serverHelloKey, associatedData: hello) else {
-            throw .handshakeNotAuthentic
-        }
-        let paddingCount = Int(plain.bigEndianInteger(HandshakeMessage.publicKeySize..<plain.count))
-        guard paddingCount <= HandshakeMessage.maximumPadding else { throw .handshakeMalformed }
-        return (Array(plain[..<HandshakeMessage.publicKeySize]), paddingCount)
+        guard let opened = try HandshakeMessage.openHello(header, key: key.serverHelloKey, associatedData: hello)
+        else { throw .handshakeNotAuthentic }
+        return (opened.fields, opened.paddingCount)
     }
 }
 
@@ -95,24 +88,22 @@ public enum ServerHandshake {
         _ header: ArraySlice<UInt8>, keys: [PreSharedKey], nowMillis: UInt64, notBefore: UInt64
     ) throws(CryptoError) -> ClientHelloHeader {
         guard header.count == HandshakeMessage.clientHeaderSize else { throw .handshakeMalformed }
-        var opened: (key: PreSharedKey, plain: [UInt8])?
+        var opened: (key: PreSharedKey, fields: [UInt8], paddingCount: Int)?
         for key in keys {
-            if let plain = HandshakeMessage.open(header, key: key.clientHelloKey, associatedData: []) {
-                opened = (key, plain)
+            if let hello = try HandshakeMessage.openHello(header, key: key.clientHelloKey, associatedData: []) {
+                opened = (key, hello.fields, hello.paddingCount)
                 break
             }
         }
-        guard let (key, plain) = opened else { throw .handshakeNotAuthentic }
+        guard let (key, fields, paddingCount) = opened else { throw .handshakeNotAuthentic }
         let keyEnd = HandshakeMessage.publicKeySize
-        let sentAt = plain.bigEndianInteger(keyEnd..<keyEnd + 8)
-        let paddingCount = Int(plain.bigEndianInteger(keyEnd + 8..<keyEnd + 10))
-        guard paddingCount <= HandshakeMessage.maximumPadding else { throw .handshakeMalformed }
+        let sentAt = fields.bigEndianInteger(keyEnd..<keyEnd + 8)
         let skewMillis = Int64(bitPattern: nowMillis &- sentAt)
         guard abs(skewMillis) <= maximumClockSkew * 1000 else { throw .clockSkew(seconds: skewMillis / 1000) }
         guard sentAt >= notBefore else { throw .sentBeforeStart }
         let tag = Array(header.suffix(HandshakeMessage.tagSize))
         return ClientHelloHeader(
-            key: key, clientPublic: Array(plain[..<keyEnd]),
+            key: key, clientPublic: Array(fields[..<keyEnd]),
             helloSize: HandshakeMessage.clientHeaderSize + paddingCount,
             identity: HelloIdentity(tag: tag, sentAt: sentAt))
     }
@@ -169,11 +160,7 @@ public struct VerifiedHello {
     /// and the session keys.
     public func respond() throws(CryptoError) -> (reply: [UInt8], keys: SessionKeys) {
         let ephemeral = try EphemeralKeyPair()
-        let paddingCount = HandshakeMessage.randomPaddingCount()
-        let header = ephemeral.publicKey + withUnsafeBytes(of: UInt16(paddingCount).bigEndian) { Array($0) }
-        let reply =
-            HandshakeMessage.seal(header, key: key.serverHelloKey, associatedData: hello)
-            + HandshakeMessage.randomPadding(paddingCount)
+        let reply = HandshakeMessage.sealHello(ephemeral.publicKey, key: key.serverHelloKey, associatedData: hello)
         var shared = try ephemeral.sharedSecret(with: clientPublic[...])
         defer { wipe(&shared) }
         return (reply, try SessionKeys(presharedKey: key, sharedSecret: shared, transcript: hello + reply))

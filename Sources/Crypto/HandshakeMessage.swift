@@ -31,8 +31,11 @@ public enum HandshakeMessage {
     static let sessionLabelClientToServer = Array("tcptunnel/3 c2s".utf8)
     static let sessionLabelServerToClient = Array("tcptunnel/3 s2c".utf8)
 
-    /// `nonce ‖ XChaCha20-Poly1305(key, nonce, plaintext, ad)` with a fresh random nonce.
-    static func seal(_ plaintext: [UInt8], key: SecretBytes, associatedData: [UInt8]) -> [UInt8] {
+    /// A hello: `nonce ‖ XChaCha20-Poly1305(key, nonce, fields ‖ u16 p, ad) ‖ p random bytes`, with a fresh
+    /// random nonce and a padding length `p` drawn uniformly from 0 to `maximumPadding`.
+    static func sealHello(_ fields: [UInt8], key: SecretBytes, associatedData: [UInt8]) -> [UInt8] {
+        let paddingCount = Int(randombytes_uniform(UInt32(maximumPadding + 1)))
+        let plaintext = fields + withUnsafeBytes(of: UInt16(paddingCount).bigEndian) { Array($0) }
         var nonce = [UInt8](repeating: 0, count: nonceSize)
         randombytes_buf(&nonce, nonceSize)
         var sealed = [UInt8](repeating: 0, count: plaintext.count + tagSize)
@@ -42,15 +45,22 @@ public enum HandshakeMessage {
                 &sealed, &sealedCount, plaintext, UInt64(plaintext.count), associatedData,
                 UInt64(associatedData.count), nil, nonce, keyBytes)
         }
-        return nonce + sealed
+        // Padding from the CSPRNG, indistinguishable from the ciphertext before it.
+        var padding = [UInt8](repeating: 0, count: paddingCount)
+        randombytes_buf(&padding, paddingCount)
+        return nonce + sealed + padding
     }
 
-    /// Opens `nonce ‖ sealed` made by `seal`; `nil` when it does not authenticate. The Poly1305 tag is checked
-    /// before anything is decrypted, and no public-key operation is involved, so a stranger's bytes cost little.
-    static func open(_ message: ArraySlice<UInt8>, key: SecretBytes, associatedData: [UInt8]) -> [UInt8]? {
-        guard message.count > nonceSize + tagSize else { return nil }
-        let nonce = Array(message.prefix(nonceSize))
-        let sealed = Array(message.dropFirst(nonceSize))
+    /// Opens the fixed part of a hello made by `sealHello` (`nonce ‖ sealed header`): its fields and the padding
+    /// length it announces, or `nil` when it does not authenticate. The Poly1305 tag is checked before anything
+    /// is decrypted, and no public-key operation is involved, so a stranger's bytes cost little. Throws
+    /// `.handshakeMalformed` for an authentic header announcing more than `maximumPadding`.
+    static func openHello(_ header: ArraySlice<UInt8>, key: SecretBytes, associatedData: [UInt8]) throws(CryptoError)
+        -> (fields: [UInt8], paddingCount: Int)?
+    {
+        guard header.count > nonceSize + tagSize + 2 else { return nil }
+        let nonce = Array(header.prefix(nonceSize))
+        let sealed = Array(header.dropFirst(nonceSize))
         var plaintext = [UInt8](repeating: 0, count: sealed.count - tagSize)
         var plaintextCount: UInt64 = 0
         let status = key.withBytes { keyBytes in
@@ -58,19 +68,10 @@ public enum HandshakeMessage {
                 &plaintext, &plaintextCount, nil, sealed, UInt64(sealed.count), associatedData,
                 UInt64(associatedData.count), nonce, keyBytes)
         }
-        return status == 0 ? plaintext : nil
-    }
-
-    /// `count` bytes from libsodium's CSPRNG: hello padding, indistinguishable from the ciphertext around it.
-    static func randomPadding(_ count: Int) -> [UInt8] {
-        var padding = [UInt8](repeating: 0, count: count)
-        randombytes_buf(&padding, count)
-        return padding
-    }
-
-    /// A padding length drawn uniformly from 0 to `maximumPadding`.
-    static func randomPaddingCount() -> Int {
-        Int(randombytes_uniform(UInt32(maximumPadding + 1)))
+        guard status == 0 else { return nil }
+        let paddingCount = Int(plaintext.bigEndianInteger(plaintext.count - 2..<plaintext.count))
+        guard paddingCount <= maximumPadding else { throw .handshakeMalformed }
+        return (Array(plaintext.dropLast(2)), paddingCount)
     }
 }
 
