@@ -41,7 +41,7 @@ extension Link {
     private static func authenticate(_ socket: Socket, key: PreSharedKey, timeout: Double) throws(LinkError)
         -> SessionKeys
     {
-        let deadline = ContinuousClock.now + .milliseconds(Int64(timeout * 1000))
+        let deadline = ContinuousClock.now + .seconds(timeout)
         let handshake: ClientHandshake
         do {
             handshake = try ClientHandshake(key: key, nowMillis: UnixClock.nowMillis())
@@ -68,28 +68,17 @@ extension Link {
         }
     }
 
-    /// Reads exactly `count` bytes before `deadline`; a peer trickling bytes cannot stretch it. Silence or a
-    /// close before they arrive is `.noHandshakeReply`: a remote agent says nothing to a hello it refuses.
+    /// Reads exactly `count` bytes before `deadline`. Silence or a close before they arrive is
+    /// `.noHandshakeReply`: a remote agent says nothing to a hello it refuses.
     private static func receive(_ socket: Socket, count: Int, until deadline: ContinuousClock.Instant)
         throws(LinkError) -> [UInt8]
     {
-        var bytes = [UInt8](repeating: 0, count: count)
-        var filled = 0
-        while filled < count {
-            let remaining = deadline - ContinuousClock.now
-            guard remaining > .zero else { throw .noHandshakeReply }
-            socket.setReceiveTimeout(seconds: Double(remaining.nanoseconds) / 1e9)
-            let received = bytes.withUnsafeMutableBytes { raw in
-                Result { () throws(SocketError) in
-                    try socket.receive(into: UnsafeMutableRawBufferPointer(rebasing: raw[filled...]))
-                }
-            }
-            switch received {
-            case .success(0): throw .noHandshakeReply
-            case .success(let n): filled += n
-            case .failure(let error): throw error.isTimeout ? .noHandshakeReply : .socket(error)
-            }
+        do {
+            return try socket.receive(exactly: count, before: deadline)
+        } catch .failed(let error) {
+            throw .socket(error)
+        } catch {
+            throw .noHandshakeReply
         }
-        return bytes
     }
 }

@@ -72,7 +72,7 @@ package struct SocksServer {
         self.client = client
         self.credentials = credentials
         self.timeout = timeout
-        deadline = .now + .milliseconds(Int64(timeout * 1000))
+        deadline = .now + .seconds(timeout)
     }
 
     /// Runs the handshake up to the CONNECT request and returns its target. Leaves the reply to `reply(_:)`.
@@ -155,25 +155,15 @@ package struct SocksServer {
 
     /// Reads exactly `count` bytes, never more: bytes the client sends after its request belong to the stream.
     private func read(_ count: Int) throws(Failure) -> [UInt8] {
-        var bytes = [UInt8](repeating: 0, count: count)
-        var filled = 0
-        while filled < count {
-            let remaining = deadline - .now
-            guard remaining > .zero else { throw .timedOut(seconds: timeout) }
-            client.setReceiveTimeout(seconds: Double(remaining.nanoseconds) / 1e9)
-            let received = bytes.withUnsafeMutableBytes { raw in
-                Result { () throws(SocketError) in
-                    try client.receive(into: UnsafeMutableRawBufferPointer(rebasing: raw[filled...]))
-                }
-            }
-            switch received {
-            case .success(0): throw .malformed("the client closed after \(filled) of \(count) bytes")
-            case .success(let n): filled += n
-            case .failure(let error):
-                throw error.isTimeout ? .timedOut(seconds: timeout) : .malformed("\(error)")
+        do {
+            return try client.receive(exactly: count, before: deadline)
+        } catch {
+            switch error {
+            case .closed(let filled): throw .malformed("the client closed after \(filled) of \(count) bytes")
+            case .timedOut: throw .timedOut(seconds: timeout)
+            case .failed(let error): throw .malformed("\(error)")
             }
         }
-        return bytes
     }
 
     @discardableResult

@@ -103,27 +103,28 @@ package struct Socket: Sendable, Hashable {
 
     /// accept4(2) with close-on-exec, retrying `EINTR` and connections aborted before they were accepted.
     package func accept() throws(SocketError) -> Socket {
-        while true {
-            // Close-on-exec from the start: set afterwards, a fork and exec in between would leak the socket.
-            let client = accept4(fd, nil, nil, Int32(SOCK_CLOEXEC.rawValue))
-            if client >= 0 { return Socket(fd: client) }
-            let code = errno
-            if code == EINTR || code == ECONNABORTED { continue }
-            throw SocketError(call: "accept", code: code)
-        }
+        // A blocking listening socket waits instead of reporting that no connection is pending.
+        guard let (client, _) = try accept(flags: 0) else { throw SocketError(call: "accept", code: EAGAIN) }
+        return client
     }
 
     /// accept4(2) on a non-blocking listening socket: the next pending connection, itself non-blocking and
     /// close-on-exec, with its peer's address; `nil` when none is waiting. Retries `EINTR` and connections
     /// aborted before they were accepted.
     func acceptPending() throws(SocketError) -> (Socket, ResolvedAddress)? {
+        try accept(flags: Int32(SOCK_NONBLOCK.rawValue))
+    }
+
+    /// accept4(2) with close-on-exec and `flags`; `nil` when a non-blocking socket has nothing pending.
+    private func accept(flags: Int32) throws(SocketError) -> (Socket, ResolvedAddress)? {
         while true {
             var storage = sockaddr_storage()
             var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            // Close-on-exec from the start: set afterwards, a fork and exec in between would leak the socket.
             let client = withUnsafeMutableBytes(of: &storage) {
                 accept4(
                     fd, $0.baseAddress!.assumingMemoryBound(to: sockaddr.self), &length,
-                    Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue))
+                    Int32(SOCK_CLOEXEC.rawValue) | flags)
             }
             if client >= 0 { return (Socket(fd: client), ResolvedAddress(storage: storage, length: length)) }
             let code = errno
@@ -195,6 +196,40 @@ package struct Socket: Sendable, Hashable {
             if code == EINTR { continue }
             throw SocketError(call: "recv", code: code)
         }
+    }
+
+    /// Why `receive(exactly:before:)` came back short.
+    package enum ShortRead: Error, Equatable {
+        /// The peer closed after sending this many of the bytes.
+        case closed(after: Int)
+        /// The deadline passed first.
+        case timedOut
+        /// recv(2) failed.
+        case failed(SocketError)
+    }
+
+    /// recv(2) until exactly `count` bytes have arrived (never more: what follows belongs to whoever reads
+    /// next), or `deadline` passes. The deadline bounds the whole read, so a peer trickling bytes cannot stretch
+    /// it. Leaves `SO_RCVTIMEO` set; the caller sets its own afterwards.
+    package func receive(exactly count: Int, before deadline: ContinuousClock.Instant) throws(ShortRead) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: count)
+        var filled = 0
+        while filled < count {
+            let remaining = deadline - .now
+            guard remaining > .zero else { throw .timedOut }
+            setReceiveTimeout(seconds: remaining.inSeconds)
+            let received = bytes.withUnsafeMutableBytes { raw in
+                Result { () throws(SocketError) in
+                    try receive(into: UnsafeMutableRawBufferPointer(rebasing: raw[filled...]))
+                }
+            }
+            switch received {
+            case .success(0): throw .closed(after: filled)
+            case .success(let n): filled += n
+            case .failure(let error): throw error.isTimeout ? .timedOut : .failed(error)
+            }
+        }
+        return bytes
     }
 
     // MARK: Options and teardown
