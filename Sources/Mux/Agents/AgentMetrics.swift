@@ -23,6 +23,7 @@ public final class AgentMetrics: Sendable {
     /// Remote agent: connections waiting for their hello now.
     let handshakesPending: Gauge
     private let rejections: [HandshakeRejection: Counter]
+    private let rejectionCounts = Locked<[HandshakeRejection: Int]>([:])
     private let refusals: Locked<[ResetReason: (counter: Counter, count: Int)]> = Locked([:])
 
     /// Metrics made by `factory`: swift-metrics' global one by default, or one of the caller's, so that several
@@ -70,8 +71,14 @@ public final class AgentMetrics: Sendable {
     /// Counts a connection the remote agent closed before it authenticated. All but health checks and shed
     /// connections are also handshake failures.
     func recordRejection(_ reason: HandshakeRejection) {
+        rejectionCounts.withLock { $0[reason, default: 0] += 1 }
         rejections[reason]!.increment()
         if reason != .closedWithoutData && reason != .shed { handshakeFailures.increment() }
+    }
+
+    /// Connections closed before they authenticated for `reason` since the start.
+    func rejections(_ reason: HandshakeRejection) -> Int {
+        rejectionCounts.withLock { $0[reason] ?? 0 }
     }
 
     /// Streams refused for `reason` since the start.

@@ -14,9 +14,8 @@ import Logging
 /// closes its side, or when a flood sheds it.
 ///
 /// Threads: the gate thread owns the listening socket, every pending connection, the replay cache and the
-/// report; no other thread touches them. `stop()` wakes it by shutting the listening socket down.
-/// `@unchecked Sendable`: immutable configuration plus `phase`, `rejections` and `pendingNow`, each a `Locked`.
-final class HandshakeGate: @unchecked Sendable {
+/// report; no other thread touches them. `stop()` wakes it by shutting the listening socket down (`ServedSocket`).
+final class HandshakeGate: Sendable {
     /// What the gate admits, and for how long.
     struct Configuration: Sendable {
         /// The keys local agents may use (two during a rotation).
@@ -36,21 +35,14 @@ final class HandshakeGate: @unchecked Sendable {
     /// blocking again, with the session keys it agreed.
     typealias Authenticated = @Sendable (Socket, SessionKeys) -> Void
 
-    private let listening: Socket
+    private let listening: ServedSocket
     private let configuration: Configuration
     private let metrics: AgentMetrics
     private let logger: Logger
-    private enum Phase {
-        case bound, running, stopping
-    }
-    private let phase = Locked(Phase.bound)
-    private let stopped = Completion()
-    private let rejections = Locked<[HandshakeRejection: Int]>([:])
-    private let pendingNow = Locked(0)
 
     /// A gate for `listening`, which it owns from now on (and closes when it stops).
     init(listening: Socket, configuration: Configuration, metrics: AgentMetrics, logger: Logger) {
-        self.listening = listening
+        self.listening = ServedSocket(listening)
         self.configuration = configuration
         self.metrics = metrics
         self.logger = logger
@@ -60,28 +52,24 @@ final class HandshakeGate: @unchecked Sendable {
     /// On failure the listening socket is closed.
     func start(onAuthenticated: @escaping Authenticated) throws(AgentError) {
         warnIfDescriptorsAreShort()
-        listening.setBlocking(false)
+        listening.socket.setBlocking(false)
         let epoll: Epoll
         do {
             epoll = try Epoll()
-            try epoll.watch(listening.fd, token: GateLoop.listenerToken)
+            try epoll.watch(listening.socket.fd, token: GateLoop.listenerToken)
         } catch {
-            listening.close()
+            listening.stop()
             throw .systemCall(error)
         }
-        phase.withLock { $0 = .running }
         do {
-            try startThread(named: "handshakes") { [self] in
+            try listening.start(named: "handshakes") { [self] in
                 var loop = GateLoop(gate: self, epoll: epoll, onAuthenticated: onAuthenticated)
                 loop.run()
-                listening.close()
                 epoll.close()
-                stopped.complete()
             }
         } catch {
-            phase.withLock { $0 = .stopping }
             epoll.close()
-            listening.close()
+            listening.stop()
             throw .resources(error)
         }
     }
@@ -102,28 +90,8 @@ final class HandshakeGate: @unchecked Sendable {
 
     /// Stops accepting, closes every pending connection and waits (briefly) for the gate thread. Idempotent.
     func stop() {
-        let previous = phase.withLock { phase in
-            defer { phase = .stopping }
-            // Under the lock: the gate thread closes the socket only after it has read `.stopping` under this
-            // same lock, so the shutdown cannot reach a descriptor already closed (and perhaps reused). It wakes
-            // epoll_wait: the listening socket reports readable, and accept fails.
-            if phase == .running { listening.shutdown(.both) }
-            return phase
-        }
-        switch previous {
-        case .bound: listening.close()  // no gate thread to hand the socket to
-        case .running: stopped.wait(seconds: 2)
-        case .stopping: break
-        }
+        listening.stop()
     }
-
-    private var isStopping: Bool { phase.withLock { $0 == .stopping } }
-
-    /// Connections waiting for their hello now.
-    var pendingCount: Int { pendingNow.withLock { $0 } }
-
-    /// Connections turned away for `reason` since the start.
-    func rejectedCount(_ reason: HandshakeRejection) -> Int { rejections.withLock { $0[reason] ?? 0 } }
 
     /// The gate thread's state and work. Created on that thread and never leaves it.
     private struct GateLoop {
@@ -169,7 +137,7 @@ final class HandshakeGate: @unchecked Sendable {
             let events = UnsafeMutableBufferPointer<epoll_event>.allocate(capacity: 256)
             defer { events.deallocate() }
             var ready: [UInt64] = []
-            while !gate.isStopping {
+            while !gate.listening.isStopping {
                 epoll.wait(into: &ready, events: events, timeoutMillis: timeoutMillis())
                 // Connections first, so that those whose peers already left free their slots before new ones
                 // are admitted.
@@ -184,7 +152,6 @@ final class HandshakeGate: @unchecked Sendable {
             }
             for connection in connections.values { connection.socket.close() }
             connections = [:]
-            gate.pendingNow.withLock { $0 = 0 }
             gate.metrics.handshakesPending.record(0)
         }
 
@@ -205,13 +172,7 @@ final class HandshakeGate: @unchecked Sendable {
                 for fd in table.expired(now: now) { close(fd, as: connections[fd]?.rejection ?? .silent) }
             }
             if let line = report.line(now: now, pending: table.count) { gate.logger.warning("\(line)") }
-            publishPending()
-        }
-
-        private func publishPending() {
-            let count = table.count
-            gate.pendingNow.withLock { $0 = count }
-            gate.metrics.handshakesPending.record(count)
+            gate.metrics.handshakesPending.record(table.count)
         }
 
         // MARK: Accepting
@@ -221,9 +182,9 @@ final class HandshakeGate: @unchecked Sendable {
             for _ in 0..<Limits.acceptsPerWake {
                 let accepted: (Socket, ResolvedAddress)?
                 do {
-                    accepted = try gate.listening.acceptPending()
+                    accepted = try gate.listening.socket.acceptPending()
                 } catch {
-                    if gate.isStopping { return }
+                    if gate.listening.isStopping { return }
                     guard error.code == EMFILE || error.code == ENFILE,
                         let victim = table.descriptors.randomElement(using: &generator)
                     else {
@@ -347,7 +308,6 @@ final class HandshakeGate: @unchecked Sendable {
             guard let connection = connections.removeValue(forKey: fd) else { return }
             // Counted before the close, so whoever sees the close also sees the count.
             report.record(reason)
-            gate.rejections.withLock { $0[reason, default: 0] += 1 }
             gate.metrics.recordRejection(reason)
             if reason == .closedWithoutData || reason == .shed {
                 gate.logger.debug("connection from \(connection.peer.endpoint) closed: \(reason)")

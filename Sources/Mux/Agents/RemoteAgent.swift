@@ -94,7 +94,7 @@ public final class RemoteAgent: LinkDelegate, @unchecked Sendable {
         for link in current { link.beginDrain() }
         let open = current.reduce(0) { $0 + $1.streamCount }
         if open > 0 { logger.info("letting \(open) streams finish (up to \(Int(settings.drainTimeout)) s)") }
-        let deadline = ContinuousClock.now + .milliseconds(Int64(settings.drainTimeout * 1000))
+        let deadline = ContinuousClock.now + .seconds(settings.drainTimeout)
         let unfinished = current.filter { !$0.waitUntilDrained(deadline: deadline) }
         if !unfinished.isEmpty {
             logger.warning("drain timeout: resetting \(unfinished.reduce(0) { $0 + $1.streamCount }) streams")
@@ -148,7 +148,7 @@ public final class RemoteAgent: LinkDelegate, @unchecked Sendable {
     public var refusedListenCount: Int { refusedListens.withLock { $0 } }
 
     /// Connections turned away before authentication for `reason` since the start.
-    package func rejectedCount(_ reason: HandshakeRejection) -> Int { gate.rejectedCount(reason) }
+    package func rejectedCount(_ reason: HandshakeRejection) -> Int { metrics.rejections(reason) }
 
     /// Runs on the handshake thread, so it must not block: starts a link on a connection that authenticated.
     private func establishLink(_ socket: Socket, keys: SessionKeys) {

@@ -24,8 +24,6 @@ final class MonotonicCondition: @unchecked Sendable {
 
     func lock() { pthread_mutex_lock(mutex) }
     func unlock() { pthread_mutex_unlock(mutex) }
-    /// Wakes one waiter. Call with the lock held.
-    func signal() { pthread_cond_signal(condition) }
     /// Wakes every waiter. Call with the lock held.
     func broadcast() { pthread_cond_broadcast(condition) }
 
