@@ -47,7 +47,7 @@ public final class LocalAgent: LinkDelegate, @unchecked Sendable {
     private let linksEstablished = Locked(0)
     private let limitWarnings = LogThrottle()
     /// SOCKS clients in their handshake, which hold a thread each but no stream slot.
-    private let socksHandshakes = SlotCounter(limit: Limits.maxSocksHandshakes)
+    private let socksHandshakes = SlotCounter(limit: Limits.maxSocksHandshakes, purpose: "SOCKS handshakes in progress")
     private let socksWarnings = LogThrottle()
     private let linkChanged = MonotonicCondition()
     /// The link new clients use; `nil` while there is none that takes new streams.
@@ -144,7 +144,7 @@ public final class LocalAgent: LinkDelegate, @unchecked Sendable {
         link.beginDrain()
         let open = link.streamCount
         if open > 0 { logger.info("letting \(open) streams finish (up to \(Int(settings.drainTimeout)) s)") }
-        if !link.waitUntilDrained(deadline: .now + .milliseconds(Int64(settings.drainTimeout * 1000))) {
+        if !link.waitUntilDrained(deadline: .now + .seconds(settings.drainTimeout)) {
             logger.warning("drain timeout: resetting \(link.streamCount) streams")
         }
         link.finishDrain(waitingUpTo: 2)
@@ -385,46 +385,29 @@ public final class LocalAgent: LinkDelegate, @unchecked Sendable {
     /// Runs on an accept thread: starts the client's SOCKS handshake on a thread of its own, if fewer than
     /// `Limits.maxSocksHandshakes` are in progress.
     private func admitSocksClient(_ client: Socket) {
-        guard socksHandshakes.tryAcquire() else {
-            socksWarnings.log(
-                logger, level: .warning,
-                "refused SOCKS client \(client.peerEndpoint): \(Limits.maxSocksHandshakes) SOCKS handshakes in progress"
-            )
-            client.setAbortOnClose()
-            return client.close()
-        }
-        do {
-            try startThread(named: "socks-client") {
-                self.negotiate(client)
-            }
-        } catch {
-            socksHandshakes.release()
-            socksWarnings.log(logger, level: .error, "refused SOCKS client \(client.peerEndpoint): \(error)")
-            client.setAbortOnClose()
-            client.close()
+        socksHandshakes.admit(client, thread: "socks-client", logger: logger, warnings: socksWarnings) {
+            self.negotiate(client)
         }
     }
 
-    /// Runs on a SOCKS client's own thread: the handshake, bounded as a whole by `--socks-handshake-timeout`,
-    /// then a stream slot, then the stream.
+    /// Runs on a SOCKS client's own thread, holding a SOCKS handshake slot: the handshake, bounded as a whole by
+    /// `--socks-handshake-timeout`, then a stream slot, then the stream.
     private func negotiate(_ client: Socket) {
         let server = SocksServer(
             client: client, credentials: forwards.withLock { $0.socksCredentials },
             timeout: settings.socksHandshakeTimeout)
+        let negotiated = Result { () throws(SocksServer.Failure) in try server.negotiate() }
+        socksHandshakes.release()
         let target: Endpoint
-        do {
-            target = try server.negotiate()
-        } catch {
-            socksHandshakes.release()
+        switch negotiated {
+        case .success(let endpoint): target = endpoint
+        case .failure(let error):
             socksWarnings.log(logger, level: .info, "SOCKS client \(client.peerEndpoint): \(error)")
             return client.close()
         }
-        socksHandshakes.release()
         guard limiter.tryAcquire() else {
             limitWarnings.log(
-                logger, level: .warning,
-                "refused SOCKS client \(client.peerEndpoint): \(limiter.limit) streams open (--max-streams); "
-                    + "\(limiter.refusedCount) refused since start")
+                logger, level: .warning, "refused SOCKS client \(client.peerEndpoint): \(limiter.refusal)")
             server.reply(.generalFailure)
             return client.close()
         }
@@ -451,7 +434,7 @@ public final class LocalAgent: LinkDelegate, @unchecked Sendable {
 
     /// Waits up to the link-wait timeout for a link that takes new streams.
     private func awaitLink() -> Link? {
-        let deadline = ContinuousClock.now + .milliseconds(Int64(settings.linkWaitTimeout * 1000))
+        let deadline = ContinuousClock.now + .seconds(settings.linkWaitTimeout)
         linkChanged.lock()
         defer { linkChanged.unlock() }
         while !isStopping {

@@ -46,6 +46,22 @@ final class StreamLimiter: Sendable {
     /// Streams refused since the agent started.
     var refusedCount: Int { counts.withLock { $0.refused } }
 
+    /// Why a client is refused at the limit, for a log line.
+    var refusal: String { "\(limit) streams open (--max-streams); \(refusedCount) refused since start" }
+}
+
+/// A bounded number of slots for clients that each cost a thread: streams (`StreamLimiter`), or SOCKS
+/// handshakes in progress (`SlotCounter`).
+protocol ClientSlots: Sendable {
+    /// Takes a slot; `false` when all are taken.
+    func tryAcquire() -> Bool
+    /// Returns a slot taken by `tryAcquire`.
+    func release()
+    /// Why a client is refused when every slot is taken, for a log line.
+    var refusal: String { get }
+}
+
+extension ClientSlots {
     /// Runs on an accept thread, so it must not block: takes a slot for `client` and runs `serve` on a thread of
     /// its own, which then holds the slot and owns the client. A client beyond the limit, or for which no
     /// thread can be started, is reset at once (it fails instead of reading an empty reply), and `warnings`
@@ -55,10 +71,7 @@ final class StreamLimiter: Sendable {
         serve: @escaping @Sendable () -> Void
     ) {
         guard tryAcquire() else {
-            warnings.log(
-                logger, level: .warning,
-                "refused client \(client.peerEndpoint): \(limit) streams open (--max-streams); "
-                    + "\(refusedCount) refused since start")
+            warnings.log(logger, level: .warning, "refused client \(client.peerEndpoint): \(refusal)")
             client.setAbortOnClose()
             return client.close()
         }
@@ -73,17 +86,21 @@ final class StreamLimiter: Sendable {
     }
 }
 
-/// A count of slots in use with a fixed limit, for things that cost a thread but are not streams (SOCKS
+extension StreamLimiter: ClientSlots {}
+
+/// A count of slots in use with a fixed limit, for clients that cost a thread but are not streams (SOCKS
 /// handshakes in progress).
-final class SlotCounter: Sendable {
+final class SlotCounter: ClientSlots {
     private let limit: Int
     private let used = Locked(0)
+    /// What the slots are for, as a refusal says it: "SOCKS handshakes in progress".
+    private let purpose: String
 
-    init(limit: Int) {
+    init(limit: Int, purpose: String) {
         self.limit = limit
+        self.purpose = purpose
     }
 
-    /// Takes a slot; `false` when all are taken.
     func tryAcquire() -> Bool {
         used.withLock { used in
             guard used < limit else { return false }
@@ -92,8 +109,9 @@ final class SlotCounter: Sendable {
         }
     }
 
-    /// Returns a slot taken by `tryAcquire`.
     func release() {
         used.withLock { $0 -= 1 }
     }
+
+    var refusal: String { "\(limit) \(purpose)" }
 }

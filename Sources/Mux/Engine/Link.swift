@@ -209,7 +209,7 @@ final class Link: @unchecked Sendable {
     /// Waits until every stream has ended or `deadline` passes; returns whether they all ended.
     /// Call `beginDrain()` first.
     func waitUntilDrained(deadline: ContinuousClock.Instant) -> Bool {
-        drained.wait(seconds: max(0, Double((deadline - .now).nanoseconds) / 1e9))
+        drained.wait(until: deadline)
     }
 
     /// Resets the streams still running, flushes what is queued, half-closes the TCP connection and waits up to
@@ -336,10 +336,7 @@ final class Link: @unchecked Sendable {
         // An OPEN that crossed our GOAWAY, or one beyond the agent's stream limit, is answered with RESET.
         guard isAccepting else { return try answer(.reset(id, .aborted)) }
         guard limiter.tryAcquire() else {
-            refusals.log(
-                logger, level: .warning,
-                "refused stream \(id): \(limiter.limit) streams open (--max-streams); "
-                    + "\(limiter.refusedCount) refused since start")
+            refusals.log(logger, level: .warning, "refused stream \(id): \(limiter.refusal)")
             return try answer(.reset(id, .tooManyStreams))
         }
         let stream = Stream(id: id, link: self, window: makeReceiveWindow(), sendCredit: Int(window))

@@ -143,7 +143,7 @@ final class OutboundQueue: @unchecked Sendable {
     func next(maxBytes: Int, idleTimeout: Double) -> Next {
         lock()
         defer { unlock() }
-        var deadline = MonotonicClock.deadline(after: .milliseconds(Int64(idleTimeout * 1000)))
+        var deadline = MonotonicClock.deadline(after: .seconds(idleTimeout))
         while phase == .open && control.isEmpty && data.isEmpty {
             if pthread_cond_timedwait(framesQueued, mutex, &deadline) == ETIMEDOUT && control.isEmpty && data.isEmpty {
                 return .idle

@@ -82,7 +82,12 @@ package final class Completion: @unchecked Sendable {
     /// Waits until `complete()` was called or `seconds` pass; returns whether it was called.
     @discardableResult
     package func wait(seconds: Double) -> Bool {
-        let deadline = ContinuousClock.now + .milliseconds(Int64(max(0, seconds) * 1000))
+        wait(until: .now + .seconds(max(0, seconds)))
+    }
+
+    /// Waits until `complete()` was called or `deadline` passes; returns whether it was called.
+    @discardableResult
+    package func wait(until deadline: ContinuousClock.Instant) -> Bool {
         condition.lock()
         defer { condition.unlock() }
         while !isDone {
