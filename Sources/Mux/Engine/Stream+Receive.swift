@@ -1,0 +1,107 @@
+/// The link's reader thread's side of a stream: frames from the peer. Never blocks.
+extension Stream {
+    /// The peer accepted our OPEN and granted `window` bytes of credit.
+    func receiveOpenOK(window: UInt32) {
+        condition.lock()
+        defer { condition.unlock() }
+        guard guarded.lifecycle.establish() else { return }  // we reset it already; our RESET is on its way
+        link.metrics.streamsOpened.increment()
+        guarded.sendCredit = Int(window)
+        condition.broadcast()
+    }
+
+    /// Writes DATA to the connection if it takes it now, and hands the rest to the downlink thread.
+    /// Throws if the peer broke flow control or half-close rules.
+    func receiveData(_ bytes: [UInt8]) throws(LinkError) {
+        condition.lock()
+        if guarded.lifecycle.isReset {  // sent before the peer saw our RESET
+            condition.unlock()
+            return
+        }
+        guard guarded.lifecycle.canReceiveData else {
+            condition.unlock()
+            throw .protocolViolation(
+                "DATA on stream \(id) \(guarded.lifecycle.hasReceivedFIN ? "after FIN" : "before OPEN_OK")")
+        }
+        guard guarded.window.receive(bytes.count) else {
+            condition.unlock()
+            throw .protocolViolation("stream \(id) overran its window")
+        }
+        guard !guarded.lifecycle.hasDownlinkThread, let channel = guarded.channel else {
+            guarded.inbound.append(bytes)
+            condition.broadcast()
+            condition.unlock()
+            return
+        }
+        // No downlink thread means nothing is queued before these bytes. The lock is held across this
+        // non-blocking send so that the connection cannot be closed under it.
+        let written: Int
+        do {
+            written = try bytes.withUnsafeBytes { raw in
+                Result { () throws(SocketError) in try channel.sendAvailable(raw) }
+            }.get()
+        } catch {
+            condition.unlock()
+            abort(sending: .aborted)
+            return
+        }
+        let increment = recordDelivered(written)
+        let needsThread = written < bytes.count
+        if needsThread {
+            guarded.inbound.append(Array(bytes[written...]))
+            guarded.lifecycle.startDownlinkThread()
+        }
+        condition.unlock()
+        if let increment { link.queue.pushControl(.window(id, increment: increment)) }
+        if needsThread { startDownlinkThread() }
+    }
+
+    /// The peer will send no more DATA. Throws if FIN is not allowed now.
+    func receiveFIN() throws(LinkError) {
+        condition.lock()
+        if guarded.lifecycle.isReset {
+            condition.unlock()
+            return
+        }
+        guard guarded.lifecycle.receiveFIN() else {
+            condition.unlock()
+            throw .protocolViolation("unexpected FIN on stream \(id)")
+        }
+        condition.broadcast()
+        // Without a connection yet (an opener between OPEN_OK and `attach`), `attach` delivers the FIN.
+        var retirement: Retirement?
+        if let channel = guarded.channel, guarded.lifecycle.endDirectDownlink() {
+            channel.shutdown(.write)  // every byte before the FIN is written: our client sees EOF
+            retirement = takeRetirement()
+        }
+        condition.unlock()
+        retire(retirement)
+    }
+
+    /// The peer returned `increment` bytes of credit.
+    func receiveWindow(increment: UInt32) throws(LinkError) {
+        condition.lock()
+        defer { condition.unlock() }
+        if guarded.lifecycle.isReset { return }
+        guarded.sendCredit += Int(increment)
+        guard guarded.sendCredit <= Int(UInt32.max) else { throw .protocolViolation("stream \(id) window overflow") }
+        condition.broadcast()
+    }
+
+    /// The link ended. A stream that has exchanged FIN both ways no longer needs it and finishes writing what it
+    /// holds to its connection; any other is aborted.
+    func linkDidClose() {
+        condition.lock()
+        let isDoneWithLink = guarded.lifecycle.isDoneWithLink
+        condition.unlock()
+        if !isDoneWithLink { abort(sending: nil) }
+    }
+
+    /// The peer aborted the stream.
+    func receiveReset(_ reason: ResetReason) {
+        condition.lock()
+        if guarded.resetReason == nil { guarded.resetReason = reason }
+        condition.unlock()
+        abort(sending: nil)
+    }
+}
