@@ -14,7 +14,11 @@ final class MetricsServer: Sendable {
 
     /// Binds `listen` now, so that a port in use fails before the agent starts.
     init(listen: Endpoint, exporter: MetricsExporter) throws(AgentError) {
-        listener = try Listener(endpoint: listen)
+        do {
+            listener = try Listener(endpoint: listen)
+        } catch {
+            throw AgentError(error)
+        }
         self.exporter = exporter
     }
 

@@ -1,3 +1,4 @@
+import CoreMetrics
 import Crypto
 import Foundation
 import Glibc
@@ -30,40 +31,88 @@ final class RecordingDelegate: LinkDelegate, @unchecked Sendable {  // every fie
     }
 }
 
+/// A socketpair: two connected ends of a local stream socket, standing in for a TCP connection.
+func connectedPair() throws -> (Socket, Socket) {
+    var ends: [Int32] = [0, 0]
+    guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &ends) == 0 else {
+        throw SocketError(call: "socketpair", code: errno)
+    }
+    return (Socket(fd: ends[0]), Socket(fd: ends[1]))
+}
+
+/// Session keys for both ends of one link, from a real handshake.
+func linkKeys(for role: Link.Role) throws -> (
+    link: (sealer: FrameSealer, opener: FrameOpener), peer: (sealer: FrameSealer, opener: FrameOpener)
+) {
+    let key = try PreSharedKey(base64: PreSharedKey.generateBase64(), source: "test")
+    let client = try ClientHandshake(key: key, nowMillis: 1_800_000_000_000)
+    let (reply, serverKeys) = try ServerHandshake.verify(client.hello, keys: [key], nowMillis: 1_800_000_000_000)
+        .respond()
+    let clientKeys = try client.receive(serverHello: reply)
+    return role == .remote
+        ? (serverKeys.serverSide(), clientKeys.clientSide()) : (clientKeys.clientSide(), serverKeys.serverSide())
+}
+
+/// Metrics that count nowhere.
+let uncountedLinkMetrics = LinkMetrics(
+    streamsOpened: Counter(label: "test", factory: NOOPMetricsHandler.instance),
+    bytesToTarget: Counter(label: "test", factory: NOOPMetricsHandler.instance),
+    bytesToClient: Counter(label: "test", factory: NOOPMetricsHandler.instance),
+    roundTrip: Gauge(label: "test", factory: NOOPMetricsHandler.instance))
+
+/// A fixed number of stream slots.
+final class TestSlots: SlotPool {
+    private let free: Locked<Int>
+
+    init(_ count: Int) { free = Locked(count) }
+
+    func tryAcquire() -> Bool {
+        free.withLock { free in
+            guard free > 0 else { return false }
+            free -= 1
+            return true
+        }
+    }
+
+    func release() { free.withLock { $0 += 1 } }
+
+    var refusal: String { "no slot left" }
+}
+
+/// A started link in `role` over `channel`, with `slots` and settings but no agent.
+func makeLink(
+    _ role: Link.Role, over channel: any ByteChannel, keys: (sealer: FrameSealer, opener: FrameOpener),
+    settings: LinkSettings, slots: any SlotPool, delegate: any LinkDelegate
+) throws -> Link {
+    let link = Link(
+        channel: channel, peer: Endpoint(host: "socketpair", port: 0), keys: keys, role: role, settings: settings,
+        slots: slots,
+        metrics: uncountedLinkMetrics, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() },
+        delegate: delegate)
+    try link.start()
+    return link
+}
+
 /// One real `Link` over a socketpair, and the raw peer at the other end: the peer seals and sends whatever
 /// frames a test gives it, rules broken included, and reads what the link sends. No agents, ports or sleeps.
 final class LinkHarness {
     let link: Link
     let delegate = RecordingDelegate()
-    let limiter: StreamLimiter
+    let slots = TestSlots(100)
     private let peerSocket: Socket
     private var peerSealer: FrameSealer
     private var peerDecoder: FrameDecoder
 
     /// A link in `role`, started; the peer plays the other role.
-    init(role: Link.Role, settings: TunnelSettings = TunnelSettings()) throws {
-        var ends: [Int32] = [0, 0]
-        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &ends) == 0 else {
-            throw SocketError(call: "socketpair", code: errno)
-        }
-        let key = try PreSharedKey(base64: PreSharedKey.generateBase64(), source: "test")
-        let client = try ClientHandshake(key: key, nowMillis: 1_800_000_000_000)
-        let (reply, serverKeys) = try ServerHandshake.verify(client.hello, keys: [key], nowMillis: 1_800_000_000_000)
-            .respond()
-        let clientKeys = try client.receive(serverHello: reply)
-        let (linkKeys, peerKeys) =
-            role == .remote
-            ? (serverKeys.serverSide(), clientKeys.clientSide()) : (clientKeys.clientSide(), serverKeys.serverSide())
-        let metrics = AgentMetrics()
-        limiter = StreamLimiter(limit: 100, metrics: metrics)
-        link = Link(
-            socket: Socket(fd: ends[0]), keys: linkKeys, role: role, settings: settings, limiter: limiter,
-            metrics: metrics, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }, delegate: delegate)
-        peerSocket = Socket(fd: ends[1])
+    init(role: Link.Role, settings: LinkSettings = TunnelSettings().link) throws {
+        let (linkEnd, peerEnd) = try connectedPair()
+        let (linkKeys, peerKeys) = try linkKeys(for: role)
+        link = try makeLink(
+            role, over: linkEnd, keys: linkKeys, settings: settings, slots: slots, delegate: delegate)
+        peerSocket = peerEnd
         peerSocket.setReceiveTimeout(seconds: 5)
         peerSealer = peerKeys.sealer
         peerDecoder = FrameDecoder(opener: peerKeys.opener)
-        try link.start()
     }
 
     deinit {

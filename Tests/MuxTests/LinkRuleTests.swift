@@ -10,8 +10,8 @@ import Testing
 @Suite(.timeLimit(.minutes(1)))
 struct LinkRuleTests {
     /// Settings whose 64 KiB windows a test can overrun with three DATA frames.
-    private var smallWindows: TunnelSettings {
-        var settings = TunnelSettings()
+    private var smallWindows: LinkSettings {
+        var settings = TunnelSettings().link
         settings.streamWindow = 64 * 1024
         settings.linkReceiveBudget = 64 * 1024
         return settings
@@ -31,7 +31,7 @@ struct LinkRuleTests {
 
     /// A stream the link (local role) opened, answered by the peer with OPEN_OK granting `window`.
     private func openedStream(_ harness: LinkHarness, window: UInt32 = 65_536) throws -> Mux.Stream {
-        #expect(harness.limiter.tryAcquire())
+        #expect(harness.slots.tryAcquire())
         let stream = try #require(harness.link.openStream(to: .defaultTarget))
         #expect(harness.receive { if case .open(1, _, _) = $0 { true } else { false } } != nil)
         try harness.send([.openOK(1, window: window)])

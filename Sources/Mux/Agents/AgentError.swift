@@ -22,19 +22,12 @@ public enum AgentError: Error, Equatable, Sendable, CustomStringConvertible {
     }
 }
 
-extension Socket {
-    /// Binds and listens on `endpoint`, mapping every failure to an `AgentError` for the operator.
-    static func listen(on endpoint: Endpoint) throws(AgentError) -> Socket {
-        let addresses: [ResolvedAddress]
-        do {
-            addresses = try endpoint.resolve(passive: true)
-        } catch {
-            throw .badAddress(error)
-        }
-        do {
-            return try Socket.listen(on: addresses)
-        } catch {
-            throw .cannotListen(endpoint, error)
+extension AgentError {
+    /// A listening socket the agent needs could not be made.
+    package init(_ error: ListenError) {
+        switch error {
+        case .badAddress(let cause): self = .badAddress(cause)
+        case .cannotListen(let endpoint, let cause): self = .cannotListen(endpoint, cause)
         }
     }
 }

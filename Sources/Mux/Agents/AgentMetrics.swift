@@ -86,9 +86,12 @@ public final class AgentMetrics: Sendable {
         refusals.withLock { $0[reason]?.count ?? 0 }
     }
 
-    /// A gauge of the round-trip time of the link to or from `peer`, in seconds; destroy it when the link ends.
-    func makeRoundTripGauge(peer: Endpoint) -> Gauge {
-        Gauge(label: "tcptunnel_link_rtt_seconds", dimensions: [("link", "\(peer)")], factory: factory)
+    /// What the link to or from `peer` and its streams count: the agent's stream counters, and a gauge of that
+    /// link's round-trip time.
+    func linkMetrics(peer: Endpoint) -> LinkMetrics {
+        LinkMetrics(
+            streamsOpened: streamsOpened, bytesToTarget: bytesToTarget, bytesToClient: bytesToClient,
+            roundTrip: Gauge(label: "tcptunnel_link_rtt_seconds", dimensions: [("link", "\(peer)")], factory: factory))
     }
 }
 

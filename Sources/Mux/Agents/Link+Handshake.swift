@@ -23,9 +23,11 @@ extension Link {
         }
         do throws(LinkError) {
             let keys = try authenticate(socket, key: key, timeout: settings.handshakeTimeout)
+            socket.setNoDelay()
+            let peer = socket.peerEndpoint
             let link = Link(
-                socket: socket, keys: keys.clientSide(), role: .local, settings: settings, limiter: limiter,
-                metrics: metrics, logger: logger, delegate: delegate)
+                channel: socket, peer: peer, keys: keys.clientSide(), role: .local, settings: settings.link,
+                slots: limiter, metrics: metrics.linkMetrics(peer: peer), logger: logger, delegate: delegate)
             try link.start()
             return link
         } catch .resources(let error) {

@@ -7,13 +7,9 @@ import Logging
 /// It also asks the remote agent to listen for its reverse forwards, and connects the streams those bring back.
 ///
 /// Threads: one accept thread per listening forward; one link supervisor thread that connects, reconnects and
-/// re-asks for reverse forwards; per client, a thread that (for SOCKS) negotiates, waits for the link and then
-/// becomes its stream's uplink thread (see `Stream`), with at most `Limits.maxSocksHandshakes` of them still
-/// negotiating; per reverse-forward stream, a thread that connects its
-/// target and then serves as the uplink.
-/// `@unchecked Sendable`: immutable configuration plus `link` and `isStopping`, guarded by `linkChanged`, and
-/// `forwards` and `reverseResults`, each a `Locked`.
-public final class LocalAgent: LinkDelegate, @unchecked Sendable {
+/// re-asks for reverse forwards; per client, a thread of its own (see `LocalClients`); per reverse-forward
+/// stream, a thread that connects its target and then serves as the uplink.
+public final class LocalAgent: LinkDelegate, Sendable {
     /// The addresses this agent listens on, one per forward that listens here (all but `-R`), in order.
     public var listeningEndpoints: [Endpoint] { forwards.withLock { $0.listeners.map(\.listener.endpoint) } }
 
@@ -45,14 +41,9 @@ public final class LocalAgent: LinkDelegate, @unchecked Sendable {
     public let metrics: AgentMetrics
     /// Links established so far, for the reconnect counter.
     private let linksEstablished = Locked(0)
-    private let limitWarnings = LogThrottle()
-    /// SOCKS clients in their handshake, which hold a thread each but no stream slot.
-    private let socksHandshakes = SlotCounter(limit: Limits.maxSocksHandshakes, purpose: "SOCKS handshakes in progress")
-    private let socksWarnings = LogThrottle()
-    private let linkChanged = MonotonicCondition()
-    /// The link new clients use; `nil` while there is none that takes new streams.
-    private var link: Link?
-    private var isStopping = false
+    /// The link new clients use, when there is one that takes new streams.
+    private let currentLink = CurrentLink()
+    private let clients: LocalClients
     private let stopRequested = Completion()
 
     /// How often a reverse forward the remote agent could not bind (address in use) is asked for again: the
@@ -79,20 +70,25 @@ public final class LocalAgent: LinkDelegate, @unchecked Sendable {
                     initial.listeners.append((forward, try Listener(endpoint: listen)))
                 } catch {
                     for (_, bound) in initial.listeners { bound.stop() }
-                    throw error
+                    throw AgentError(error)
                 }
             case .reverse(let listen, let target):
                 initial.reverse[initial.nextReverseID] = ReverseForward(listen: listen, target: target)
                 initial.nextReverseID += 1
             }
         }
-        self.forwards = Locked(initial)
+        let forwards = Locked(initial)
+        self.forwards = forwards
         self.remote = remote
         self.key = key
         self.settings = settings
         self.logger = logger
         self.metrics = metrics
-        limiter = StreamLimiter(limit: settings.maxStreams, metrics: metrics)
+        let limiter = StreamLimiter(limit: settings.maxStreams, metrics: metrics)
+        self.limiter = limiter
+        clients = LocalClients(
+            link: currentLink, limiter: limiter, settings: settings, remote: remote, metrics: metrics, logger: logger
+        ) { forwards.withLock { $0.socksCredentials } }
     }
 
     /// A local agent whose clients on `listen` reach the remote agent's default target.
@@ -119,7 +115,7 @@ public final class LocalAgent: LinkDelegate, @unchecked Sendable {
     }
 
     private func startListening(_ forward: Forward, on listener: Listener, hasCredentials: Bool) throws(ThreadError) {
-        try listener.start(logger: logger) { client in self.admit(client, forward: forward) }
+        try listener.start(logger: logger) { [clients] client in clients.admit(client, forward: forward) }
         switch forward {
         case .tunnel: logger.info("listening on \(listener.endpoint) for the remote agent's target")
         case .local(_, let target): logger.info("listening on \(listener.endpoint), forwarding to \(target) (-L)")
@@ -133,11 +129,7 @@ public final class LocalAgent: LinkDelegate, @unchecked Sendable {
     /// Stops accepting, lets streams in flight finish for up to the drain timeout, then resets the rest and
     /// closes the link cleanly (GOAWAY).
     public func stop() {
-        linkChanged.lock()
-        isStopping = true
-        let link = self.link
-        linkChanged.broadcast()
-        linkChanged.unlock()
+        let link = currentLink.stop()
         stopRequested.complete()
         for (_, listener) in forwards.withLock({ $0.listeners }) { listener.stop() }
         guard let link else { return }
@@ -186,7 +178,12 @@ public final class LocalAgent: LinkDelegate, @unchecked Sendable {
             switch forward {
             case .tunnel(let listen), .local(let listen, _), .socks(let listen):
                 do throws(AgentError) {
-                    let listener = try Listener(endpoint: listen)
+                    let listener: Listener
+                    do {
+                        listener = try Listener(endpoint: listen)
+                    } catch {
+                        throw AgentError(error)
+                    }
                     do {
                         try startListening(forward, on: listener, hasCredentials: hasCredentials)
                     } catch {
@@ -202,9 +199,7 @@ public final class LocalAgent: LinkDelegate, @unchecked Sendable {
             }
         }
         reverseResults.withLock { results in for id in cancelled.keys { results[id] = nil } }
-        linkChanged.lock()
-        let link = self.link
-        linkChanged.unlock()
+        let link = currentLink.current
         for (id, reverse) in cancelled {
             link?.send(.unlisten(forward: id))
             changes.append("cancelled \(Forward.reverse(listen: reverse.listen, target: reverse.target))")
@@ -217,11 +212,7 @@ public final class LocalAgent: LinkDelegate, @unchecked Sendable {
     }
 
     /// Whether a link that takes new streams is up now.
-    public var isLinkUp: Bool {
-        linkChanged.lock()
-        defer { linkChanged.unlock() }
-        return link?.isOpenForStreams ?? false
-    }
+    public var isLinkUp: Bool { currentLink.current?.isOpenForStreams ?? false }
 
     /// Streams running now.
     public var streamCount: Int { limiter.openCount }
@@ -247,7 +238,7 @@ public final class LocalAgent: LinkDelegate, @unchecked Sendable {
                 let link = try Link.connect(
                     to: remote, key: key, settings: settings, limiter: limiter, metrics: metrics, logger: logger,
                     delegate: self)
-                guard publish(link) else {
+                guard currentLink.publish(link) else {
                     link.close(.localShutdown)
                     return
                 }
@@ -263,7 +254,7 @@ public final class LocalAgent: LinkDelegate, @unchecked Sendable {
                 reverseResults.withLock { $0 = [:] }
                 requestReverseForwards(on: link)
                 while !link.stoppedOpening.wait(seconds: Self.listenRetryInterval) { requestReverseForwards(on: link) }
-                _ = publish(nil)
+                _ = currentLink.publish(nil)
                 // A draining link (the remote agent is stopping) finishes its streams on its own; connect the
                 // next one at once for new clients.
                 if !link.isClosed { continue }
@@ -274,16 +265,6 @@ public final class LocalAgent: LinkDelegate, @unchecked Sendable {
             if stopRequested.wait(seconds: Backoff.jittered(delay)) { return }
             delay = Backoff.next(after: delay)
         }
-    }
-
-    /// Makes `link` the one new clients use and wakes waiting clients. Returns `false` if the agent is stopping.
-    private func publish(_ link: Link?) -> Bool {
-        linkChanged.lock()
-        defer { linkChanged.unlock() }
-        guard !isStopping else { return false }
-        self.link = link
-        linkChanged.broadcast()
-        return true
     }
 
     /// Asks the remote agent to listen for each reverse forward it has not bound on this link yet (none
@@ -357,106 +338,8 @@ public final class LocalAgent: LinkDelegate, @unchecked Sendable {
 
     func linkDidClose(_ link: Link, reason: LinkError) {
         // A draining link may end after its successor came up: the gauge counts the link in use, if any.
-        linkChanged.lock()
-        let current = self.link
-        linkChanged.unlock()
+        let current = currentLink.current
         metrics.linksUp.record(current == nil || current === link ? 0 : 1)
         logger.log(level: reason.isPlanned ? .info : .warning, "link to \(remote) down: \(reason)")
-    }
-
-    // MARK: Client threads
-
-    /// Runs on an accept thread, so it must not block: hands the client to a thread of its own. A SOCKS client
-    /// takes a stream slot only once its handshake is done, so clients stalling in theirs never take the slots
-    /// other forwards' clients need.
-    private func admit(_ client: Socket, forward: Forward) {
-        let target: StreamTarget
-        switch forward {
-        case .tunnel: target = .defaultTarget
-        case .local(_, let endpoint): target = .endpoint(endpoint)
-        case .reverse: preconditionFailure("reverse forwards listen on the remote side")
-        case .socks: return admitSocksClient(client)
-        }
-        limiter.admit(client, thread: "client", logger: logger, warnings: limitWarnings) {
-            self.serve(client, to: target, answer: .none)
-        }
-    }
-
-    /// Runs on an accept thread: starts the client's SOCKS handshake on a thread of its own, if fewer than
-    /// `Limits.maxSocksHandshakes` are in progress.
-    private func admitSocksClient(_ client: Socket) {
-        socksHandshakes.admit(client, thread: "socks-client", logger: logger, warnings: socksWarnings) {
-            self.negotiate(client)
-        }
-    }
-
-    /// Runs on a SOCKS client's own thread, holding a SOCKS handshake slot: the handshake, bounded as a whole by
-    /// `--socks-handshake-timeout`, then a stream slot, then the stream.
-    private func negotiate(_ client: Socket) {
-        let server = SocksServer(
-            client: client, credentials: forwards.withLock { $0.socksCredentials },
-            timeout: settings.socksHandshakeTimeout)
-        let negotiated = Result { () throws(SocksServer.Failure) in try server.negotiate() }
-        socksHandshakes.release()
-        let target: Endpoint
-        switch negotiated {
-        case .success(let endpoint): target = endpoint
-        case .failure(let error):
-            socksWarnings.log(logger, level: .info, "SOCKS client \(client.peerEndpoint): \(error)")
-            return client.close()
-        }
-        guard limiter.tryAcquire() else {
-            limitWarnings.log(
-                logger, level: .warning, "refused SOCKS client \(client.peerEndpoint): \(limiter.refusal)")
-            server.reply(.generalFailure)
-            return client.close()
-        }
-        serve(client, to: .endpoint(target), answer: .socks(server))
-    }
-
-    /// Runs on the client's own thread, holding a stream slot.
-    private func serve(_ client: Socket, to target: StreamTarget, answer: Link.ClientAnswer) {
-        let peer = client.peerEndpoint
-        guard let link = awaitLink() else {
-            logger.warning("closing client \(peer): no link to \(remote) within \(Int(settings.linkWaitTimeout)) s")
-            if case .socks(let server) = answer { server.reply(.generalFailure) } else { client.setAbortOnClose() }
-            limiter.release()
-            return client.close()
-        }
-        if case .refused(let reason) = link.carry(client, to: target, answer: answer) {
-            metrics.recordRefusal(reason)
-            let why = reason == .notAllowed ? "not allowed by its --allow rules" : "\(reason)"
-            logger.log(
-                level: reason == .notAllowed ? .warning : .info,
-                "client \(peer): the remote agent refused \(target): \(why)")
-        }
-    }
-
-    /// Waits up to the link-wait timeout for a link that takes new streams.
-    private func awaitLink() -> Link? {
-        let deadline = ContinuousClock.now + .seconds(settings.linkWaitTimeout)
-        linkChanged.lock()
-        defer { linkChanged.unlock() }
-        while !isStopping {
-            if let link, link.isOpenForStreams { return link }
-            if !linkChanged.wait(until: deadline) { break }
-        }
-        return nil
-    }
-}
-
-/// Capped exponential backoff with jitter for reconnect attempts, so that many local agents cut off by the same
-/// outage do not reconnect in lockstep.
-enum Backoff {
-    static let initialDelay = 0.25
-    static let maximumDelay = 30.0
-
-    static func next(after delay: Double) -> Double { min(delay * 2, maximumDelay) }
-
-    /// `delay` spread uniformly over ±25 %.
-    static func jittered(_ delay: Double) -> Double { delay * Double.random(in: 0.75...1.25) }
-
-    static func format(_ delay: Double) -> String {
-        delay < 1 ? "\(Int(delay * 1000)) ms" : "\(Int(delay)) s"
     }
 }

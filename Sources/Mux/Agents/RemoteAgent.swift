@@ -46,7 +46,12 @@ public final class RemoteAgent: LinkDelegate, @unchecked Sendable {
         } catch {
             throw .invalidSettings(error)
         }
-        let socket = try Socket.listen(on: listen)
+        let socket: Socket
+        do {
+            socket = try Socket.listen(on: listen)
+        } catch {
+            throw AgentError(error)
+        }
         listeningEndpoint = socket.localEndpoint
         self.allowList = Locked(allowList)
         reverseListeners = ReverseListeners(rules: listenRules)
@@ -153,9 +158,11 @@ public final class RemoteAgent: LinkDelegate, @unchecked Sendable {
     /// Runs on the handshake thread, so it must not block: starts a link on a connection that authenticated.
     private func establishLink(_ socket: Socket, keys: SessionKeys) {
         let peer = socket.peerEndpoint
+        socket.setNoDelay()
         let link = Link(
-            socket: socket, keys: keys.serverSide(), role: .remote, settings: settings, limiter: limiter,
-            metrics: metrics, logger: logger.withMetadata("link", "\(peer)"), delegate: self)
+            channel: socket, peer: peer, keys: keys.serverSide(), role: .remote, settings: settings.link,
+            slots: limiter, metrics: metrics.linkMetrics(peer: peer), logger: logger.withMetadata("link", "\(peer)"),
+            delegate: self)
         do {
             try link.start()
         } catch {

@@ -55,7 +55,7 @@ final class ReverseListeners: @unchecked Sendable {
                 return Outcome(result: .bound, port: address.port, verdict: "already bound for this link")
             }
             let listener: Listener
-            do throws(AgentError) {
+            do throws(ListenError) {
                 listener = try Listener(endpoint: key)
             } catch .cannotListen(_, let cause) where cause.code == EADDRINUSE {
                 return Outcome(result: .addressInUse, port: 0, verdict: "address in use by another program")

@@ -50,18 +50,7 @@ final class StreamLimiter: Sendable {
     var refusal: String { "\(limit) streams open (--max-streams); \(refusedCount) refused since start" }
 }
 
-/// A bounded number of slots for clients that each cost a thread: streams (`StreamLimiter`), or SOCKS
-/// handshakes in progress (`SlotCounter`).
-protocol ClientSlots: Sendable {
-    /// Takes a slot; `false` when all are taken.
-    func tryAcquire() -> Bool
-    /// Returns a slot taken by `tryAcquire`.
-    func release()
-    /// Why a client is refused when every slot is taken, for a log line.
-    var refusal: String { get }
-}
-
-extension ClientSlots {
+extension SlotPool {
     /// Runs on an accept thread, so it must not block: takes a slot for `client` and runs `serve` on a thread of
     /// its own, which then holds the slot and owns the client. A client beyond the limit, or for which no
     /// thread can be started, is reset at once (it fails instead of reading an empty reply), and `warnings`
@@ -86,11 +75,11 @@ extension ClientSlots {
     }
 }
 
-extension StreamLimiter: ClientSlots {}
+extension StreamLimiter: SlotPool {}
 
 /// A count of slots in use with a fixed limit, for clients that cost a thread but are not streams (SOCKS
 /// handshakes in progress).
-final class SlotCounter: ClientSlots {
+final class SlotCounter: SlotPool {
     private let limit: Int
     private let used = Locked(0)
     /// What the slots are for, as a refusal says it: "SOCKS handshakes in progress".

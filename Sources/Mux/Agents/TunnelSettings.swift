@@ -46,6 +46,14 @@ public struct TunnelSettings: Sendable, Equatable {
     /// The defaults.
     public init() {}
 
+    /// What a link and its streams use of these settings.
+    var link: LinkSettings {
+        LinkSettings(
+            streamWindow: streamWindow, maxStreamWindow: maxStreamWindow, linkReceiveBudget: linkReceiveBudget,
+            outboundQueueBytes: outboundQueueBytes, keepaliveInterval: keepaliveInterval,
+            deadLinkTimeout: deadLinkTimeout, writeTimeout: writeTimeout, idleTimeout: idleTimeout)
+    }
+
     /// Throws `SettingsError` naming the first field that is out of range.
     public func validate() throws(SettingsError) {
         guard streamWindow >= Limits.minimumStreamWindow, streamWindow <= Int(UInt32.max / 2) else {

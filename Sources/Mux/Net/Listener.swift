@@ -12,7 +12,7 @@ package final class Listener: Sendable {
     private let failures = LogThrottle()
 
     /// Binds and listens now, so that a port in use is reported before anything starts.
-    package init(endpoint requested: Endpoint) throws(AgentError) {
+    package init(endpoint requested: Endpoint) throws(ListenError) {
         let socket = try Socket.listen(on: requested)
         endpoint = socket.localEndpoint
         served = ServedSocket(socket)

@@ -11,11 +11,11 @@ extension Link {
     }
 
     /// Carries `client` as a new stream to `target` until the stream ends, on the calling thread (the client's
-    /// own, which becomes the stream's uplink). The caller holds a slot of `limiter`; this returns it in every
+    /// own, which becomes the stream's uplink). The caller holds a slot of `slots`; this returns it in every
     /// case. Returns how the peer answered the OPEN, or `nil` if the link took no new stream.
     func carry(_ client: Socket, to target: StreamTarget, answer: ClientAnswer) -> Stream.OpenOutcome? {
         guard let stream = openStream(to: target) else {
-            limiter.release()
+            slots.release()
             close(client, answer: answer, outcome: .linkClosed)
             return nil
         }

@@ -1,0 +1,92 @@
+import Logging
+
+/// A local agent's clients, from the accept thread to their stream: each gets a thread of its own, a SOCKS
+/// client negotiates first, then it waits for the link and becomes its stream's uplink (see `Stream`).
+///
+/// Threads: `admit` runs on a forward's accept thread and never blocks; everything else on the client's own
+/// thread. At most `Limits.maxSocksHandshakes` clients are negotiating at once, and they hold no stream slot,
+/// so clients stalling in their handshake never take the slots other forwards' clients need.
+final class LocalClients: Sendable {
+    private let link: CurrentLink
+    private let limiter: StreamLimiter
+    private let settings: TunnelSettings
+    private let remote: Endpoint
+    private let metrics: AgentMetrics
+    private let logger: Logger
+    /// The SOCKS credentials in force now (a reload may change them).
+    private let socksCredentials: @Sendable () -> SocksCredentials?
+    private let limitWarnings = LogThrottle()
+    private let socksHandshakes = SlotCounter(limit: Limits.maxSocksHandshakes, purpose: "SOCKS handshakes in progress")
+    private let socksWarnings = LogThrottle()
+
+    init(
+        link: CurrentLink, limiter: StreamLimiter, settings: TunnelSettings, remote: Endpoint, metrics: AgentMetrics,
+        logger: Logger, socksCredentials: @escaping @Sendable () -> SocksCredentials?
+    ) {
+        self.link = link
+        self.limiter = limiter
+        self.settings = settings
+        self.remote = remote
+        self.metrics = metrics
+        self.logger = logger
+        self.socksCredentials = socksCredentials
+    }
+
+    /// Runs on an accept thread, so it must not block: hands `client` of `forward` to a thread of its own.
+    func admit(_ client: Socket, forward: Forward) {
+        let target: StreamTarget
+        switch forward {
+        case .tunnel: target = .defaultTarget
+        case .local(_, let endpoint): target = .endpoint(endpoint)
+        case .reverse: preconditionFailure("reverse forwards listen on the remote side")
+        case .socks:
+            return socksHandshakes.admit(client, thread: "socks-client", logger: logger, warnings: socksWarnings) {
+                self.negotiate(client)
+            }
+        }
+        limiter.admit(client, thread: "client", logger: logger, warnings: limitWarnings) {
+            self.serve(client, to: target, answer: .none)
+        }
+    }
+
+    /// Runs on a SOCKS client's own thread, holding a SOCKS handshake slot: the handshake, bounded as a whole by
+    /// `--socks-handshake-timeout`, then a stream slot, then the stream.
+    private func negotiate(_ client: Socket) {
+        let server = SocksServer(
+            client: client, credentials: socksCredentials(), timeout: settings.socksHandshakeTimeout)
+        let negotiated = Result { () throws(SocksServer.Failure) in try server.negotiate() }
+        socksHandshakes.release()
+        let target: Endpoint
+        switch negotiated {
+        case .success(let endpoint): target = endpoint
+        case .failure(let error):
+            socksWarnings.log(logger, level: .info, "SOCKS client \(client.peerEndpoint): \(error)")
+            return client.close()
+        }
+        guard limiter.tryAcquire() else {
+            limitWarnings.log(
+                logger, level: .warning, "refused SOCKS client \(client.peerEndpoint): \(limiter.refusal)")
+            server.reply(.generalFailure)
+            return client.close()
+        }
+        serve(client, to: .endpoint(target), answer: .socks(server))
+    }
+
+    /// Runs on the client's own thread, holding a stream slot.
+    private func serve(_ client: Socket, to target: StreamTarget, answer: Link.ClientAnswer) {
+        let peer = client.peerEndpoint
+        guard let link = link.await(seconds: settings.linkWaitTimeout) else {
+            logger.warning("closing client \(peer): no link to \(remote) within \(Int(settings.linkWaitTimeout)) s")
+            if case .socks(let server) = answer { server.reply(.generalFailure) } else { client.setAbortOnClose() }
+            limiter.release()
+            return client.close()
+        }
+        if case .refused(let reason) = link.carry(client, to: target, answer: answer) {
+            metrics.recordRefusal(reason)
+            let why = reason == .notAllowed ? "not allowed by its --allow rules" : "\(reason)"
+            logger.log(
+                level: reason == .notAllowed ? .warning : .info,
+                "client \(peer): the remote agent refused \(target): \(why)")
+        }
+    }
+}

@@ -1,0 +1,126 @@
+import Glibc
+
+/// The link's reader thread: it decodes the peer's frames, enforces the protocol's rules, and hands each
+/// frame to its stream or to the delegate, never blocking on either.
+extension Link {
+    func runReader(_ decoder: FrameDecoder) {
+        var decoder = decoder
+        let reason: LinkError
+        do throws(LinkError) {
+            while true {
+                let count: Int
+                do {
+                    count = try decoder.receive { (buffer) throws(SocketError) in try channel.receive(into: buffer) }
+                } catch {
+                    throw error.isTimeout ? .peerSilent(seconds: Int(settings.deadLinkTimeout)) : .socket(error)
+                }
+                guard count > 0 else { throw .closedByPeer }
+                while let frame = try nextFrame(&decoder) { try dispatch(frame) }
+            }
+        } catch {
+            reason = error
+        }
+        // End of stream after a GOAWAY either way is the planned end of a drain, not a failure; anything else
+        // (a protocol violation mid-drain) is reported as what it was.
+        let (isDraining, peerIsDraining) = state.withLock { ($0.isDraining, $0.peerIsDraining) }
+        let isPlannedEnd = reason == .closedByPeer || reason == .socket(SocketError(call: "recv", code: ECONNRESET))
+        close(isPlannedEnd && isDraining ? .localShutdown : isPlannedEnd && peerIsDraining ? .peerShutDown : reason)
+        threadDidFinish()
+    }
+
+    private func nextFrame(_ decoder: inout FrameDecoder) throws(LinkError) -> Frame? {
+        do {
+            return try decoder.nextFrame()
+        } catch {
+            throw .protocolViolation(error.description)
+        }
+    }
+
+    private func dispatch(_ frame: Frame) throws(LinkError) {
+        switch frame {
+        case .data(let id, let bytes): try stream(id)?.receiveData(bytes)
+        case .window(let id, let increment): try stream(id)?.receiveWindow(increment: increment)
+        case .fin(let id): try stream(id)?.receiveFIN()
+        case .reset(let id, let reason): try stream(id)?.receiveReset(reason)
+        case .open(let id, let window, let target): try acceptOpen(id: id, window: window, target: target)
+        case .openOK(let id, let window):
+            guard role.opens(id) else { throw .protocolViolation("OPEN_OK for stream \(id), which the peer opened") }
+            try stream(id)?.receiveOpenOK(window: window)
+        case .ping(let value): try answer(.pong(value))
+        case .pong(let value): recordPong(value)  // its arrival also proved the peer alive
+        case .goAway: receiveGoAway()
+        case .listen(let forward, let address):
+            guard role == .remote else { throw .protocolViolation("LISTEN sent to the local agent") }
+            delegate?.link(self, didRequestListen: address, forward: forward)
+        case .unlisten(let forward):
+            guard role == .remote else { throw .protocolViolation("UNLISTEN sent to the local agent") }
+            delegate?.link(self, didCancelListen: forward)
+        case .listenResult(let forward, let result, let port):
+            guard role == .local else { throw .protocolViolation("LISTEN_RESULT sent to the remote agent") }
+            delegate?.link(self, didAnswerListen: forward, result: result, port: port)
+        case .padding: break
+        }
+    }
+
+    /// Queues an answer the peer's frame forced; ends the link when the peer has not read the last
+    /// `Limits.maxQueuedAnswers` of them (PROTOCOL.md §8).
+    private func answer(_ frame: Frame) throws(LinkError) {
+        guard queue.pushAnswer(frame) else {
+            throw .protocolViolation(
+                "the peer sent \(Limits.maxQueuedAnswers) frames that need an answer without reading one")
+        }
+    }
+
+    /// The peer is shutting down: open no new streams here; those in flight go on until the peer closes.
+    private func receiveGoAway() {
+        let isFirst = state.withLock { state in
+            defer { state.peerIsDraining = true }
+            return !state.peerIsDraining
+        }
+        guard isFirst else { return }
+        logger.info("peer is shutting down; \(streams.count) streams finishing on this link")
+        stoppedOpening.complete()
+    }
+
+    /// The stream `id`, or `nil` for one that already ended (late frames are dropped).
+    /// Throws for an id that was never opened.
+    private func stream(_ id: StreamID) throws(LinkError) -> Stream? {
+        if let stream = streams.snapshot()[id] { return stream }
+        let highest = state.withLock { role.opens(id) ? $0.nextStreamID - 1 : $0.highestPeerStreamID }
+        guard id <= highest else { throw .protocolViolation("frame for stream \(id), which was never opened") }
+        return nil
+    }
+
+    private func acceptOpen(id: StreamID, window: UInt32, target: StreamTarget) throws(LinkError) {
+        guard !role.opens(id) else { throw .protocolViolation("OPEN for stream \(id), an id of ours") }
+        let (isNew, isAccepting) = state.withLock { state in
+            guard id > state.highestPeerStreamID else { return (false, false) }
+            state.highestPeerStreamID = id
+            return (true, state.closeReason == nil && !state.isDraining)
+        }
+        guard isNew else { throw .protocolViolation("OPEN for stream \(id) does not increase the stream id") }
+        // An OPEN that crossed our GOAWAY, or one beyond the agent's stream limit, is answered with RESET.
+        guard isAccepting else { return try answer(.reset(id, .aborted)) }
+        guard slots.tryAcquire() else {
+            refusals.log(logger, level: .warning, "refused stream \(id): \(slots.refusal)")
+            return try answer(.reset(id, .tooManyStreams))
+        }
+        let stream = Stream(id: id, link: self, window: makeReceiveWindow(), sendCredit: Int(window))
+        // Checked again with the insert, under `state`'s lock, so that neither `close` nor `beginDrain` can run
+        // between them: a drain that began meanwhile has counted its streams without this one.
+        let registration: Bool? = state.withLock { state in
+            guard state.closeReason == nil else { return nil }
+            guard !state.isDraining else { return false }
+            streams.insert(stream)
+            return true
+        }
+        switch registration {
+        case nil: return stream.abandon()  // the link is closing; nothing to answer
+        case false: return stream.refuse(.aborted)  // it crossed our GOAWAY
+        case true: break
+        }
+        logger.debug("stream \(id) opened to \(target) by the peer")
+        guard let delegate else { return stream.refuse(.aborted) }
+        delegate.link(self, didOpen: stream, to: target)
+    }
+}

@@ -1,0 +1,153 @@
+import Glibc
+import Testing
+
+@testable import Mux
+
+/// Accepts every stream the peer opens onto a fresh socketpair, as a remote agent would onto a target, unless
+/// told to refuse the next one; the test plays the target at the other end.
+final class PairingDelegate: LinkDelegate, @unchecked Sendable {  // every field is a `Locked`
+    let targets = Locked<[Socket]>([])
+    let streams = Locked<[Mux.Stream]>([])
+    let refusesNext = Locked<ResetReason?>(nil)
+
+    func link(_ link: Link, didOpen stream: Mux.Stream, to target: StreamTarget) {
+        if let reason = refusesNext.withLock({ $0.take() }) { return stream.refuse(reason) }
+        guard let (streamEnd, targetEnd) = try? connectedPair() else { return stream.refuse(.aborted) }
+        targets.withLock { $0.append(targetEnd) }
+        streams.withLock { $0.append(stream) }
+        do {
+            try startThread(named: "test-acceptor") {
+                if stream.accept(streamEnd) { stream.run() } else { stream.abandon() }
+            }
+        } catch {
+            stream.refuse(.aborted)
+        }
+    }
+
+    func link(_ link: Link, didRequestListen address: Endpoint, forward: UInt32) {}
+    func link(_ link: Link, didCancelListen forward: UInt32) {}
+    func link(_ link: Link, didAnswerListen forward: UInt32, result: ListenResult, port: UInt16) {}
+    func linkDidClose(_ link: Link, reason: LinkError) {}
+
+    /// The target end of the `index`th stream opened, once it was.
+    func target(_ index: Int) -> Socket? {
+        guard eventually({ targets.withLock { $0.count } > index }) else { return nil }
+        return targets.withLock { $0[index] }
+    }
+}
+
+/// Two real links, a local and a remote one, joined by a socketpair in one process: streams cross them end to
+/// end with no agent, port or sleep involved.
+@Suite(.timeLimit(.minutes(1)))
+final class LinkPairTests {
+    private let local: Link
+    private let remote: Link
+    private let acceptor = PairingDelegate()
+    private let localSlots = TestSlots(10)
+
+    init() throws {
+        let (localEnd, remoteEnd) = try connectedPair()
+        let (localKeys, remoteKeys) = try linkKeys(for: .local)
+        let settings = TunnelSettings().link
+        local = try makeLink(
+            .local, over: localEnd, keys: localKeys, settings: settings, slots: localSlots,
+            delegate: RecordingDelegate())
+        remote = try makeLink(
+            .remote, over: remoteEnd, keys: remoteKeys, settings: settings, slots: TestSlots(10), delegate: acceptor)
+    }
+
+    deinit {
+        local.close(.localShutdown)
+        remote.close(.localShutdown)
+    }
+
+    /// Opens a stream on the local link and carries a client's socketpair end on it; returns the client's end.
+    private func openClient() throws -> Socket {
+        #expect(localSlots.tryAcquire())
+        let stream = try #require(local.openStream(to: .defaultTarget))
+        let (client, streamEnd) = try connectedPair()
+        try startThread(named: "test-client") {
+            if stream.awaitEstablished() == .established, stream.attach(streamEnd) {
+                stream.run()
+            } else {
+                stream.abandon()
+                streamEnd.close()
+            }
+        }
+        client.setReceiveTimeout(seconds: 5)
+        return client
+    }
+
+    /// Reads until end of stream (or a 5 s silence, which a test then sees as missing bytes).
+    private func readAll(_ socket: Socket) -> [UInt8] {
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        while let count = try? buffer.withUnsafeMutableBytes({ raw in
+            try Result { () throws(SocketError) in try socket.receive(into: raw) }.get()
+        }), count > 0 {
+            bytes += buffer[..<count]
+        }
+        return bytes
+    }
+
+    /// Whether a few bytes the client sends, then its FIN, reach the target as they were; closes both ends.
+    private func carries(_ client: Socket, to target: Socket) throws -> Bool {
+        defer {
+            client.close()
+            target.close()
+        }
+        let message = Array("still carried".utf8)
+        try client.sendAll(message)
+        client.shutdown(.write)
+        target.setReceiveTimeout(seconds: 5)
+        return readAll(target) == message
+    }
+
+    @Test func bytesCrossBothWaysInOrderAndEachEndSeesTheOthersFIN() throws {
+        let client = try openClient()
+        let target = try #require(acceptor.target(0))
+        target.setReceiveTimeout(seconds: 5)
+        // More than a stream window, so that credit has to come back for the rest to cross.
+        let upload = (0..<3_000_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        try startThread(named: "test-upload") {
+            try? client.sendAll(upload)
+            client.shutdown(.write)
+        }
+        #expect(readAll(target) == upload)
+        let reply = Array("done".utf8)
+        try target.sendAll(reply)
+        target.shutdown(.write)
+        #expect(readAll(client) == reply)
+        #expect(eventually { local.streamCount == 0 && remote.streamCount == 0 })
+        client.close()
+        target.close()
+    }
+
+    @Test func aStreamResetByThePeerEndsAloneAndItsClientSeesTheEnd() throws {
+        let first = try openClient()
+        _ = try #require(acceptor.target(0))
+        let second = try openClient()
+        let secondTarget = try #require(acceptor.target(1))
+        let firstOnRemote = try #require(acceptor.streams.withLock { $0.first })
+        firstOnRemote.abort(sending: .aborted)  // as the remote agent does when its target stops reading
+
+        #expect(eventually { local.streamCount == 1 && remote.streamCount == 1 })
+        var byte: UInt8 = 0
+        #expect(recv(first.fd, &byte, 1, 0) == 0, "the client's end was not ended")
+        #expect(try carries(second, to: secondTarget))
+        first.close()
+    }
+
+    @Test func aStreamThePeerRefusesGetsItsReasonAndTheLinkGoesOn() throws {
+        acceptor.refusesNext.withLock { $0 = .notAllowed }
+        #expect(localSlots.tryAcquire())
+        let refused = try #require(local.openStream(to: .defaultTarget))
+        #expect(refused.awaitEstablished() == .refused(.notAllowed))
+        refused.abandon()
+        #expect(eventually { local.streamCount == 0 })
+
+        let client = try openClient()
+        let target = try #require(acceptor.target(0))
+        #expect(try carries(client, to: target))
+    }
+}
