@@ -74,38 +74,38 @@ final class ReverseListeners: @unchecked Sendable {
     }
 
     /// Stops listening on every port bound for `link`, or only for its reverse forward `forward`; returns the
-    /// addresses released.
+    /// addresses released. Never blocks, so that the link's threads may call it: each accept thread closes its
+    /// port soon after.
     @discardableResult
     func release(for link: Link, forward: UInt32? = nil) -> [Endpoint] {
-        Array(stop { $0.link === link && (forward == nil || $0.forward == forward) }.keys)
+        Array(stop(waiting: false) { $0.link === link && (forward == nil || $0.forward == forward) }.keys)
     }
 
     /// Replaces the rules (a reload). Ports the new rules do not cover stop listening; returns them, with the
     /// link and reverse forward each was bound for.
     func update(rules newRules: [ListenRule]) -> [(address: Endpoint, link: Link, forward: UInt32)] {
         ruleSet.withLock { $0 = newRules }
-        return stop { entry in !newRules.contains { $0.allows(entry.listener.endpoint) } }.map {
+        return stop(waiting: true) { entry in !newRules.contains { $0.allows(entry.listener.endpoint) } }.map {
             ($0.key, $0.value.link, $0.value.forward)
         }
     }
 
-    /// Removes and stops the listeners `matching` selects.
-    private func stop(matching: (Entry) -> Bool) -> [Endpoint: Entry] {
+    /// Removes and stops the listeners `matching` selects; `waiting` until each has closed its port, or not
+    /// (on a link's threads, which must not block).
+    private func stop(waiting: Bool, matching: (Entry) -> Bool) -> [Endpoint: Entry] {
         let stopped = entries.withLock { entries in
             let selected = entries.filter { matching($0.value) }
             for key in selected.keys { entries[key] = nil }
             return selected
         }
-        for entry in stopped.values { entry.listener.stop() }
+        for entry in stopped.values {
+            if waiting { entry.listener.stop() } else { entry.listener.requestStop() }
+        }
         return stopped
     }
 
     /// Stops every listener.
     func releaseAll() {
-        let all = entries.withLock { entries in
-            defer { entries = [:] }
-            return entries
-        }
-        for entry in all.values { entry.listener.stop() }
+        _ = stop(waiting: true) { _ in true }
     }
 }

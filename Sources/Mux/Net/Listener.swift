@@ -28,6 +28,12 @@ package final class Listener: Sendable {
         served.stop()
     }
 
+    /// Stops accepting without waiting for the accept thread, which closes the socket soon after: for threads
+    /// that must not block. Idempotent.
+    package func requestStop() {
+        served.requestStop()
+    }
+
     private func acceptLoop(logger: Logger, handle: @Sendable (Socket) -> Void) {
         while true {
             do {

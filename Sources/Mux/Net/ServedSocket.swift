@@ -38,18 +38,23 @@ package final class ServedSocket: Sendable {
     /// Whether `stop()` was called: the serving thread's cue to return.
     var isStopping: Bool { phase.withLock { $0 == .stopping } }
 
-    /// Wakes the serving thread and waits (up to 2 s) for it to close the socket, or closes the socket itself
-    /// if no thread serves it. Idempotent.
+    /// Wakes the serving thread and waits (up to 2 s) for it to close the socket, so that the port is free when
+    /// this returns; or closes the socket itself if no thread serves it. Idempotent.
     func stop() {
+        if requestStop() { finished.wait(seconds: 2) }
+    }
+
+    /// Wakes the serving thread, which closes the socket soon after, without waiting for it: for threads that
+    /// must never block (a link's reader). Closes the socket itself if no thread serves it. Idempotent; returns
+    /// whether a serving thread was woken.
+    @discardableResult
+    func requestStop() -> Bool {
         let previous = phase.withLock { phase in
             defer { phase = .stopping }
             if phase == .serving { socket.shutdown(.both) }  // close(2) would not wake the thread
             return phase
         }
-        switch previous {
-        case .bound: socket.close()
-        case .serving: finished.wait(seconds: 2)
-        case .stopping: break
-        }
+        if previous == .bound { socket.close() }
+        return previous == .serving
     }
 }
