@@ -167,7 +167,8 @@ struct AgentProcessTests {
         expectIdentical(try exchange(pattern(count: 50_000, seed: 1), through: client), pattern(count: 50_000, seed: 1))
         first.send(SIGKILL)
         #expect(first.waitForExit() == SIGKILL)
-        #expect(remote.waitForLog("down: connection closed by peer"))
+        // FIN, or RST when the killed agent left bytes unread (a PING, a WINDOW): either way the link is down.
+        #expect(remote.waitForLog(" down: "))
 
         let second = try AgentProcess(localArguments)
         defer { second.send(SIGTERM) }
