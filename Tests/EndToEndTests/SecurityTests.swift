@@ -54,7 +54,9 @@ struct SecurityTests {
         #expect(measured.count == probes.count)
         for (name, result) in measured {
             #expect(result.bytes == 0, "\(name) got \(result.bytes) bytes back")
-            #expect(result.seconds >= 0.45 && result.seconds < 1.7, "\(name) was closed after \(result.seconds) s")
+            // The hold ends within about 1.5 s; up to 4 s allows a loaded machine, and stays below the 5 s read timeout
+            // so an agent that never closes still fails here.
+            #expect(result.seconds >= 0.45 && result.seconds < 4, "\(name) was closed after \(result.seconds) s")
         }
         let times = measured.values.map(\.seconds)
         #expect((times.max() ?? 0) - (times.min() ?? 0) > 0.02, "close times should be randomised: \(times)")

@@ -123,9 +123,10 @@ import Testing
         defer { target.stop() }
         let path = NSTemporaryDirectory() + "tcptunnel-socks-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: path) }
-        FileManager.default.createFile(
-            atPath: path, contents: Data("# users\nalice:s3cret:with:colons\nbob:hunter2\n".utf8),
-            attributes: [.posixPermissions: 0o600])
+        #expect(
+            FileManager.default.createFile(
+                atPath: path, contents: Data("# users\nalice:s3cret:with:colons\nbob:hunter2\n".utf8),
+                attributes: [.posixPermissions: 0o600]))
         let tunnel = try socksTunnel(
             allow: ["\(target.endpoint)"], credentials: try SocksCredentials.load(fromFile: path))
         defer { tunnel.stop() }
@@ -151,8 +152,9 @@ import Testing
     @Test func userFileReadableByOthersOrMalformedIsRefusedWithItsReason() throws {
         let path = NSTemporaryDirectory() + "tcptunnel-socks-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: path) }
-        FileManager.default.createFile(
-            atPath: path, contents: Data("alice:pw\n".utf8), attributes: [.posixPermissions: 0o644])
+        #expect(
+            FileManager.default.createFile(
+                atPath: path, contents: Data("alice:pw\n".utf8), attributes: [.posixPermissions: 0o644]))
         #expect(
             throws: SocksCredentialsError(
                 path: path, reason: "mode 644 lets group or others read it (run: chmod 600 \(path))")

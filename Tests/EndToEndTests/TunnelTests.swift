@@ -68,14 +68,15 @@ struct TunnelTests {
         let target = try TestTarget.echo()
         defer { target.stop() }
         var settings = testSettings()
-        settings.keepaliveInterval = 0.1
-        settings.deadLinkTimeout = 0.5
+        // A PING every 0.2 s against a 1 s dead-link timeout: five chances, so a loaded machine still keeps the link.
+        settings.keepaliveInterval = 0.2
+        settings.deadLinkTimeout = 1
         let tunnel = try Tunnel(target: target.endpoint, settings: settings)
         defer { tunnel.stop() }
         let client = try connect(to: tunnel.clientEndpoint)
         defer { client.close() }
         #expect(eventually { tunnel.remote.streamCount == 1 })
-        Thread.sleep(forTimeInterval: 1.5)  // three dead-link timeouts without stream traffic
+        Thread.sleep(forTimeInterval: 3)  // three dead-link timeouts without stream traffic
         let data = pattern(count: 10_000, seed: 4)
         try client.sendAll(data)
         client.shutdown(.write)
