@@ -63,11 +63,19 @@ let uncountedLinkMetrics = LinkMetrics(
 /// A fixed number of stream slots.
 final class TestSlots: SlotPool {
     private let free: Locked<Int>
+    private let beforeGranting = Locked<(@Sendable () -> Void)?>(nil)
 
     init(_ count: Int) { free = Locked(count) }
 
+    /// Runs `action` on the thread that asks for a slot, each time before it is granted: a test's way into the
+    /// moment between a link's checks.
+    func onAcquire(_ action: @escaping @Sendable () -> Void) {
+        beforeGranting.withLock { $0 = action }
+    }
+
     func tryAcquire() -> Bool {
-        free.withLock { free in
+        beforeGranting.withLock { $0 }?()
+        return free.withLock { free in
             guard free > 0 else { return false }
             free -= 1
             return true

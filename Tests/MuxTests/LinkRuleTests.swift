@@ -187,6 +187,20 @@ struct LinkRuleTests {
             harness, "the peer sent \(Limits.maxQueuedAnswers) frames that need an answer without reading one")
     }
 
+    /// The drain race: a drain that begins after the reader's first look at an OPEN but before the stream is
+    /// registered must still refuse it. Registered anyway, the stream ran outside the drain's count, so the
+    /// drain reported every stream ended while this one was open.
+    @Test func openThatArrivesAsADrainBeginsIsRefusedAndNotHandedToTheAgent() throws {
+        let harness = try LinkHarness(role: .remote)
+        let link = harness.link
+        harness.slots.onAcquire { link.beginDrain() }  // between the reader's two checks of the drain
+        try harness.send([.open(1, window: 65_536, target: .defaultTarget)])
+        #expect(harness.receive { $0 == .reset(1, .aborted) } != nil)
+        #expect(harness.delegate.opened.withLock { $0.isEmpty })
+        #expect(link.streamCount == 0)
+        #expect(link.waitUntilDrained(deadline: .now + .seconds(5)))
+    }
+
     @Test func theLinkPingsAtOnceToMeasureTheRoundTrip() throws {
         let harness = try LinkHarness(role: .local)
         let ping = try #require(harness.receive { if case .ping = $0 { true } else { false } })
