@@ -16,7 +16,8 @@ let package = Package(
     ],
     targets: [
         .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
-        // epoll(7) and accept4(2), which Swift's Glibc module leaves out; part of glibc, so nothing to link.
+        // epoll(7), accept4(2), setns(2) and the TUN ioctl, which Swift's Glibc module leaves out; part of glibc
+        // and the kernel headers, so nothing to link.
         .systemLibrary(name: "CLinux"),
         .target(name: "Crypto", dependencies: ["CSodium"]),
         .target(
@@ -31,7 +32,9 @@ let package = Package(
             ]
         ),
         .target(name: "FuzzChecks", dependencies: ["Mux", "Crypto"]),
-        .target(name: "Bench", dependencies: ["Mux", "Crypto"]),
+        .target(
+            name: "Bench",
+            dependencies: ["Mux", "Crypto", "CLinux", .product(name: "DequeModule", package: "swift-collections")]),
         .plugin(name: "BuildInfo", capability: .buildTool()),
         .executableTarget(
             name: "App",

@@ -12,10 +12,19 @@ final class ChildProcess: @unchecked Sendable {  // `exitStatus` is only touched
     let pid: pid_t
     private var exitStatus: Int32?
 
-    /// Starts `executable` (a path, or a name looked up in PATH, /usr/sbin and /sbin) with `arguments`.
-    init(_ name: String, executable: String, arguments: [String], scratch: URL) throws(BenchError) {
+    /// Starts `executable` (a path, or a name looked up in PATH, /usr/sbin and /sbin) with `arguments`, in
+    /// the network namespace of the calling thread or, if one is named, in `namespace` (through
+    /// `ip netns exec`, which execs the program: `pid` is still the program's).
+    init(_ name: String, executable: String, arguments: [String], scratch: URL, namespace: String? = nil)
+        throws(BenchError)
+    {
         self.name = name
-        let path = try Self.locate(executable)
+        var path = try Self.locate(executable)
+        var arguments = arguments
+        if let namespace {
+            arguments = ["netns", "exec", namespace, path] + arguments
+            path = try Self.locate("ip")
+        }
         log = scratch.appendingPathComponent("\(name.replacingOccurrences(of: " ", with: "-")).log")
         let output = open(log.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard output >= 0 else { throw BenchError("cannot create \(log.path): \(String(cString: strerror(errno)))") }

@@ -118,14 +118,12 @@ private final class DelayLane: @unchecked Sendable {  // every var is guarded by
     private var head = 0
     private var queued = 0
     private var ended = false
-    private var wireFreeAt = ContinuousClock.now
-    private let delay: Duration
-    private let bytesPerSecond: Double?
+    private var timeline: PathTimeline
     private let limit: Int
 
     init(delay: Double, bytesPerSecond: Double?, limit: Int) {
-        self.delay = .seconds(delay)
-        self.bytesPerSecond = bytesPerSecond
+        // No drop-tail queue: a full lane holds its reader back instead (`limit`), as TCP's flow control would.
+        timeline = PathTimeline(delay: .seconds(delay), bytesPerSecond: bytesPerSecond, queueLimit: nil)
         self.limit = limit
     }
 
@@ -142,11 +140,10 @@ private final class DelayLane: @unchecked Sendable {  // every var is guarded by
                 return
             }
             while queued >= limit, !ended { condition.wait() }
-            // The chunk leaves once the wire is free and it is serialized at the capped rate.
-            let now = ContinuousClock.now
-            let serialization = bytesPerSecond.map { Duration.seconds(Double(n) / $0) } ?? .zero
-            wireFreeAt = max(now, wireFreeAt) + serialization
-            chunks.append((wireFreeAt + delay, Array(buffer[..<n])))
+            // The chunk leaves once the wire is free and it is serialized at the capped rate; with no queue
+            // limit the timeline admits everything.
+            guard let due = timeline.admit(n, at: .now) else { preconditionFailure("a timeline without a limit") }
+            chunks.append((due, Array(buffer[..<n])))
             queued += n
             condition.broadcast()
             condition.unlock()

@@ -6,11 +6,11 @@ import Glibc
 ///
 /// Use it like `NSCondition`: `lock()`, then `wait()` in a loop that re-checks its condition (wake-ups may be
 /// spurious), then `unlock()`. `@unchecked Sendable`: the pthread objects are only touched through their calls.
-final class MonotonicCondition: @unchecked Sendable {
+package final class MonotonicCondition: @unchecked Sendable {
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
 
-    init() {
+    package init() {
         pthread_mutex_init(mutex, nil)
         MonotonicClock.initialise(condition)
     }
@@ -22,16 +22,16 @@ final class MonotonicCondition: @unchecked Sendable {
         mutex.deallocate()
     }
 
-    func lock() { pthread_mutex_lock(mutex) }
-    func unlock() { pthread_mutex_unlock(mutex) }
+    package func lock() { pthread_mutex_lock(mutex) }
+    package func unlock() { pthread_mutex_unlock(mutex) }
     /// Wakes every waiter. Call with the lock held.
-    func broadcast() { pthread_cond_broadcast(condition) }
+    package func broadcast() { pthread_cond_broadcast(condition) }
 
     /// Waits, with the lock held, until woken.
-    func wait() { pthread_cond_wait(condition, mutex) }
+    package func wait() { pthread_cond_wait(condition, mutex) }
 
     /// Waits, with the lock held, until woken or `deadline` passes; returns `false` if it passed.
-    func wait(until deadline: ContinuousClock.Instant) -> Bool {
+    package func wait(until deadline: ContinuousClock.Instant) -> Bool {
         let remaining = deadline - .now
         guard remaining > .zero else { return false }
         var time = MonotonicClock.deadline(after: remaining)

@@ -79,6 +79,13 @@ package final class Completion: @unchecked Sendable {
         condition.broadcast()
     }
 
+    /// Waits until `complete()` was called, however long that takes: for work that bounds its own time.
+    package func wait() {
+        condition.lock()
+        defer { condition.unlock() }
+        while !isDone { condition.wait() }
+    }
+
     /// Waits until `complete()` was called or `seconds` pass; returns whether it was called.
     @discardableResult
     package func wait(seconds: Double) -> Bool {
