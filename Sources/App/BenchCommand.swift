@@ -54,6 +54,14 @@ struct BenchCommand: ParsableCommand {
 
     @Option(
         name: .long,
+        help: ArgumentHelp(
+            "Join each route's two ends by an emulated path with kernel TCP at both ends (needs root): one-way delay, rate, loss, queue, e.g. 25ms,10MB/s,1%,256KiB.",
+            valueName: "shape"),
+        transform: parsePath)
+    var path: EmulatedPathShape?
+
+    @Option(
+        name: .long,
         help: ArgumentHelp("Also hold this many streams open at once through one tcptunnel link.", valueName: "n"))
     var hold: Int?
 
@@ -77,6 +85,12 @@ struct BenchCommand: ParsableCommand {
             throw ValidationError("--bandwidth needs --rtt and must be more than 0")
         }
         if let hold, hold < 1 { throw ValidationError("--hold must be at least 1") }
+        if path != nil {
+            guard rtt == nil, target == nil else {
+                throw ValidationError("--path runs its own target across its own path: not with --rtt or --target")
+            }
+            if let reason = EmulatedPath.unavailability { throw ValidationError("--path: \(reason)") }
+        }
         _ = try peerNames()
     }
 
@@ -95,7 +109,7 @@ struct BenchCommand: ParsableCommand {
             let plan = BenchPlan(
                 settings: BenchSettings(
                     streams: streams, seconds: seconds, messageSize: messageSize, rttMilliseconds: rtt,
-                    bandwidthBytesPerSecond: bandwidth.map { $0 * 1e6 }),
+                    bandwidthBytesPerSecond: bandwidth.map { $0 * 1e6 }, path: path),
                 peers: try peerNames(),
                 target: try target.map { try Endpoint(parsingArgument: $0, option: "--target") },
                 hold: hold)
@@ -158,6 +172,14 @@ private func parseStreamCounts(_ text: String) throws -> [Int] {
 }
 
 /// Parses `100ms`, `0.1s` or `100` (milliseconds) into milliseconds.
+private func parsePath(_ text: String) throws -> EmulatedPathShape {
+    do {
+        return try EmulatedPathShape(parsing: text)
+    } catch {
+        throw ValidationError(error.description)
+    }
+}
+
 private func parseMilliseconds(_ text: String) throws -> Double {
     let (number, scale): (Substring, Double) =
         text.hasSuffix("ms")

@@ -53,15 +53,19 @@ public struct BenchSettings: Codable, Sendable {
     public var rttMilliseconds: Double?
     /// The long path's bandwidth cap in bytes per second, if any.
     public var bandwidthBytesPerSecond: Double?
+    /// The emulated path between two network namespaces, if any (instead of `rttMilliseconds`' relay).
+    public var path: EmulatedPathShape?
 
     public init(
-        streams: [Int], seconds: Double, messageSize: Int, rttMilliseconds: Double?, bandwidthBytesPerSecond: Double?
+        streams: [Int], seconds: Double, messageSize: Int, rttMilliseconds: Double?, bandwidthBytesPerSecond: Double?,
+        path: EmulatedPathShape? = nil
     ) {
         self.streams = streams
         self.seconds = seconds
         self.messageSize = messageSize
         self.rttMilliseconds = rttMilliseconds
         self.bandwidthBytesPerSecond = bandwidthBytesPerSecond
+        self.path = path
     }
 }
 

@@ -40,7 +40,29 @@ public enum BenchRunner {
         let scratch = try makeScratchDirectory()
         defer { try? FileManager.default.removeItem(at: scratch) }
         let context = RouteContext(scratch: scratch, maxStreams: maxStreams)
+        guard let shape = plan.settings.path else {
+            let relay = plan.settings.rttMilliseconds.map {
+                LongPath.relay(
+                    PathShape(roundTripSeconds: $0 / 1000, bytesPerSecond: plan.settings.bandwidthBytesPerSecond))
+            }
+            return try measureAll(plan, peers: peers, path: relay, context: context, progress: progress)
+        }
+        let emulated = try EmulatedPath(shape: shape, scratch: scratch)
+        defer { emulated.stop() }
+        progress("path: \(shape), from network namespace \(emulated.client.name) to \(emulated.server.name)")
+        // Every load thread and client-side process must start in the client namespace, so the whole run
+        // moves to a thread there; this thread waits for it, so `progress` is still called by one at a time.
+        let reporter = ProgressReporter(progress)
+        return try emulated.client.run { () throws(BenchError) in
+            try measureAll(plan, peers: peers, path: .emulated(emulated), context: context, progress: reporter.report)
+        }
+    }
 
+    /// Starts the echo target where `path` puts servers, then measures each route and the hold.
+    private static func measureAll(
+        _ plan: BenchPlan, peers: [any Route], path: LongPath?, context: RouteContext,
+        progress: @escaping (String) -> Void
+    ) throws(BenchError) -> BenchReport {
         var targetProcess: ChildProcess?
         defer { targetProcess?.stop() }
         let target: Endpoint
@@ -54,11 +76,13 @@ public enum BenchRunner {
                 )
             }
         } else {
-            let port = try RunningRoute.freePort()
-            target = Endpoint(host: "127.0.0.1", port: port)
+            // Beside the routes' server halves: across an emulated path, in its server namespace.
+            let placement = try ServerPlacement.across(path)
+            target = placement.listen
             let process = try ChildProcess(
                 "echo target", executable: ChildProcess.ownExecutable,
-                arguments: ["bench-target", "--listen", target.description], scratch: scratch)
+                arguments: ["bench-target", "--listen", target.description], scratch: context.scratch,
+                namespace: placement.namespace)
             targetProcess = process
             try RunningRoute(entry: target, local: process, remote: nil, relay: nil).waitUntilServing()
         }
@@ -68,7 +92,9 @@ public enum BenchRunner {
         var report = BenchReport(machine: .current(), settings: plan.settings)
         for route in [Routes.tcptunnel] + peers {
             report.routes.append(
-                measure(route, target: target, plan: plan, context: context, pattern: pattern, progress: progress))
+                measure(
+                    route, target: target, plan: plan, path: path, context: context, pattern: pattern,
+                    progress: progress))
         }
         if let hold = plan.hold {
             report.hold = holdStreams(hold, target: target, context: context, progress: progress)
@@ -77,13 +103,10 @@ public enum BenchRunner {
     }
 
     private static func measure(
-        _ route: any Route, target: Endpoint, plan: BenchPlan, context: RouteContext, pattern: TestPattern,
-        progress: (String) -> Void
+        _ route: any Route, target: Endpoint, plan: BenchPlan, path: LongPath?, context: RouteContext,
+        pattern: TestPattern, progress: (String) -> Void
     ) -> RouteReport {
         var report = RouteReport(name: route.name, detail: route.detail)
-        let path = plan.settings.rttMilliseconds.map {
-            PathShape(roundTripSeconds: $0 / 1000, bytesPerSecond: plan.settings.bandwidthBytesPerSecond)
-        }
         let seconds = plan.settings.seconds
         do {
             for streams in plan.settings.streams {
@@ -162,6 +185,7 @@ public enum BenchRunner {
     /// SIGTERM in the middle of a run. The process should exit right after.
     public static func abandon() {
         ChildProcess.terminateAll()
+        EmulatedPath.stopAll()
         try? FileManager.default.removeItem(at: scratchDirectory)
     }
 
@@ -187,4 +211,17 @@ public enum BenchRunner {
     static func mebibytes(_ bytes: Int?) -> String {
         bytes.map { String(format: "%.0f", Double($0) / 1_048_576) } ?? "?"
     }
+}
+
+/// Hands a progress line to the closure the caller gave, from the one thread that runs the benchmark.
+/// `@unchecked Sendable`: the caller's thread waits while the run's thread reports, so the closure is never
+/// called from two threads at once.
+private final class ProgressReporter: @unchecked Sendable {
+    private let progress: (String) -> Void
+
+    init(_ progress: @escaping (String) -> Void) {
+        self.progress = progress
+    }
+
+    func report(_ line: String) { progress(line) }
 }

@@ -67,7 +67,9 @@ public enum BenchTable {
         let machine = report.machine
         let settings = report.settings
         var path = "loopback"
-        if let rtt = settings.rttMilliseconds {
+        if let emulated = settings.path {
+            path = "emulated between two network namespaces (kernel TCP at both ends), \(emulated)"
+        } else if let rtt = settings.rttMilliseconds {
             path = "\(BenchRunner.format(rtt)) ms RTT"
             if let cap = settings.bandwidthBytesPerSecond {
                 path += ", capped at \(BenchRunner.format(cap / 1e6)) MB/s"

@@ -21,6 +21,7 @@ public final class EmulatedPath: Sendable {
     private let lanes: [PathLane]
     private let scratch: URL
     private let nextPort = Locked<UInt16>(20_000)
+    private let isStopped = Locked(false)
 
     /// Why the path cannot be made on this machine, in one line; nil if it can.
     public static var unavailability: String? {
@@ -31,6 +32,8 @@ public final class EmulatedPath: Sendable {
     }
 
     private static let instances = Locked(0)
+    /// Paths made and not yet stopped, for `stopAll()`.
+    private static let live = Locked<[ObjectIdentifier: EmulatedPath]>([:])
 
     /// Makes both namespaces and devices and starts the lanes; `scratch` holds the setup commands' logs.
     public init(shape: EmulatedPathShape, scratch: URL) throws(BenchError) {
@@ -72,6 +75,7 @@ public final class EmulatedPath: Sendable {
             PathLane(from: devices[0], to: devices[1], shape: shape, seed: 1),
             PathLane(from: devices[1], to: devices[0], shape: shape, seed: 2),
         ]
+        Self.live.withLock { $0[ObjectIdentifier(self)] = self }
         do {
             for lane in lanes { try lane.start() }
         } catch {
@@ -80,13 +84,24 @@ public final class EmulatedPath: Sendable {
         }
     }
 
-    /// Stops the lanes, removes the devices and both namespaces. Call once, after the processes in the
-    /// namespaces stopped.
+    /// Stops the lanes, removes the devices and both namespaces; best after the processes in the namespaces
+    /// stopped. Idempotent.
     public func stop() {
+        let wasStopped = isStopped.withLock { stopped in
+            defer { stopped = true }
+            return stopped
+        }
+        guard !wasStopped else { return }
+        Self.live.withLock { _ = $0.removeValue(forKey: ObjectIdentifier(self)) }
         for lane in lanes { lane.stop() }
         for device in devices { device.close() }
         client.delete(scratch: scratch)
         server.delete(scratch: scratch)
+    }
+
+    /// Stops every path not yet stopped: for an interrupted run, so that no namespace outlives it.
+    static func stopAll() {
+        for path in live.withLock({ Array($0.values) }) { path.stop() }
     }
 
     /// What each lane did: client to server, then server to client.

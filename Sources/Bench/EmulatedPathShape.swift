@@ -3,7 +3,7 @@ import Foundation
 /// What the emulated path between the benchmark's two network namespaces does to each packet, each way:
 /// delays it, sends it no faster than a rate through a bottleneck queue of a given size (drop-tail), and
 /// loses a share of packets at random.
-public struct EmulatedPathShape: Sendable, Equatable, CustomStringConvertible {
+public struct EmulatedPathShape: Codable, Sendable, Equatable, CustomStringConvertible {
     /// One-way delay, in seconds.
     public var oneWayDelay: Double
     /// The bottleneck's rate each way, in bytes per second; nil for no cap.

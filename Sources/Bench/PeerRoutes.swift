@@ -11,7 +11,7 @@ struct SSHRoute: Route {
         (program: "ssh-keygen", package: "openssh-client"),
     ]
 
-    func start(target: Endpoint, path: PathShape?, context: RouteContext) throws(BenchError) -> RunningRoute {
+    func start(target: Endpoint, path: LongPath?, context: RouteContext) throws(BenchError) -> RunningRoute {
         let directory = context.scratch.appendingPathComponent("ssh").path
         try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         // sshd insists on its privilege separation directory even when it runs as the calling user.
@@ -27,10 +27,10 @@ struct SSHRoute: Route {
         let user = ProcessInfo.processInfo.environment["USER"] ?? NSUserName()
         return try RunningRoute.startTwoEnded(
             path: path,
-            server: { port throws(BenchError) in
+            server: { placement throws(BenchError) in
                 let config = """
-                    Port \(port)
-                    ListenAddress 127.0.0.1
+                    Port \(placement.listen.port)
+                    ListenAddress \(placement.listen.host)
                     HostKey \(directory)/host
                     AuthorizedKeysFile \(directory)/authorized_keys
                     PermitRootLogin prohibit-password
@@ -46,7 +46,7 @@ struct SSHRoute: Route {
                 _ = FileManager.default.createFile(atPath: "\(directory)/sshd_config", contents: Data(config.utf8))
                 return try ChildProcess(
                     "sshd", executable: "sshd", arguments: ["-D", "-e", "-f", "\(directory)/sshd_config"],
-                    scratch: context.scratch)
+                    scratch: context.scratch, namespace: placement.namespace)
             },
             client: { port, server throws(BenchError) in
                 try ChildProcess(
@@ -69,7 +69,7 @@ struct SpipedRoute: Route {
     let detail = "spiped, AES-256-CTR + HMAC-SHA256, a connection per client"
     let requirements = [(program: "spiped", package: "spiped")]
 
-    func start(target: Endpoint, path: PathShape?, context: RouteContext) throws(BenchError) -> RunningRoute {
+    func start(target: Endpoint, path: LongPath?, context: RouteContext) throws(BenchError) -> RunningRoute {
         let key = context.scratch.appendingPathComponent("spiped.key").path
         var secret = [UInt8](repeating: 0, count: 32)
         guard getentropy(&secret, secret.count) == 0,
@@ -78,11 +78,14 @@ struct SpipedRoute: Route {
         let options = ["-F", "-n", String(context.maxStreams + 16), "-o", "30", "-k", key]
         return try RunningRoute.startTwoEnded(
             path: path,
-            server: { port throws(BenchError) in
+            server: { placement throws(BenchError) in
                 try ChildProcess(
                     "spiped server", executable: "spiped",
-                    arguments: ["-d", "-s", "[127.0.0.1]:\(port)", "-t", "[\(target.host)]:\(target.port)"] + options,
-                    scratch: context.scratch)
+                    arguments: [
+                        "-d", "-s", "[\(placement.listen.host)]:\(placement.listen.port)", "-t",
+                        "[\(target.host)]:\(target.port)",
+                    ] + options,
+                    scratch: context.scratch, namespace: placement.namespace)
             },
             client: { port, server throws(BenchError) in
                 try ChildProcess(
@@ -102,15 +105,16 @@ struct ShadowsocksRoute: Route {
         (program: "ss-tunnel", package: "shadowsocks-libev"), (program: "ss-server", package: "shadowsocks-libev"),
     ]
 
-    func start(target: Endpoint, path: PathShape?, context: RouteContext) throws(BenchError) -> RunningRoute {
+    func start(target: Endpoint, path: LongPath?, context: RouteContext) throws(BenchError) -> RunningRoute {
         let password = (0..<24).map { _ in String(UInt8.random(in: 0...255), radix: 16) }.joined()
         let cipher = ["-m", "xchacha20-ietf-poly1305", "-k", password, "--no-delay"]
         return try RunningRoute.startTwoEnded(
             path: path,
-            server: { port throws(BenchError) in
+            server: { placement throws(BenchError) in
                 try ChildProcess(
-                    "ss-server", executable: "ss-server", arguments: ["-s", "127.0.0.1", "-p", String(port)] + cipher,
-                    scratch: context.scratch)
+                    "ss-server", executable: "ss-server",
+                    arguments: ["-s", placement.listen.host, "-p", String(placement.listen.port)] + cipher,
+                    scratch: context.scratch, namespace: placement.namespace)
             },
             client: { port, server throws(BenchError) in
                 try ChildProcess(

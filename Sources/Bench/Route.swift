@@ -12,7 +12,7 @@ protocol Route: Sendable {
     var requirements: [(program: String, package: String)] { get }
     /// Starts the route for `target` (the long path, if any, between its two ends) and waits until a
     /// client's bytes come back through it.
-    func start(target: Endpoint, path: PathShape?, context: RouteContext) throws(BenchError) -> RunningRoute
+    func start(target: Endpoint, path: LongPath?, context: RouteContext) throws(BenchError) -> RunningRoute
 }
 
 extension Route {
@@ -88,19 +88,21 @@ final class RunningRoute: Sendable {
                 + (logs.isEmpty ? "" : "; " + logs.joined(separator: "; ")))
     }
 
-    /// Starts a tunnel with two ends: `server` on a free loopback port, the long path (if any) in front of
-    /// it, then `client`, given the port clients will use and where the server is reached. Waits until a
-    /// byte makes the round trip; whatever was started is stopped if any step fails.
+    /// Starts a tunnel with two ends: `server` where `path` puts it (a free loopback port, or the far
+    /// namespace of an emulated path), the relay (if any) in front of it, then `client`, given the port
+    /// clients will use and where the server is reached. Waits until a byte makes the round trip; whatever
+    /// was started is stopped if any step fails.
     static func startTwoEnded(
-        path: PathShape?, server: (_ port: UInt16) throws(BenchError) -> ChildProcess,
+        path: LongPath?, server: (ServerPlacement) throws(BenchError) -> ChildProcess,
         client: (_ port: UInt16, _ server: Endpoint) throws(BenchError) -> ChildProcess
     ) throws(BenchError) -> RunningRoute {
-        let serverEndpoint = Endpoint(host: "127.0.0.1", port: try freePort())
-        let serverProcess = try server(serverEndpoint.port)
+        let placement = try ServerPlacement.across(path)
+        let serverEndpoint = placement.listen
+        let serverProcess = try server(placement)
         var relay: LatencyRelay?
         do {
             try waitUntilListening(serverProcess, on: serverEndpoint)
-            let (link, pathRelay) = try longPath(to: serverEndpoint, shape: path)
+            let (link, pathRelay) = try longPath(to: serverEndpoint, path: path)
             relay = pathRelay
             let clientPort = try freePort()
             let clientProcess = try client(clientPort, link)
@@ -133,9 +135,10 @@ final class RunningRoute: Sendable {
         throw BenchError("\(process.name) did not listen on \(endpoint) within \(Int(seconds)) s: \(process.logTail)")
     }
 
-    /// Starts a relay shaped like `path` in front of `upstream` and returns where to connect instead.
-    static func longPath(to upstream: Endpoint, shape: PathShape?) throws(BenchError) -> (Endpoint, LatencyRelay?) {
-        guard let shape else { return (upstream, nil) }
+    /// Starts a relay shaped like `path` in front of `upstream`, if `path` is one, and returns where to
+    /// connect instead. An emulated path needs no relay: `upstream` is already across it.
+    static func longPath(to upstream: Endpoint, path: LongPath?) throws(BenchError) -> (Endpoint, LatencyRelay?) {
+        guard case .relay(let shape) = path else { return (upstream, nil) }
         let relay = try LatencyRelay(
             listeningOn: Endpoint(host: "127.0.0.1", port: 0), upstream: upstream, shape: shape)
         try relay.start()

@@ -7,8 +7,8 @@ struct DirectRoute: Route {
     let detail = "no tunnel"
     let requirements: [(program: String, package: String)] = []
 
-    func start(target: Endpoint, path: PathShape?, context: RouteContext) throws(BenchError) -> RunningRoute {
-        let (entry, relay) = try RunningRoute.longPath(to: target, shape: path)
+    func start(target: Endpoint, path: LongPath?, context: RouteContext) throws(BenchError) -> RunningRoute {
+        let (entry, relay) = try RunningRoute.longPath(to: target, path: path)
         return RunningRoute(entry: entry, local: nil, remote: nil, relay: relay)
     }
 }
@@ -19,7 +19,7 @@ struct TCPTunnelRoute: Route {
     let detail = "XChaCha20-Poly1305, one multiplexed link"
     let requirements: [(program: String, package: String)] = []
 
-    func start(target: Endpoint, path: PathShape?, context: RouteContext) throws(BenchError) -> RunningRoute {
+    func start(target: Endpoint, path: LongPath?, context: RouteContext) throws(BenchError) -> RunningRoute {
         let binary = ChildProcess.ownExecutable
         let key = context.scratch.appendingPathComponent("tunnel.key").path
         if !FileManager.default.fileExists(atPath: key) {
@@ -30,11 +30,12 @@ struct TCPTunnelRoute: Route {
         let common = ["--key-file", key, "--log-level", "warning", "--max-streams", String(context.maxStreams + 16)]
         return try RunningRoute.startTwoEnded(
             path: path,
-            server: { port throws(BenchError) in
+            server: { placement throws(BenchError) in
                 try ChildProcess(
                     "tcptunnel remote", executable: binary,
-                    arguments: ["remote", "--listen", "127.0.0.1:\(port)", "--target", target.description] + common,
-                    scratch: context.scratch)
+                    arguments: ["remote", "--listen", placement.listen.description, "--target", target.description]
+                        + common,
+                    scratch: context.scratch, namespace: placement.namespace)
             },
             client: { port, remote throws(BenchError) in
                 try ChildProcess(
@@ -51,8 +52,8 @@ struct SocatRoute: Route {
     let detail = "plain TCP relay, fork per connection, no crypto"
     let requirements = [(program: "socat", package: "socat")]
 
-    func start(target: Endpoint, path: PathShape?, context: RouteContext) throws(BenchError) -> RunningRoute {
-        let (upstream, relay) = try RunningRoute.longPath(to: target, shape: path)
+    func start(target: Endpoint, path: LongPath?, context: RouteContext) throws(BenchError) -> RunningRoute {
+        let (upstream, relay) = try RunningRoute.longPath(to: target, path: path)
         let port = try RunningRoute.freePort()
         let socat = try ChildProcess(
             "socat", executable: "socat",

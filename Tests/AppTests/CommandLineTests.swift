@@ -1,4 +1,5 @@
 import ArgumentParser
+import Glibc
 import Mux
 import Testing
 
@@ -160,5 +161,14 @@ import Testing
     @Test func bandwidthCapNeedsALongPath() {
         #expect(throws: (any Error).self) { try parse(["--bandwidth", "10"]) }
         #expect(throws: Never.self) { try parse(["--rtt", "100ms", "--bandwidth", "10"]) }
+    }
+
+    @Test func emulatedPathIsReadFromItsUnitsAndRefusesTheRelayBesideIt() throws {
+        #expect(throws: (any Error).self) { try parse(["--path", "10MB/s"]) }
+        #expect(throws: (any Error).self) { try parse(["--path", "25ms", "--rtt", "50ms"]) }
+        #expect(throws: (any Error).self) { try parse(["--path", "25ms", "--target", "127.0.0.1:9"]) }
+        if geteuid() == 0 {
+            #expect(try parse(["--path", "25ms,10MB/s,1%"]).path?.loss == 0.01)
+        }
     }
 }

@@ -36,6 +36,32 @@ import Testing
         #expect(hold?["usable"] as? Int == 50)
     }
 
+    /// The emulated path as a user runs it: both namespaces made, each route's ends on either side, the loads
+    /// measured across the path (a round trip of at least the 10 ms asked for), and the namespaces gone after.
+    @Test(.enabled(if: geteuid() == 0 && access("/dev/net/tun", R_OK | W_OK) == 0, "the emulated path needs root"))
+    func benchAcrossAnEmulatedPathMeasuresEveryRouteAndRemovesItsNamespaces() throws {
+        let json = NSTemporaryDirectory() + "tcptunnel-bench-\(UUID().uuidString).json"
+        defer { try? FileManager.default.removeItem(atPath: json) }
+        let bench = try AgentProcess([
+            "bench", "--path", "5ms,50MB/s", "--streams", "1", "--seconds", "0.2", "--peers", "direct", "--json", json,
+        ])
+        #expect(bench.waitForExit(seconds: 60) == 0, "bench: \(bench.standardError)")
+        #expect(bench.standardError.contains("path: 5 ms each way, 50 MB/s, 256 KiB queue, from network namespace"))
+
+        let report =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [String: Any]
+        let routes = report?["routes"] as? [[String: Any]] ?? []
+        #expect(routes.compactMap { $0["name"] as? String } == ["tcptunnel", "direct"])
+        for route in routes {
+            let point = (route["points"] as? [[String: Any]])?.first
+            #expect((point?["bulk"] as? [String: Any])?["verified"] as? Bool == true)
+            let p50 = (point?["requests"] as? [String: Any])?["p50Microseconds"] as? Double ?? 0
+            #expect(p50 >= 10_000, "\(route["name"] ?? "?"): p50 \(p50) µs across a 10 ms round trip")
+        }
+        let namespaces = (try? FileManager.default.contentsOfDirectory(atPath: "/var/run/netns")) ?? []
+        #expect(namespaces.filter { $0.hasPrefix("tcptunnel-\(bench.process.processIdentifier)-") } == [])
+    }
+
     @Test func unknownPeerIsAUsageError() throws {
         let bench = try AgentProcess(["bench", "--peers", "telnet"])
         #expect(bench.waitForExit() == 64)
