@@ -88,6 +88,7 @@ public struct PointReport: Codable, Sendable {
     public var bulk: BulkReport
     public var requests: RequestReport
     public var connects: ConnectReport
+    public var interactive: InteractiveReport
     /// CPU seconds of all the route's processes per GB of payload carried during the bulk load
     /// (both directions counted); nil for the direct route, which has no processes.
     public var cpuSecondsPerGB: Double?
@@ -122,12 +123,27 @@ public struct RequestReport: Codable, Sendable {
     public var firstFailure: String?
 }
 
-/// New connections, each with one round trip and a clean close, from every stream's thread at once.
+/// New connections, each with one request/response round trip and a clean close, from every stream's thread
+/// at once.
 public struct ConnectReport: Codable, Sendable {
     public var connectionsPerSecond: Double
     public var count: Int
     public var failures: Int
     public var firstFailure: String?
+    /// From connect(2) to the whole first response, over the connections that completed.
+    public var firstResponseP50Microseconds: Double
+    public var firstResponseP99Microseconds: Double
+}
+
+/// One request/response stream beside as many bulk streams as the point has, on the same route: how long an
+/// interactive user waits while others fill the path.
+public struct InteractiveReport: Codable, Sendable {
+    /// Bulk streams running beside the interactive one.
+    public var bulkStreams: Int
+    /// The interactive stream's round trips.
+    public var requests: RequestReport
+    /// The bulk streams' throughput meanwhile.
+    public var bulk: BulkReport
 }
 
 /// Peak memory, peak threads and CPU time of the processes on one side of a route.

@@ -132,14 +132,22 @@ public enum BenchRunner {
                     "\(route.name): \(streams) streams: \(format(requests.requestsPerSecond)) requests/s, p50 \(format(requests.p50Microseconds)) µs, p99 \(format(requests.p99Microseconds)) µs"
                 )
                 let cpuBeforeConnects = cpuUsed()
-                let connects = try ConnectLoad.run(entry: running.entry, streams: streams, seconds: seconds)
+                let connects = try ConnectLoad.run(
+                    entry: running.entry, streams: streams, seconds: seconds, messageSize: plan.settings.messageSize)
                 let cpuConnects = cpuUsed() - cpuBeforeConnects
                 progress(
-                    "\(route.name): \(streams) streams: \(format(connects.connectionsPerSecond)) new connections/s")
+                    "\(route.name): \(streams) streams: \(format(connects.connectionsPerSecond)) new connections/s, first response p50 \(format(connects.firstResponseP50Microseconds)) µs, p99 \(format(connects.firstResponseP99Microseconds)) µs"
+                )
+                let interactive = try InteractiveLoad.run(
+                    entry: running.entry, bulkStreams: streams, seconds: seconds,
+                    messageSize: plan.settings.messageSize, pattern: pattern)
+                progress(
+                    "\(route.name): \(streams) streams: interactive beside \(streams) bulk: p50 \(format(interactive.requests.p50Microseconds)) µs, p99 \(format(interactive.requests.p99Microseconds)) µs (bulk \(format(interactive.bulk.megabytesPerSecond)) MB/s)"
+                )
                 let gigabytes = Double(bulk.bytes * 2) / 1e9
                 report.points.append(
                     PointReport(
-                        streams: streams, bulk: bulk, requests: requests, connects: connects,
+                        streams: streams, bulk: bulk, requests: requests, connects: connects, interactive: interactive,
                         cpuSecondsPerGB: running.local == nil || gigabytes == 0 ? nil : cpuBulk / gigabytes,
                         cpuMicrosecondsPerConnection: running.local == nil || connects.count == 0
                             ? nil : cpuConnects / Double(connects.count) * 1e6,

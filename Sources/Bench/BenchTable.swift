@@ -12,6 +12,22 @@ public enum BenchTable {
             ("Request/response p50 latency, µs (lower is better)", { $0.requests.p50Microseconds }),
             ("Request/response p99 latency, µs (lower is better)", { $0.requests.p99Microseconds }),
             ("New connections/s (higher is better)", { $0.connects.connectionsPerSecond }),
+            (
+                "First response of a new connection (connect to whole echo) p50, µs (lower is better)",
+                { $0.connects.firstResponseP50Microseconds }
+            ),
+            (
+                "First response of a new connection p99, µs (lower is better)",
+                { $0.connects.firstResponseP99Microseconds }
+            ),
+            (
+                "Interactive request/response beside as many bulk streams, p50 µs (lower is better)",
+                { $0.interactive.requests.p50Microseconds }
+            ),
+            (
+                "Interactive request/response beside as many bulk streams, p99 µs (lower is better)",
+                { $0.interactive.requests.p99Microseconds }
+            ),
             ("CPU seconds per GB carried, both ends (lower is better)", { $0.cpuSecondsPerGB }),
             ("CPU µs per new connection, both ends (lower is better)", { $0.cpuMicrosecondsPerConnection }),
         ]

@@ -1,56 +1,70 @@
 import Foundation
 import Mux
 
-/// New connections: every thread connects, makes one round trip, closes cleanly (its FIN, then the
-/// target's) and starts over, until the load's time is up.
+/// New connections: every thread connects, makes one request/response round trip, closes cleanly (its FIN,
+/// then the target's) and starts over, until the load's time is up. Each connection's time from connect(2)
+/// to its whole response is its first response.
 enum ConnectLoad {
     /// A thread stops after this many failed connections in a row rather than spin on a broken route.
     static let maxFailuresPerThread = 20
 
-    static func run(entry: Endpoint, streams: Int, seconds: Double) throws(BenchError) -> ConnectReport {
+    static func run(entry: Endpoint, streams: Int, seconds: Double, messageSize: Int) throws(BenchError)
+        -> ConnectReport
+    {
         let gate = StartGate(expected: streams)
-        let outcomes = try Workers.run(streams, named: "bench-connect") { _ -> (Int, Int, String?) in
+        let outcomes = try Workers.run(streams, named: "bench-connect") { thread -> ThreadOutcome in
             let deadline = gate.arriveAndWait() + .seconds(seconds)
-            var completed = 0
-            var failures = 0
-            var firstFailure: String?
-            while ContinuousClock.now < deadline, failures < maxFailuresPerThread {
-                if let failure = oneConnection(to: entry) {
-                    failures += 1
-                    firstFailure = firstFailure ?? failure
-                } else {
-                    completed += 1
+            var outcome = ThreadOutcome()
+            let request = [UInt8](repeating: UInt8(truncatingIfNeeded: thread), count: messageSize)
+            while ContinuousClock.now < deadline, outcome.failures < maxFailuresPerThread {
+                switch oneConnection(to: entry, request: request) {
+                case .success(let microseconds): outcome.firstResponses.append(microseconds)
+                case .failure(let failure):
+                    outcome.failures += 1
+                    outcome.firstFailure = outcome.firstFailure ?? failure.description
                 }
             }
-            return (completed, failures, firstFailure)
+            return outcome
         }
-        let count = outcomes.reduce(0) { $0 + $1.0 }
+        let firstResponses = outcomes.flatMap(\.firstResponses).sorted()
         return ConnectReport(
-            connectionsPerSecond: Double(count) / seconds, count: count,
-            failures: outcomes.reduce(0) { $0 + $1.1 }, firstFailure: outcomes.compactMap(\.2).first)
+            connectionsPerSecond: Double(firstResponses.count) / seconds, count: firstResponses.count,
+            failures: outcomes.reduce(0) { $0 + $1.failures }, firstFailure: outcomes.compactMap(\.firstFailure).first,
+            firstResponseP50Microseconds: RequestLoad.percentile(0.50, of: firstResponses),
+            firstResponseP99Microseconds: RequestLoad.percentile(0.99, of: firstResponses))
     }
 
-    /// One connection's life; returns what went wrong, or nil.
-    private static func oneConnection(to entry: Endpoint) -> String? {
+    private struct ThreadOutcome: Sendable {
+        /// Microseconds from connect(2) to the whole first response, per connection that completed.
+        var firstResponses: [Double] = []
+        var failures = 0
+        var firstFailure: String?
+    }
+
+    /// One connection's life; returns its first response's time in microseconds, or what went wrong.
+    private static func oneConnection(to entry: Endpoint, request: [UInt8]) -> Result<Double, BenchError> {
+        let started = ContinuousClock.now
         let connection: LoadConnection
         do {
             connection = try LoadConnection.open(to: entry)
         } catch {
-            return error.description
+            return .failure(error)
         }
         defer { connection.close() }
-        var byte: [UInt8] = [0x2A]
+        connection.socket.setNoDelay()
         do {
-            try connection.socket.sendAll(byte)
+            try connection.socket.sendAll(request)
         } catch {
-            return "send: \(error)"
+            return .failure(BenchError("send: \(error)"))
         }
-        guard byte.withUnsafeMutableBytes({ connection.receiveExactly($0) }), byte == [0x2A] else {
-            return "no echo"
+        var response = [UInt8](repeating: 0, count: request.count)
+        guard response.withUnsafeMutableBytes({ connection.receiveExactly($0) }), response == request else {
+            return .failure(BenchError("no echo"))
         }
+        let firstResponse = started.duration(to: .now).seconds * 1e6
         connection.socket.shutdown(.write)
         let end = connection.drainToEnd()
-        guard end.clean, end.bytes == 0 else { return "no clean close" }
-        return nil
+        guard end.clean, end.bytes == 0 else { return .failure(BenchError("no clean close")) }
+        return .success(firstResponse)
     }
 }

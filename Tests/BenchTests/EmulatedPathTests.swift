@@ -152,6 +152,29 @@ struct EmulatedPathTests {
         #expect(rate > 9e6 && rate < 10.1e6, "measured \(rate / 1e6) MB/s")
     }
 
+    /// What the interactive load is for: bulk streams fill the bottleneck queue (256 KiB at 10 MB/s is 26 ms),
+    /// and a round trip beside them waits behind it, while one on the idle path does not.
+    @Test func interactiveRoundTripsWaitBehindTheQueueBulkStreamsFill() throws {
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let shape = EmulatedPathShape(oneWayDelay: 0.005, bytesPerSecond: 10e6, queueBytes: 256 << 10)
+        let path = try EmulatedPath(shape: shape, scratch: scratch)
+        defer { path.stop() }
+        let target = try echoTarget(on: path)
+        defer { target.stop() }
+        let entry = target.endpoint
+        let (idle, busy) = try path.client.run { () throws(BenchError) in
+            let idle = try RequestLoad.run(entry: entry, streams: 1, seconds: 0.5, messageSize: 64)
+            let busy = try InteractiveLoad.run(
+                entry: entry, bulkStreams: 2, seconds: 2, messageSize: 64, pattern: TestPattern())
+            return (idle, busy)
+        }
+        #expect(idle.p50Microseconds < 15_000, "idle p50 \(idle.p50Microseconds) µs on a 10 ms round trip")
+        #expect(
+            busy.requests.p50Microseconds > idle.p50Microseconds + 10_000,
+            "beside bulk: p50 \(busy.requests.p50Microseconds) µs, idle \(idle.p50Microseconds) µs")
+        #expect(busy.bulk.verified)
+    }
+
     @Test func theAskedShareOfPacketsIsLost() throws {
         defer { try? FileManager.default.removeItem(at: scratch) }
         let path = try EmulatedPath(shape: EmulatedPathShape(oneWayDelay: 0.001, loss: 0.1), scratch: scratch)

@@ -95,11 +95,24 @@ import Testing
     @Test func connectLoadCompletesCleanClosesAndCountsRefusals() throws {
         let target = try EchoTarget(listeningOn: loopback)
         try target.start()
-        let report = try ConnectLoad.run(entry: target.endpoint, streams: 2, seconds: 0.2)
+        let report = try ConnectLoad.run(entry: target.endpoint, streams: 2, seconds: 0.2, messageSize: 64)
         #expect(report.count > 10 && report.failures == 0)
+        #expect(report.firstResponseP50Microseconds > 0)
+        #expect(report.firstResponseP50Microseconds <= report.firstResponseP99Microseconds)
         target.stop()
-        let refused = try ConnectLoad.run(entry: target.endpoint, streams: 1, seconds: 0.2)
+        let refused = try ConnectLoad.run(entry: target.endpoint, streams: 1, seconds: 0.2, messageSize: 64)
         #expect(refused.count == 0 && refused.failures > 0)
+    }
+
+    @Test func interactiveLoadRunsRoundTripsBesideVerifiedBulkStreams() throws {
+        let target = try EchoTarget(listeningOn: loopback)
+        try target.start()
+        defer { target.stop() }
+        let report = try InteractiveLoad.run(
+            entry: target.endpoint, bulkStreams: 2, seconds: 0.4, messageSize: 64, pattern: TestPattern())
+        #expect(report.bulkStreams == 2)
+        #expect(report.bulk.verified && report.bulk.bytes > 0)
+        #expect(report.requests.failedStreams == 0 && report.requests.count > 10)
     }
 
     @Test func halfCloseCheckTellsIntactFromLost() throws {

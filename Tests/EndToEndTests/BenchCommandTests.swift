@@ -27,6 +27,10 @@ import Testing
                 #expect((bulk?["bytes"] as? Int ?? 0) > 0)
                 #expect((requests?["count"] as? Int ?? 0) > 0)
                 #expect((connects?["count"] as? Int ?? 0) > 0)
+                #expect((connects?["firstResponseP50Microseconds"] as? Double ?? 0) > 0)
+                let interactive = point["interactive"] as? [String: Any]
+                #expect(((interactive?["requests"] as? [String: Any])?["count"] as? Int ?? 0) > 0)
+                #expect((interactive?["bulk"] as? [String: Any])?["verified"] as? Bool == true)
             }
             #expect((route["halfClose"] as? [String: Any])?["intact"] as? Bool == true)
         }
