@@ -14,6 +14,10 @@ package enum Limits {
     /// The writer seals up to this many bytes of frames per send(2) call, amortising the syscall
     /// without holding a frame back: it only takes what is already queued.
     static let writerBatchBytes = 256 * 1024
+    /// A link socket's unsent bytes in the kernel (TCP_NOTSENT_LOWAT): enough that the writer's next batch is
+    /// ready before the kernel runs dry, few enough that a frame queued now leaves soon after, not behind
+    /// megabytes the send buffer grew to hold (docs/BENCHMARKS.md has the measurement that sized it).
+    static let linkNotSentLowWater = 128 * 1024
     /// Stream and link threads only move bytes between buffers and sockets, but debug builds under
     /// ThreadSanitizer overflowed 256 KiB; 512 KiB is reserved address space, and only touched pages count
     /// towards memory.

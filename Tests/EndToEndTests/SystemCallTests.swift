@@ -9,12 +9,9 @@ import Testing
     .serialized, .timeLimit(.minutes(2)), .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/strace")))
 struct SystemCallTests {
     @Test func everyTimedWaitRunsOnTheMonotonicClockAndEverySocketIsAcceptedCloseOnExec() throws {
-        let target = try TestTarget.echo()
-        defer { target.stop() }
-        let keyFile = try makeKeyFile()
-        defer { try? FileManager.default.removeItem(atPath: keyFile) }
-        let traces = ["local", "remote"].map { NSTemporaryDirectory() + "tcptunnel-trace-\($0)-\(UUID().uuidString)" }
-        defer { for trace in traces { try? FileManager.default.removeItem(atPath: trace) } }
+        let run = try TracedRun()
+        defer { run.remove() }
+        let (target, keyFile, traces) = (run.target, run.keyFile, run.traces)
         let calls = "futex,accept,accept4"
         let remotePort = try freeLoopbackPort()
         // The local agent starts first, so that its first client waits for the link (a timed wait); a
@@ -54,5 +51,50 @@ struct SystemCallTests {
         }
         let localLines = try String(contentsOfFile: traces[0], encoding: .utf8)
         #expect(localLines.contains("accept4("), "the local agent accepted its clients")
+    }
+
+    /// Both ends of a link cap the unsent bytes their kernel holds (TCP_NOTSENT_LOWAT), so that frames wait in
+    /// the writer's queue, where streams take turns.
+    @Test func eachLinkSocketCapsItsUnsentBacklog() throws {
+        let run = try TracedRun()
+        defer { run.remove() }
+        let (target, keyFile, traces) = (run.target, run.keyFile, run.traces)
+        let remotePort = try freeLoopbackPort()
+        let remote = try AgentProcess(
+            [
+                "remote", "--listen", "127.0.0.1:\(remotePort)", "--target", "\(target.endpoint)", "--key-file",
+                keyFile,
+            ], systemCallTrace: ("setsockopt", traces[1]))
+        #expect(remote.waitForLog("listening"))
+        let local = try AgentProcess(
+            ["local", "--listen", "127.0.0.1:0", "--remote", "127.0.0.1:\(remotePort)", "--key-file", keyFile],
+            systemCallTrace: ("setsockopt", traces[0]))
+        #expect(local.waitForLog("link up"))
+        for agent in [local, remote] {
+            agent.send(SIGTERM)
+            #expect(agent.waitForExit() == 0)
+        }
+        for trace in traces {
+            let text = try String(contentsOfFile: trace, encoding: .utf8)
+            #expect(text.contains("TCP_NOTSENT_LOWAT, [131072]"), "\(trace): no TCP_NOTSENT_LOWAT of 128 KiB")
+        }
+    }
+}
+
+/// What each traced run needs: an echo target, a key file, and a trace file for each agent.
+private struct TracedRun {
+    let target: TestTarget
+    let keyFile: String
+    let traces = ["local", "remote"].map { NSTemporaryDirectory() + "tcptunnel-trace-\($0)-\(UUID().uuidString)" }
+
+    init() throws {
+        target = try TestTarget.echo()
+        keyFile = try makeKeyFile()
+    }
+
+    func remove() {
+        target.stop()
+        try? FileManager.default.removeItem(atPath: keyFile)
+        for trace in traces { try? FileManager.default.removeItem(atPath: trace) }
     }
 }

@@ -40,6 +40,56 @@ import Testing
         #expect(frames == [.data(1, [1]), .fin(1), .data(2, [2])])
     }
 
+    /// The frames `next` hands the writer, or [] if it reports anything else.
+    private func batch(_ queue: OutboundQueue, maxBytes: Int) -> [Frame] {
+        guard case .frames(let frames) = queue.next(maxBytes: maxBytes, idleTimeout: 1) else { return [] }
+        return frames
+    }
+
+    private let chunk = [UInt8](repeating: 7, count: OutboundQueue.quantum)
+
+    @Test func bulkStreamsTakeTurnsAFrameEach() {
+        let queue = OutboundQueue(dataLimit: 1 << 20)
+        for _ in 0..<3 {
+            _ = queue.pushData(.data(1, chunk))
+            _ = queue.pushData(.data(3, chunk))
+        }
+        _ = queue.pushData(.fin(1))
+        let order = batch(queue, maxBytes: 1 << 20).map(\.streamID)
+        #expect(order == [1, 3, 1, 3, 1, 3, 1])
+    }
+
+    /// Head-of-line blocking: a stream with one small frame waiting goes before the next chunk of each bulk
+    /// stream that keeps the queue full, not behind everything they queued.
+    @Test func aStreamWithOneSmallFrameGoesBeforeTheBulkStreamsNextChunks() {
+        let queue = OutboundQueue(dataLimit: 1 << 20)
+        for _ in 0..<8 {
+            for bulk: StreamID in [1, 3, 5, 7] { _ = queue.pushData(.data(bulk, chunk)) }
+        }
+        #expect(batch(queue, maxBytes: 4 * chunk.count).count == 4)  // one turn each: now all backlogged
+        _ = queue.pushData(.data(9, [1, 2, 3]))
+        #expect(batch(queue, maxBytes: 1).first == .data(9, [1, 2, 3]))
+    }
+
+    @Test func aStreamWithNothingQueuedIsNotHeldBackByAFullQueue() throws {
+        let queue = OutboundQueue(dataLimit: 100)
+        #expect(queue.pushData(.data(1, [UInt8](repeating: 0, count: 100))))
+        let pushed = Completion()
+        try startThread(named: "pusher") {
+            _ = queue.pushData(.data(3, [UInt8](repeating: 0, count: 80)))
+            pushed.complete()
+        }
+        #expect(pushed.wait(seconds: 5), "stream 3 had nothing queued")
+        let blocked = Completion()
+        try startThread(named: "pusher") {
+            _ = queue.pushData(.data(3, [1]))
+            blocked.complete()
+        }
+        #expect(!blocked.wait(seconds: 0.2), "stream 3 now has data queued, and the queue is full")
+        _ = batch(queue, maxBytes: 1 << 20)
+        #expect(blocked.wait(seconds: 5))
+    }
+
     @Test func idleQueueReportsIdleAfterTimeout() {
         let queue = OutboundQueue(dataLimit: 1024)
         guard case .idle = queue.next(maxBytes: 1024, idleTimeout: 0.05) else {

@@ -23,7 +23,7 @@ extension Link {
         }
         do throws(LinkError) {
             let keys = try authenticate(socket, key: key, timeout: settings.handshakeTimeout)
-            socket.setNoDelay()
+            socket.prepareForLink()
             let peer = socket.peerEndpoint
             let link = Link(
                 channel: socket, peer: peer, keys: keys.clientSide(), role: .local, settings: settings.link,
@@ -82,5 +82,14 @@ extension Link {
         } catch {
             throw .noHandshakeReply
         }
+    }
+}
+
+extension Socket {
+    /// The options every link socket gets, on either agent: no Nagle delay (the writer batches frames itself),
+    /// and a small unsent backlog in the kernel, so that queued frames wait where the writer schedules them.
+    func prepareForLink() {
+        setNoDelay()
+        setNotSentLowWater(Limits.linkNotSentLowWater)
     }
 }

@@ -158,7 +158,7 @@ public final class RemoteAgent: LinkDelegate, @unchecked Sendable {
     /// Runs on the handshake thread, so it must not block: starts a link on a connection that authenticated.
     private func establishLink(_ socket: Socket, keys: SessionKeys) {
         let peer = socket.peerEndpoint
-        socket.setNoDelay()
+        socket.prepareForLink()
         let link = Link(
             channel: socket, peer: peer, keys: keys.serverSide(), role: .remote, settings: settings.link,
             slots: limiter, metrics: metrics.linkMetrics(peer: peer), logger: logger.withMetadata("link", "\(peer)"),

@@ -4,8 +4,15 @@ import Foundation
 /// The lock-protected queue that feeds a link's writer thread, the only thread that writes the link socket.
 ///
 /// Control frames (OPEN, OPEN_OK, RESET, WINDOW, PING, PONG, GOAWAY) always go before data frames and never
-/// wait, so credit and liveness keep flowing while data is backed up. Data frames (DATA, FIN) keep their order
-/// and wait while `dataLimit` bytes are queued, which bounds the memory a fast sender can pin.
+/// wait, so credit and liveness keep flowing while data is backed up.
+///
+/// Data frames (DATA, FIN) wait in a queue per stream, in order, and the writer takes them by deficit round
+/// robin: each stream in turn sends up to a quantum (one full DATA frame) before the next. A stream that had
+/// nothing queued joins the round ahead of the streams that stayed backed up, so an interactive stream's small
+/// frame goes before the next chunk of every bulk stream instead of behind all that is queued (as fq_codel
+/// treats sparse flows). All data queued waits in `dataLimit` bytes: a pusher whose stream already has data
+/// queued waits while the queue is full, which bounds the memory fast senders can pin; a stream with nothing
+/// queued may always queue one frame, so bulk streams that keep the queue full cannot hold it back.
 ///
 /// Two condition variables on one mutex, so that each wake-up reaches only a thread that can act on it: the
 /// writer waits on `framesQueued`, data pushers on `spaceFreed`, and a pusher that finds room left passes the
@@ -16,7 +23,8 @@ import Foundation
 /// most `answerLimit` wait at once, so that a peer that sends PINGs or OPENs and never reads cannot make the
 /// queue grow without end.
 ///
-/// `@unchecked Sendable`: `control`, `data`, `dataBytes`, `queuedAnswers` and `phase` are guarded by `mutex`.
+/// `@unchecked Sendable`: `control`, `queuedAnswers`, `streams`, `newcomers`, `backlogged`, `dataBytes` and
+/// `phase` are guarded by `mutex`.
 final class OutboundQueue: @unchecked Sendable {
     /// What the writer should do next.
     enum Next {
@@ -42,7 +50,13 @@ final class OutboundQueue: @unchecked Sendable {
     private var control = Deque<(frame: Frame, isAnswer: Bool)>()
     private var queuedAnswers = 0
     private let answerLimit: Int
-    private var data = Deque<Frame>()
+    /// Each stream's queued data frames, in order, and what it may still send in this round.
+    private var streams: [StreamID: StreamBacklog] = [:]
+    /// Streams that had nothing queued when their data came: served first, each up to a quantum.
+    private var newcomers = Deque<StreamID>()
+    /// Streams that used their quantum and still have data queued: served in turn after the newcomers.
+    private var backlogged = Deque<StreamID>()
+    /// Payload bytes queued over all streams.
     private var dataBytes = 0
     private var phase = Phase.open
     private let dataLimit: Int
@@ -94,17 +108,23 @@ final class OutboundQueue: @unchecked Sendable {
         return true
     }
 
-    /// Queues a DATA or FIN frame behind the data already queued, waiting while the queue is full.
-    /// Returns `false` if the queue closed instead; the frame was not queued.
+    /// Queues a DATA or FIN frame behind its stream's data already queued, waiting while the queue is full
+    /// and the stream has data queued. Returns `false` if the queue closed instead; the frame was not queued.
     func pushData(_ frame: Frame) -> Bool {
+        precondition(frame.kind == .data || frame.kind == .fin, "pushData takes DATA and FIN only")
+        let id = frame.streamID
         let size = Self.dataSize(of: frame)
         lock()
         defer { unlock() }
-        while phase == .open && dataBytes > 0 && dataBytes + size > dataLimit {
+        while phase == .open && streams[id] != nil && dataBytes + size > dataLimit {
             pthread_cond_wait(spaceFreed, mutex)
         }
         guard phase == .open else { return false }
-        data.append(frame)
+        if streams[id] == nil {
+            streams[id] = StreamBacklog(deficit: Self.quantum)
+            newcomers.append(id)
+        }
+        streams[id]!.frames.append(frame)
         dataBytes += size
         pthread_cond_signal(framesQueued)
         if dataBytes < dataLimit { pthread_cond_signal(spaceFreed) }  // room for the next waiter too
@@ -126,7 +146,9 @@ final class OutboundQueue: @unchecked Sendable {
         phase = .closed
         control.removeAll()
         queuedAnswers = 0
-        data.removeAll()
+        streams.removeAll()
+        newcomers.removeAll()
+        backlogged.removeAll()
         dataBytes = 0
         wakeEveryone()
     }
@@ -138,37 +160,70 @@ final class OutboundQueue: @unchecked Sendable {
 
     // MARK: Called by the writer thread
 
-    /// Waits up to `idleTimeout` seconds for frames and returns control frames first, then data frames, up to
-    /// about `maxBytes` of payload (always at least one frame).
+    /// Waits up to `idleTimeout` seconds for frames and returns control frames first, then data frames by
+    /// round robin over the streams, up to about `maxBytes` of payload (always at least one frame).
     func next(maxBytes: Int, idleTimeout: Double) -> Next {
         lock()
         defer { unlock() }
         var deadline = MonotonicClock.deadline(after: .seconds(idleTimeout))
-        while phase == .open && control.isEmpty && data.isEmpty {
-            if pthread_cond_timedwait(framesQueued, mutex, &deadline) == ETIMEDOUT && control.isEmpty && data.isEmpty {
+        while phase == .open && control.isEmpty && streams.isEmpty {
+            if pthread_cond_timedwait(framesQueued, mutex, &deadline) == ETIMEDOUT && control.isEmpty
+                && streams.isEmpty
+            {
                 return .idle
             }
         }
-        if phase == .closed || (control.isEmpty && data.isEmpty) { return .closed }
+        if phase == .closed || (control.isEmpty && streams.isEmpty) { return .closed }
         var batch: [Frame] = []
         while let (frame, isAnswer) = control.popFirst() {
             batch.append(frame)
             if isAnswer { queuedAnswers -= 1 }
         }
         var taken = 0
-        while let frame = data.first, batch.isEmpty || taken < maxBytes {
-            data.removeFirst()
-            let size = Self.dataSize(of: frame)
-            taken += size
-            dataBytes -= size
+        while batch.isEmpty || taken < maxBytes, let frame = takeDataFrame() {
+            taken += Self.dataSize(of: frame)
             batch.append(frame)
         }
         if taken > 0 { pthread_cond_signal(spaceFreed) }
         return .frames(batch)
     }
 
+    /// The next data frame by deficit round robin, or nil when none is queued. Called with the lock held.
+    private func takeDataFrame() -> Frame? {
+        while true {
+            let isNewcomer = !newcomers.isEmpty
+            guard let id = isNewcomer ? newcomers.first : backlogged.first else { return nil }
+            if streams[id]!.deficit <= 0 {
+                // Its quantum is spent: it goes to the back of the round with a new one.
+                streams[id]!.deficit += Self.quantum
+                if isNewcomer { newcomers.removeFirst() } else { backlogged.removeFirst() }
+                backlogged.append(id)
+                continue
+            }
+            let frame = streams[id]!.frames.removeFirst()
+            let size = Self.dataSize(of: frame)
+            streams[id]!.deficit -= size
+            dataBytes -= size
+            if streams[id]!.frames.isEmpty {
+                streams[id] = nil
+                if isNewcomer { newcomers.removeFirst() } else { backlogged.removeFirst() }
+            }
+            return frame
+        }
+    }
+
+    /// What a stream may send per turn: one full DATA frame, so a turn is never shorter than a frame.
+    static let quantum = Limits.maxDataPayload
+
     private static func dataSize(of frame: Frame) -> Int {
         if case .data(_, let bytes) = frame { return bytes.count }
         return 0
     }
+}
+
+/// One stream's data frames waiting in the outbound queue, and what it may still send in this round.
+private struct StreamBacklog {
+    var frames = Deque<Frame>()
+    /// Payload bytes the stream may still send before its turn ends; a frame may take it below zero.
+    var deficit: Int
 }

@@ -256,6 +256,14 @@ package struct Socket: Sendable, Hashable {
         setOption(Int32(IPPROTO_TCP), TCP_NODELAY, 1)
     }
 
+    /// `TCP_NOTSENT_LOWAT`: a send waits while `bytes` or more are in the kernel's send buffer and not yet sent,
+    /// so that a link's backlog stays in its writer's queue, where streams take turns, instead of in the
+    /// kernel, where a frame waits behind everything written before it. Bytes sent and not yet acknowledged do
+    /// not count: a long path still fills its window.
+    package func setNotSentLowWater(_ bytes: Int) {
+        setOption(Int32(IPPROTO_TCP), TCP_NOTSENT_LOWAT, Int32(bytes))
+    }
+
     /// `SO_RCVTIMEO`: a receive that gets nothing for `seconds` fails with `EAGAIN`; 0 waits forever.
     package func setReceiveTimeout(seconds: Double) {
         setTimeout(SO_RCVTIMEO, seconds: seconds)
