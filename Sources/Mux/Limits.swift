@@ -12,12 +12,15 @@ package enum Limits {
     /// The link reader's receive buffer: several full frames per recv(2) call.
     static let receiveBufferSize = 8 * maxSealedFrame
     /// The writer seals up to this many bytes of frames per send(2) call, amortising the syscall
-    /// without holding a frame back: it only takes what is already queued.
-    static let writerBatchBytes = 256 * 1024
+    /// without holding a frame back: it only takes what is already queued. A frame that arrives while a batch
+    /// is being sent waits for it, so a batch is also the scheduler's horizon: 64 KiB is 6.5 ms at 10 MB/s.
+    static let writerBatchBytes = 64 * 1024
     /// A link socket's unsent bytes in the kernel (TCP_NOTSENT_LOWAT): enough that the writer's next batch is
     /// ready before the kernel runs dry, few enough that a frame queued now leaves soon after, not behind
-    /// megabytes the send buffer grew to hold (docs/BENCHMARKS.md has the measurement that sized it).
-    static let linkNotSentLowWater = 128 * 1024
+    /// megabytes the send buffer grew to hold. Sized with the batch by measurement (docs/BENCHMARKS.md, "Fair
+    /// scheduling"): on the emulated 10 MB/s path, an interactive stream beside four bulk ones had p99 0.35 s
+    /// with 256 KiB batches and 128 KiB unsent, 0.25 s with 64 KiB and 32 KiB; loopback bulk was the same.
+    static let linkNotSentLowWater = 32 * 1024
     /// Stream and link threads only move bytes between buffers and sockets, but debug builds under
     /// ThreadSanitizer overflowed 256 KiB; 512 KiB is reserved address space, and only touched pages count
     /// towards memory.

@@ -76,7 +76,7 @@ struct SystemCallTests {
         }
         for trace in traces {
             let text = try String(contentsOfFile: trace, encoding: .utf8)
-            #expect(text.contains("TCP_NOTSENT_LOWAT, [131072]"), "\(trace): no TCP_NOTSENT_LOWAT of 128 KiB")
+            #expect(text.contains("TCP_NOTSENT_LOWAT, [32768]"), "\(trace): no TCP_NOTSENT_LOWAT of 32 KiB")
         }
     }
 }
