@@ -21,6 +21,11 @@ package enum Limits {
     /// scheduling"): on the emulated 10 MB/s path, an interactive stream beside four bulk ones had p99 0.35 s
     /// with 256 KiB batches and 128 KiB unsent, 0.25 s with 64 KiB and 32 KiB; loopback bulk was the same.
     static let linkNotSentLowWater = 32 * 1024
+    /// Finished stream threads kept parked for the next stream: enough for a burst of short connections to
+    /// reuse threads instead of creating one each (24 µs here), few enough that an agent at rest holds little.
+    package static let maxParkedThreads = 128
+    /// How long a parked thread waits for a stream before it exits.
+    package static let parkedThreadTimeout = Duration.seconds(10)
     /// Stream and link threads only move bytes between buffers and sockets, but debug builds under
     /// ThreadSanitizer overflowed 256 KiB; 512 KiB is reserved address space, and only touched pages count
     /// towards memory.

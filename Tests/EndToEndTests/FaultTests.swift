@@ -136,6 +136,7 @@ struct FaultTests {
             "threads: \(idleThreads) → \(busyThreads)")
 
         for socket in clients { socket.close() }
+        // Finished streams' threads park for the next streams (at most 128 per agent, 10 s each), then end.
         let threadsBack = eventually(within: 60) { agents.map { $0.status("Threads") ?? -1 } == idleThreads }
         #expect(threadsBack, "threads after close: \(agents.map { $0.status("Threads") ?? -1 }), idle: \(idleThreads)")
         let descriptorsBack = eventually(within: 20) { agents.map(\.descriptorCount) == idleDescriptors }

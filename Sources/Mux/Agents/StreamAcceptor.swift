@@ -9,7 +9,7 @@ enum StreamAcceptor {
         _ stream: Stream, logger: Logger, connect: @escaping @Sendable () -> Result<Socket, ResetReason>
     ) {
         do {
-            try startThread(named: "stream-\(stream.id)-up") {
+            try WorkerPool.shared.run(named: "stream-\(stream.id)-up") {
                 switch connect() {
                 case .success(let socket):
                     socket.setNoDelay()

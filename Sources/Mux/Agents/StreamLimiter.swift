@@ -65,7 +65,7 @@ extension SlotPool {
             return client.close()
         }
         do {
-            try startThread(named: name, serve)
+            try WorkerPool.shared.run(named: name, serve)
         } catch {
             release()
             warnings.log(logger, level: .error, "refused client \(client.peerEndpoint): \(error)")

@@ -170,7 +170,7 @@ final class Stream: @unchecked Sendable {
     /// system is out of threads.
     func startDownlinkThread() {
         do {
-            try startThread(named: "stream-\(id)-down") { self.runDownlink() }
+            try WorkerPool.shared.run(named: "stream-\(id)-down") { self.runDownlink() }
         } catch {
             link.logger.error("stream \(id): \(error); resetting it")
             condition.lock()

@@ -26,6 +26,8 @@ package final class MonotonicCondition: @unchecked Sendable {
     package func unlock() { pthread_mutex_unlock(mutex) }
     /// Wakes every waiter. Call with the lock held.
     package func broadcast() { pthread_cond_broadcast(condition) }
+    /// Wakes one waiter, for when any one of them can act on what changed. Call with the lock held.
+    func signal() { pthread_cond_signal(condition) }
 
     /// Waits, with the lock held, until woken.
     package func wait() { pthread_cond_wait(condition, mutex) }

@@ -30,7 +30,7 @@ package func startThread(
 }
 
 /// Names the calling thread for `top -H`, `ps -L` and debuggers; Linux keeps the first 15 bytes.
-private func nameCurrentThread(_ name: String) {
+func nameCurrentThread(_ name: String) {
     guard let setName = pthreadSetName else { return }
     _ = String(name.utf8.prefix(15))!.withCString { setName(pthread_self(), $0) }
 }
