@@ -195,7 +195,9 @@ struct EmulatedPathTests {
             defer { sender.close() }
             for index in 0..<sent {
                 sender.send([UInt8](repeating: 0, count: 100), to: EmulatedPath.serverAddress, port: port)
-                if index % 50 == 49 { usleep(1000) }  // below the TUN device's own queue of 500 packets
+                // 10 a millisecond: far below what the TUN device's own queue of 500 packets holds while the
+                // lane's reader waits for a core.
+                if index % 10 == 9 { usleep(1000) }
             }
         }
         #expect(counted.wait(seconds: 10))
