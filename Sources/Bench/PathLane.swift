@@ -28,7 +28,7 @@ final class PathLane: @unchecked Sendable {
     private let condition = MonotonicCondition()
     private var inFlight = Deque<(due: ContinuousClock.Instant, packet: [UInt8])>()
     private var timeline: PathTimeline
-    private var random: SplitMix64
+    private var random: SeededGenerator
     private var counts = Counts()
     private var isStopping = false
     private let readerEnded = Completion()
@@ -42,7 +42,7 @@ final class PathLane: @unchecked Sendable {
         timeline = PathTimeline(
             delay: .seconds(shape.oneWayDelay), bytesPerSecond: shape.bytesPerSecond,
             queueLimit: shape.bytesPerSecond == nil ? nil : shape.queueBytes)
-        random = SplitMix64(seed: seed)
+        random = SeededGenerator(seed: seed)
     }
 
     /// Starts the lane's two threads.
@@ -134,22 +134,5 @@ final class PathLane: @unchecked Sendable {
             destination.write(packet)
             condition.lock()
         }
-    }
-}
-
-/// A small, fast, seeded generator (SplitMix64), so that a lane's losses are the same from run to run.
-struct SplitMix64: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-
-    init(seed: UInt64) {
-        state = seed
-    }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var mixed = state
-        mixed = (mixed ^ (mixed >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        mixed = (mixed ^ (mixed >> 27)) &* 0x94D0_49BB_1331_11EB
-        return mixed ^ (mixed >> 31)
     }
 }

@@ -2,25 +2,12 @@ import Testing
 
 @testable import Mux
 
-/// A deterministic random source (SplitMix64), so that shedding decisions replay exactly.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 @Suite struct PendingTableTests {
     private func source(_ last: UInt8) -> ConnectionSource { ConnectionSource(addressBytes: [127, 0, 0, last]) }
 
     @Test func connectionsAreAdmittedWithoutSheddingWhileThereIsRoom() {
         var table = PendingTable(capacity: 3, capacityPerSource: 3)
-        var generator = SeededGenerator(state: 1)
+        var generator = SeededGenerator(seed: 1)
         for fd in Int32(10)..<13 {
             #expect(table.admit(fd, from: source(2), now: UInt64(fd), deadline: 100, using: &generator) == nil)
         }
@@ -29,7 +16,7 @@ struct SeededGenerator: RandomNumberGenerator {
 
     @Test func fullTableShedsAnOldPendingConnectionAndKeepsTheNewcomer() {
         var table = PendingTable(capacity: 100, capacityPerSource: 100)
-        var generator = SeededGenerator(state: 2)
+        var generator = SeededGenerator(seed: 2)
         for fd in Int32(0)..<100 {
             _ = table.admit(fd, from: source(UInt8(2 + fd % 50)), now: UInt64(fd), deadline: 1000, using: &generator)
         }
@@ -46,7 +33,7 @@ struct SeededGenerator: RandomNumberGenerator {
         var shedCount = 0
         for trial in 0..<200 {
             var table = PendingTable(capacity: 2000, capacityPerSource: 2000)
-            var generator = SeededGenerator(state: UInt64(trial))
+            var generator = SeededGenerator(seed: UInt64(trial))
             for fd in Int32(0)..<2000 {
                 _ = table.admit(fd, from: source(2), now: UInt64(fd), deadline: .max, using: &generator)
             }
@@ -61,7 +48,7 @@ struct SeededGenerator: RandomNumberGenerator {
 
     @Test func sourceAtItsCapShedsItsOwnOldestConnectionAndNoOtherSources() {
         var table = PendingTable(capacity: 100, capacityPerSource: 3)
-        var generator = SeededGenerator(state: 3)
+        var generator = SeededGenerator(seed: 3)
         _ = table.admit(1, from: source(9), now: 0, deadline: 1000, using: &generator)
         for fd in Int32(10)..<13 {
             _ = table.admit(fd, from: source(2), now: UInt64(fd), deadline: 1000, using: &generator)
@@ -90,7 +77,7 @@ struct SeededGenerator: RandomNumberGenerator {
 
     @Test func expiredListsOnlyConnectionsPastTheirDeadline() {
         var table = PendingTable(capacity: 10, capacityPerSource: 10)
-        var generator = SeededGenerator(state: 4)
+        var generator = SeededGenerator(seed: 4)
         _ = table.admit(1, from: source(2), now: 0, deadline: 50, using: &generator)
         _ = table.admit(2, from: source(2), now: 0, deadline: 150, using: &generator)
         #expect(table.expired(now: 100) == [1])
