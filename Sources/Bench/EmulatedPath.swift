@@ -21,7 +21,6 @@ public final class EmulatedPath: Sendable {
     private let lanes: [PathLane]
     private let scratch: URL
     private let nextPort = Locked<UInt16>(20_000)
-    private let isStopped = Locked(false)
 
     /// Why the path cannot be made on this machine, in one line; nil if it can.
     public static var unavailability: String? {
@@ -32,7 +31,7 @@ public final class EmulatedPath: Sendable {
     }
 
     private static let instances = Locked(0)
-    /// Paths made and not yet stopped, for `stopAll()`.
+    /// Paths made and not yet stopped, for `stopAll()`; leaving it is what makes `stop()` happen once.
     private static let live = Locked<[ObjectIdentifier: EmulatedPath]>([:])
 
     /// Makes both namespaces and devices and starts the lanes; `scratch` holds the setup commands' logs.
@@ -87,12 +86,7 @@ public final class EmulatedPath: Sendable {
     /// Stops the lanes, removes the devices and both namespaces; best after the processes in the namespaces
     /// stopped. Idempotent.
     public func stop() {
-        let wasStopped = isStopped.withLock { stopped in
-            defer { stopped = true }
-            return stopped
-        }
-        guard !wasStopped else { return }
-        Self.live.withLock { _ = $0.removeValue(forKey: ObjectIdentifier(self)) }
+        guard Self.live.withLock({ $0.removeValue(forKey: ObjectIdentifier(self)) }) != nil else { return }
         for lane in lanes { lane.stop() }
         for device in devices { device.close() }
         client.delete(scratch: scratch)

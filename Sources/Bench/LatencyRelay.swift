@@ -140,10 +140,8 @@ private final class DelayLane: @unchecked Sendable {  // every var is guarded by
                 return
             }
             while queued >= limit, !ended { condition.wait() }
-            // The chunk leaves once the wire is free and it is serialized at the capped rate; with no queue
-            // limit the timeline admits everything.
-            guard let due = timeline.admit(n, at: .now) else { preconditionFailure("a timeline without a limit") }
-            chunks.append((due, Array(buffer[..<n])))
+            // The chunk leaves once the wire is free and it is serialized at the capped rate.
+            chunks.append((timeline.pass(n, at: .now), Array(buffer[..<n])))
             queued += n
             condition.broadcast()
             condition.unlock()

@@ -45,28 +45,23 @@ final class PathLane: @unchecked Sendable {
         random = SeededGenerator(seed: seed)
     }
 
-    /// Starts the lane's two threads.
+    /// Starts the lane's two threads; if one cannot start, stops the other.
     func start() throws(BenchError) {
-        do {
-            try startThread(named: "path-read") { [self] in
-                readPackets()
-                readerEnded.complete()
+        let threads: [(name: String, work: @Sendable () -> Void, ended: Completion)] = [
+            ("path-read", { [self] in readPackets() }, readerEnded),
+            ("path-write", { [self] in writePackets() }, writerEnded),
+        ]
+        for (index, thread) in threads.enumerated() {
+            do {
+                try startThread(named: thread.name) {
+                    thread.work()
+                    thread.ended.complete()
+                }
+            } catch {
+                for notStarted in threads[index...] { notStarted.ended.complete() }
+                stop()
+                throw BenchError("emulated path: \(error)")
             }
-        } catch {
-            readerEnded.complete()
-            writerEnded.complete()
-            stop()
-            throw BenchError("emulated path: \(error)")
-        }
-        do {
-            try startThread(named: "path-write") { [self] in
-                writePackets()
-                writerEnded.complete()
-            }
-        } catch {
-            writerEnded.complete()
-            stop()
-            throw BenchError("emulated path: \(error)")
         }
     }
 

@@ -29,6 +29,12 @@ struct PathTimeline: Sendable {
     /// bottleneck's queue has no room for them (they are dropped and change nothing).
     mutating func admit(_ size: Int, at now: ContinuousClock.Instant) -> ContinuousClock.Instant? {
         if let queueLimit, queuedBytes(at: now) + size > queueLimit { return nil }
+        return pass(size, at: now)
+    }
+
+    /// Sends `size` bytes entering at `now` whatever the queue holds (for a sender that bounds what it queues
+    /// itself) and returns when they reach the far end.
+    mutating func pass(_ size: Int, at now: ContinuousClock.Instant) -> ContinuousClock.Instant {
         let start = max(now, wireFreeAt ?? now)
         let sent = start + (bytesPerSecond.map { Duration.seconds(Double(size) / $0) } ?? .zero)
         wireFreeAt = sent
