@@ -1,3 +1,5 @@
+import DequeModule
+
 /// Threads that outlive the job they were started for: when a job ends, its thread parks for a while and takes
 /// the next job handed to the pool instead of exiting, so a new stream does not wait for a thread to be created
 /// (and the kernel does not tear one down per stream). Still one thread per job at a time: a job is never queued
@@ -17,7 +19,7 @@ package final class WorkerPool: @unchecked Sendable {
     /// Threads parked and not yet promised a job.
     private var parked = 0
     /// Jobs handed to parked threads and not yet taken; never more than the threads that will take them.
-    private var handedOver: [(name: String, body: @Sendable () -> Void)] = []
+    private var handedOver = Deque<(name: String, body: @Sendable () -> Void)>()
 
     /// A pool that parks up to `maxParked` finished threads for up to `idleTimeout` each.
     package init(maxParked: Int, idleTimeout: Duration) {
