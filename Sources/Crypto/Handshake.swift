@@ -39,7 +39,8 @@ public struct ClientHandshake {
         self.key = key
         ephemeral = try EphemeralKeyPair()
         let fields = ephemeral.publicKey + withUnsafeBytes(of: nowMillis.bigEndian) { Array($0) }
-        hello = HandshakeMessage.sealHello(fields, key: key.clientHelloKey, associatedData: [])
+        hello = HandshakeMessage.sealHello(
+            fields, key: key.clientHelloKey, associatedData: HandshakeMessage.clientHelloAssociatedData)
     }
 
     /// The size of the whole server hello, read from its first `HandshakeMessage.serverHeaderSize` bytes.
@@ -90,7 +91,9 @@ public enum ServerHandshake {
         guard header.count == HandshakeMessage.clientHeaderSize else { throw .handshakeMalformed }
         var opened: (key: PreSharedKey, fields: [UInt8], paddingCount: Int)?
         for key in keys {
-            if let hello = try HandshakeMessage.openHello(header, key: key.clientHelloKey, associatedData: []) {
+            if let hello = try HandshakeMessage.openHello(
+                header, key: key.clientHelloKey, associatedData: HandshakeMessage.clientHelloAssociatedData)
+            {
                 opened = (key, hello.fields, hello.paddingCount)
                 break
             }

@@ -27,9 +27,12 @@ public enum HandshakeMessage {
     /// The longest client hello.
     public static let maximumClientHelloSize = clientHeaderSize + maximumPadding
 
-    /// The labels bind the version into every derived key, so agents of different versions never link.
-    static let sessionLabelClientToServer = Array("tcptunnel/3 c2s".utf8)
-    static let sessionLabelServerToClient = Array("tcptunnel/3 s2c".utf8)
+    /// The protocol version, bound into the client hello (as its associated data) and into every session key,
+    /// so that agents of different versions never link: each sees the other's hello fail to verify, as with a
+    /// wrong key. Version 4 lets a stream's opener send before OPEN_OK (docs/PROTOCOL.md).
+    static let clientHelloAssociatedData = Array("tcptunnel/4 hello".utf8)
+    static let sessionLabelClientToServer = Array("tcptunnel/4 c2s".utf8)
+    static let sessionLabelServerToClient = Array("tcptunnel/4 s2c".utf8)
 
     /// A hello: `nonce ‖ XChaCha20-Poly1305(key, nonce, fields ‖ u16 p, ad) ‖ p random bytes`, with a fresh
     /// random nonce and a padding length `p` drawn uniformly from 0 to `maximumPadding`.

@@ -59,8 +59,14 @@ package enum Limits {
     /// streams and the credit the peer was granted, but these only by how fast the peer sends: without a bound, a
     /// peer that never reads would make the queue grow for as long as it sends.
     static let maxQueuedAnswers = 1024
-    /// The smallest window a stream gets when the link's receive budget is spent: enough to make progress.
-    static let minimumStreamWindow = 64 * 1024
+    /// What the opener of a stream may send before OPEN_OK (PROTOCOL.md §6, "Opening"): a client's first request
+    /// goes out with the OPEN, one round trip to the first response instead of two. Fixed by the protocol, so
+    /// the opener needs no answer to know it; 64 KiB holds the first request of HTTP, TLS, SSH and databases.
+    package static let openingWindow = 64 * 1024
+    /// The smallest window a stream gets when the link's receive budget is spent: enough to make progress, and
+    /// never less than the opening window, which the answering end must be able to hold before its target is
+    /// connected.
+    static let minimumStreamWindow = openingWindow
     /// Window updates are sent once this fraction (1/n) of the window has been consumed, halving the
     /// number of WINDOW frames compared with acknowledging every DATA frame, while the sender keeps
     /// half a window of credit in hand.

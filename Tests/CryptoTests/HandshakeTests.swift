@@ -1,5 +1,6 @@
-import Crypto
 import Testing
+
+@testable import Crypto
 
 @Suite struct HandshakeTests {
     let now: UInt64 = 1_800_000_000_000
@@ -34,6 +35,16 @@ import Testing
         let client = try ClientHandshake(key: try makeKey(), nowMillis: now)
         #expect(throws: CryptoError.handshakeNotAuthentic) {
             try ServerHandshake.verify(client.hello, keys: [try makeKey()], nowMillis: now).respond()
+        }
+    }
+
+    @Test func serverRejectsHelloOfTheEarlierProtocolVersionAsNotAuthentic() throws {
+        let key = try makeKey()
+        let publicKey = try EphemeralKeyPair().publicKey
+        let fields = publicKey + withUnsafeBytes(of: now.bigEndian) { Array($0) }  // as protocol 3 sealed them
+        let earlier = HandshakeMessage.sealHello(fields, key: key.clientHelloKey, associatedData: [])
+        #expect(throws: CryptoError.handshakeNotAuthentic) {
+            try ServerHandshake.verify(earlier, keys: [key], nowMillis: now).respond()
         }
     }
 

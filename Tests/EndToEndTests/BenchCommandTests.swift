@@ -40,6 +40,26 @@ import Testing
         #expect(hold?["usable"] as? Int == 50)
     }
 
+    /// A forwarded client's first request goes out with its stream's OPEN (0-RTT, docs/PROTOCOL.md §6): across a
+    /// 200 ms round trip its first response takes one round trip, as straight through the relay, not two.
+    @Test func aNewConnectionsFirstResponseTakesOneRoundTripNotTwo() throws {
+        let json = NSTemporaryDirectory() + "tcptunnel-bench-\(UUID().uuidString).json"
+        defer { try? FileManager.default.removeItem(atPath: json) }
+        let bench = try AgentProcess([
+            "bench", "--rtt", "200ms", "--streams", "1", "--seconds", "1", "--peers", "direct", "--json", json,
+        ])
+        #expect(bench.waitForExit(seconds: 90) == 0, "bench: \(bench.standardError)")
+        let report =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [String: Any]
+        let firstResponses = (report?["routes"] as? [[String: Any]] ?? []).map { route in
+            let point = (route["points"] as? [[String: Any]])?.first
+            return (point?["connects"] as? [String: Any])?["firstResponseP50Microseconds"] as? Double ?? 0
+        }
+        try #require(firstResponses.count == 2)
+        #expect(firstResponses[1] >= 200_000, "the direct route crosses the 200 ms relay: \(firstResponses)")
+        #expect(firstResponses[0] >= 200_000 && firstResponses[0] < 300_000, "tcptunnel: \(firstResponses)")
+    }
+
     /// The emulated path as a user runs it: both namespaces made, each route's ends on either side, the loads
     /// measured across the path (a round trip of at least the 10 ms asked for), and the namespaces gone after.
     @Test(.enabled(if: geteuid() == 0 && access("/dev/net/tun", R_OK | W_OK) == 0, "the emulated path needs root"))

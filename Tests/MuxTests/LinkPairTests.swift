@@ -150,4 +150,49 @@ final class LinkPairTests {
         let target = try #require(acceptor.target(0))
         #expect(try carries(client, to: target))
     }
+
+    /// Carries a client's socketpair end on a new stream at once, as a local agent carries a forward's client;
+    /// returns the client's end and what the uplink thread learnt of the OPEN once the stream ended.
+    private func carryClientAtOnce() throws -> (Socket, Completion, Locked<Mux.Stream.OpenOutcome?>) {
+        #expect(localSlots.tryAcquire())
+        let (client, streamEnd) = try connectedPair()
+        let stream = try #require(local.openStream(to: .defaultTarget, carrying: streamEnd))
+        let ended = Completion()
+        let outcome = Locked<Mux.Stream.OpenOutcome?>(nil)
+        try startThread(named: "test-client") {
+            stream.run()
+            outcome.withLock { $0 = stream.awaitEstablished() }
+            ended.complete()
+        }
+        client.setReceiveTimeout(seconds: 5)
+        return (client, ended, outcome)
+    }
+
+    @Test func aClientCarriedAtOnceCrossesBothWays() throws {
+        let (client, ended, outcome) = try carryClientAtOnce()
+        let request = Array("first request".utf8)
+        try client.sendAll(request)
+        client.shutdown(.write)
+        let target = try #require(acceptor.target(0))
+        target.setReceiveTimeout(seconds: 5)
+        #expect(readAll(target) == request)
+        try target.sendAll(Array("answer".utf8))
+        target.shutdown(.write)
+        #expect(readAll(client) == Array("answer".utf8))
+        #expect(ended.wait(seconds: 5))
+        #expect(outcome.withLock { $0 } == .established)
+        client.close()
+        target.close()
+    }
+
+    @Test func aClientCarriedAtOnceThatThePeerRefusesIsEndedWithTheReason() throws {
+        acceptor.refusesNext.withLock { $0 = .targetRefused }
+        let (client, ended, outcome) = try carryClientAtOnce()
+        _ = try? client.sendAll(Array("dropped".utf8))  // the refusal may have ended the stream already
+        #expect(ended.wait(seconds: 5))
+        #expect(outcome.withLock { $0 } == .refused(.targetRefused))
+        #expect(readAll(client).isEmpty, "the client sees the end and no byte")
+        #expect(eventually { local.streamCount == 0 && remote.streamCount == 0 })
+        client.close()
+    }
 }

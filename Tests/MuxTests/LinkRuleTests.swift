@@ -39,6 +39,15 @@ struct LinkRuleTests {
         return stream
     }
 
+    /// A stream the link (local role) opened carrying a client at once, its uplink running; returns the client.
+    private func carryClientAtOnce(_ harness: LinkHarness) throws -> Socket {
+        #expect(harness.slots.tryAcquire())
+        let (client, streamEnd) = try connectedPair()
+        let stream = try #require(harness.link.openStream(to: .defaultTarget, carrying: streamEnd))
+        try startThread(named: "test-uplink") { stream.run() }
+        return client
+    }
+
     // MARK: Stream ids (§6)
 
     @Test func openWithAnIdOfTheReceiversParityEndsTheLink() throws {
@@ -79,10 +88,81 @@ struct LinkRuleTests {
 
     // MARK: Opening and half-close (§6)
 
-    @Test func dataBeforeOpenOKEndsTheLink() throws {
-        let harness = try LinkHarness(role: .remote)
-        try harness.send([.open(1, window: 65_536, target: .defaultTarget), .data(1, [1])])
+    @Test func dataToTheOpenerBeforeOpenOKEndsTheLink() throws {
+        let harness = try LinkHarness(role: .local)
+        #expect(harness.slots.tryAcquire())
+        _ = try #require(harness.link.openStream(to: .defaultTarget))
+        try harness.send([.data(1, [1])])
         expectViolation(harness, "DATA on stream 1 before OPEN_OK")
+    }
+
+    // MARK: Opening in one round trip (§6)
+
+    @Test func theOpenerSendsItsClientsFirstBytesAndFINWithoutWaitingForOpenOK() throws {
+        let harness = try LinkHarness(role: .local)
+        let client = try carryClientAtOnce(harness)
+        defer { client.close() }
+        try client.sendAll(Array("GET /".utf8))
+        client.shutdown(.write)
+        #expect(harness.receive { if case .open(1, _, _) = $0 { true } else { false } } != nil)
+        #expect(harness.receive { if case .data(1, _) = $0 { true } else { false } } == .data(1, Array("GET /".utf8)))
+        #expect(harness.receive { $0 == .fin(1) } != nil)
+    }
+
+    @Test func theOpenerSendsNoMoreThanTheOpeningWindowBeforeOpenOK() throws {
+        let harness = try LinkHarness(role: .local)
+        let client = try carryClientAtOnce(harness)
+        defer { client.close() }
+        try startThread(named: "test-client") {
+            try? client.sendAll([UInt8](repeating: 9, count: 3 * Limits.openingWindow))
+        }
+        var sent = 0
+        while sent < Limits.openingWindow, case .data(1, let bytes)? = harness.receive(where: \.isData) {
+            sent += bytes.count
+        }
+        #expect(sent == Limits.openingWindow)
+        try harness.send([.ping(0xC0FFEE)])
+        #expect(harness.receive { $0.isData || $0 == .pong(0xC0FFEE) } == .pong(0xC0FFEE), "DATA past the window")
+        try harness.send([.openOK(1, window: UInt32(Limits.openingWindow) + 10)])
+        #expect(harness.receive(where: \.isData) == .data(1, [UInt8](repeating: 9, count: 10)))
+    }
+
+    @Test func openOKGrantingLessThanTheOpeningWindowEndsTheLink() throws {
+        let harness = try LinkHarness(role: .local)
+        #expect(harness.slots.tryAcquire())
+        _ = try #require(harness.link.openStream(to: .defaultTarget))
+        try harness.send([.openOK(1, window: UInt32(Limits.openingWindow) - 1)])
+        expectViolation(
+            harness,
+            "OPEN_OK for stream 1 grants \(Limits.openingWindow - 1) bytes, less than the \(Limits.openingWindow) of the opening window"
+        )
+    }
+
+    @Test func theAnsweringEndHoldsTheOpenersBytesAndFINUntilItsTargetConnects() throws {
+        let harness = try LinkHarness(role: .remote)
+        try harness.send([.open(1, window: 65_536, target: .defaultTarget), .data(1, Array("EHLO".utf8)), .fin(1)])
+        #expect(eventually { harness.delegate.opened.withLock { $0.count } == 1 })
+        try harness.send([.ping(0xC0FFEE)])
+        #expect(harness.receive { $0 == .pong(0xC0FFEE) } != nil, "held bytes are no violation")
+        let (streamEnd, target) = try connectedPair()
+        defer { target.close() }
+        #expect(harness.delegate.opened.withLock { $0[0] }.accept(streamEnd))
+        target.setReceiveTimeout(seconds: 5)
+        var buffer = [UInt8](repeating: 0, count: 4)
+        #expect(recv(target.fd, &buffer, 4, Int32(MSG_WAITALL)) == 4)
+        #expect(buffer == Array("EHLO".utf8))
+        #expect(recv(target.fd, &buffer, 4, 0) == 0, "the opener's FIN, after its bytes")
+        #expect(harness.receive { if case .openOK(1, _) = $0 { true } else { false } } != nil)
+    }
+
+    @Test func bytesBeyondTheOpeningWindowBeforeOpenOKEndTheLink() throws {
+        let harness = try LinkHarness(role: .remote)
+        let full = [UInt8](repeating: 7, count: Limits.maxDataPayload)
+        try harness.send([
+            .open(1, window: 65_536, target: .defaultTarget), .data(1, full), .data(1, full), .data(1, [1]),
+        ])
+        expectViolation(
+            harness, "stream 1 sent more than the \(Limits.openingWindow) bytes of the opening window before OPEN_OK")
     }
 
     @Test func dataAfterFINEndsTheLink() throws {
@@ -217,4 +297,8 @@ func eventually(_ condition: () -> Bool) -> Bool {
         usleep(10_000)
     }
     return condition()
+}
+
+extension Frame {
+    fileprivate var isData: Bool { if case .data = self { true } else { false } }
 }

@@ -3,17 +3,17 @@ import Testing
 @testable import Mux
 
 @Suite struct StreamLifecycleTests {
-    /// A lifecycle after OPEN_OK.
+    /// The opener's lifecycle after OPEN_OK.
     private func established() -> StreamLifecycle {
-        var lifecycle = StreamLifecycle()
+        var lifecycle = StreamLifecycle(isOpener: true)
         _ = lifecycle.establish()
         return lifecycle
     }
 
     // MARK: The protocol's half-close rules
 
-    @Test func dataIsAllowedOnlyBetweenOpenOKAndFIN() {
-        var lifecycle = StreamLifecycle()
+    @Test func openerReceivesDataOnlyBetweenOpenOKAndFIN() {
+        var lifecycle = StreamLifecycle(isOpener: true)
         #expect(!lifecycle.canReceiveData)
         let established = lifecycle.establish()
         #expect(established)
@@ -23,10 +23,27 @@ import Testing
         #expect(!lifecycle.canReceiveData)
     }
 
-    @Test func finBeforeOpenOKIsRefused() {
-        var lifecycle = StreamLifecycle()
+    @Test func openerRefusesFINBeforeOpenOK() {
+        var lifecycle = StreamLifecycle(isOpener: true)
         let accepted = lifecycle.receiveFIN()
         #expect(!accepted)
+    }
+
+    @Test func answeringEndReceivesTheOpenersDataAndFINBeforeItsOpenOK() {
+        var lifecycle = StreamLifecycle(isOpener: false)
+        #expect(lifecycle.canReceiveData)
+        let finAccepted = lifecycle.receiveFIN()
+        #expect(finAccepted)
+        #expect(!lifecycle.canReceiveData)
+    }
+
+    @Test func onlyTheOpenerSendsFINBeforeOpenOK() {
+        var opener = StreamLifecycle(isOpener: true)
+        var answering = StreamLifecycle(isOpener: false)
+        let openerSent = opener.sendFIN()
+        let answeringSent = answering.sendFIN()
+        #expect(openerSent)
+        #expect(!answeringSent)
     }
 
     @Test func secondFINIsRefused() {
@@ -47,7 +64,7 @@ import Testing
     }
 
     @Test func resetStreamCannotBeEstablishedFinishedOrResetAgain() {
-        var lifecycle = StreamLifecycle()
+        var lifecycle = StreamLifecycle(isOpener: true)
         let reset = lifecycle.reset()
         let resetAgain = lifecycle.reset()
         let established = lifecycle.establish()

@@ -144,16 +144,18 @@ final class Link: @unchecked Sendable {
     // MARK: Called by agents and stream threads
 
     /// Registers a stream for a newly accepted client and sends OPEN naming `target`. The caller holds a slot
-    /// of `slots`, which the stream returns when it ends, and attaches the client once the peer accepted
-    /// (`Stream.awaitEstablished`, `Stream.attach`). Returns `nil` if the link takes no new streams; the slot is
-    /// then still the caller's.
-    func openStream(to target: StreamTarget) -> Stream? {
+    /// of `slots`, which the stream returns when it ends. With `client`, the stream owns it at once and may
+    /// carry its first bytes before the peer answers (0-RTT: `Stream.run`); without, the caller attaches the
+    /// client once the peer accepted (`Stream.awaitEstablished`, `Stream.attach`). Returns `nil` if the link
+    /// takes no new streams; the slot and `client` are then still the caller's.
+    func openStream(to target: StreamTarget, carrying client: (any ByteChannel)? = nil) -> Stream? {
         let window = makeReceiveWindow()
         let stream: Stream? = state.withLock { state in
             guard state.closeReason == nil, !state.isDraining, !state.peerIsDraining,
                 state.nextStreamID <= .max - 2
             else { return nil }
-            let stream = Stream(id: state.nextStreamID, link: self, window: window, sendCredit: 0)
+            let stream = Stream(
+                id: state.nextStreamID, link: self, window: window, sendCredit: Limits.openingWindow, channel: client)
             state.nextStreamID += 2
             // Both under `state`'s lock: `close` cannot miss the stream, and OPENs reach the queue in id order.
             streams.insert(stream)

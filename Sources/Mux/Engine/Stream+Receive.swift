@@ -1,17 +1,25 @@
 /// The link's reader thread's side of a stream: frames from the peer. Never blocks.
 extension Stream {
-    /// The peer accepted our OPEN and granted `window` bytes of credit.
-    func receiveOpenOK(window: UInt32) {
+    /// The peer accepted our OPEN and granted `window` bytes of credit, counted from the stream's first byte.
+    /// Throws if that is less than the opening window, which we may have sent already.
+    func receiveOpenOK(window: UInt32) throws(LinkError) {
+        guard window >= Limits.openingWindow else {
+            throw .protocolViolation(
+                "OPEN_OK for stream \(id) grants \(window) bytes, less than the \(Limits.openingWindow) of the opening window"
+            )
+        }
         condition.lock()
         defer { condition.unlock() }
         guard guarded.lifecycle.establish() else { return }  // we reset it already; our RESET is on its way
+        guarded.openOutcome = .established
         link.metrics.streamsOpened.increment()
-        guarded.sendCredit = Int(window)
+        guarded.sendCredit += Int(window) - Limits.openingWindow
         condition.broadcast()
     }
 
-    /// Writes DATA to the connection if it takes it now, and hands the rest to the downlink thread.
-    /// Throws if the peer broke flow control or half-close rules.
+    /// Writes DATA to the connection if it takes it now, and hands the rest to the downlink thread; holds it
+    /// while the answering end's target is being connected. Throws if the peer broke flow control or
+    /// half-close rules.
     func receiveData(_ bytes: [UInt8]) throws(LinkError) {
         condition.lock()
         if guarded.lifecycle.isReset {  // sent before the peer saw our RESET
@@ -23,6 +31,15 @@ extension Stream {
             throw .protocolViolation(
                 "DATA on stream \(id) \(guarded.lifecycle.hasReceivedFIN ? "after FIN" : "before OPEN_OK")")
         }
+        if guarded.lifecycle.phase == .opening {
+            guarded.bytesReceivedWhileOpening += bytes.count
+            guard guarded.bytesReceivedWhileOpening <= Limits.openingWindow else {
+                condition.unlock()
+                throw .protocolViolation(
+                    "stream \(id) sent more than the \(Limits.openingWindow) bytes of the opening window before OPEN_OK"
+                )
+            }
+        }
         guard guarded.window.receive(bytes.count) else {
             condition.unlock()
             throw .protocolViolation("stream \(id) overran its window")
@@ -33,27 +50,10 @@ extension Stream {
             condition.unlock()
             return
         }
-        // No downlink thread means nothing is queued before these bytes. The lock is held across this
-        // non-blocking send so that the connection cannot be closed under it.
-        let written: Int
-        do {
-            written = try bytes.withUnsafeBytes { raw in
-                Result { () throws(SocketError) in try channel.sendAvailable(raw) }
-            }.get()
-        } catch {
-            condition.unlock()
-            abort(sending: .aborted)
-            return
-        }
-        let increment = recordDelivered(written)
-        let needsThread = written < bytes.count
-        if needsThread {
-            guarded.inbound.append(Array(bytes[written...]))
-            guarded.lifecycle.startDownlinkThread()
-        }
+        // No downlink thread means nothing is queued before these bytes.
+        let delivery = deliverDirectly(bytes, to: channel)
         condition.unlock()
-        if let increment { link.queue.pushControl(.window(id, increment: increment)) }
-        if needsThread { startDownlinkThread() }
+        complete(delivery)
     }
 
     /// The peer will send no more DATA. Throws if FIN is not allowed now.
@@ -68,7 +68,8 @@ extension Stream {
             throw .protocolViolation("unexpected FIN on stream \(id)")
         }
         condition.broadcast()
-        // Without a connection yet (an opener between OPEN_OK and `attach`), `attach` delivers the FIN.
+        // Without a connection yet (an opener between OPEN_OK and `attach`, an acceptor connecting its target),
+        // `attach` or `accept` delivers the FIN.
         var retirement: Retirement?
         if let channel = guarded.channel, guarded.lifecycle.endDirectDownlink() {
             channel.shutdown(.write)  // every byte before the FIN is written: our client sees EOF
@@ -100,6 +101,7 @@ extension Stream {
     /// The peer aborted the stream.
     func receiveReset(_ reason: ResetReason) {
         condition.lock()
+        if guarded.openOutcome == nil { guarded.openOutcome = .refused(reason) }
         if guarded.resetReason == nil { guarded.resetReason = reason }
         condition.unlock()
         abort(sending: nil)

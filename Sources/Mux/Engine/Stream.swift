@@ -27,16 +27,21 @@ final class Stream: @unchecked Sendable {
     let uplinkBytes: Counter
     private let downlinkBytes: Counter
 
-    /// A stream with no connection yet: the opener attaches its client once the peer accepted (`attach`), the
-    /// acceptor its target once connected (`accept`). `sendCredit` is the peer's initial window (0 until
-    /// OPEN_OK on the opening side).
-    init(id: StreamID, link: Link, window: ReceiveWindow, sendCredit: Int) {
+    /// A stream whose OPEN is about to be sent or was received. The opener passes its client's `channel` when
+    /// it carries the client at once (0-RTT: its uplink reads from the start) or attaches it once the peer
+    /// accepted (`attach`); the acceptor attaches its target once connected (`accept`). `sendCredit` is the
+    /// peer's initial window: the opening window on the opening side until OPEN_OK tells the real one.
+    init(id: StreamID, link: Link, window: ReceiveWindow, sendCredit: Int, channel: (any ByteChannel)? = nil) {
         self.id = id
         self.link = link
-        guarded = StreamGuarded(window: window, sendCredit: sendCredit)
         let isOpener = link.role.opens(id)
+        guarded = StreamGuarded(isOpener: isOpener, window: window, sendCredit: sendCredit)
         uplinkBytes = isOpener ? link.metrics.bytesToTarget : link.metrics.bytesToClient
         downlinkBytes = isOpener ? link.metrics.bytesToClient : link.metrics.bytesToTarget
+        if let channel {
+            guarded.channel = channel
+            applyTimeouts(to: channel)
+        }
     }
 
     /// The write timeout bounds how long a peer that stops reading can hold the downlink thread; the receive
@@ -47,13 +52,12 @@ final class Stream: @unchecked Sendable {
 
     // MARK: Called by the uplink thread
 
-    /// Opener: waits until the peer answered OPEN.
+    /// Opener: waits until the peer answered OPEN, or the stream ended without an answer.
     func awaitEstablished() -> OpenOutcome {
         condition.lock()
         defer { condition.unlock() }
-        while guarded.lifecycle.phase == .opening { condition.wait() }
-        guard guarded.lifecycle.isReset else { return .established }
-        return guarded.resetReason.map { .refused($0) } ?? .linkClosed
+        while guarded.openOutcome == nil { condition.wait() }
+        return guarded.openOutcome ?? .linkClosed
     }
 
     /// Opener, once established: hands the client's connection to the stream, which owns it from then on. Bytes
@@ -67,35 +71,32 @@ final class Stream: @unchecked Sendable {
         }
         guarded.channel = channel
         applyTimeouts(to: channel)
-        let needsThread = !guarded.inbound.isEmpty
-        if needsThread {
-            guarded.lifecycle.startDownlinkThread()
-        } else if guarded.lifecycle.hasReceivedFIN && guarded.lifecycle.endDirectDownlink() {
-            channel.shutdown(.write)  // the peer's FIN, which came before the connection: the client sees EOF
-        }
+        let delivery = deliverHeldBytes(to: channel)
         condition.unlock()
-        if needsThread { startDownlinkThread() }
+        complete(delivery)
         return true
     }
 
-    /// Acceptor: hands the freshly connected target to the stream and answers OPEN_OK. Returns `false`, and
-    /// aborts `channel`, if the stream was reset while the target was being connected.
+    /// Acceptor: hands the freshly connected target to the stream, answers OPEN_OK, and writes what the opener
+    /// sent meanwhile. Returns `false`, and aborts `channel`, if the stream was reset while the target was
+    /// being connected.
     func accept(_ channel: any ByteChannel) -> Bool {
         condition.lock()
-        let isEstablished = guarded.lifecycle.establish()
-        if isEstablished {
-            guarded.channel = channel
-            applyTimeouts(to: channel)
-        }
-        let window = guarded.window.size
-        condition.unlock()
-        guard isEstablished else {
+        guard guarded.lifecycle.establish() else {
+            condition.unlock()
             channel.setAbortOnClose()
             channel.close()
             return false
         }
-        link.queue.pushControl(.openOK(id, window: UInt32(window)))
+        guarded.openOutcome = .established
+        guarded.channel = channel
+        applyTimeouts(to: channel)
+        // Queued under the lock, so that no WINDOW for the bytes delivered here can go out before it.
+        link.queue.pushControl(.openOK(id, window: UInt32(guarded.window.size)))
+        let delivery = deliverHeldBytes(to: channel)
+        condition.unlock()
         link.metrics.streamsOpened.increment()
+        complete(delivery)
         return true
     }
 
@@ -138,6 +139,7 @@ final class Stream: @unchecked Sendable {
             condition.unlock()
             return
         }
+        if guarded.openOutcome == nil { guarded.openOutcome = .linkClosed }
         if guarded.resetReason == nil { guarded.resetReason = reason }
         guarded.inbound.removeAll()
         if let channel = guarded.channel {

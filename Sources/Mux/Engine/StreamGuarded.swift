@@ -4,17 +4,23 @@ import DequeModule
 struct StreamGuarded {
     /// The connection the stream carries, from `attach` or `accept` until the stream retires.
     var channel: (any ByteChannel)?
-    var lifecycle = StreamLifecycle()
+    var lifecycle: StreamLifecycle
+    /// How the peer answered our OPEN, or how the stream ended before an answer; nil while it is unanswered.
+    var openOutcome: Stream.OpenOutcome?
+    /// DATA the opener sent before our OPEN_OK, which may not exceed `Limits.openingWindow`.
+    var bytesReceivedWhileOpening = 0
     /// Bytes we may still send before the peer's next WINDOW frame.
     var sendCredit: Int
-    /// DATA received and not yet written to the connection; its size is bounded by `window`.
+    /// DATA received and not yet written to the connection (on the answering end, also what the opener sent
+    /// before the target was connected); its size is bounded by `window`.
     var inbound = Deque<[UInt8]>()
     var window: ReceiveWindow
     /// Why the stream was reset: the peer's reason, or the one we sent.
     var resetReason: ResetReason?
     var traffic = StreamTraffic()
 
-    init(window: ReceiveWindow, sendCredit: Int) {
+    init(isOpener: Bool, window: ReceiveWindow, sendCredit: Int) {
+        lifecycle = StreamLifecycle(isOpener: isOpener)
         self.window = window
         self.sendCredit = sendCredit
     }

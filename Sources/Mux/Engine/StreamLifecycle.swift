@@ -27,6 +27,9 @@ struct StreamLifecycle: Equatable {
         case done
     }
 
+    /// Whether this end sent the OPEN. The opener may send DATA and FIN before OPEN_OK (0-RTT, PROTOCOL.md §6),
+    /// so the answering end may receive them while `opening`; the answering end sends nothing before OPEN_OK.
+    let isOpener: Bool
     private(set) var phase = Phase.opening
     /// We sent FIN: our descriptor reached end of stream.
     private(set) var hasSentFIN = false
@@ -38,10 +41,21 @@ struct StreamLifecycle: Equatable {
     /// Both directions finished and the one caller told to close the descriptor was told.
     private(set) var isRetired = false
 
+    init(isOpener: Bool) {
+        self.isOpener = isOpener
+    }
+
     var isReset: Bool { phase == .reset }
 
-    /// Whether the peer may send DATA now.
-    var canReceiveData: Bool { phase == .established && !hasReceivedFIN }
+    /// Whether the peer may send DATA (and FIN) now: once established, or while opening if the peer opened.
+    var canReceiveData: Bool {
+        !hasReceivedFIN && (phase == .established || (phase == .opening && !isOpener))
+    }
+
+    /// Whether this end may send DATA (and FIN) now: once established, or while opening if it opened.
+    private var canSendData: Bool {
+        phase == .established || (phase == .opening && isOpener)
+    }
 
     /// FIN went both ways: the stream no longer needs its link, only to finish writing what it holds.
     var isDoneWithLink: Bool { hasSentFIN && hasReceivedFIN }
@@ -59,7 +73,7 @@ struct StreamLifecycle: Equatable {
         return true
     }
 
-    /// The peer's FIN. Returns `false` if it is not allowed now (before OPEN_OK, or a second FIN).
+    /// The peer's FIN. Returns `false` if it is not allowed now (before our OPEN_OK, or a second FIN).
     mutating func receiveFIN() -> Bool {
         guard canReceiveData else { return false }
         hasReceivedFIN = true
@@ -68,7 +82,7 @@ struct StreamLifecycle: Equatable {
 
     /// We are about to send FIN. Returns `false` if the stream was reset or has sent FIN already.
     mutating func sendFIN() -> Bool {
-        guard phase == .established, !hasSentFIN else { return false }
+        guard canSendData, !hasSentFIN else { return false }
         hasSentFIN = true
         return true
     }
