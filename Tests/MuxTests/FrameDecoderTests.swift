@@ -16,7 +16,7 @@ import Testing
 
     private func sealed(_ frames: [Frame], with sealer: FrameSealer) throws -> [UInt8] {
         var encoder = FrameEncoder(sealer: sealer)
-        for frame in frames { try encoder.append(frame) }
+        for frame in frames { try encoder.append(OutboundFrame(frame)) }
         return Array(encoder.output.bytes)
     }
 
@@ -33,6 +33,20 @@ import Testing
             while let frame = try decoder.nextFrame() { decoded.append(frame) }
         }
         #expect(decoded == frames)
+    }
+
+    @Test func dataIsHandedOverInPlaceAndEveryOtherFrameAsAValue() throws {
+        var (sealer, decoder) = try pair()
+        let payload = (0..<Limits.maxDataPayload).map { UInt8(truncatingIfNeeded: $0 &* 13) }
+        decoder.receive(try sealed([.data(5, payload), .window(5, increment: 9), .data(7, [1])], with: sealer))
+        var received: [String] = []
+        while let frame = try decoder.nextReceivedFrame() {
+            switch frame {
+            case .data(let id, let bytes): received.append("data \(id) \(Array(bytes) == (id == 5 ? payload : [1]))")
+            case .other(let frame): received.append("\(frame)")
+            }
+        }
+        #expect(received == ["data 5 true", "\(Frame.window(5, increment: 9))", "data 7 true"])
     }
 
     @Test func incompleteFrameAsksForMoreBytes() throws {

@@ -175,3 +175,31 @@ final class LinkHarness {
     /// The link's reason for ending, once it has.
     func awaitClose() -> LinkError? { delegate.awaitClose() }
 }
+
+extension OutboundFrame {
+    /// `frame` as the writer gets it: DATA's bytes in a block of their own.
+    init(_ frame: Frame) {
+        if case .data(let id, let bytes) = frame {
+            self = .data(id, DataBlock(copying: bytes))
+        } else {
+            self = .frame(frame)
+        }
+    }
+
+    /// The frame as a value, DATA's bytes copied out of their block.
+    var asFrame: Frame {
+        switch self {
+        case .frame(let frame): frame
+        case .data(let id, let block): .data(id, [UInt8](block.payload))
+        }
+    }
+}
+
+extension DataBlock {
+    /// A block holding `bytes`.
+    convenience init(copying bytes: [UInt8]) {
+        self.init()
+        bytes.withUnsafeBytes { room.copyMemory(from: $0) }
+        setCount(bytes.count)
+    }
+}

@@ -12,7 +12,7 @@ import Testing
             Issue.record("expected frames")
             return
         }
-        #expect(frames == [.window(2, increment: 10), .data(1, [1])])
+        #expect(frames.map(\.asFrame) == [.window(2, increment: 10), .data(1, [1])])
     }
 
     @Test func answersBeyondTheLimitAreRefusedUntilTheWriterTakesSome() {
@@ -24,7 +24,7 @@ import Testing
             Issue.record("expected frames")
             return
         }
-        #expect(frames == [.pong(0), .pong(1), .pong(2), .window(1, increment: 1)])
+        #expect(frames.map(\.asFrame) == [.pong(0), .pong(1), .pong(2), .window(1, increment: 1)])
         #expect(queue.pushAnswer(.pong(3)), "room again once the writer took them")
     }
 
@@ -37,13 +37,13 @@ import Testing
             Issue.record("expected frames")
             return
         }
-        #expect(frames == [.data(1, [1]), .fin(1), .data(2, [2])])
+        #expect(frames.map(\.asFrame) == [.data(1, [1]), .fin(1), .data(2, [2])])
     }
 
     /// The frames `next` hands the writer, or [] if it reports anything else.
     private func batch(_ queue: OutboundQueue, maxBytes: Int) -> [Frame] {
         guard case .frames(let frames) = queue.next(maxBytes: maxBytes, idleTimeout: 1) else { return [] }
-        return frames
+        return frames.map(\.asFrame)
     }
 
     private let chunk = [UInt8](repeating: 7, count: OutboundQueue.quantum)
@@ -140,10 +140,41 @@ import Testing
             Issue.record("expected frames")
             return
         }
-        #expect(frames == [.goAway(.shutdown)])
+        #expect(frames.map(\.asFrame) == [.goAway(.shutdown)])
         guard case .closed = queue.next(maxBytes: 1024, idleTimeout: 1) else {
             Issue.record("expected closed")
             return
         }
+    }
+}
+
+extension OutboundQueue {
+    /// Queues a DATA or FIN frame as its stream's uplink would: DATA's bytes in a block of their own.
+    fileprivate func pushData(_ frame: Frame) -> Bool {
+        switch frame {
+        case .data(let id, let bytes): pushData(.data(DataBlock(copying: bytes)), of: id)
+        case .fin(let id): pushData(.fin, of: id)
+        default: preconditionFailure("only DATA and FIN are stream data")
+        }
+    }
+}
+
+@Suite struct DataBlockPoolTests {
+    @Test func aRecycledBlockIsTakenAgainEmpty() {
+        let pool = DataBlockPool(limit: 2)
+        let block = DataBlock(copying: [1, 2, 3])
+        pool.recycle(block)
+        let taken = pool.take()
+        #expect(taken === block)
+        #expect(taken.count == 0)
+    }
+
+    @Test func thePoolKeepsNoMoreThanItsLimit() {
+        let pool = DataBlockPool(limit: 2)
+        let blocks = (0..<3).map { _ in DataBlock() }
+        for block in blocks { pool.recycle(block) }
+        let taken = (0..<3).map { _ in pool.take() }
+        #expect(taken[0] === blocks[1] && taken[1] === blocks[0], "the two kept, last in first out")
+        #expect(!blocks.contains { $0 === taken[2] }, "a new block beyond them")
     }
 }

@@ -34,6 +34,11 @@ final class TracedChannel: ByteChannel, @unchecked Sendable {  // `trace` is a `
         return try socket.receive(into: buffer)
     }
 
+    func awaitBytes() throws(SocketError) -> Bool {
+        use("recv")
+        return try socket.awaitBytes()
+    }
+
     func sendAll(_ bytes: UnsafeRawBufferPointer) throws(SocketError) {
         use("send")
         try socket.sendAll(bytes)

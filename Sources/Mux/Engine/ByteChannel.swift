@@ -9,6 +9,9 @@ protocol ByteChannel: Sendable {
     /// Blocks until bytes arrive and returns how many were put in `buffer`; 0 at end of stream. A receive that
     /// gets nothing within the receive timeout throws an error whose `isTimeout` is true.
     func receive(into buffer: UnsafeMutableRawBufferPointer) throws(SocketError) -> Int
+    /// Blocks as `receive` does until bytes arrive, but leaves them to be received; returns `false` at end of
+    /// stream.
+    func awaitBytes() throws(SocketError) -> Bool
     /// Blocks until every byte is sent. A send that moves nothing within the send timeout throws an error whose
     /// `isTimeout` is true.
     func sendAll(_ bytes: UnsafeRawBufferPointer) throws(SocketError)

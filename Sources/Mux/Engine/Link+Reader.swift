@@ -15,7 +15,13 @@ extension Link {
                     throw error.isTimeout ? .peerSilent(seconds: Int(settings.deadLinkTimeout)) : .socket(error)
                 }
                 guard count > 0 else { throw .closedByPeer }
-                while let frame = try nextFrame(&decoder) { try dispatch(frame) }
+                while let frame = try nextFrame(&decoder) {
+                    switch frame {
+                    // Written to the stream's connection from where it was opened, before the next receive.
+                    case .data(let id, let payload): try stream(id)?.receiveData(payload)
+                    case .other(let frame): try dispatch(frame)
+                    }
+                }
             }
         } catch {
             reason = error
@@ -28,9 +34,9 @@ extension Link {
         threadDidFinish()
     }
 
-    private func nextFrame(_ decoder: inout FrameDecoder) throws(LinkError) -> Frame? {
+    private func nextFrame(_ decoder: inout FrameDecoder) throws(LinkError) -> ReceivedFrame? {
         do {
-            return try decoder.nextFrame()
+            return try decoder.nextReceivedFrame()
         } catch {
             throw .protocolViolation(error.description)
         }
@@ -38,7 +44,7 @@ extension Link {
 
     private func dispatch(_ frame: Frame) throws(LinkError) {
         switch frame {
-        case .data(let id, let bytes): try stream(id)?.receiveData(bytes)
+        case .data: preconditionFailure("the decoder hands DATA over in place, as ReceivedFrame.data")
         case .window(let id, let increment): try stream(id)?.receiveWindow(increment: increment)
         case .fin(let id): try stream(id)?.receiveFIN()
         case .reset(let id, let reason): try stream(id)?.receiveReset(reason)

@@ -5,17 +5,17 @@ extension Link {
         var encoder = encoder
         var paddedBatchesLeft = Limits.paddedOpeningBatches
         writing: while true {
-            var frames: [Frame]
+            var frames: [OutboundFrame]
             switch queue.next(maxBytes: Limits.writerBatchBytes, idleTimeout: settings.keepaliveInterval) {
             case .closed: break writing
-            case .idle: frames = [makePing()]
+            case .idle: frames = [.frame(makePing())]
             case .frames(let batch): frames = batch
             }
             // The opening exchange of a link or a stream has fixed frame sizes (OPEN, OPEN_OK, the first PING);
             // padding hides them from an observer who sees only the sizes of sealed segments.
             if paddedBatchesLeft > 0 || frames.contains(where: \.opensStream) {
                 paddedBatchesLeft = max(0, paddedBatchesLeft - 1)
-                frames.append(.padding(count: Int.random(in: Limits.openingPadding)))
+                frames.append(.frame(.padding(count: Int.random(in: Limits.openingPadding))))
             }
             do throws(LinkError) {
                 for frame in frames {
@@ -25,6 +25,7 @@ extension Link {
                     } catch {
                         throw .protocolViolation(error.description)
                     }
+                    if case .data(_, let block) = frame { blocks.recycle(block) }  // sealed: its bytes are in the batch
                 }
                 try flush(&encoder)
             } catch {

@@ -46,6 +46,8 @@ final class Link: @unchecked Sendable {
     let logger: Logger
     /// Frames waiting for the writer thread.
     let queue: OutboundQueue
+    /// Blocks for the DATA the streams send: taken by their uplinks, given back by the writer once sealed.
+    let blocks: DataBlockPool
     /// Bytes received but not yet consumed, across all streams.
     let budget: ReceiveBudget
     /// Completed when both link threads have ended and the channel is closed.
@@ -90,6 +92,8 @@ final class Link: @unchecked Sendable {
         self.delegate = delegate
         state = Locked(State(nextStreamID: role.firstStreamID))
         queue = OutboundQueue(dataLimit: settings.outboundQueueBytes)
+        // As many free blocks as a full queue holds, so that bulk streams keeping it full allocate none.
+        blocks = DataBlockPool(limit: settings.outboundQueueBytes / Limits.maxDataPayload)
         budget = ReceiveBudget(bytes: settings.linkReceiveBudget)
     }
 

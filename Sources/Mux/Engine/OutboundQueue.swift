@@ -29,7 +29,7 @@ final class OutboundQueue: @unchecked Sendable {
     /// What the writer should do next.
     enum Next {
         /// Seal and send these frames, in this order.
-        case frames([Frame])
+        case frames([OutboundFrame])
         /// Nothing was queued for the whole idle interval.
         case idle
         /// The queue was closed, or finished and drained: the writer should stop.
@@ -108,12 +108,10 @@ final class OutboundQueue: @unchecked Sendable {
         return true
     }
 
-    /// Queues a DATA or FIN frame behind its stream's data already queued, waiting while the queue is full
-    /// and the stream has data queued. Returns `false` if the queue closed instead; the frame was not queued.
-    func pushData(_ frame: Frame) -> Bool {
-        precondition(frame.kind == .data || frame.kind == .fin, "pushData takes DATA and FIN only")
-        let id = frame.streamID
-        let size = Self.dataSize(of: frame)
+    /// Queues stream `id`'s DATA or FIN behind its data already queued, waiting while the queue is full and the
+    /// stream has data queued. Returns `false` if the queue closed instead; nothing was queued.
+    func pushData(_ output: StreamOutput, of id: StreamID) -> Bool {
+        let size = output.dataSize
         lock()
         defer { unlock() }
         while phase == .open && streams[id] != nil && dataBytes + size > dataLimit {
@@ -124,7 +122,7 @@ final class OutboundQueue: @unchecked Sendable {
             streams[id] = StreamBacklog(deficit: Self.quantum)
             newcomers.append(id)
         }
-        streams[id]!.frames.append(frame)
+        streams[id]!.outputs.append(output)
         dataBytes += size
         pthread_cond_signal(framesQueued)
         if dataBytes < dataLimit { pthread_cond_signal(spaceFreed) }  // room for the next waiter too
@@ -174,14 +172,14 @@ final class OutboundQueue: @unchecked Sendable {
             }
         }
         if phase == .closed || (control.isEmpty && streams.isEmpty) { return .closed }
-        var batch: [Frame] = []
+        var batch: [OutboundFrame] = []
         while let (frame, isAnswer) = control.popFirst() {
-            batch.append(frame)
+            batch.append(.frame(frame))
             if isAnswer { queuedAnswers -= 1 }
         }
         var taken = 0
         while batch.isEmpty || taken < maxBytes, let frame = takeDataFrame() {
-            taken += Self.dataSize(of: frame)
+            taken += frame.dataSize
             batch.append(frame)
         }
         if taken > 0 { pthread_cond_signal(spaceFreed) }
@@ -189,7 +187,7 @@ final class OutboundQueue: @unchecked Sendable {
     }
 
     /// The next data frame by deficit round robin, or nil when none is queued. Called with the lock held.
-    private func takeDataFrame() -> Frame? {
+    private func takeDataFrame() -> OutboundFrame? {
         while true {
             let isNewcomer = !newcomers.isEmpty
             guard let id = isNewcomer ? newcomers.first : backlogged.first else { return nil }
@@ -200,30 +198,39 @@ final class OutboundQueue: @unchecked Sendable {
                 backlogged.append(id)
                 continue
             }
-            let frame = streams[id]!.frames.removeFirst()
-            let size = Self.dataSize(of: frame)
+            let output = streams[id]!.outputs.removeFirst()
+            let size = output.dataSize
             streams[id]!.deficit -= size
             dataBytes -= size
-            if streams[id]!.frames.isEmpty {
+            if streams[id]!.outputs.isEmpty {
                 streams[id] = nil
                 if isNewcomer { newcomers.removeFirst() } else { backlogged.removeFirst() }
             }
-            return frame
+            switch output {
+            case .data(let block): return .data(id, block)
+            case .fin: return .frame(.fin(id))
+            }
         }
     }
 
     /// What a stream may send per turn: one full DATA frame, so a turn is never shorter than a frame.
     static let quantum = Limits.maxDataPayload
+}
 
-    private static func dataSize(of frame: Frame) -> Int {
-        if case .data(_, let bytes) = frame { return bytes.count }
-        return 0
+/// What a stream queues for the link, in order: DATA, in a block of its own, or its FIN.
+enum StreamOutput {
+    case data(DataBlock)
+    case fin
+
+    /// Payload bytes, which count against the queue's limit.
+    var dataSize: Int {
+        if case .data(let block) = self { block.count } else { 0 }
     }
 }
 
-/// One stream's data frames waiting in the outbound queue, and what it may still send in this round.
+/// One stream's DATA and FIN waiting in the outbound queue, and what it may still send in this round.
 private struct StreamBacklog {
-    var frames = Deque<Frame>()
+    var outputs = Deque<StreamOutput>()
     /// Payload bytes the stream may still send before its turn ends; a frame may take it below zero.
     var deficit: Int
 }

@@ -21,18 +21,16 @@ extension Stream {
     /// Writes as much of `bytes` as `channel` takes now and queues the rest, first, for a downlink thread. Call
     /// with the lock held and no downlink thread running; the lock is held across the non-blocking send so that
     /// the connection cannot be closed under it.
-    func deliverDirectly(_ bytes: [UInt8], to channel: any ByteChannel) -> DirectDelivery {
+    func deliverDirectly(_ bytes: UnsafeRawBufferPointer, to channel: any ByteChannel) -> DirectDelivery {
         let written: Int
         do {
-            written = try bytes.withUnsafeBytes { raw in
-                Result { () throws(SocketError) in try channel.sendAvailable(raw) }
-            }.get()
+            written = try channel.sendAvailable(bytes)
         } catch {
             return DirectDelivery(failed: true)
         }
         var delivery = DirectDelivery(increment: recordDelivered(written))
         if written < bytes.count {
-            guarded.inbound.prepend(Array(bytes[written...]))
+            guarded.inbound.prepend([UInt8](copying: UnsafeRawBufferPointer(rebasing: bytes[written...])))
             guarded.lifecycle.startDownlinkThread()
             delivery.startsThread = true
         }
@@ -45,7 +43,7 @@ extension Stream {
     func deliverHeldBytes(to channel: any ByteChannel) -> DirectDelivery {
         var delivery = DirectDelivery()
         while !delivery.startsThread, !delivery.failed, let chunk = guarded.inbound.popFirst() {
-            delivery.add(deliverDirectly(chunk, to: channel))
+            delivery.add(chunk.withUnsafeBytes { deliverDirectly($0, to: channel) })
         }
         if !delivery.startsThread, !delivery.failed, guarded.lifecycle.hasReceivedFIN,
             guarded.lifecycle.endDirectDownlink()

@@ -17,10 +17,10 @@ extension Stream {
         condition.broadcast()
     }
 
-    /// Writes DATA to the connection if it takes it now, and hands the rest to the downlink thread; holds it
-    /// while the answering end's target is being connected. Throws if the peer broke flow control or
-    /// half-close rules.
-    func receiveData(_ bytes: [UInt8]) throws(LinkError) {
+    /// Writes DATA to the connection if it takes it now, and hands a copy of the rest to the downlink thread;
+    /// holds a copy while the answering end's target is being connected. `bytes` is valid only during the call.
+    /// Throws if the peer broke flow control or half-close rules.
+    func receiveData(_ bytes: UnsafeRawBufferPointer) throws(LinkError) {
         condition.lock()
         if guarded.lifecycle.isReset {  // sent before the peer saw our RESET
             condition.unlock()
@@ -45,7 +45,7 @@ extension Stream {
             throw .protocolViolation("stream \(id) overran its window")
         }
         guard !guarded.lifecycle.hasDownlinkThread, let channel = guarded.channel else {
-            guarded.inbound.append(bytes)
+            guarded.inbound.append([UInt8](copying: bytes))
             condition.broadcast()
             condition.unlock()
             return

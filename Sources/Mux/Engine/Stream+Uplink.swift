@@ -1,42 +1,65 @@
 /// The uplink thread's side of a stream: it reads the connection and queues DATA and FIN for the link, within
 /// the peer's credit.
 extension Stream {
-    /// Pumps the connection's bytes to the link until end of stream or abort.
+    /// Pumps the connection's bytes to the link until end of stream or abort. Each read goes straight into
+    /// the block the writer seals it from. The stream waits for bytes holding no block, so that an idle stream
+    /// pins no memory; one whose last read filled a whole frame most likely has more waiting and reads at once.
     func runUplink() {
         guard let channel = currentChannel else { return }
-        // Not zero-filled, so that its pages cost memory only once bytes arrive: an idle stream touches one.
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Limits.maxDataPayload, alignment: 16)
-        defer { buffer.deallocate() }
+        var expectsMore = false
         while true {
+            if !expectsMore {
+                let hasBytes: Bool
+                do {
+                    hasBytes = try channel.awaitBytes()
+                } catch {
+                    if goesOn(after: error) { continue }
+                    return
+                }
+                guard hasBytes else { return finishUplink() }
+            }
+            let grant = takeCredit(upTo: Limits.maxDataPayload)
+            guard grant > 0 else { return }
+            let block = link.blocks.take()
             let count: Int
             do {
-                count = try channel.receive(into: buffer)
+                count = try channel.receive(into: UnsafeMutableRawBufferPointer(rebasing: block.room[..<grant]))
             } catch {
-                if error.isTimeout && !isIdle() { continue }  // the other direction is busy
-                if error.isTimeout {
-                    link.logger.info("stream \(id): idle for \(Int(link.settings.idleTimeout)) s; resetting it")
-                }
-                abort(sending: .aborted)
+                link.blocks.recycle(block)
+                returnCredit(grant)
+                if goesOn(after: error) { continue }
                 return
             }
-            if count == 0 {
-                sendFIN()
-                watchIdleAfterFIN()
-                return
+            returnCredit(grant - count)
+            guard count > 0 else {
+                link.blocks.recycle(block)
+                return finishUplink()
             }
-            var offset = 0
-            while offset < count {
-                let grant = takeCredit(upTo: count - offset)
-                guard grant > 0 else { return }
-                let chunk = [UInt8](copying: UnsafeRawBufferPointer(rebasing: buffer[offset..<offset + grant]))
-                guard link.queue.pushData(.data(id, chunk)) else { return }
-                offset += grant
-            }
+            block.setCount(count)
+            guard link.queue.pushData(.data(block), of: id) else { return }
+            expectsMore = count == Limits.maxDataPayload
             condition.lock()
             guarded.traffic.recordUp(count)
             condition.unlock()
             uplinkBytes.increment(by: count)
         }
+    }
+
+    /// After a receive failed with `error`: whether the uplink goes on (a timeout while the other direction is
+    /// busy). Otherwise the stream is aborted.
+    private func goesOn(after error: SocketError) -> Bool {
+        if error.isTimeout && !isIdle() { return true }
+        if error.isTimeout {
+            link.logger.info("stream \(id): idle for \(Int(link.settings.idleTimeout)) s; resetting it")
+        }
+        abort(sending: .aborted)
+        return false
+    }
+
+    /// The connection reached end of stream: FIN, then the idle watch over the peer's direction.
+    private func finishUplink() {
+        sendFIN()
+        watchIdleAfterFIN()
     }
 
     /// After our FIN only the peer's direction can still move, and the idle timeout still applies to it: a
@@ -77,7 +100,7 @@ extension Stream {
         let canSend = guarded.lifecycle.sendFIN()
         condition.unlock()
         // FIN travels in the data queue, behind this stream's DATA, so it cannot overtake it.
-        if canSend { _ = link.queue.pushData(.fin(id)) }
+        if canSend { _ = link.queue.pushData(.fin, of: id) }
     }
 
     /// Waits for send credit; returns up to `wanted` bytes of it, or 0 if the stream was reset.
@@ -89,5 +112,13 @@ extension Stream {
         let grant = min(wanted, guarded.sendCredit)
         guarded.sendCredit -= grant
         return grant
+    }
+
+    /// Gives back credit taken for a read that brought fewer bytes.
+    private func returnCredit(_ unused: Int) {
+        guard unused > 0 else { return }
+        condition.lock()
+        guarded.sendCredit += unused
+        condition.unlock()
     }
 }

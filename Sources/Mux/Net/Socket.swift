@@ -198,6 +198,19 @@ package struct Socket: Sendable, Hashable {
         }
     }
 
+    /// Blocks, like `receive`, until bytes arrive, without taking any; returns `false` at end of stream. Lets a
+    /// reader hold no buffer while it waits.
+    package func awaitBytes() throws(SocketError) -> Bool {
+        var byte: UInt8 = 0
+        while true {
+            let n = recv(fd, &byte, 1, Int32(MSG_PEEK))
+            if n >= 0 { return n > 0 }
+            let code = errno
+            if code == EINTR { continue }
+            throw SocketError(call: "recv", code: code)
+        }
+    }
+
     /// Why `receive(exactly:before:)` came back short.
     package enum ShortRead: Error, Equatable {
         /// The peer closed after sending this many of the bytes.

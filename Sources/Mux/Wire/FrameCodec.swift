@@ -50,6 +50,26 @@ package enum FrameCodec {
         }
     }
 
+    /// A DATA frame's stream id and payload, left in place in `bytes`, or `nil` for a frame of any other kind.
+    /// Throws for malformed DATA.
+    package static func decodeDataInPlace(_ bytes: UnsafeRawBufferPointer) throws(FrameError)
+        -> (StreamID, UnsafeRawBufferPointer)?
+    {
+        guard bytes.count >= Frame.headerSize, bytes[0] == Frame.Kind.data.rawValue else { return nil }
+        let id = StreamID(bigEndian: bytes.loadUnaligned(fromByteOffset: 1, as: StreamID.self))
+        guard id != 0 else { throw .malformed(.data, "stream id 0") }
+        return (id, try checkedDataPayload(UnsafeRawBufferPointer(rebasing: bytes[Frame.headerSize...])))
+    }
+
+    private static func checkedDataPayload(_ payload: UnsafeRawBufferPointer) throws(FrameError)
+        -> UnsafeRawBufferPointer
+    {
+        guard !payload.isEmpty, payload.count <= Limits.maxDataPayload else {
+            throw .malformed(.data, "payload of \(payload.count) bytes, expected 1 to \(Limits.maxDataPayload)")
+        }
+        return payload
+    }
+
     /// Decodes one complete frame plaintext. Throws for anything a correct peer never sends.
     package static func decode(_ bytes: UnsafeRawBufferPointer) throws(FrameError) -> Frame {
         guard bytes.count >= Frame.headerSize else { throw .tooShort(length: bytes.count) }
@@ -77,11 +97,7 @@ package enum FrameCodec {
             try expect(size: 4)
             let value = try reader.uint32()
             frame = kind == .window ? .window(id, increment: value) : .openOK(id, window: value)
-        case .data:
-            guard !payload.isEmpty, payload.count <= Limits.maxDataPayload else {
-                throw .malformed(kind, "payload of \(payload.count) bytes, expected 1 to \(Limits.maxDataPayload)")
-            }
-            return .data(id, [UInt8](copying: payload))
+        case .data: return .data(id, [UInt8](copying: try checkedDataPayload(payload)))
         case .fin:
             try expect(size: 0)
             frame = .fin(id)

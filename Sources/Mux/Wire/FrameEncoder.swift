@@ -6,7 +6,7 @@ struct FrameEncoder {
     private var sealer: FrameSealer
     /// Sealed frames waiting to be sent.
     let output = ByteBuffer(capacity: Limits.writerBatchBytes + Limits.maxSealedFrame)
-    /// One frame's plaintext, reused for every frame.
+    /// One control frame's plaintext, reused for every frame.
     private let plaintext = ByteBuffer(capacity: Limits.maxFrameBody)
 
     init(sealer: FrameSealer) {
@@ -14,16 +14,23 @@ struct FrameEncoder {
     }
 
     /// Whether `output` has room for `frame` sealed.
-    func canAppend(_ frame: Frame) -> Bool {
-        FrameCodec.encodedSize(of: frame) + SealedFrame.overhead <= output.available
+    func canAppend(_ frame: OutboundFrame) -> Bool {
+        frame.plaintextSize + SealedFrame.overhead <= output.available
     }
 
-    /// Seals `frame` onto the end of `output`. Call `canAppend` first.
-    mutating func append(_ frame: Frame) throws(CryptoError) {
-        let size = FrameCodec.encodedSize(of: frame)
+    /// Seals `frame` onto the end of `output`: DATA straight from its block, any other frame encoded first.
+    /// Call `canAppend` first.
+    mutating func append(_ frame: OutboundFrame) throws(CryptoError) {
+        let size = frame.plaintextSize
         precondition(size + SealedFrame.overhead <= output.available, "batch buffer overflow")
-        FrameCodec.encode(frame, into: plaintext.base)
-        try sealer.seal(UnsafeRawBufferPointer(start: plaintext.base, count: size), into: output.base + output.count)
+        let plaintext: UnsafeRawBufferPointer
+        switch frame {
+        case .data(let id, let block): plaintext = block.plaintext(for: id)
+        case .frame(let frame):
+            FrameCodec.encode(frame, into: self.plaintext.base)
+            plaintext = UnsafeRawBufferPointer(start: self.plaintext.base, count: size)
+        }
+        try sealer.seal(plaintext, into: output.base + output.count)
         output.count += size + SealedFrame.overhead
     }
 }
