@@ -91,7 +91,7 @@ extension Link {
     /// The stream `id`, or `nil` for one that already ended (late frames are dropped).
     /// Throws for an id that was never opened.
     private func stream(_ id: StreamID) throws(LinkError) -> Stream? {
-        if let stream = streams.snapshot()[id] { return stream }
+        if let stream = streams[id] { return stream }
         let highest = state.withLock { role.opens(id) ? $0.nextStreamID - 1 : $0.highestPeerStreamID }
         guard id <= highest else { throw .protocolViolation("frame for stream \(id), which was never opened") }
         return nil

@@ -191,7 +191,7 @@ final class Link: @unchecked Sendable {
         stoppedOpening.complete()
         queue.close()
         channel.shutdown(.both)
-        for stream in streams.snapshot().values { stream.linkDidClose() }
+        streams.visitAll { $0.linkDidClose() }
     }
 
     // MARK: Draining, for a clean shutdown
@@ -218,7 +218,7 @@ final class Link: @unchecked Sendable {
     /// `seconds` for the peer to close its side; then closes the link regardless.
     func finishDrain(waitingUpTo seconds: Double) {
         beginDrain()
-        for stream in streams.snapshot().values { stream.abort(sending: .aborted) }
+        streams.visitAll { $0.abort(sending: .aborted) }
         queue.finish()
         if !finished.wait(seconds: seconds) { close(.localShutdown) }
         finished.wait(seconds: seconds)
