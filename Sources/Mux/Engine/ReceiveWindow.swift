@@ -32,6 +32,9 @@ struct ReceiveWindow {
         peerCredit = size
     }
 
+    /// Bytes received and not yet credited back to the peer, whether written out or still held.
+    var outstandingBytes: Int { size - peerCredit }
+
     /// Accounts for `count` received bytes. Returns `false` if they exceed the peer's credit: a protocol violation.
     mutating func receive(_ count: Int) -> Bool {
         guard count <= peerCredit else { return false }

@@ -31,9 +31,9 @@ extension Stream {
             throw .protocolViolation(
                 "DATA on stream \(id) \(guarded.lifecycle.hasReceivedFIN ? "after FIN" : "before OPEN_OK")")
         }
+        // While opening nothing is written out, so every byte the opener sent is still unreturned.
         if guarded.lifecycle.phase == .opening {
-            guarded.bytesReceivedWhileOpening += bytes.count
-            guard guarded.bytesReceivedWhileOpening <= Limits.openingWindow else {
+            guard guarded.window.outstandingBytes + bytes.count <= Limits.openingWindow else {
                 condition.unlock()
                 throw .protocolViolation(
                     "stream \(id) sent more than the \(Limits.openingWindow) bytes of the opening window before OPEN_OK"

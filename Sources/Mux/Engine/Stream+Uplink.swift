@@ -26,11 +26,11 @@ extension Stream {
                 count = try channel.receive(into: UnsafeMutableRawBufferPointer(rebasing: block.room[..<grant]))
             } catch {
                 link.blocks.recycle(block)
-                returnCredit(grant)
+                settleRead(granted: grant, received: 0)
                 if goesOn(after: error) { continue }
                 return
             }
-            returnCredit(grant - count)
+            settleRead(granted: grant, received: count)
             guard count > 0 else {
                 link.blocks.recycle(block)
                 return finishUplink()
@@ -38,9 +38,6 @@ extension Stream {
             block.setCount(count)
             guard link.queue.pushData(.data(block), of: id) else { return }
             expectsMore = count == Limits.maxDataPayload
-            condition.lock()
-            guarded.traffic.recordUp(count)
-            condition.unlock()
             uplinkBytes.increment(by: count)
         }
     }
@@ -114,11 +111,12 @@ extension Stream {
         return grant
     }
 
-    /// Gives back credit taken for a read that brought fewer bytes.
-    private func returnCredit(_ unused: Int) {
-        guard unused > 0 else { return }
+    /// After a read that was granted `granted` bytes of credit and brought `received`: gives back the credit it
+    /// did not use and counts the bytes, in one hold of the lock.
+    private func settleRead(granted: Int, received: Int) {
         condition.lock()
-        guarded.sendCredit += unused
+        guarded.sendCredit += granted - received
+        if received > 0 { guarded.traffic.recordUp(received) }
         condition.unlock()
     }
 }

@@ -38,15 +38,13 @@ final class Stream: @unchecked Sendable {
         guarded = StreamGuarded(isOpener: isOpener, window: window, sendCredit: sendCredit)
         uplinkBytes = isOpener ? link.metrics.bytesToTarget : link.metrics.bytesToClient
         downlinkBytes = isOpener ? link.metrics.bytesToClient : link.metrics.bytesToTarget
-        if let channel {
-            guarded.channel = channel
-            applyTimeouts(to: channel)
-        }
+        if let channel { own(channel) }
     }
 
-    /// The write timeout bounds how long a peer that stops reading can hold the downlink thread; the receive
-    /// timeout wakes the uplink to check the idle timeout.
-    private func applyTimeouts(to channel: any ByteChannel) {
+    /// Takes `channel` as the stream's connection. The write timeout bounds how long a peer that stops reading
+    /// can hold the downlink thread; the receive timeout wakes the uplink to check the idle timeout.
+    private func own(_ channel: any ByteChannel) {
+        guarded.channel = channel
         channel.setTimeouts(receive: link.settings.idleTimeout, send: link.settings.writeTimeout)
     }
 
@@ -56,8 +54,10 @@ final class Stream: @unchecked Sendable {
     func awaitEstablished() -> OpenOutcome {
         condition.lock()
         defer { condition.unlock() }
-        while guarded.openOutcome == nil { condition.wait() }
-        return guarded.openOutcome ?? .linkClosed
+        while true {
+            if let outcome = guarded.openOutcome { return outcome }
+            condition.wait()
+        }
     }
 
     /// Opener, once established: hands the client's connection to the stream, which owns it from then on. Bytes
@@ -69,8 +69,7 @@ final class Stream: @unchecked Sendable {
             condition.unlock()
             return false
         }
-        guarded.channel = channel
-        applyTimeouts(to: channel)
+        own(channel)
         let delivery = deliverHeldBytes(to: channel)
         condition.unlock()
         complete(delivery)
@@ -89,8 +88,7 @@ final class Stream: @unchecked Sendable {
             return false
         }
         guarded.openOutcome = .established
-        guarded.channel = channel
-        applyTimeouts(to: channel)
+        own(channel)
         // Queued under the lock, so that no WINDOW for the bytes delivered here can go out before it.
         link.queue.pushControl(.openOK(id, window: UInt32(guarded.window.size)))
         let delivery = deliverHeldBytes(to: channel)

@@ -7,8 +7,6 @@ struct StreamGuarded {
     var lifecycle: StreamLifecycle
     /// How the peer answered our OPEN, or how the stream ended before an answer; nil while it is unanswered.
     var openOutcome: Stream.OpenOutcome?
-    /// DATA the opener sent before our OPEN_OK, which may not exceed `Limits.openingWindow`.
-    var bytesReceivedWhileOpening = 0
     /// Bytes we may still send before the peer's next WINDOW frame.
     var sendCredit: Int
     /// DATA received and not yet written to the connection (on the answering end, also what the opener sent
