@@ -72,21 +72,35 @@ final class LocalClients: Sendable {
         serve(client, to: .endpoint(target), answer: .socks(server))
     }
 
-    /// Runs on the client's own thread, holding a stream slot.
+    /// Runs on the client's own thread, holding a stream slot. Its frame stays under the stream's relay for the
+    /// stream's whole life, so what only a failure needs is kept out of line in the two functions below: every
+    /// stream thread then fits its stack in two pages (see `Limits.threadStackSize`).
     private func serve(_ client: Socket, to target: StreamTarget, answer: Link.ClientAnswer) {
         let peer = client.peerEndpoint
         guard let link = link.await(seconds: settings.linkWaitTimeout) else {
-            logger.warning("closing client \(peer): no link to \(remote) within \(Int(settings.linkWaitTimeout)) s")
-            if case .socks(let server) = answer { server.reply(.generalFailure) } else { client.setAbortOnClose() }
-            limiter.release()
-            return client.close()
+            return close(client, peer: peer, answer: answer)
         }
         if case .refused(let reason) = link.carry(client, to: target, answer: answer) {
-            metrics.recordRefusal(reason)
-            let why = reason == .notAllowed ? "not allowed by its --allow rules" : "\(reason)"
-            logger.log(
-                level: reason == .notAllowed ? .warning : .info,
-                "client \(peer): the remote agent refused \(target): \(why)")
+            record(reason, refusing: target, for: peer)
         }
+    }
+
+    /// Closes a client that found no link to carry it within the wait, and releases its slot.
+    @inline(never)
+    private func close(_ client: Socket, peer: Endpoint, answer: Link.ClientAnswer) {
+        logger.warning("closing client \(peer): no link to \(remote) within \(Int(settings.linkWaitTimeout)) s")
+        if case .socks(let server) = answer { server.reply(.generalFailure) } else { client.setAbortOnClose() }
+        limiter.release()
+        client.close()
+    }
+
+    /// Counts and logs the remote agent's refusal of a client's target.
+    @inline(never)
+    private func record(_ reason: ResetReason, refusing target: StreamTarget, for peer: Endpoint) {
+        metrics.recordRefusal(reason)
+        let why = reason == .notAllowed ? "not allowed by its --allow rules" : "\(reason)"
+        logger.log(
+            level: reason == .notAllowed ? .warning : .info,
+            "client \(peer): the remote agent refused \(target): \(why)")
     }
 }

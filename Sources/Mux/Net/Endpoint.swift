@@ -62,20 +62,16 @@ public struct Endpoint: Sendable, Hashable, CustomStringConvertible {
         return .success((host, text[text.index(after: colon)...]))
     }
 
-    /// Whether the host is an IPv4 or IPv6 address rather than a name.
-    private var isAddressLiteral: Bool {
-        var address = in6_addr()
-        return inet_pton(AF_INET, host, &address) == 1 || inet_pton(AF_INET6, host, &address) == 1
-    }
-
-    /// Resolves the host with getaddrinfo into TCP socket addresses, in the resolver's order.
+    /// Resolves the host into TCP socket addresses, in the resolver's order. An IPv4 or IPv6 address is converted
+    /// without the resolver: the remote agent resolves its target once per stream, on the stream's own thread,
+    /// and getaddrinfo costs a netlink query (9 µs here) and a 3 KiB stack frame that would stay resident, one
+    /// page per stream thread.
     package func resolve(passive: Bool = false) throws(EndpointError) -> [ResolvedAddress] {
+        if let literal = ResolvedAddress(literal: host, port: port) { return [literal] }
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        // An address literal needs no lookup, and AI_ADDRCONFIG costs a netlink query per call (9 µs here)
-        // while the remote agent resolves its target once per stream.
-        hints.ai_flags = (passive ? AI_PASSIVE : 0) | (isAddressLiteral ? AI_NUMERICHOST : passive ? 0 : AI_ADDRCONFIG)
+        hints.ai_flags = passive ? AI_PASSIVE : AI_ADDRCONFIG
         var list: UnsafeMutablePointer<addrinfo>?
         let status = getaddrinfo(host, String(port), &hints, &list)
         guard status == 0, let first = list else {
@@ -115,6 +111,12 @@ package struct ResolvedAddress: @unchecked Sendable {  // a plain C struct value
 
     var family: Int32 { Int32(storage.ss_family) }
 
+    /// The address held in `storage`, of which the first `length` bytes count.
+    init(storage: sockaddr_storage, length: socklen_t) {
+        self.storage = storage
+        self.length = length
+    }
+
     /// The address alone: 4 bytes for IPv4, 16 for IPv6.
     var addressBytes: [UInt8] {
         withUnsafeBytes(of: storage) { raw in
@@ -128,8 +130,41 @@ package struct ResolvedAddress: @unchecked Sendable {  // a plain C struct value
         withUnsafeBytes(of: storage) { body($0.baseAddress!.assumingMemoryBound(to: sockaddr.self), length) }
     }
 
-    /// The numeric form, e.g. `127.0.0.1:4000`.
+    /// The socket address of an IPv4 or IPv6 address literal (no scope, no name), or nil if `host` is not one.
+    init?(literal host: String, port: UInt16) {
+        var address4 = sockaddr_in()
+        var address6 = sockaddr_in6()
+        if inet_pton(AF_INET, host, &address4.sin_addr) == 1 {
+            (address4.sin_family, address4.sin_port) = (sa_family_t(AF_INET), port.bigEndian)
+            self.init(socketAddress: address4)
+        } else if inet_pton(AF_INET6, host, &address6.sin6_addr) == 1 {
+            (address6.sin6_family, address6.sin6_port) = (sa_family_t(AF_INET6), port.bigEndian)
+            self.init(socketAddress: address6)
+        } else {
+            return nil
+        }
+    }
+
+    private init<Address>(socketAddress: Address) {
+        var storage = sockaddr_storage()
+        withUnsafeMutableBytes(of: &storage) { $0.storeBytes(of: socketAddress, as: Address.self) }
+        self.init(storage: storage, length: socklen_t(MemoryLayout<Address>.size))
+    }
+
+    /// The numeric form, e.g. `127.0.0.1:4000`; getnameinfo only for an IPv6 address with a scope, because its
+    /// frame of more than a kilobyte would keep one more stack page resident on every stream thread that names
+    /// its peer.
     var endpoint: Endpoint {
+        let (scope, port) = withUnsafeBytes(of: storage) { raw in
+            family == AF_INET6
+                ? (raw.load(as: sockaddr_in6.self).sin6_scope_id, raw.load(as: sockaddr_in6.self).sin6_port)
+                : (0, raw.load(as: sockaddr_in.self).sin_port)
+        }
+        guard family == AF_INET || family == AF_INET6, scope == 0 else { return resolverEndpoint }
+        return addressBytes.withUnsafeBytes { Endpoint(host: addressText(family, $0), port: UInt16(bigEndian: port)) }
+    }
+
+    private var resolverEndpoint: Endpoint {
         var host = [CChar](repeating: 0, count: Int(NI_MAXHOST))
         var service = [CChar](repeating: 0, count: Int(NI_MAXSERV))
         _ = withSockaddr { address, length in

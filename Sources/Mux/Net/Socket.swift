@@ -302,14 +302,17 @@ package struct Socket: Sendable, Hashable {
         return ResolvedAddress(storage: storage, length: length).endpoint
     }
 
-    /// The connected peer's address (getpeername(2)).
+    /// The connected peer's address (getpeername(2)). Out of line, so that its socket-address buffers are not
+    /// part of the frame of a stream's setup, which stays on the stream thread's stack for the stream's life.
     package var peerEndpoint: Endpoint {
-        var storage = sockaddr_storage()
-        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-        _ = withUnsafeMutableBytes(of: &storage) {
-            getpeername(fd, $0.baseAddress!.assumingMemoryBound(to: sockaddr.self), &length)
+        @inline(never) get {
+            var storage = sockaddr_storage()
+            var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            _ = withUnsafeMutableBytes(of: &storage) {
+                getpeername(fd, $0.baseAddress!.assumingMemoryBound(to: sockaddr.self), &length)
+            }
+            return ResolvedAddress(storage: storage, length: length).endpoint
         }
-        return ResolvedAddress(storage: storage, length: length).endpoint
     }
 
     private func setOption(_ level: Int32, _ name: Int32, _ value: Int32) {

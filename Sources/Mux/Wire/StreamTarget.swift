@@ -47,8 +47,8 @@ package enum WireHost: Equatable, Sendable {
     /// The host as text: the address in its canonical form, or the name.
     package var text: String {
         switch self {
-        case .ipv4(let bytes): Self.presentation(AF_INET, bytes)
-        case .ipv6(let bytes): Self.presentation(AF_INET6, bytes)
+        case .ipv4(let bytes): bytes.withUnsafeBytes { addressText(AF_INET, $0) }
+        case .ipv6(let bytes): bytes.withUnsafeBytes { addressText(AF_INET6, $0) }
         case .name(let bytes): String(decoding: bytes, as: UTF8.self)
         }
     }
@@ -66,11 +66,5 @@ package enum WireHost: Equatable, Sendable {
             default: false
             }
         }
-    }
-
-    private static func presentation(_ family: Int32, _ bytes: [UInt8]) -> String {
-        var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
-        _ = bytes.withUnsafeBytes { inet_ntop(family, $0.baseAddress, &text, socklen_t(text.count)) }
-        return text.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
     }
 }
