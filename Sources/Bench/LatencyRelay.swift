@@ -16,7 +16,8 @@ public struct PathShape: Sendable, Equatable {
 
 /// A TCP relay that behaves like a long path: every byte reaches the other side half a round trip
 /// after it entered, no faster than the bandwidth cap, with at most `queueLimit` bytes in flight each
-/// way (the path's buffer; beyond it the sender's TCP backs off, as at a router's full queue).
+/// way (the path's buffer; beyond it the sender's TCP backs off, as at a router's full queue). Like a router,
+/// it sends what is due at once: Nagle's algorithm is off on both of its sockets.
 ///
 /// Per relayed connection and direction, a reader thread timestamps chunks into a queue and a writer
 /// thread sends each when due; the two share the queue under its condition lock. Each socket is closed
@@ -66,6 +67,10 @@ public final class LatencyRelay: Sendable {
             client.close()
             return
         }
+        // A path forwards each segment as it comes. With Nagle on, the relay would hold a second small write
+        // (an OPEN's first DATA) until the far end's delayed ACK of the first, a delay no router adds.
+        client.setNoDelay()
+        server.setNoDelay()
         let closer = SocketPairCloser(client, server, users: 4)
         for (from, to, name) in [(client, server, "relay-up"), (server, client, "relay-down")] {
             let lane = DelayLane(

@@ -41,7 +41,9 @@ import Testing
     }
 
     /// A forwarded client's first request goes out with its stream's OPEN (0-RTT, docs/PROTOCOL.md §6): across a
-    /// 200 ms round trip its first response takes one round trip, as straight through the relay, not two.
+    /// 200 ms round trip its first response takes one round trip, as straight through the relay, not two. The
+    /// bound leaves 30 ms for the machine, less than the 40 ms a delayed ACK would add if the relay held the
+    /// OPEN's first DATA behind it (Nagle's algorithm, which the relay turns off as a router would).
     @Test func aNewConnectionsFirstResponseTakesOneRoundTripNotTwo() throws {
         let json = NSTemporaryDirectory() + "tcptunnel-bench-\(UUID().uuidString).json"
         defer { try? FileManager.default.removeItem(atPath: json) }
@@ -57,7 +59,7 @@ import Testing
         }
         try #require(firstResponses.count == 2)
         #expect(firstResponses[1] >= 200_000, "the direct route crosses the 200 ms relay: \(firstResponses)")
-        #expect(firstResponses[0] >= 200_000 && firstResponses[0] < 300_000, "tcptunnel: \(firstResponses)")
+        #expect(firstResponses[0] >= 200_000 && firstResponses[0] < 230_000, "tcptunnel: \(firstResponses)")
     }
 
     /// The emulated path as a user runs it: both namespaces made, each route's ends on either side, the loads
