@@ -69,8 +69,9 @@ package enum Limits {
     /// never less than the opening window, which the answering end must be able to hold before its target is
     /// connected.
     static let minimumStreamWindow = openingWindow
-    /// Window updates are sent once this fraction (1/n) of the window has been consumed, halving the
-    /// number of WINDOW frames compared with acknowledging every DATA frame, while the sender keeps
-    /// half a window of credit in hand.
-    static let windowUpdateDivisor = 2
+    /// Window updates are sent once this fraction (1/n) of the window has been consumed: one WINDOW frame per
+    /// eight full DATA frames of a 1 MiB window. With a half, an echoing target (whose replies wait for credit
+    /// while its socket fills) held so much credit unreturned that one echo stream across 100 ms moved
+    /// 74 MB/s in a 16 MiB window; with a quarter, 113 MB/s.
+    static let windowUpdateDivisor = 4
 }

@@ -13,12 +13,12 @@ import Testing
         #expect(upToTheEdge)
     }
 
-    @Test func creditReturnsOnceHalfTheWindowIsConsumed() {
+    @Test func creditReturnsOnceAQuarterOfTheWindowIsConsumed() {
         var window = ReceiveWindow(size: 100, targetSize: 100)
         _ = window.receive(100)
-        #expect(window.consume(49) { _ in 0 } == nil)
-        #expect(window.consume(1) { _ in 0 } == 50)
-        #expect(window.peerCredit == 50)
+        #expect(window.consume(24) { _ in 0 } == nil)
+        #expect(window.consume(1) { _ in 0 } == 25)
+        #expect(window.peerCredit == 25)
     }
 
     @Test func windowGrowsTowardsTargetWhenBudgetAllows() {
@@ -39,7 +39,7 @@ import Testing
 @Suite struct ReceiveWindowAutoTuningTests {
     let start = ContinuousClock.now
 
-    /// Consumes half a window, `gap` after the previous update, and returns the target size afterwards.
+    /// Consumes half a window at `offset` from the start, and returns the target size afterwards.
     private func consumeHalf(_ window: inout ReceiveWindow, at offset: Duration, roundTrip: Duration?) -> Int {
         _ = window.receive(window.size / 2)
         _ = window.consume(window.size / 2, roundTrip: roundTrip, now: start + offset) { $0 }
@@ -61,6 +61,19 @@ import Testing
         let rtt = Duration.milliseconds(10)
         for step in 0..<5 {
             _ = consumeHalf(&window, at: .milliseconds(25 * step), roundTrip: rtt)
+        }
+        #expect(window.targetSize == 100)
+    }
+
+    /// Credit returns every quarter window, but a stream is window-limited only if it consumes half a window
+    /// within two round trips: one that takes three round trips per half window keeps its size, although each
+    /// update comes 1.5 round trips after the last.
+    @Test func growthIsJudgedPerHalfWindowNotPerUpdate() {
+        var window = ReceiveWindow(size: 100, targetSize: 100, maxSize: 1000)
+        let rtt = Duration.milliseconds(10)
+        for step in 0..<12 {
+            _ = window.receive(25)
+            _ = window.consume(25, roundTrip: rtt, now: start + .milliseconds(15 * step)) { $0 }
         }
         #expect(window.targetSize == 100)
     }

@@ -1,13 +1,13 @@
 /// Flow-control arithmetic for the receiving half of one stream. A value type: the stream's lock guards it.
 ///
 /// The peer may have at most `size` bytes in flight or buffered here. As the stream's socket consumes
-/// bytes they are returned to the peer in WINDOW frames, once half the window has been consumed, so the
-/// peer always keeps half a window of credit in hand. The window grows back towards its target size when
-/// the link's budget allows it.
+/// bytes they are returned to the peer in WINDOW frames, once a quarter of the window has been consumed
+/// (`Limits.windowUpdateDivisor`), so the peer always keeps three quarters of a window of credit in hand. The
+/// window grows back towards its target size when the link's budget allows it.
 ///
 /// Auto-tuning: when half a window is consumed in less than two round trips, the peer is sending as fast as
 /// its credit allows (the window, not the path or the reader, limits the stream), so the target doubles, up
-/// to `maxSize`. Throughput of one stream is at most window ÷ round-trip time; this lets a stream across a long
+/// to `maxSize`. That is judged over each half window consumed, whatever the cadence of the updates. Throughput of one stream is at most window ÷ round-trip time; this lets a stream across a long
 /// path open its window to the path's bandwidth-delay product, while streams on short paths or with slow
 /// readers keep the initial size.
 struct ReceiveWindow {
@@ -21,8 +21,10 @@ struct ReceiveWindow {
     private(set) var peerCredit: Int
     /// Bytes consumed but not yet returned to the peer.
     private var unreturned = 0
-    /// When credit was last returned.
-    private var lastUpdate: ContinuousClock.Instant?
+    /// When auto-tuning's current span began (when half a window had last been consumed), and the bytes
+    /// consumed since.
+    private var spanStart: ContinuousClock.Instant?
+    private var consumedInSpan = 0
 
     /// A window of `size` bytes, all of it granted to the peer at once, that auto-tuning may grow to `maxSize`.
     init(size: Int, targetSize: Int, maxSize: Int? = nil) {
@@ -49,16 +51,25 @@ struct ReceiveWindow {
         _ count: Int, roundTrip: Duration? = nil, now: ContinuousClock.Instant = .now, grow: (Int) -> Int
     ) -> UInt32? {
         unreturned += count
+        tune(afterConsuming: count, roundTrip: roundTrip, now: now)
         guard unreturned >= size / Limits.windowUpdateDivisor else { return nil }
-        if let roundTrip, let lastUpdate, now - lastUpdate < roundTrip * 2, size >= targetSize {
-            targetSize = min(maxSize, targetSize * 2)
-        }
-        lastUpdate = now
         let extra = size < targetSize ? grow(targetSize - size) : 0
         size += extra
         let increment = unreturned + extra
         peerCredit += increment
         unreturned = 0
         return UInt32(increment)
+    }
+
+    /// Doubles the target when half a window was consumed within two round trips of the previous half; the
+    /// first half window only starts the clock.
+    private mutating func tune(afterConsuming count: Int, roundTrip: Duration?, now: ContinuousClock.Instant) {
+        consumedInSpan += count
+        guard consumedInSpan >= size / 2 else { return }
+        if let roundTrip, let spanStart, now - spanStart < roundTrip * 2, size >= targetSize {
+            targetSize = min(maxSize, targetSize * 2)
+        }
+        spanStart = now
+        consumedInSpan = 0
     }
 }
