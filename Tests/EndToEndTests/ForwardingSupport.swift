@@ -56,6 +56,39 @@ func freeLoopbackPort() throws -> UInt16 {
     return socket.localEndpoint.port
 }
 
+/// A loopback port held by a bound socket that does not listen: connects to it are refused, and while it is held
+/// no other test's listener, nor the kernel's choice of a free port, can take it. Without SO_REUSEADDR, so a
+/// listener that tries to bind it fails with EADDRINUSE. Call `release` when done.
+struct HeldLoopbackPort {
+    let port: UInt16
+    private let descriptor: Int32
+
+    init() throws {
+        let descriptor = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { throw SocketError(call: "socket", code: errno) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
+                Glibc.bind(descriptor, raw, length) == 0 && getsockname(descriptor, raw, &length) == 0
+            }
+        }
+        guard bound else {
+            let code = errno
+            Glibc.close(descriptor)
+            throw SocketError(call: "bind", code: code)
+        }
+        port = UInt16(bigEndian: address.sin_port)
+        self.descriptor = descriptor
+    }
+
+    func release() {
+        Glibc.close(descriptor)
+    }
+}
+
 /// Whether ::1 can be bound here (some containers run without IPv6).
 let hasIPv6Loopback: Bool = {
     guard let addresses = try? Endpoint(host: "::1", port: 0).resolve(passive: true),

@@ -25,25 +25,28 @@ import Testing
         #expect(exact.withLock { $0 } == 4)
     }
 
+    /// Both ports are held, bound and not listening, by the test: no test running beside it can take them, and an
+    /// agent that tried to bind one would be told "address in use", not "not allowed".
     @Test func portOutsideTheListenRulesIsRefusedAndNeverBound() throws {
         let service = try TestTarget.echo()
         defer { service.stop() }
-        let port = try freeLoopbackPort()
-        let entry = Endpoint(host: "127.0.0.1", port: port)
-        let wide = Endpoint(host: "0.0.0.0", port: port)
+        let (allowed, other) = (try HeldLoopbackPort(), try HeldLoopbackPort())
+        defer { for held in [allowed, other] { held.release() } }
+        let entry = Endpoint(host: "127.0.0.1", port: allowed.port)
+        let wide = Endpoint(host: "0.0.0.0", port: allowed.port)
+        let outside = Endpoint(host: "127.0.0.1", port: other.port)
         // The rule allows this port on loopback only; asking for it on every interface is refused too.
         let tunnel = try ForwardingTunnel(
-            target: service.endpoint, allowListen: ["127.0.0.1:\(port)"],
+            target: service.endpoint, allowListen: ["127.0.0.1:\(allowed.port)"],
             forwards: [
-                .reverse(listen: Endpoint(host: "127.0.0.1", port: port &+ 1), target: service.endpoint),
-                .reverse(listen: wide, target: service.endpoint),
+                .reverse(listen: outside, target: service.endpoint), .reverse(listen: wide, target: service.endpoint),
             ])
         defer { tunnel.stop() }
         #expect(eventually { tunnel.local.reverseForwardResult(listen: wide) == .notAllowed })
-        #expect(tunnel.local.reverseForwardResult(listen: Endpoint(host: "127.0.0.1", port: port &+ 1)) == .notAllowed)
+        #expect(tunnel.local.reverseForwardResult(listen: outside) == .notAllowed)
         #expect(tunnel.remote.refusedListenCount == 2)
         #expect(throws: SocketError.self) { try connect(to: entry) }
-        #expect(throws: SocketError.self) { try connect(to: Endpoint(host: "127.0.0.1", port: port &+ 1)) }
+        #expect(throws: SocketError.self) { try connect(to: outside) }
     }
 
     @Test func secondLocalAgentAskingForABoundPortIsToldItIsInUseAndGetsItOnceTheFirstLeaves() throws {
