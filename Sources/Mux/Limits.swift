@@ -72,6 +72,6 @@ package enum Limits {
     /// Window updates are sent once this fraction (1/n) of the window has been consumed: one WINDOW frame per
     /// eight full DATA frames of a 1 MiB window. With a half, an echoing target (whose replies wait for credit
     /// while its socket fills) held so much credit unreturned that one echo stream across 100 ms moved
-    /// 74 MB/s in a 16 MiB window; with a quarter, 113 MB/s.
+    /// 74 MB/s in a 16 MiB window; with a quarter, 109 MB/s.
     static let windowUpdateDivisor = 4
 }

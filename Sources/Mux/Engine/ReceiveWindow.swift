@@ -7,9 +7,9 @@
 ///
 /// Auto-tuning: when half a window is consumed in less than two round trips, the peer is sending as fast as
 /// its credit allows (the window, not the path or the reader, limits the stream), so the target doubles, up
-/// to `maxSize`. That is judged over each half window consumed, whatever the cadence of the updates. Throughput of one stream is at most window ÷ round-trip time; this lets a stream across a long
-/// path open its window to the path's bandwidth-delay product, while streams on short paths or with slow
-/// readers keep the initial size.
+/// to `maxSize`, judged over each half window consumed, whatever the cadence of the updates. Throughput of one
+/// stream is at most window ÷ round-trip time; this lets a stream across a long path open its window to the
+/// path's bandwidth-delay product, while streams on short paths or with slow readers keep the initial size.
 struct ReceiveWindow {
     /// Bytes of credit this stream holds (and has reserved from the link budget).
     private(set) var size: Int
