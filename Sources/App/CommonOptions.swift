@@ -103,9 +103,18 @@ struct CommonOptions: ParsableArguments {
             "Seconds SIGINT/SIGTERM lets streams in flight finish before resetting them.", valueName: "seconds"))
     var drainTimeout: Double = TunnelSettings().drainTimeout
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Send each target a PROXY protocol header naming the client (v1 text, v2 binary), as HAProxy does: the "
+                + "remote agent for forwarded clients, the local agent for -R clients.",
+            valueName: "version"))
+    var proxyProtocol: ProxyProtocolVersion?
+
     /// The settings these options describe.
     var settings: TunnelSettings {
         var settings = TunnelSettings()
+        settings.proxyProtocol = proxyProtocol
         settings.streamWindow = streamWindow.bytes
         settings.maxStreamWindow = maxStreamWindow.bytes
         settings.linkReceiveBudget = linkBudget.bytes
@@ -149,6 +158,7 @@ struct CommonOptions: ParsableArguments {
             TOMLLine.number("keepalive", keepalive), TOMLLine.number("dead-link-timeout", deadLinkTimeout),
             "max-streams = \(maxStreams)", TOMLLine.number("write-timeout", writeTimeout),
             TOMLLine.number("idle-timeout", idleTimeout), TOMLLine.number("drain-timeout", drainTimeout),
+            proxyProtocol.map { TOMLLine.string("proxy-protocol", $0.rawValue) } ?? "# proxy-protocol: off",
         ]
     }
 
@@ -241,3 +251,5 @@ struct ByteCount: ExpressibleByArgument, Equatable {
         bytes % (1 << 20) == 0 ? "\(bytes >> 20)M" : bytes % (1 << 10) == 0 ? "\(bytes >> 10)K" : "\(bytes)"
     }
 }
+
+extension ProxyProtocolVersion: ExpressibleByArgument {}

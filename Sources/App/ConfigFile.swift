@@ -3,7 +3,7 @@ import Foundation
 import TOMLKit
 
 /// A TOML file of an agent's options (`--config FILE`): every long option is a key of the same name, a
-/// repeatable option takes an array of strings, a flag a boolean. The file's options are put before the command
+/// repeatable option takes an array of strings (or one string), a flag a boolean. The file's options are put before the command
 /// line's, and an option the command line gives replaces the file's entirely.
 struct ConfigFile {
     /// How an option takes its value.
@@ -97,6 +97,9 @@ struct ConfigFile {
             }
             return [text]
         case .repeatable:
+            // One value may be written without brackets, so that a key that took one value before it became
+            // repeatable (`remote = "host:port"`) keeps working.
+            if let text = scalarText(value) { return [text] }
             guard let array = value.array else {
                 throw ConfigError(
                     "\(location): expected an array of strings, like \(location.split(separator: "'")[1]) = [\"…\"]")

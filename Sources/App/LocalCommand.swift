@@ -8,9 +8,9 @@ struct LocalCommand: ParsableCommand {
         commandName: "local",
         abstract: "Run the local agent: accept clients and tunnel each one to the remote agent.",
         discussion: """
-            The remote agent is given as --remote HOST:PORT, or, as in the original tcptunnel, as two arguments: tcptunnel local REMOTE-HOST REMOTE-PORT.
+            The remote agent is given as --remote HOST:PORT, or, as in the original tcptunnel, as two arguments: tcptunnel local REMOTE-HOST REMOTE-PORT. Give --remote more than once to link to several remote agents: new clients go to whichever link is up and has the fewest streams, so when one agent dies they go on over the others. --links keeps that many links to each.
 
-            Forwards (each repeatable, all carried over one link): --listen takes clients to the remote agent's own --target; -L takes them to HOST:HOSTPORT as reached from the remote side; -D runs a SOCKS5 server whose CONNECT targets are reached from the remote side; -R has the remote agent listen and bring its clients back to HOST:HOSTPORT as reached from here. BIND defaults to 127.0.0.1; write IPv6 addresses in brackets ([::1]:8080). Without any forward, the agent listens on 127.0.0.1:1082 as --listen.
+            Forwards (each repeatable, all carried over the same links): --listen takes clients to the remote agent's own --target; -L takes them to HOST:HOSTPORT as reached from the remote side; -D runs a SOCKS5 server whose CONNECT targets are reached from the remote side; -R has the remote agent listen and bring its clients back to HOST:HOSTPORT as reached from here. BIND defaults to 127.0.0.1; write IPv6 addresses in brackets ([::1]:8080). Without any forward, the agent listens on 127.0.0.1:1082 as --listen.
             """
     )
 
@@ -56,8 +56,19 @@ struct LocalCommand: ParsableCommand {
             "File of user:password lines (mode 0600); SOCKS clients must then log in (RFC 1929).", valueName: "file"))
     var socksUserFile: String?
 
-    @Option(name: .long, help: ArgumentHelp("Address of the remote agent.", valueName: "host:port"))
-    var remote: String?
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Address of a remote agent; repeat it to link to several (new clients then go to any that is up).",
+            valueName: "host:port"))
+    var remote: [String] = []
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Links kept to each remote agent, each its own TCP connection; new clients go to the one with the fewest streams.",
+            valueName: "count"))
+    var links: Int = 1
 
     @Option(
         name: .long,
@@ -74,8 +85,15 @@ struct LocalCommand: ParsableCommand {
 
     @OptionGroup var common: CommonOptions
 
+    /// The most links a local agent keeps to one remote agent: each is a TCP connection and two threads on
+    /// both agents, and beyond a few the links only split the same path's capacity.
+    static let maxLinks = 64
+
     mutating func validate() throws {
-        _ = try remoteEndpoint()
+        _ = try remoteEndpoints()
+        guard (1...Self.maxLinks).contains(links) else {
+            throw ValidationError("--links must be from 1 to \(Self.maxLinks)")
+        }
         _ = try forwards()
         guard linkWaitTimeout > 0 else { throw ValidationError("--link-wait-timeout must be more than 0 seconds") }
         guard socksHandshakeTimeout > 0 else {
@@ -100,8 +118,8 @@ struct LocalCommand: ParsableCommand {
                 metricsEndpoint: try common.metricsEndpoint()
             ) { logger, metrics in
                 let agent = try LocalAgent(
-                    forwards: try forwards(), remote: try remoteEndpoint(), key: key, socksCredentials: credentials,
-                    settings: settings, metrics: metrics, logger: logger)
+                    forwards: try forwards(), remotes: try remoteEndpoints(), linksPerRemote: links, key: key,
+                    socksCredentials: credentials, settings: settings, metrics: metrics, logger: logger)
                 return AgentRunner.Agent(start: agent.start, stop: agent.stop) {
                     try reload(agent, from: try AgentRunner.reparse(as: LocalCommand.self))
                 }
@@ -124,7 +142,8 @@ struct LocalCommand: ParsableCommand {
         let credentials = try fresh.socksUserFile.map { try SocksCredentials.load(fromFile: $0) }
         var changes = agent.reconfigure(forwards: forwards, socksCredentials: credentials)
         let restartOnly =
-            (try fresh.remoteEndpoint()) != (try remoteEndpoint()) || fresh.settings != settings
+            (try fresh.remoteEndpoints()) != (try remoteEndpoints()) || fresh.links != links
+            || fresh.settings != settings
             || fresh.common.restartOnlyOptions != common.restartOnlyOptions
         if restartOnly { changes.append("changes to other options take effect when the agent restarts") }
         return changes
@@ -133,6 +152,7 @@ struct LocalCommand: ParsableCommand {
     /// What `--check` prints: the effective settings as a config file would hold them.
     func checkReport(key: PreSharedKey, credentials: SocksCredentials?) -> String {
         let forwards = (try? forwards()) ?? []
+        let remotes = (try? remoteEndpoints()) ?? []
         let tunnels = forwards.compactMap { forward -> String? in
             if case .tunnel(let listen) = forward { "\(listen)" } else { nil }
         }
@@ -140,14 +160,23 @@ struct LocalCommand: ParsableCommand {
         let lines =
             [
                 "# tcptunnel local: the configuration is valid; effective settings:",
-                TOMLLine.string("remote", (try? remoteEndpoint()).map { "\($0)" } ?? ""),
+                TOMLLine.array("remote", remotes.map(\.description)), "links = \(links)",
                 TOMLLine.array("listen", tunnels), TOMLLine.array("forward", forward), TOMLLine.array("socks", socks),
                 TOMLLine.array("reverse", reverse),
                 socksUserFile.map { TOMLLine.string("socks-user-file", $0) + socksUsers } ?? "# socks-user-file: none",
                 TOMLLine.number("link-wait-timeout", linkWaitTimeout),
                 TOMLLine.number("socks-handshake-timeout", socksHandshakeTimeout),
-            ] + common.effectiveLines(keys: [key])
+            ] + common.effectiveLines(keys: [key]) + linkLines(remotes)
         return lines.joined(separator: "\n")
+    }
+
+    /// One comment line per link the agent will keep, numbered as its logs and metrics number them.
+    private func linkLines(_ remotes: [Endpoint]) -> [String] {
+        let total = remotes.count * links
+        return ["# \(total) link\(total == 1 ? "" : "s"):"]
+            + remotes.enumerated().flatMap { index, remote in
+                (1...links).map { "#   link \(index * links + $0) to \(remote)" }
+            }
     }
 
     /// Every forward, in the order: --listen, -L, -D, -R.
@@ -169,13 +198,14 @@ struct LocalCommand: ParsableCommand {
         }
     }
 
-    func remoteEndpoint() throws -> Endpoint {
-        switch (remoteHost, remotePort, remote) {
-        case (nil, nil, let remote?):
-            return try Endpoint(parsingArgument: remote, option: "--remote")
-        case (let host?, let port?, nil):
-            return try Endpoint(host: host, portArgument: port)
-        case (nil, nil, nil):
+    /// The remote agents to link to, in the order given.
+    func remoteEndpoints() throws -> [Endpoint] {
+        switch (remoteHost, remotePort, remote.isEmpty) {
+        case (nil, nil, false):
+            return try remote.map { try Endpoint(parsingArgument: $0, option: "--remote") }
+        case (let host?, let port?, true):
+            return [try Endpoint(host: host, portArgument: port)]
+        case (nil, nil, true):
             throw ValidationError("missing the remote agent: pass --remote HOST:PORT (or REMOTE-HOST REMOTE-PORT)")
         case (_, nil, _):
             throw ValidationError("missing REMOTE-PORT after REMOTE-HOST")

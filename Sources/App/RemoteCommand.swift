@@ -57,6 +57,13 @@ struct RemoteCommand: ParsableCommand {
             "Connections waiting for their hello at once from one IPv4 address or IPv6 /64.", valueName: "count"))
     var maxPendingPerSource: Int = TunnelSettings().maxPendingPerSource
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "A load balancer (address or CIDR block) whose connections start with a PROXY v2 header (HAProxy's send-proxy-v2); the client it names stands for the connection in logs and per-source limits.",
+            valueName: "cidr"))
+    var acceptProxyFrom: [String] = []
+
     @OptionGroup var common: CommonOptions
 
     mutating func validate() throws {
@@ -67,6 +74,7 @@ struct RemoteCommand: ParsableCommand {
         _ = try listenEndpoint()
         _ = try allowList()
         _ = try listenRules()
+        _ = try trustedBalancers()
     }
 
     func run() throws {
@@ -79,7 +87,8 @@ struct RemoteCommand: ParsableCommand {
             ) { logger, metrics in
                 let agent = try RemoteAgent(
                     listen: try listenEndpoint(), allowList: try allowList(), listenRules: try listenRules(),
-                    keys: keys, settings: settings, metrics: metrics, logger: logger)
+                    keys: keys, trustedBalancers: try trustedBalancers(), settings: settings, metrics: metrics,
+                    logger: logger)
                 return AgentRunner.Agent(start: agent.start, stop: agent.stop) {
                     try reload(agent, from: try AgentRunner.reparse(as: RemoteCommand.self))
                 }
@@ -91,7 +100,7 @@ struct RemoteCommand: ParsableCommand {
     /// which the returned lines say.
     func reload(_ agent: RemoteAgent, from fresh: RemoteCommand) throws -> [String] {
         var changes = agent.reconfigure(allowList: try fresh.allowList(), listenRules: try fresh.listenRules())
-        if (try fresh.listenEndpoint()) != (try listenEndpoint())
+        if (try fresh.listenEndpoint()) != (try listenEndpoint()) || fresh.acceptProxyFrom != acceptProxyFrom
             || fresh.settings != settings || fresh.common.restartOnlyOptions != common.restartOnlyOptions
         {
             changes.append("changes to other options take effect when the agent restarts")
@@ -115,6 +124,7 @@ struct RemoteCommand: ParsableCommand {
                 TOMLLine.string("listen", "\(try listenEndpoint())"), TOMLLine.string("target", target),
                 TOMLLine.array("allow", allow), TOMLLine.array("allow-listen", allowListen),
                 "max-pending = \(maxPending)", "max-pending-per-source = \(maxPendingPerSource)",
+                TOMLLine.array("accept-proxy-from", acceptProxyFrom),
             ] + common.effectiveLines(keys: keys)
         return lines.joined(separator: "\n")
     }
@@ -128,6 +138,14 @@ struct RemoteCommand: ParsableCommand {
             }
         }
         return AllowList(defaultTarget: try Endpoint(parsingArgument: target, option: "--target"), rules: rules)
+    }
+
+    func trustedBalancers() throws -> TrustedBalancers {
+        do {
+            return try TrustedBalancers(parsing: acceptProxyFrom)
+        } catch {
+            throw ValidationError("--accept-proxy-from: \(error)")
+        }
     }
 
     func listenRules() throws -> [ListenRule] {

@@ -30,9 +30,9 @@ public enum HandshakeMessage {
     /// The protocol version, bound into the client hello (as its associated data) and into every session key,
     /// so that agents of different versions never link: each sees the other's hello fail to verify, as with a
     /// wrong key. Version 4 lets a stream's opener send before OPEN_OK (docs/PROTOCOL.md).
-    static let clientHelloAssociatedData = Array("tcptunnel/4 hello".utf8)
-    static let sessionLabelClientToServer = Array("tcptunnel/4 c2s".utf8)
-    static let sessionLabelServerToClient = Array("tcptunnel/4 s2c".utf8)
+    static let clientHelloAssociatedData = Array("tcptunnel/5 hello".utf8)
+    static let sessionLabelClientToServer = Array("tcptunnel/5 c2s".utf8)
+    static let sessionLabelServerToClient = Array("tcptunnel/5 s2c".utf8)
 
     /// A hello: `nonce ‖ XChaCha20-Poly1305(key, nonce, fields ‖ u16 p, ad) ‖ p random bytes`, with a fresh
     /// random nonce and a padding length `p` drawn uniformly from 0 to `maximumPadding`.

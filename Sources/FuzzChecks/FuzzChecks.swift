@@ -10,7 +10,7 @@ public enum FuzzChecks {
     /// The targets, by the name of their corpus folder.
     public static let targets: [String: @Sendable ([UInt8]) -> Void] = [
         "frame-codec": frameCodec, "frame-decoder": frameDecoder, "handshake": handshake, "endpoint": endpoint,
-        "socks": socks, "forward": forward,
+        "socks": socks, "forward": forward, "proxy-header": proxyHeader,
     ]
 
     /// A frame plaintext from the peer: decoding either throws or gives a frame that encodes back to the input.
@@ -117,6 +117,35 @@ public enum FuzzChecks {
         _ = try? SocksServer(client: server, credentials: credentials, timeout: 1).negotiate()
     }
 
+    /// What a trusted balancer sends before a hello, in input-chosen pieces: the reader asks for no byte past
+    /// the header, buffers no more than its bound, and a header it accepts says the same once re-encoded.
+    public static func proxyHeader(_ input: [UInt8]) {
+        var reader = ProxyHeaderReader()
+        var rest = input[...]
+        while !rest.isEmpty {
+            let size = max(1, min(Int(rest.first!) % 40, reader.missing, rest.count))
+            let piece = rest.prefix(size)
+            rest = rest.dropFirst(size)
+            switch reader.append(piece) {
+            case .incomplete:
+                precondition(reader.missing > 0 && reader.missing <= 16 + 512, "missing \(reader.missing)")
+            case .rejected: return
+            case .complete(let origin):
+                guard let origin else { return }
+                var encoded = ProxyHeader.encode(origin, version: .v2)[...]
+                var again = ProxyHeaderReader()
+                var progress = ProxyHeaderReader.Progress.incomplete
+                while progress == .incomplete, !encoded.isEmpty {
+                    let piece = encoded.prefix(again.missing)
+                    encoded = encoded.dropFirst(piece.count)
+                    progress = again.append(piece)
+                }
+                precondition(progress == .complete(origin) && encoded.isEmpty, "re-encoded header reads differently")
+                return
+            }
+        }
+    }
+
     /// A `-L`, `-D` or `-R` argument, or an `--allow` / `--allow-listen` rule: parsing throws or succeeds, and
     /// every target a forward accepts fits in an OPEN frame that the peer decodes.
     public static func forward(_ input: [UInt8]) {
@@ -125,11 +154,11 @@ public enum FuzzChecks {
         _ = try? ListenRule(parsing: text)
         _ = try? Forward.socks(parsing: text)
         if case .local(_, let target)? = try? Forward.local(parsing: text) {
-            roundTrip(.open(1, window: 1, target: .endpoint(target)))
+            roundTrip(.open(1, window: 1, target: .endpoint(target), origin: nil))
         }
         if case .reverse(let listen, let target)? = try? Forward.reverse(parsing: text) {
             roundTrip(.listen(forward: 1, address: listen))
-            roundTrip(.open(1, window: 1, target: .endpoint(target)))
+            roundTrip(.open(1, window: 1, target: .endpoint(target), origin: nil))
         }
     }
 

@@ -49,6 +49,10 @@ package enum Limits {
     static let descriptorHeadroom: UInt64 = 1024
     /// Connections the handshake thread accepts per wake before it serves the pending ones again.
     static let acceptsPerWake = 64
+    /// The longest PROXY v2 address block (after its 16-byte fixed part) read from a trusted balancer: an IPv6
+    /// address pair is 36 bytes, and HAProxy's optional TLVs (ALPN, authority, unique id) fit well within 512; a
+    /// stranger who could reach the gate through the balancer makes it buffer no more than this.
+    static let maxProxyHeaderBody = 512
     /// The handshake thread closes connections past their deadline at most this often (nanoseconds), so that a
     /// table of thousands is not scanned per event; deadlines are random to the second anyway.
     static let pendingSweepInterval: UInt64 = 50_000_000

@@ -12,7 +12,7 @@ import Testing
 
     @Test func localSeedFormTakesRemoteHostAndPort() throws {
         let command = try parse(["local", "example.org", "4000"], as: LocalCommand.self)
-        #expect(try command.remoteEndpoint() == Endpoint(host: "example.org", port: 4000))
+        #expect(try command.remoteEndpoints() == [Endpoint(host: "example.org", port: 4000)])
         #expect(try command.forwards() == [.tunnel(listen: Endpoint(host: "127.0.0.1", port: 1082))])
     }
 
@@ -26,7 +26,7 @@ import Testing
         let local = try parse(
             ["local", "--listen", "0.0.0.0:9000", "--remote", "[2001:db8::1]:443", "--key-file", "k"],
             as: LocalCommand.self)
-        #expect(try local.remoteEndpoint() == Endpoint(host: "2001:db8::1", port: 443))
+        #expect(try local.remoteEndpoints() == [Endpoint(host: "2001:db8::1", port: 443)])
         #expect(try local.forwards() == [.tunnel(listen: Endpoint(host: "0.0.0.0", port: 9000))])
         #expect(local.common.keyFile == ["k"])
         let remote = try parse(["remote", "--listen", "0.0.0.0:443", "--target", "db:5432"], as: RemoteCommand.self)

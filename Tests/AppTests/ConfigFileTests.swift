@@ -27,7 +27,9 @@ import Testing
     }
 
     static let localFile = """
-        remote = "vps.example.org:7000"
+        remote = ["vps.example.org:7000", "vps2.example.org:7000"]
+        links = 4
+        proxy-protocol = "v2"
         key-file = ["/etc/tcptunnel/key"]
         listen = ["127.0.0.1:5432", "[::1]:5433"]
         forward = ["8080:db.internal:5432"]
@@ -74,10 +76,11 @@ import Testing
             allow-listen = ["8000-8099"]
             max-pending = 1000
             max-pending-per-source = 10
+            accept-proxy-from = ["10.0.0.5", "fd00::/8"]
             """
         let common = Self.localFile.split(separator: "\n").filter {
             ![
-                "remote", "listen", "forward", "socks", "reverse", "socks-user-file", "link-wait-timeout",
+                "remote", "links", "listen", "forward", "socks", "reverse", "socks-user-file", "link-wait-timeout",
                 "socks-handshake-timeout",
             ].contains(
                 String($0.prefix { $0 != " " }))
@@ -92,6 +95,14 @@ import Testing
         #expect(keys == Set(text.split(separator: "\n").map { String($0.prefix { $0 != " " }) }))
     }
 
+    @Test func aRepeatableKeyTakesOneStringWithoutBrackets() throws {
+        let path = try file("remote = \"vps.example.org:7000\"\nforward = \"8080:db:5432\"\n")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let command = try #require(try TCPTunnel.parse(withConfig: ["local", "--config", path]) as? LocalCommand)
+        #expect(try command.remoteEndpoints() == [Endpoint(host: "vps.example.org", port: 7000)])
+        #expect(command.forward == ["8080:db:5432"])
+    }
+
     @Test func commandLineReplacesTheFilesValueEvenForRepeatableOptions() throws {
         let path = try file(Self.localFile)
         defer { try? FileManager.default.removeItem(atPath: path) }
@@ -102,7 +113,7 @@ import Testing
         #expect(command.common.keepalive == 9)
         #expect(command.forward == ["7070:web:80"])
         #expect(command.socks == ["1080"])
-        #expect(try command.remoteEndpoint() == Endpoint(host: "other.host", port: 7001))
+        #expect(try command.remoteEndpoints() == [Endpoint(host: "other.host", port: 7001)])
     }
 
     @Test(
@@ -112,7 +123,7 @@ import Testing
                 "FILE:2: key 'bogus': unknown key (the keys are the long options of `tcptunnel local`; see --help)"
             ),
             (
-                "remote = \"h:1\"\nforward = \"1:x:2\"\n",
+                "remote = \"h:1\"\nforward = true\n",
                 "FILE:2: key 'forward': expected an array of strings, like forward = [\"…\"]"
             ),
             (

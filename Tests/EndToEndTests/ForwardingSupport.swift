@@ -13,7 +13,7 @@ final class ForwardingTunnel {
 
     init(
         target: Endpoint, allow: [String] = [], allowListen: [String] = [], forwards: [Forward],
-        socksCredentials: SocksCredentials? = nil, settings: TunnelSettings = testSettings(),
+        socksCredentials: SocksCredentials? = nil, settings: TunnelSettings = testSettings(), links: Int = 1,
         metrics: (local: AgentMetrics, remote: AgentMetrics) = (AgentMetrics(), AgentMetrics())
     ) throws {
         key = try makeKey()
@@ -23,8 +23,8 @@ final class ForwardingTunnel {
             metrics: metrics.remote, logger: quietLogger)
         try remote.start()
         local = try LocalAgent(
-            forwards: forwards, remote: remote.listeningEndpoint, key: key, socksCredentials: socksCredentials,
-            settings: settings, metrics: metrics.local, logger: quietLogger)
+            forwards: forwards, remotes: [remote.listeningEndpoint], linksPerRemote: links, key: key,
+            socksCredentials: socksCredentials, settings: settings, metrics: metrics.local, logger: quietLogger)
         try local.start()
     }
 

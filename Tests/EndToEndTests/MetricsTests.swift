@@ -60,9 +60,10 @@ final class ScrapedMetrics: Sendable {
             #expect(agent.value("tcptunnel_link_reconnects_total") == 0)
             #expect(agent.value("tcptunnel_handshake_failures_total") == 0)
         }
-        let roundTrip = try #require(
-            local.value(#"tcptunnel_link_rtt_seconds{link="\#(tunnel.remote.listeningEndpoint)"}"#))
+        let linkLabels = #"link="1",remote="\#(tunnel.remote.listeningEndpoint)""#
+        let roundTrip = try #require(local.value("tcptunnel_link_rtt_seconds{\(linkLabels)}"))
         #expect(roundTrip > 0 && roundTrip < 1)
+        #expect(local.value("tcptunnel_link_up{\(linkLabels)}") == 1)
     }
 
     @Test func remoteAgentCountsRejectedHandshakesAndLinksComingAndGoing() throws {

@@ -14,18 +14,25 @@ import Testing
     }
 
     static let everyKind: [Frame] = [
-        .open(1, window: 1 << 20, target: .defaultTarget),
-        .open(3, window: 1, target: .endpoint(Endpoint(host: "10.1.2.3", port: 22))),
-        .open(5, window: 1, target: .endpoint(Endpoint(host: "2001:db8::1", port: 443))),
-        .open(7, window: 1, target: .endpoint(Endpoint(host: "db.internal", port: 5432))),
-        .open(2, window: 1, target: .reverseForward(3)),
+        .open(1, window: 1 << 20, target: .defaultTarget, origin: nil),
+        .open(3, window: 1, target: .endpoint(Endpoint(host: "10.1.2.3", port: 22)), origin: nil),
+        .open(5, window: 1, target: .endpoint(Endpoint(host: "2001:db8::1", port: 443)), origin: nil),
+        .open(7, window: 1, target: .endpoint(Endpoint(host: "db.internal", port: 5432)), origin: nil),
+        .open(2, window: 1, target: .reverseForward(3), origin: nil),
+        .open(9, window: 1, target: .defaultTarget, origin: origin4), .open(11, window: 1, target: .defaultTarget, origin: origin6),
         .openOK(7, window: 65536), .data(3, [1, 2, 3]),
         .fin(5), .reset(6, .targetRefused), .reset(6, .networkUnreachable),
         .window(8, increment: 12345), .ping(0xDEAD_BEEF), .pong(42), .goAway(.shutdown),
         .listen(forward: 1, address: Endpoint(host: "0.0.0.0", port: 8080)),
         .listenResult(forward: 1, .addressInUse, port: 0), .listenResult(forward: 2, .bound, port: 8080),
-        .unlisten(forward: 3), .padding(count: 0), .padding(count: Limits.maxPadding),
+        .unlisten(forward: 3), .padding(count: 0), .padding(count: Limits.maxPadding), .agentID(0x0102_0304_0506_0708),
     ]
+
+    static let origin4 = StreamOrigin(
+        source: .init(bytes: [192, 0, 2, 1], port: 51000), destination: .init(bytes: [127, 0, 0, 1], port: 1082))
+    static let origin6 = StreamOrigin(
+        source: .init(bytes: Array(repeating: 0x20, count: 16), port: 1),
+        destination: .init(bytes: Array(repeating: 0, count: 15) + [1], port: 2))
 
     @Test(arguments: everyKind)
     func everyFrameKindRoundTrips(frame: Frame) throws {
@@ -48,11 +55,38 @@ import Testing
     }
 
     @Test func openCarriesItsTargetAsTypeAddressAndPort() {
-        let ipv4 = encode(.open(1, window: 2, target: .endpoint(Endpoint(host: "10.1.2.3", port: 22))))
-        #expect(ipv4 == [1, 0, 0, 0, 1, 0, 0, 0, 2, 1, 10, 1, 2, 3, 0, 22])
-        let name = encode(.open(1, window: 2, target: .endpoint(Endpoint(host: "ab.c", port: 443))))
-        #expect(name == [1, 0, 0, 0, 1, 0, 0, 0, 2, 3, 4] + Array("ab.c".utf8) + [1, 0xbb])
-        #expect(encode(.open(1, window: 2, target: .defaultTarget)) == [1, 0, 0, 0, 1, 0, 0, 0, 2, 0])
+        let ipv4 = encode(.open(1, window: 2, target: .endpoint(Endpoint(host: "10.1.2.3", port: 22)), origin: nil))
+        #expect(ipv4 == [1, 0, 0, 0, 1, 0, 0, 0, 2, 1, 10, 1, 2, 3, 0, 22, 0])
+        let name = encode(.open(1, window: 2, target: .endpoint(Endpoint(host: "ab.c", port: 443)), origin: nil))
+        #expect(name == [1, 0, 0, 0, 1, 0, 0, 0, 2, 3, 4] + Array("ab.c".utf8) + [1, 0xbb, 0])
+        #expect(encode(.open(1, window: 2, target: .defaultTarget, origin: nil)) == [1, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0])
+    }
+
+    @Test func openCarriesItsClientsOriginAfterTheTarget() {
+        let bytes = encode(.open(1, window: 2, target: .defaultTarget, origin: Self.origin4))
+        #expect(bytes == [1, 0, 0, 0, 1, 0, 0, 0, 2, 0] + [1, 192, 0, 2, 1, 0xC7, 0x38, 127, 0, 0, 1, 0x04, 0x3A])
+    }
+
+    @Test func anIPv4MappedOriginIsReadAsIPv4() throws {
+        let mapped = Array(repeating: 0, count: 10) + [0xff, 0xff] as [UInt8]
+        let origin = try #require(
+            StreamOrigin(
+                source: .init(bytes: mapped + [192, 0, 2, 1], port: 51000),
+                destination: .init(bytes: mapped + [127, 0, 0, 1], port: 1082)))
+        #expect(origin == Self.origin4)
+    }
+
+    @Test(
+        arguments: [
+            [1, 0, 0, 0, 1, 0, 0, 0, 2, 0],  // no origin at all
+            [1, 0, 0, 0, 1, 0, 0, 0, 2, 0, 2, 1, 2, 3, 4, 0, 1, 1, 2, 3, 4, 0, 1],  // origin type 2
+            [1, 0, 0, 0, 1, 0, 0, 0, 2, 0, 1, 1, 2, 3, 4, 0, 1, 1, 2, 3, 4, 0],  // destination port cut short
+            [1, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 7],  // a byte after an unknown origin
+            [1, 0, 0, 0, 1, 0, 0, 0, 2, 0, 4] + Array(repeating: 0, count: 10) + [0xff, 0xff, 1, 2, 3, 4, 0, 1]
+                + Array(repeating: 0, count: 10) + [0xff, 0xff, 1, 2, 3, 4, 0, 1],  // IPv4 sent as mapped IPv6
+        ] as [[UInt8]])
+    func openWithAMalformedOriginIsRejected(bytes: [UInt8]) {
+        #expect(throws: FrameError.self) { try decode(bytes) }
     }
 
     @Test(
@@ -68,7 +102,7 @@ import Testing
         #expect(throws: FrameError.self) { try decode(bytes) }
     }
 
-    @Test(arguments: [0, 14, 200, 255] as [UInt8])
+    @Test(arguments: [0, 15, 200, 255] as [UInt8])
     func unknownKindIsRejected(kind: UInt8) {
         #expect(throws: FrameError.unknownKind(kind)) { try decode([kind, 0, 0, 0, 1]) }
     }

@@ -12,7 +12,7 @@ final class RecordingDelegate: LinkDelegate, @unchecked Sendable {  // every fie
     let closeReason = Locked<LinkError?>(nil)
     let closed = Completion()
 
-    func link(_ link: Link, didOpen stream: Mux.Stream, to target: StreamTarget) {
+    func link(_ link: Link, didOpen stream: Mux.Stream, to target: StreamTarget, from origin: StreamOrigin?) {
         opened.withLock { $0.append(stream) }
     }
 

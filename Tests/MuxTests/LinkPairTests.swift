@@ -10,7 +10,7 @@ final class PairingDelegate: LinkDelegate, @unchecked Sendable {  // every field
     let streams = Locked<[Mux.Stream]>([])
     let refusesNext = Locked<ResetReason?>(nil)
 
-    func link(_ link: Link, didOpen stream: Mux.Stream, to target: StreamTarget) {
+    func link(_ link: Link, didOpen stream: Mux.Stream, to target: StreamTarget, from origin: StreamOrigin?) {
         if let reason = refusesNext.withLock({ $0.take() }) { return stream.refuse(reason) }
         guard let (streamEnd, targetEnd) = try? connectedPair() else { return stream.refuse(.aborted) }
         targets.withLock { $0.append(targetEnd) }

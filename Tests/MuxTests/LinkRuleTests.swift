@@ -33,7 +33,7 @@ struct LinkRuleTests {
     private func openedStream(_ harness: LinkHarness, window: UInt32 = 65_536) throws -> Mux.Stream {
         #expect(harness.slots.tryAcquire())
         let stream = try #require(harness.link.openStream(to: .defaultTarget))
-        #expect(harness.receive { if case .open(1, _, _) = $0 { true } else { false } } != nil)
+        #expect(harness.receive { if case .open(1, _, _, _) = $0 { true } else { false } } != nil)
         try harness.send([.openOK(1, window: window)])
         #expect(stream.awaitEstablished() == .established)
         return stream
@@ -52,14 +52,14 @@ struct LinkRuleTests {
 
     @Test func openWithAnIdOfTheReceiversParityEndsTheLink() throws {
         let harness = try LinkHarness(role: .remote)
-        try harness.send([.open(2, window: 65_536, target: .defaultTarget)])
+        try harness.send([.open(2, window: 65_536, target: .defaultTarget, origin: nil)])
         expectViolation(harness, "OPEN for stream 2, an id of ours")
     }
 
     @Test func openWhoseIdDoesNotIncreaseEndsTheLink() throws {
         let harness = try LinkHarness(role: .remote)
         try harness.send([
-            .open(3, window: 65_536, target: .defaultTarget), .open(1, window: 65_536, target: .defaultTarget),
+            .open(3, window: 65_536, target: .defaultTarget, origin: nil), .open(1, window: 65_536, target: .defaultTarget, origin: nil),
         ])
         expectViolation(harness, "OPEN for stream 1 does not increase the stream id")
     }
@@ -78,7 +78,7 @@ struct LinkRuleTests {
 
     @Test func framesForAStreamThatEndedAreIgnored() throws {
         let harness = try LinkHarness(role: .remote)
-        try harness.send([.open(1, window: 65_536, target: .defaultTarget)])
+        try harness.send([.open(1, window: 65_536, target: .defaultTarget, origin: nil)])
         #expect(eventually { harness.delegate.opened.withLock { $0.count } == 1 })
         harness.delegate.opened.withLock { $0[0] }.refuse(.notAllowed)
         #expect(harness.receive { $0 == .reset(1, .notAllowed) } != nil)
@@ -104,7 +104,7 @@ struct LinkRuleTests {
         defer { client.close() }
         try client.sendAll(Array("GET /".utf8))
         client.shutdown(.write)
-        #expect(harness.receive { if case .open(1, _, _) = $0 { true } else { false } } != nil)
+        #expect(harness.receive { if case .open(1, _, _, _) = $0 { true } else { false } } != nil)
         #expect(harness.receive { if case .data(1, _) = $0 { true } else { false } } == .data(1, Array("GET /".utf8)))
         #expect(harness.receive { $0 == .fin(1) } != nil)
     }
@@ -140,7 +140,7 @@ struct LinkRuleTests {
 
     @Test func theAnsweringEndHoldsTheOpenersBytesAndFINUntilItsTargetConnects() throws {
         let harness = try LinkHarness(role: .remote)
-        try harness.send([.open(1, window: 65_536, target: .defaultTarget), .data(1, Array("EHLO".utf8)), .fin(1)])
+        try harness.send([.open(1, window: 65_536, target: .defaultTarget, origin: nil), .data(1, Array("EHLO".utf8)), .fin(1)])
         #expect(eventually { harness.delegate.opened.withLock { $0.count } == 1 })
         try harness.send([.ping(0xC0FFEE)])
         #expect(harness.receive { $0 == .pong(0xC0FFEE) } != nil, "held bytes are no violation")
@@ -159,7 +159,7 @@ struct LinkRuleTests {
         let harness = try LinkHarness(role: .remote)
         let full = [UInt8](repeating: 7, count: Limits.maxDataPayload)
         try harness.send([
-            .open(1, window: 65_536, target: .defaultTarget), .data(1, full), .data(1, full), .data(1, [1]),
+            .open(1, window: 65_536, target: .defaultTarget, origin: nil), .data(1, full), .data(1, full), .data(1, [1]),
         ])
         expectViolation(
             harness, "stream 1 sent more than the \(Limits.openingWindow) bytes of the opening window before OPEN_OK")
@@ -260,7 +260,7 @@ struct LinkRuleTests {
         harness.link.beginDrain()  // every OPEN from now on is answered with RESET
         for batch in 0..<40 {
             let first = UInt32(batch * 500) * 2 + 1
-            let opens = (0..<500).map { Frame.open(first + UInt32($0) * 2, window: 65_536, target: .defaultTarget) }
+            let opens = (0..<500).map { Frame.open(first + UInt32($0) * 2, window: 65_536, target: .defaultTarget, origin: nil) }
             guard (try? harness.send(opens)) != nil else { break }
         }
         expectViolation(
@@ -274,7 +274,7 @@ struct LinkRuleTests {
         let harness = try LinkHarness(role: .remote)
         let link = harness.link
         harness.slots.onAcquire { link.beginDrain() }  // between the reader's two checks of the drain
-        try harness.send([.open(1, window: 65_536, target: .defaultTarget)])
+        try harness.send([.open(1, window: 65_536, target: .defaultTarget, origin: nil)])
         #expect(harness.receive { $0 == .reset(1, .aborted) } != nil)
         #expect(harness.delegate.opened.withLock { $0.isEmpty })
         #expect(link.streamCount == 0)

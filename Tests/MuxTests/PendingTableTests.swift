@@ -58,6 +58,21 @@ import Testing
         #expect(table.count == 4)
     }
 
+    @Test func aBalancersConnectionsAwaitTheirHeaderOutsideTheBalancersCapThenCountForTheClientItNames() {
+        var table = PendingTable(capacity: 100, capacityPerSource: 2)
+        var generator = SeededGenerator(seed: 4)
+        for fd in Int32(10)..<15 {
+            let provisional = ConnectionSource(awaitingHeaderOn: fd)
+            #expect(table.admit(fd, from: provisional, now: UInt64(fd), deadline: 1000, using: &generator) == nil)
+        }
+        #expect(table.count == 5, "five connections from one balancer, beyond its per-source cap of 2")
+        #expect(table.reassign(10, to: source(7)) == nil)
+        #expect(table.reassign(11, to: source(7)) == nil)
+        #expect(table.reassign(12, to: source(7)) == 10, "the named client is held to its own cap")
+        #expect(table[12]?.deadline == 1000 && table[12]?.acceptedAt == 12)
+        #expect(table.count == 4)
+    }
+
     @Test func anIPv6SourceIsItsSlash64() {
         let first = ConnectionSource(
             addressBytes: [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 1] + [UInt8](repeating: 1, count: 8))

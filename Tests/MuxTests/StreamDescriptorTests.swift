@@ -93,7 +93,7 @@ struct StreamDescriptorTests {
     /// A stream the peer opened and this link accepted onto a traced connection, relaying on a thread of its
     /// own as the remote agent's would; it has exchanged FIN both ways and ended.
     private func endedStream(_ harness: LinkHarness) throws -> (Mux.Stream, TracedChannel) {
-        try harness.send([.open(1, window: 65_536, target: .defaultTarget)])
+        try harness.send([.open(1, window: 65_536, target: .defaultTarget, origin: nil)])
         #expect(eventually { harness.delegate.opened.withLock { $0.count } == 1 })
         let stream = try #require(harness.delegate.opened.withLock { $0.first })
         let link = harness.link

@@ -5,7 +5,7 @@ import CoreMetrics
 /// handlers are atomics. Gauges are recorded when they change (links, streams) or measured (round trips).
 public final class AgentMetrics: Sendable {
     private let factory: any MetricsFactory
-    /// Links up now: 0 or 1 on a local agent, any number on a remote agent.
+    /// Links up now: up to `--links` times the `--remote`s on a local agent, any number on a remote agent.
     let linksUp: Gauge
     /// Links established since the agent started, after its first.
     let linkReconnects: Counter
@@ -86,12 +86,30 @@ public final class AgentMetrics: Sendable {
         refusals.withLock { $0[reason]?.count ?? 0 }
     }
 
-    /// What the link to or from `peer` and its streams count: the agent's stream counters, and a gauge of that
-    /// link's round-trip time.
+    /// What the link from `peer` (remote agent) and its streams count: the agent's stream counters, and a gauge
+    /// of that link's round-trip time, labelled with the peer.
     func linkMetrics(peer: Endpoint) -> LinkMetrics {
+        linkMetrics(dimensions: [("link", "\(peer)")])
+    }
+
+    /// What a local agent's link `number` to `remote` and its streams count, its round trip labelled with both.
+    func linkMetrics(number: Int, remote: Endpoint) -> LinkMetrics {
+        linkMetrics(dimensions: [("link", "\(number)"), ("remote", "\(remote)")])
+    }
+
+    private func linkMetrics(dimensions: [(String, String)]) -> LinkMetrics {
         LinkMetrics(
             streamsOpened: streamsOpened, bytesToTarget: bytesToTarget, bytesToClient: bytesToClient,
-            roundTrip: Gauge(label: "tcptunnel_link_rtt_seconds", dimensions: [("link", "\(peer)")], factory: factory))
+            roundTrip: Gauge(label: "tcptunnel_link_rtt_seconds", dimensions: dimensions, factory: factory))
+    }
+
+    /// A local agent's gauge of whether its link `number` to `remote` is up (1) or not (0).
+    func linkUp(number: Int, remote: Endpoint) -> Gauge {
+        let gauge = Gauge(
+            label: "tcptunnel_link_up", dimensions: [("link", "\(number)"), ("remote", "\(remote)")],
+            factory: factory)
+        gauge.record(0)
+        return gauge
     }
 }
 

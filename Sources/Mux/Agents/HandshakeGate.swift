@@ -29,11 +29,14 @@ final class HandshakeGate: Sendable {
         /// Unix milliseconds: hellos stamped earlier are refused, so that a hello recorded before this agent
         /// started (and so missing from its replay cache) is never answered.
         var notBefore: UInt64
+        /// Balancers whose connections start with a PROXY v2 header naming the real peer.
+        var trustedBalancers: TrustedBalancers = .none
     }
 
     /// Called on the gate thread with a connection whose handshake completed; it now belongs to the callee,
-    /// blocking again, with the session keys it agreed.
-    typealias Authenticated = @Sendable (Socket, SessionKeys) -> Void
+    /// blocking again, with the session keys it agreed and its peer (the client a trusted balancer named, or
+    /// the connection's own peer).
+    typealias Authenticated = @Sendable (Socket, SessionKeys, Endpoint) -> Void
 
     private let listening: ServedSocket
     private let configuration: Configuration
@@ -97,19 +100,7 @@ final class HandshakeGate: Sendable {
     private struct GateLoop {
         static let listenerToken = UInt64.max
 
-        /// One connection waiting for its hello.
-        struct Connection {
-            let socket: Socket
-            let peer: ResolvedAddress
-            var hello = PendingHello()
-            /// Set once the hello failed: from then on input is read and dropped until the deadline.
-            var rejection: HandshakeRejection?
-
-            /// Why it ends, now that its peer has closed or reset it.
-            var reasonOnceThePeerLeft: HandshakeRejection {
-                rejection ?? (hello.hasStarted ? .silent : .closedWithoutData)
-            }
-        }
+        typealias Connection = PendingConnection
 
         let gate: HandshakeGate
         let epoll: Epoll
@@ -214,12 +205,15 @@ final class HandshakeGate: Sendable {
                 failures.log(gate.logger, level: .error, "cannot watch a new connection: \(error)")
                 return socket.close()
             }
-            if let shed = table.admit(
-                socket.fd, from: ConnectionSource(peer), now: now, deadline: deadline, using: &generator)
-            {
+            // A trusted balancer's connections wait for their header as sources of their own, so that the
+            // balancer's one address does not fill its per-source cap; the header then names the real source.
+            let isBalanced = gate.configuration.trustedBalancers.contains(peer.addressBytes)
+            let source = isBalanced ? ConnectionSource(awaitingHeaderOn: socket.fd) : ConnectionSource(peer)
+            if let shed = table.admit(socket.fd, from: source, now: now, deadline: deadline, using: &generator) {
                 self.shed(shed)
             }
-            connections[socket.fd] = Connection(socket: socket, peer: peer)
+            connections[socket.fd] = Connection(
+                socket: socket, peer: peer, proxyHeader: isBalanced ? ProxyHeaderReader() : nil)
         }
 
         // MARK: Reading hellos
@@ -227,7 +221,7 @@ final class HandshakeGate: Sendable {
         private mutating func service(_ fd: Int32) {
             guard var connection = connections[fd] else { return }
             // A rejected connection's input is dropped: up to a buffer's worth per wake.
-            let wanted = connection.rejection == nil ? connection.hello.missing : buffer.count
+            let wanted = connection.wanted(dropping: buffer.count)
             let result = buffer.withUnsafeMutableBytes { raw in
                 Result { () throws(SocketError) in
                     try connection.socket.receive(into: UnsafeMutableRawBufferPointer(rebasing: raw[..<wanted]))
@@ -241,6 +235,7 @@ final class HandshakeGate: Sendable {
                 return close(fd, as: connection.reasonOnceThePeerLeft)
             }
             guard connection.rejection == nil else { return }
+            if connection.proxyHeader != nil { return receiveProxyHeader(fd, connection, count: count) }
             let configuration = gate.configuration
             let progress = connection.hello.append(
                 buffer[..<count], keys: configuration.keys, nowMillis: UnixClock.nowMillis(),
@@ -253,6 +248,23 @@ final class HandshakeGate: Sendable {
                     return reject(fd, connection, as: .replayed, detail: "hello already answered")
                 }
                 answer(fd, connection, verified)
+            }
+        }
+
+        /// Takes `count` bytes of a trusted balancer's PROXY v2 header; once it is whole, the client it names
+        /// stands for the connection (and its per-source cap), and the hello follows.
+        private mutating func receiveProxyHeader(_ fd: Int32, _ connection: Connection, count: Int) {
+            var connection = connection
+            switch connection.proxyHeader!.append(buffer[..<count]) {
+            case .incomplete: connections[fd] = connection
+            case .rejected(let reason): reject(fd, connection, as: .badProxyHeader, detail: reason)
+            case .complete(let origin):
+                connection.proxyHeader = nil
+                connection.proxiedSource = origin?.source
+                let source = origin.map { ConnectionSource(addressBytes: $0.source.bytes) } ?? ConnectionSource(
+                    connection.peer)
+                connections[fd] = connection
+                if let shed = table.reassign(fd, to: source) { self.shed(shed) }
             }
         }
 
@@ -275,7 +287,7 @@ final class HandshakeGate: Sendable {
             connections[fd] = nil
             epoll.forget(fd)
             connection.socket.setBlocking(true)
-            onAuthenticated(connection.socket, response.keys)
+            onAuthenticated(connection.socket, response.keys, connection.peerEndpoint)
         }
 
         private mutating func reject(
@@ -284,8 +296,9 @@ final class HandshakeGate: Sendable {
             var connection = connection
             connection.rejection = reason
             connection.hello = PendingHello()  // a failed hello keeps no buffer while it is held
+            connection.proxyHeader = nil
             connections[fd] = connection
-            gate.logger.debug("connection from \(connection.peer.endpoint) refused (\(reason)): \(detail)")
+            gate.logger.debug("connection from \(connection.peerEndpoint) refused (\(reason)): \(detail)")
         }
 
         // MARK: Closing
@@ -310,7 +323,7 @@ final class HandshakeGate: Sendable {
             report.record(reason)
             gate.metrics.recordRejection(reason)
             if reason == .closedWithoutData || reason == .shed {
-                gate.logger.debug("connection from \(connection.peer.endpoint) closed: \(reason)")
+                gate.logger.debug("connection from \(connection.peerEndpoint) closed: \(reason)")
             }
             connection.socket.close()
         }

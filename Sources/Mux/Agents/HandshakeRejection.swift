@@ -14,8 +14,11 @@ package enum HandshakeRejection: CaseIterable, Sendable, CustomStringConvertible
     case replayed
     /// Dropped to make room while the pending table was full, or its source was at its cap: a flood.
     case shed
-    /// The peer closed without sending a byte: a load balancer's health check, or a port scan.
+    /// The peer closed without sending a byte (or, from a trusted balancer, a byte past its PROXY header): a
+    /// load balancer's health check, or a port scan.
     case closedWithoutData
+    /// A connection from an `--accept-proxy-from` address did not start with a PROXY v2 header.
+    case badProxyHeader
 
     /// The rejection a failed hello check stands for.
     init(_ error: CryptoError) {
@@ -34,6 +37,7 @@ package enum HandshakeRejection: CaseIterable, Sendable, CustomStringConvertible
         case .replayed: "replayed"
         case .shed: "shed"
         case .closedWithoutData: "closed_without_data"
+        case .badProxyHeader: "bad_proxy_header"
         }
     }
 
@@ -45,6 +49,7 @@ package enum HandshakeRejection: CaseIterable, Sendable, CustomStringConvertible
         case .replayed: "replayed"
         case .shed: "shed"
         case .closedWithoutData: "closed without data"
+        case .badProxyHeader: "no PROXY v2 header"
         }
     }
 
@@ -58,6 +63,7 @@ package enum HandshakeRejection: CaseIterable, Sendable, CustomStringConvertible
         case .replayed: "a recorded hello sent again"
         case .shed: "a flood filled --max-pending or a source's --max-pending-per-source"
         case .closedWithoutData: "health checks"
+        case .badProxyHeader: "an --accept-proxy-from balancer that does not send-proxy-v2, or a host in its block that is not one"
         }
     }
 }

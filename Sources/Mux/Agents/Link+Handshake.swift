@@ -3,10 +3,10 @@ import Foundation
 import Logging
 
 extension Link {
-    /// Local role: connects to the remote agent, authenticates both ways, and returns the running link.
-    /// Blocks for at most the connect timeout plus the handshake timeout.
+    /// Local role: connects to the remote agent, authenticates both ways, and returns the running link, which
+    /// logs and metrics call link `number`. Blocks for at most the connect timeout plus the handshake timeout.
     static func connect(
-        to remote: Endpoint, key: PreSharedKey, settings: TunnelSettings, limiter: StreamLimiter,
+        to remote: Endpoint, number: Int, key: PreSharedKey, settings: TunnelSettings, limiter: StreamLimiter,
         metrics: AgentMetrics, logger: Logger, delegate: any LinkDelegate
     ) throws(LinkError) -> Link {
         let addresses: [ResolvedAddress]
@@ -27,7 +27,9 @@ extension Link {
             let peer = socket.peerEndpoint
             let link = Link(
                 channel: socket, peer: peer, keys: keys.clientSide(), role: .local, settings: settings.link,
-                slots: limiter, metrics: metrics.linkMetrics(peer: peer), logger: logger, delegate: delegate)
+                slots: limiter, metrics: metrics.linkMetrics(number: number, remote: remote),
+                logger: logger.withMetadata("link", "\(number)"), delegate: delegate,
+                name: "link \(number) to \(remote)")
             try link.start()
             return link
         } catch .resources(let error) {

@@ -3,24 +3,26 @@ import Foundation
 import Logging
 
 /// The client-facing end of the tunnel: accepts TCP clients on each of its forwards and carries each one as a
-/// stream over one persistent, encrypted link to the remote agent, re-establishing the link whenever it fails.
-/// It also asks the remote agent to listen for its reverse forwards, and connects the streams those bring back.
+/// stream over a persistent, encrypted link to a remote agent: it keeps `linksPerRemote` links to each remote
+/// endpoint, each re-established on its own whenever it fails, and gives each new client the open link with the
+/// fewest streams. It also asks each remote agent it reaches to listen for its reverse forwards, and connects
+/// the streams those bring back.
 ///
-/// Threads: one accept thread per listening forward; one link supervisor thread that connects, reconnects and
-/// re-asks for reverse forwards; per client, a thread of its own (see `LocalClients`); per reverse-forward
-/// stream, a thread that connects its target and then serves as the uplink.
+/// Threads: one accept thread per listening forward; per link, a supervisor thread that connects, reconnects and
+/// re-asks for reverse forwards (`LocalAgent+Links.swift`); per client, a thread of its own (see
+/// `LocalClients`); per reverse-forward stream, a thread that connects its target and then serves as the uplink.
 public final class LocalAgent: LinkDelegate, Sendable {
     /// The addresses this agent listens on, one per forward that listens here (all but `-R`), in order.
     public var listeningEndpoints: [Endpoint] { forwards.withLock { $0.listeners.map(\.listener.endpoint) } }
 
     /// A reverse forward: the remote agent listens on `listen`; its clients reach `target` from here.
-    private struct ReverseForward: Hashable {
+    struct ReverseForward: Hashable {
         let listen: Endpoint
         let target: Endpoint
     }
 
     /// What the agent forwards now; `reconfigure` changes it while the agent runs.
-    private struct Forwards {
+    struct Forwards {
         var listeners: [(forward: Forward, listener: Listener)] = []
         /// The reverse forwards by the id their LISTEN and their streams carry: 1, 2, … in the order given, and
         /// new ids for those a reload adds, so that an id never changes its meaning while the agent runs.
@@ -29,34 +31,34 @@ public final class LocalAgent: LinkDelegate, Sendable {
         var socksCredentials: SocksCredentials?
     }
 
-    private let forwards: Locked<Forwards>
-    /// The remote agent's latest answer for each reverse forward on the current link.
-    private let reverseResults = Locked<[UInt32: ListenResult]>([:])
-    private let remote: Endpoint
-    private let key: PreSharedKey
-    private let settings: TunnelSettings
-    private let logger: Logger
-    private let limiter: StreamLimiter
+    let forwards: Locked<Forwards>
+    let key: PreSharedKey
+    let settings: TunnelSettings
+    let logger: Logger
+    let limiter: StreamLimiter
     /// What this agent counts; see `AgentMetrics`.
     public let metrics: AgentMetrics
     /// Links established so far, for the reconnect counter.
-    private let linksEstablished = Locked(0)
-    /// The link new clients use, when there is one that takes new streams.
-    private let currentLink = CurrentLink()
+    let linksEstablished = Locked(0)
+    /// Every link's slot, and the choice of link for new clients.
+    let links: LinkSet
     private let clients: LocalClients
-    private let stopRequested = Completion()
+    let stopRequested = Completion()
 
     /// How often a reverse forward the remote agent could not bind (address in use) is asked for again: the
     /// port may be held by this agent's previous link, which the remote agent may not yet know is dead.
     static let listenRetryInterval = 5.0
 
     /// Binds every listening forward now (so a port in use fails here) and validates `settings`. Nothing runs
-    /// until `start()`. SOCKS listeners require `socksCredentials` when given. Counts go to `metrics`.
+    /// until `start()`, which links `linksPerRemote` times to each of `remotes`. SOCKS listeners require
+    /// `socksCredentials` when given. Counts go to `metrics`.
     public init(
-        forwards: [Forward], remote: Endpoint, key: PreSharedKey, socksCredentials: SocksCredentials? = nil,
-        settings: TunnelSettings, metrics: AgentMetrics = AgentMetrics(), logger: Logger
+        forwards: [Forward], remotes: [Endpoint], linksPerRemote: Int = 1, key: PreSharedKey,
+        socksCredentials: SocksCredentials? = nil, settings: TunnelSettings, metrics: AgentMetrics = AgentMetrics(),
+        logger: Logger
     ) throws(AgentError) {
         precondition(!forwards.isEmpty, "a local agent needs at least one forward")
+        precondition(!remotes.isEmpty && linksPerRemote >= 1, "a local agent needs at least one link")
         do {
             try settings.validate()
         } catch {
@@ -79,7 +81,8 @@ public final class LocalAgent: LinkDelegate, Sendable {
         }
         let forwards = Locked(initial)
         self.forwards = forwards
-        self.remote = remote
+        let links = LinkSet(remotes: remotes, linksPerRemote: linksPerRemote)
+        self.links = links
         self.key = key
         self.settings = settings
         self.logger = logger
@@ -87,8 +90,18 @@ public final class LocalAgent: LinkDelegate, Sendable {
         let limiter = StreamLimiter(limit: settings.maxStreams, metrics: metrics)
         self.limiter = limiter
         clients = LocalClients(
-            link: currentLink, limiter: limiter, settings: settings, remote: remote, metrics: metrics, logger: logger
+            links: links, limiter: limiter, settings: settings, metrics: metrics, logger: logger
         ) { forwards.withLock { $0.socksCredentials } }
+    }
+
+    /// A local agent with one link to `remote`.
+    public convenience init(
+        forwards: [Forward], remote: Endpoint, key: PreSharedKey, socksCredentials: SocksCredentials? = nil,
+        settings: TunnelSettings, metrics: AgentMetrics = AgentMetrics(), logger: Logger
+    ) throws(AgentError) {
+        try self.init(
+            forwards: forwards, remotes: [remote], key: key, socksCredentials: socksCredentials, settings: settings,
+            metrics: metrics, logger: logger)
     }
 
     /// A local agent whose clients on `listen` reach the remote agent's default target.
@@ -102,7 +115,9 @@ public final class LocalAgent: LinkDelegate, Sendable {
     public func start() throws(AgentError) {
         let (listeners, hasCredentials) = forwards.withLock { ($0.listeners, $0.socksCredentials != nil) }
         do {
-            try startThread(named: "link-supervisor") { self.superviseLink() }
+            for index in 0..<links.count {
+                try startThread(named: "link-\(index + 1)") { self.superviseLink(at: index) }
+            }
             for (forward, listener) in listeners {
                 try startListening(forward, on: listener, hasCredentials: hasCredentials)
             }
@@ -111,7 +126,7 @@ public final class LocalAgent: LinkDelegate, Sendable {
             for (_, listener) in listeners { listener.stop() }
             throw .resources(error)
         }
-        logger.info("local agent tunnelling to \(remote) (key \(key.fingerprint))")
+        logger.info("local agent tunnelling to \(links.summary) (key \(key.fingerprint))")
     }
 
     private func startListening(_ forward: Forward, on listener: Listener, hasCredentials: Bool) throws(ThreadError) {
@@ -127,24 +142,26 @@ public final class LocalAgent: LinkDelegate, Sendable {
     }
 
     /// Stops accepting, lets streams in flight finish for up to the drain timeout, then resets the rest and
-    /// closes the link cleanly (GOAWAY).
+    /// closes the links cleanly (GOAWAY).
     public func stop() {
-        let link = currentLink.stop()
+        let current = links.stop()
         stopRequested.complete()
         for (_, listener) in forwards.withLock({ $0.listeners }) { listener.stop() }
-        guard let link else { return }
-        link.beginDrain()
-        let open = link.streamCount
+        for link in current { link.beginDrain() }
+        let open = current.reduce(0) { $0 + $1.streamCount }
         if open > 0 { logger.info("letting \(open) streams finish (up to \(Int(settings.drainTimeout)) s)") }
-        if !link.waitUntilDrained(deadline: .now + .seconds(settings.drainTimeout)) {
-            logger.warning("drain timeout: resetting \(link.streamCount) streams")
+        let deadline = ContinuousClock.now + .seconds(settings.drainTimeout)
+        let unfinished = current.filter { !$0.waitUntilDrained(deadline: deadline) }
+        if !unfinished.isEmpty {
+            logger.warning("drain timeout: resetting \(unfinished.reduce(0) { $0 + $1.streamCount }) streams")
         }
-        link.finishDrain(waitingUpTo: 2)
+        for link in current { link.finishDrain(waitingUpTo: 2) }
     }
 
     /// Changes what the agent forwards while it runs (a reload): forwards that are no longer wanted stop taking
-    /// new clients, new ones start, and those in both lists go on untouched; so do the link and every stream in
-    /// flight, whichever forward it came from. Reverse forwards are asked for or cancelled on the link at once.
+    /// new clients, new ones start, and those in both lists go on untouched; so do the links and every stream in
+    /// flight, whichever forward it came from. Reverse forwards are asked for or cancelled at once, on the link
+    /// that asks for them from each remote agent.
     /// Returns one line per change; a new forward whose port cannot be bound is reported there and skipped.
     public func reconfigure(forwards wanted: [Forward], socksCredentials: SocksCredentials?) -> [String] {
         var changes: [String] = []
@@ -198,21 +215,24 @@ public final class LocalAgent: LinkDelegate, Sendable {
             case .reverse: break
             }
         }
-        reverseResults.withLock { results in for id in cancelled.keys { results[id] = nil } }
-        let link = currentLink.current
+        links.forgetResults(for: cancelled.keys)
+        let askers = links.reverseForwardLinks
         for (id, reverse) in cancelled {
-            link?.send(.unlisten(forward: id))
+            for link in askers { link.send(.unlisten(forward: id)) }
             changes.append("cancelled \(Forward.reverse(listen: reverse.listen, target: reverse.target))")
         }
         for reverse in asked {
             changes.append("asked for \(Forward.reverse(listen: reverse.listen, target: reverse.target))")
         }
-        if let link { requestReverseForwards(on: link) }
+        for link in askers { requestReverseForwards(on: link) }
         return changes
     }
 
     /// Whether a link that takes new streams is up now.
-    public var isLinkUp: Bool { currentLink.current?.isOpenForStreams ?? false }
+    public var isLinkUp: Bool { links.links.contains { $0.isOpenForStreams } }
+
+    /// Links that take new streams now.
+    public var openLinkCount: Int { links.links.filter(\.isOpenForStreams).count }
 
     /// Streams running now.
     public var streamCount: Int { limiter.openCount }
@@ -223,65 +243,23 @@ public final class LocalAgent: LinkDelegate, Sendable {
     /// Streams refused for `reason` since the start, by the remote agent or (reverse forwards) by this one.
     package func refusedCount(_ reason: ResetReason) -> Int { metrics.refusals(reason) }
 
-    /// The remote agent's answer for the reverse forward that listens on `listen` there, on the current link.
+    /// The first remote agent's answer for the reverse forward that listens on `listen` there, on the link that
+    /// asks for it.
     package func reverseForwardResult(listen: Endpoint) -> ListenResult? {
         guard let id = forwards.withLock({ $0.reverse.first { $0.value.listen == listen }?.key }) else { return nil }
-        return reverseResults.withLock { $0[id] }
+        return reverseForwardResults(forward: id).first
     }
 
-    // MARK: The link supervisor thread
-
-    private func superviseLink() {
-        var delay = Backoff.initialDelay
-        while !stopRequested.hasCompleted {
-            do {
-                let link = try Link.connect(
-                    to: remote, key: key, settings: settings, limiter: limiter, metrics: metrics, logger: logger,
-                    delegate: self)
-                guard currentLink.publish(link) else {
-                    link.close(.localShutdown)
-                    return
-                }
-                logger.info("link up to \(remote)")
-                metrics.linksUp.record(1)
-                if linksEstablished.withLock({ count in
-                    count += 1
-                    return count > 1
-                }) {
-                    metrics.linkReconnects.increment()
-                }
-                delay = Backoff.initialDelay
-                reverseResults.withLock { $0 = [:] }
-                requestReverseForwards(on: link)
-                while !link.stoppedOpening.wait(seconds: Self.listenRetryInterval) { requestReverseForwards(on: link) }
-                _ = currentLink.publish(nil)
-                // A draining link (the remote agent is stopping) finishes its streams on its own; connect the
-                // next one at once for new clients.
-                if !link.isClosed { continue }
-            } catch {
-                if error.isHandshakeFailure { metrics.handshakeFailures.increment() }
-                logger.warning("cannot establish link to \(remote): \(error); retrying in \(Backoff.format(delay))")
-            }
-            if stopRequested.wait(seconds: Backoff.jittered(delay)) { return }
-            delay = Backoff.next(after: delay)
-        }
-    }
-
-    /// Asks the remote agent to listen for each reverse forward it has not bound on this link yet (none
-    /// asked, or the address was in use or the bind failed; a refusal by its rules is not asked again).
-    private func requestReverseForwards(on link: Link) {
-        let results = reverseResults.withLock { $0 }
-        for (id, forward) in forwards.withLock({ $0.reverse }).sorted(by: { $0.key < $1.key }) {
-            switch results[id] {
-            case .bound, .notAllowed: continue
-            case nil, .addressInUse, .failed: link.send(.listen(forward: id, address: forward.listen))
-            }
+    /// Each remote agent's answer for reverse forward `id`, in slot order, from the links that ask for it.
+    package func reverseForwardResults(forward id: UInt32) -> [ListenResult] {
+        (0..<links.count).compactMap { index in
+            links.asksForReverseForwards(at: index) ? links[index].listenResults[id] : nil
         }
     }
 
     // MARK: LinkDelegate, called on link threads
 
-    func link(_ link: Link, didOpen stream: Stream, to target: StreamTarget) {
+    func link(_ link: Link, didOpen stream: Stream, to target: StreamTarget, from origin: StreamOrigin?) {
         guard case .reverseForward(let id) = target, let forward = forwards.withLock({ $0.reverse[id] }) else {
             metrics.recordRefusal(.notAllowed)
             logger.warning("refused stream \(stream.id) to \(target): the remote agent may only open reverse forwards")
@@ -296,7 +274,9 @@ public final class LocalAgent: LinkDelegate, Sendable {
                 logger.warning("reverse forward \(forward.listen): \(error)")
                 return .failure(.nameNotResolved)
             }
-            return StreamAcceptor.connect(to: addresses, timeout: settings.connectTimeout).mapError { error in
+            return StreamAcceptor.connect(
+                to: addresses, timeout: settings.connectTimeout, proxyProtocol: settings.proxyProtocol, origin: origin
+            ).mapError { error in
                 let reason = StreamAcceptor.reason(for: error)
                 metrics.recordRefusal(reason)
                 logger.warning("reverse forward \(forward.listen): cannot connect to \(forward.target): \(error)")
@@ -317,10 +297,7 @@ public final class LocalAgent: LinkDelegate, Sendable {
         guard let reverse = forwards.withLock({ $0.reverse[forward] }) else {
             return logger.debug("the remote agent answered LISTEN for reverse forward \(forward), since cancelled")
         }
-        let previous = reverseResults.withLock { results in
-            defer { results[forward] = result }
-            return results[forward]
-        }
+        let previous = links.record(result, forward: forward, on: link)
         let what = "the remote agent's \(reverse.listen) → \(reverse.target) (-R)"
         switch result {
         case .bound: logger.info("reverse forward up: \(what)")
@@ -337,9 +314,7 @@ public final class LocalAgent: LinkDelegate, Sendable {
     }
 
     func linkDidClose(_ link: Link, reason: LinkError) {
-        // A draining link may end after its successor came up: the gauge counts the link in use, if any.
-        let current = currentLink.current
-        metrics.linksUp.record(current == nil || current === link ? 0 : 1)
-        logger.log(level: reason.isPlanned ? .info : .warning, "link to \(remote) down: \(reason)")
+        metrics.linksUp.record(links.links.filter { !$0.isClosed }.count)
+        logger.log(level: reason.isPlanned ? .info : .warning, "\(link.name) down: \(reason)")
     }
 }

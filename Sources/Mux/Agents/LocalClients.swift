@@ -7,10 +7,9 @@ import Logging
 /// thread. At most `Limits.maxSocksHandshakes` clients are negotiating at once, and they hold no stream slot,
 /// so clients stalling in their handshake never take the slots other forwards' clients need.
 final class LocalClients: Sendable {
-    private let link: CurrentLink
+    private let links: LinkSet
     private let limiter: StreamLimiter
     private let settings: TunnelSettings
-    private let remote: Endpoint
     private let metrics: AgentMetrics
     private let logger: Logger
     /// The SOCKS credentials in force now (a reload may change them).
@@ -20,13 +19,12 @@ final class LocalClients: Sendable {
     private let socksWarnings = LogThrottle()
 
     init(
-        link: CurrentLink, limiter: StreamLimiter, settings: TunnelSettings, remote: Endpoint, metrics: AgentMetrics,
-        logger: Logger, socksCredentials: @escaping @Sendable () -> SocksCredentials?
+        links: LinkSet, limiter: StreamLimiter, settings: TunnelSettings, metrics: AgentMetrics, logger: Logger,
+        socksCredentials: @escaping @Sendable () -> SocksCredentials?
     ) {
-        self.link = link
+        self.links = links
         self.limiter = limiter
         self.settings = settings
-        self.remote = remote
         self.metrics = metrics
         self.logger = logger
         self.socksCredentials = socksCredentials
@@ -77,7 +75,7 @@ final class LocalClients: Sendable {
     /// stream thread then fits its stack in two pages (see `Limits.threadStackSize`).
     private func serve(_ client: Socket, to target: StreamTarget, answer: Link.ClientAnswer) {
         let peer = client.peerEndpoint
-        guard let link = link.await(seconds: settings.linkWaitTimeout) else {
+        guard let link = links.await(seconds: settings.linkWaitTimeout) else {
             return close(client, peer: peer, answer: answer)
         }
         if case .refused(let reason) = link.carry(client, to: target, answer: answer) {
@@ -88,7 +86,8 @@ final class LocalClients: Sendable {
     /// Closes a client that found no link to carry it within the wait, and releases its slot.
     @inline(never)
     private func close(_ client: Socket, peer: Endpoint, answer: Link.ClientAnswer) {
-        logger.warning("closing client \(peer): no link to \(remote) within \(Int(settings.linkWaitTimeout)) s")
+        logger.warning(
+            "closing client \(peer): no link to \(links.summary) within \(Int(settings.linkWaitTimeout)) s")
         if case .socks(let server) = answer { server.reply(.generalFailure) } else { client.setAbortOnClose() }
         limiter.release()
         client.close()

@@ -3,6 +3,9 @@
 struct ConnectionSource: Hashable, Sendable {
     private let isIPv6: Bool
     private let prefix: UInt64
+    /// A trusted balancer's connection still waiting for the PROXY header that names its source: a source of
+    /// its own, keyed by its descriptor; -1 for a source known by its address.
+    private let awaitingHeader: Int32
 
     /// The source of a peer address as accept(2) fills it in.
     init(_ address: ResolvedAddress) {
@@ -16,6 +19,14 @@ struct ConnectionSource: Hashable, Sendable {
         isIPv6 = bytes.count == 16 && !isMapped
         let significant = isIPv6 ? bytes[..<8] : bytes.suffix(4)
         prefix = significant.reduce(0) { $0 << 8 | UInt64($1) }
+        awaitingHeader = -1
+    }
+
+    /// The provisional source of a trusted balancer's connection `fd` until its header names the client.
+    init(awaitingHeaderOn fd: Int32) {
+        isIPv6 = false
+        prefix = 0
+        awaitingHeader = fd
     }
 }
 
@@ -79,6 +90,22 @@ struct PendingTable {
         }
         if let shed { remove(shed) }
         entries[fd] = Entry(source: source, acceptedAt: now, deadline: deadline, position: order.count)
+        order.append(fd)
+        bySource[source, default: []].append(fd)
+        return shed
+    }
+
+    /// Counts pending `fd` as coming from `source` from now on (a trusted balancer named its client). Returns the
+    /// descriptor shed to make room, if that source was at its cap: its oldest other pending connection.
+    mutating func reassign(_ fd: Int32, to source: ConnectionSource) -> Int32? {
+        guard let entry = remove(fd) else { return nil }
+        var shed: Int32?
+        if let sameSource = bySource[source], sameSource.count >= capacityPerSource {
+            shed = oldest(of: sameSource)
+            remove(shed!)
+        }
+        entries[fd] = Entry(
+            source: source, acceptedAt: entry.acceptedAt, deadline: entry.deadline, position: order.count)
         order.append(fd)
         bySource[source, default: []].append(fd)
         return shed

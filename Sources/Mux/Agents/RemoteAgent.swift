@@ -17,6 +17,7 @@ public final class RemoteAgent: LinkDelegate, @unchecked Sendable {
     public let listeningEndpoint: Endpoint
 
     private let gate: HandshakeGate
+    private let trustedBalancers: TrustedBalancers
     /// What streams may reach; `reconfigure` replaces it while the agent runs.
     private let allowList: Locked<AllowList>
     private let reverseListeners: ReverseListeners
@@ -31,14 +32,19 @@ public final class RemoteAgent: LinkDelegate, @unchecked Sendable {
     private let refusedListens = Locked(0)
     /// Links accepted so far, for the reconnect counter.
     private let linksEstablished = Locked(0)
+    /// This agent's instance, drawn at start and sent on every link (AGENT_ID), so that a local agent can
+    /// tell its links to this agent from its links to another one behind the same balancer.
+    let instanceID = AgentInstance.draw()
 
     /// Binds `listen` now (so a port in use fails here) and validates `settings`. Nothing runs until `start()`.
     /// Streams reach `allowList`'s default target and what its rules name; reverse forwards may listen where
     /// `listenRules` allow, and nowhere without them. `keys` holds the key local agents use, or two keys while
-    /// they move from one to the other (rotation).
+    /// they move from one to the other (rotation). Connections from `trustedBalancers` start with a PROXY v2
+    /// header that names the peer they stand for.
     public init(
         listen: Endpoint, allowList: AllowList, listenRules: [ListenRule] = [], keys: [PreSharedKey],
-        settings: TunnelSettings, metrics: AgentMetrics = AgentMetrics(), logger: Logger
+        trustedBalancers: TrustedBalancers = .none, settings: TunnelSettings, metrics: AgentMetrics = AgentMetrics(),
+        logger: Logger
     ) throws(AgentError) {
         precondition(!keys.isEmpty, "a remote agent needs a key")
         do {
@@ -54,6 +60,7 @@ public final class RemoteAgent: LinkDelegate, @unchecked Sendable {
         }
         listeningEndpoint = socket.localEndpoint
         self.allowList = Locked(allowList)
+        self.trustedBalancers = trustedBalancers
         reverseListeners = ReverseListeners(rules: listenRules)
         self.keys = keys
         self.settings = settings
@@ -62,7 +69,8 @@ public final class RemoteAgent: LinkDelegate, @unchecked Sendable {
         limiter = StreamLimiter(limit: settings.maxStreams, metrics: metrics)
         let configuration = HandshakeGate.Configuration(
             keys: keys, handshakeTimeout: settings.handshakeTimeout, maxPending: settings.maxPending,
-            maxPendingPerSource: settings.maxPendingPerSource, notBefore: UnixClock.nowMillis())
+            maxPendingPerSource: settings.maxPendingPerSource, notBefore: UnixClock.nowMillis(),
+            trustedBalancers: trustedBalancers)
         gate = HandshakeGate(listening: socket, configuration: configuration, metrics: metrics, logger: logger)
     }
 
@@ -76,15 +84,22 @@ public final class RemoteAgent: LinkDelegate, @unchecked Sendable {
 
     /// Starts accepting links. Returns at once.
     public func start() throws(AgentError) {
-        try gate.start { [weak self] socket, sessionKeys in
+        try gate.start { [weak self] socket, sessionKeys, peer in
             guard let self else { return socket.close() }
-            establishLink(socket, keys: sessionKeys)
+            establishLink(socket, keys: sessionKeys, peer: peer)
         }
         let fingerprints = keys.map(\.fingerprint).joined(separator: ", ")
         let allowList = self.allowList.withLock { $0 }
         logger.info(
-            "remote agent listening on \(listeningEndpoint), forwarding to \(allowList.defaultTarget) (\(keys.count == 1 ? "key" : "keys") \(fingerprints))"
+            "remote agent \(AgentInstance.text(instanceID)) listening on \(listeningEndpoint), forwarding to \(allowList.defaultTarget) (\(keys.count == 1 ? "key" : "keys") \(fingerprints))"
         )
+        if let version = settings.proxyProtocol {
+            logger.info("targets are sent a PROXY protocol \(version.rawValue) header naming each client")
+        }
+        if !trustedBalancers.isEmpty {
+            logger.info(
+                "connections from \(trustedBalancers.descriptions.joined(separator: ", ")) must start with a PROXY v2 header")
+        }
         if !allowList.rules.isEmpty {
             logger.info("local agents may also reach: \(allowList.rules.map(\.description).joined(separator: ", "))")
         }
@@ -155,9 +170,9 @@ public final class RemoteAgent: LinkDelegate, @unchecked Sendable {
     /// Connections turned away before authentication for `reason` since the start.
     package func rejectedCount(_ reason: HandshakeRejection) -> Int { metrics.rejections(reason) }
 
-    /// Runs on the handshake thread, so it must not block: starts a link on a connection that authenticated.
-    private func establishLink(_ socket: Socket, keys: SessionKeys) {
-        let peer = socket.peerEndpoint
+    /// Runs on the handshake thread, so it must not block: starts a link on a connection from `peer` that
+    /// authenticated, and names this agent on it first.
+    private func establishLink(_ socket: Socket, keys: SessionKeys, peer: Endpoint) {
         socket.prepareForLink()
         let link = Link(
             channel: socket, peer: peer, keys: keys.serverSide(), role: .remote, settings: settings.link,
@@ -168,6 +183,7 @@ public final class RemoteAgent: LinkDelegate, @unchecked Sendable {
         } catch {
             return failures.log(logger, level: .error, "closing the link from \(peer): \(error)")
         }
+        link.send(.agentID(instanceID))
         links.withLock { links in
             links[ObjectIdentifier(link)] = link
             if link.isClosed { links[ObjectIdentifier(link)] = nil }
@@ -184,7 +200,7 @@ public final class RemoteAgent: LinkDelegate, @unchecked Sendable {
 
     // MARK: LinkDelegate, called on link threads
 
-    func link(_ link: Link, didOpen stream: Stream, to target: StreamTarget) {
+    func link(_ link: Link, didOpen stream: Stream, to target: StreamTarget, from origin: StreamOrigin?) {
         let allowList = self.allowList.withLock { $0 }
         StreamAcceptor.start(stream, logger: link.logger) { [self, settings] in
             let decision = allowList.decide(target)
@@ -194,7 +210,10 @@ public final class RemoteAgent: LinkDelegate, @unchecked Sendable {
                 return .failure(refusal)
             }
             link.logger.debug("stream \(stream.id) to \(target): \(decision.verdict)")
-            return StreamAcceptor.connect(to: decision.addresses, timeout: settings.connectTimeout).mapError { error in
+            return StreamAcceptor.connect(
+                to: decision.addresses, timeout: settings.connectTimeout, proxyProtocol: settings.proxyProtocol,
+                origin: origin
+            ).mapError { error in
                 let reason = StreamAcceptor.reason(for: error)
                 metrics.recordRefusal(reason)
                 link.logger.warning("stream \(stream.id): cannot connect to \(target): \(error)")

@@ -23,9 +23,23 @@ enum StreamAcceptor {
         }
     }
 
-    /// Connects to the first of `addresses` that answers within `timeout` seconds each.
-    static func connect(to addresses: [ResolvedAddress], timeout: Double) -> Result<Socket, SocketError> {
-        Result { () throws(SocketError) in try Socket.connect(to: addresses, timeout: timeout) }
+    /// Connects to the first of `addresses` that answers within `timeout` seconds each, then, with
+    /// `proxyProtocol`, sends it the PROXY header for a client from `origin` before anything else.
+    static func connect(
+        to addresses: [ResolvedAddress], timeout: Double, proxyProtocol: ProxyProtocolVersion?,
+        origin: StreamOrigin?
+    ) -> Result<Socket, SocketError> {
+        Result { () throws(SocketError) in
+            let socket = try Socket.connect(to: addresses, timeout: timeout)
+            guard let proxyProtocol else { return socket }
+            do throws(SocketError) {
+                try socket.sendAll(ProxyHeader.encode(origin, version: proxyProtocol))
+            } catch {
+                socket.close()
+                throw error
+            }
+            return socket
+        }
     }
 
     /// The reason an OPEN is refused for when the target's connect failed with `error`.

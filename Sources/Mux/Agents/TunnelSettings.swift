@@ -42,6 +42,9 @@ public struct TunnelSettings: Sendable, Equatable {
     public var idleTimeout: Double = 0
     /// Seconds a stopping agent lets streams in flight finish before it resets them.
     public var drainTimeout: Double = 10
+    /// The PROXY protocol header the agent that connects a stream's target (the remote agent; the local agent
+    /// for reverse forwards) sends it first, naming the client; `nil` (the default) sends none.
+    public var proxyProtocol: ProxyProtocolVersion?
 
     /// The defaults.
     public init() {}

@@ -48,7 +48,8 @@ extension Link {
         case .window(let id, let increment): try stream(id)?.receiveWindow(increment: increment)
         case .fin(let id): try stream(id)?.receiveFIN()
         case .reset(let id, let reason): try stream(id)?.receiveReset(reason)
-        case .open(let id, let window, let target): try acceptOpen(id: id, window: window, target: target)
+        case .open(let id, let window, let target, let origin):
+            try acceptOpen(id: id, window: window, target: target, origin: origin)
         case .openOK(let id, let window):
             guard role.opens(id) else { throw .protocolViolation("OPEN_OK for stream \(id), which the peer opened") }
             try stream(id)?.receiveOpenOK(window: window)
@@ -65,7 +66,19 @@ extension Link {
             guard role == .local else { throw .protocolViolation("LISTEN_RESULT sent to the remote agent") }
             delegate?.link(self, didAnswerListen: forward, result: result, port: port)
         case .padding: break
+        case .agentID(let instance): try receiveAgentID(instance)
         }
+    }
+
+    /// The remote agent named its instance: once per link, before anything that depends on it.
+    private func receiveAgentID(_ instance: UInt64) throws(LinkError) {
+        guard role == .local else { throw .protocolViolation("AGENT_ID sent to the remote agent") }
+        let isFirst = state.withLock { state in
+            defer { state.peerAgentID = instance }
+            return state.peerAgentID == nil
+        }
+        guard isFirst else { throw .protocolViolation("a second AGENT_ID") }
+        identified.complete()
     }
 
     /// Queues an answer the peer's frame forced; ends the link when the peer has not read the last
@@ -97,7 +110,9 @@ extension Link {
         return nil
     }
 
-    private func acceptOpen(id: StreamID, window: UInt32, target: StreamTarget) throws(LinkError) {
+    private func acceptOpen(id: StreamID, window: UInt32, target: StreamTarget, origin: StreamOrigin?)
+        throws(LinkError)
+    {
         guard !role.opens(id) else { throw .protocolViolation("OPEN for stream \(id), an id of ours") }
         let (isNew, isAccepting) = state.withLock { state in
             guard id > state.highestPeerStreamID else { return (false, false) }
@@ -127,6 +142,6 @@ extension Link {
         }
         logger.debug("stream \(id) opened to \(target) by the peer")
         guard let delegate else { return stream.refuse(.aborted) }
-        delegate.link(self, didOpen: stream, to: target)
+        delegate.link(self, didOpen: stream, to: target, from: origin)
     }
 }

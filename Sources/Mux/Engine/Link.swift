@@ -35,6 +35,8 @@ final class Link: @unchecked Sendable {
         var nextStreamID: StreamID
         /// The highest id the peer has opened.
         var highestPeerStreamID: StreamID = 0
+        /// The remote agent's instance, once its AGENT_ID arrived (local role).
+        var peerAgentID: UInt64?
         /// Reader and writer threads still running.
         var runningThreads = 2
     }
@@ -42,6 +44,8 @@ final class Link: @unchecked Sendable {
     let role: Role
     /// The other agent's address.
     let peer: Endpoint
+    /// How log lines name this link: `link 2 to 192.0.2.1:7000` on a local agent, `link from …` on a remote one.
+    let name: String
     let settings: LinkSettings
     let logger: Logger
     /// Frames waiting for the writer thread.
@@ -52,6 +56,8 @@ final class Link: @unchecked Sendable {
     let budget: ReceiveBudget
     /// Completed when both link threads have ended and the channel is closed.
     let finished = Completion()
+    /// Completed when the remote agent has named its instance (local role; see `Frame.agentID`).
+    let identified = Completion()
     /// Completed when the link stops taking new streams: it closed, or either side sent GOAWAY.
     let stoppedOpening = Completion()
     /// Completed when the link is draining and its last stream has ended.
@@ -79,10 +85,12 @@ final class Link: @unchecked Sendable {
     /// and reports to `delegate` from then on.
     init(
         channel: any ByteChannel, peer: Endpoint, keys: (sealer: FrameSealer, opener: FrameOpener), role: Role,
-        settings: LinkSettings, slots: any SlotPool, metrics: LinkMetrics, logger: Logger, delegate: any LinkDelegate
+        settings: LinkSettings, slots: any SlotPool, metrics: LinkMetrics, logger: Logger, delegate: any LinkDelegate,
+        name: String? = nil
     ) {
         self.channel = channel
         self.peer = peer
+        self.name = name ?? (role == .local ? "link to \(peer)" : "link from \(peer)")
         self.metrics = metrics
         self.keys = keys
         self.role = role
@@ -137,6 +145,9 @@ final class Link: @unchecked Sendable {
     /// The number of streams open on this link.
     var streamCount: Int { streams.count }
 
+    /// The remote agent's instance, once it said it (local role; see `Frame.agentID`).
+    var peerAgentID: UInt64? { state.withLock { $0.peerAgentID } }
+
     /// Whether the link has ended or is ending.
     var isClosed: Bool { state.withLock { $0.closeReason != nil } }
 
@@ -150,9 +161,12 @@ final class Link: @unchecked Sendable {
     /// Registers a stream for a newly accepted client and sends OPEN naming `target`. The caller holds a slot
     /// of `slots`, which the stream returns when it ends. With `client`, the stream owns it at once and may
     /// carry its first bytes before the peer answers (0-RTT: `Stream.run`); without, the caller attaches the
-    /// client once the peer accepted (`Stream.awaitEstablished`, `Stream.attach`). Returns `nil` if the link
-    /// takes no new streams; the slot and `client` are then still the caller's.
-    func openStream(to target: StreamTarget, carrying client: (any ByteChannel)? = nil) -> Stream? {
+    /// client once the peer accepted (`Stream.awaitEstablished`, `Stream.attach`). The OPEN tells the peer the
+    /// client's `origin`. Returns `nil` if the link takes no new streams; the slot and `client` are then still
+    /// the caller's.
+    func openStream(
+        to target: StreamTarget, from origin: StreamOrigin? = nil, carrying client: (any ByteChannel)? = nil
+    ) -> Stream? {
         let window = makeReceiveWindow()
         let stream: Stream? = state.withLock { state in
             guard state.closeReason == nil, !state.isDraining, !state.peerIsDraining,
@@ -163,7 +177,7 @@ final class Link: @unchecked Sendable {
             state.nextStreamID += 2
             // Both under `state`'s lock: `close` cannot miss the stream, and OPENs reach the queue in id order.
             streams.insert(stream)
-            queue.pushControl(.open(stream.id, window: UInt32(window.size), target: target))
+            queue.pushControl(.open(stream.id, window: UInt32(window.size), target: target, origin: origin))
             return stream
         }
         guard let stream else {

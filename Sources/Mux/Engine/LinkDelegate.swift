@@ -1,9 +1,9 @@
 /// What a link hands to the agent that owns it. Every method is called on the link's reader thread (except
 /// `linkDidClose`, called once on whichever link thread ends last) and must not block.
 protocol LinkDelegate: AnyObject, Sendable {
-    /// The peer opened `stream` to `target`. The delegate answers it, later and on another thread, with
-    /// `stream.accept(_:)` or `stream.refuse(_:)`.
-    func link(_ link: Link, didOpen stream: Stream, to target: StreamTarget)
+    /// The peer opened `stream` to `target` for a client that connected from `origin`, if the peer knows it. The
+    /// delegate answers it, later and on another thread, with `stream.accept(_:)` or `stream.refuse(_:)`.
+    func link(_ link: Link, didOpen stream: Stream, to target: StreamTarget, from origin: StreamOrigin?)
     /// Remote role: the peer asks this agent to listen on `address` for its reverse forward `forward`. The
     /// delegate answers with a LISTEN_RESULT frame.
     func link(_ link: Link, didRequestListen address: Endpoint, forward: UInt32)

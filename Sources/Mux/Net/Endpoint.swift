@@ -126,6 +126,15 @@ package struct ResolvedAddress: @unchecked Sendable {  // a plain C struct value
         }
     }
 
+    /// The port, in host order.
+    var port: UInt16 {
+        withUnsafeBytes(of: storage) { raw in
+            UInt16(
+                bigEndian: family == AF_INET6 ? raw.load(as: sockaddr_in6.self).sin6_port
+                    : raw.load(as: sockaddr_in.self).sin_port)
+        }
+    }
+
     func withSockaddr<R>(_ body: (UnsafePointer<sockaddr>, socklen_t) -> R) -> R {
         withUnsafeBytes(of: storage) { body($0.baseAddress!.assumingMemoryBound(to: sockaddr.self), length) }
     }

@@ -293,26 +293,33 @@ package struct Socket: Sendable, Hashable {
     }
 
     /// The address the socket is bound to (getsockname(2)).
-    package var localEndpoint: Endpoint {
-        var storage = sockaddr_storage()
-        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-        _ = withUnsafeMutableBytes(of: &storage) {
-            getsockname(fd, $0.baseAddress!.assumingMemoryBound(to: sockaddr.self), &length)
-        }
-        return ResolvedAddress(storage: storage, length: length).endpoint
-    }
+    package var localEndpoint: Endpoint { localAddress.endpoint }
 
     /// The connected peer's address (getpeername(2)). Out of line, so that its socket-address buffers are not
     /// part of the frame of a stream's setup, which stays on the stream thread's stack for the stream's life.
     package var peerEndpoint: Endpoint {
-        @inline(never) get {
-            var storage = sockaddr_storage()
-            var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-            _ = withUnsafeMutableBytes(of: &storage) {
-                getpeername(fd, $0.baseAddress!.assumingMemoryBound(to: sockaddr.self), &length)
-            }
-            return ResolvedAddress(storage: storage, length: length).endpoint
+        @inline(never) get { peerAddress.endpoint }
+    }
+
+    /// The address the socket is bound to, as getsockname(2) fills it in.
+    var localAddress: ResolvedAddress {
+        @inline(never) get { address(getsockname) }
+    }
+
+    /// The connected peer's address, as getpeername(2) fills it in.
+    var peerAddress: ResolvedAddress {
+        @inline(never) get { address(getpeername) }
+    }
+
+    private func address(
+        _ call: (Int32, UnsafeMutablePointer<sockaddr>, UnsafeMutablePointer<socklen_t>) -> Int32
+    ) -> ResolvedAddress {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        _ = withUnsafeMutableBytes(of: &storage) {
+            call(fd, $0.baseAddress!.assumingMemoryBound(to: sockaddr.self), &length)
         }
+        return ResolvedAddress(storage: storage, length: length)
     }
 
     private func setOption(_ level: Int32, _ name: Int32, _ value: Int32) {

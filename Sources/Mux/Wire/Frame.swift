@@ -6,9 +6,9 @@ package typealias StreamID = UInt32
 /// One multiplexer message (docs/PROTOCOL.md, "Frames"). On the wire its plaintext is
 /// `kind (1 byte) ‖ stream id (4 bytes, big-endian) ‖ payload`, and the whole plaintext is sealed.
 package enum Frame: Equatable, Sendable {
-    /// Either side: a client connected; connect it to `target`. `window` is the credit the other side may
-    /// send on this stream before it hears more.
-    case open(StreamID, window: UInt32, target: StreamTarget)
+    /// Either side: a client connected from `origin` (`nil` when the opener does not know it); connect it to
+    /// `target`. `window` is the credit the other side may send on this stream before it hears more.
+    case open(StreamID, window: UInt32, target: StreamTarget, origin: StreamOrigin?)
     /// The answer to OPEN: the target connection is up. `window` is the opener's initial credit.
     case openOK(StreamID, window: UInt32)
     /// Stream bytes, 1 to `Limits.maxDataPayload` of them, counted against the receiver's window.
@@ -36,6 +36,10 @@ package enum Frame: Equatable, Sendable {
     /// Either side: `count` bytes (0 to `Limits.maxPadding`) that mean nothing and are dropped on receipt. Sent
     /// beside the opening frames of a link and of each stream, so that their sealed sizes vary (section 4.1).
     case padding(count: Int)
+    /// Remote → local, the first frame on each link: the remote agent's instance, a random number it draws at
+    /// start and sends on every link, so that a local agent can tell which of its links reach the same remote
+    /// agent (behind a load balancer, where the address does not say).
+    case agentID(UInt64)
 
     /// The wire byte of each kind.
     package enum Kind: UInt8 {
@@ -52,11 +56,12 @@ package enum Frame: Equatable, Sendable {
         case listenResult = 11
         case unlisten = 12
         case padding = 13
+        case agentID = 14
 
         /// Whether frames of this kind address the link (stream id 0) rather than a stream.
         var isLinkLevel: Bool {
             switch self {
-            case .ping, .pong, .goAway, .listen, .listenResult, .unlisten, .padding: true
+            case .ping, .pong, .goAway, .listen, .listenResult, .unlisten, .padding, .agentID: true
             case .open, .openOK, .data, .fin, .reset, .window: false
             }
         }
@@ -80,6 +85,7 @@ package enum Frame: Equatable, Sendable {
         case .listenResult: .listenResult
         case .unlisten: .unlisten
         case .padding: .padding
+        case .agentID: .agentID
         }
     }
 
@@ -94,10 +100,10 @@ package enum Frame: Equatable, Sendable {
     /// The stream addressed, or 0 for link-level frames.
     var streamID: StreamID {
         switch self {
-        case .open(let id, _, _), .openOK(let id, _), .data(let id, _), .fin(let id), .reset(let id, _),
+        case .open(let id, _, _, _), .openOK(let id, _), .data(let id, _), .fin(let id), .reset(let id, _),
             .window(let id, _):
             id
-        case .ping, .pong, .goAway, .listen, .listenResult, .unlisten, .padding: 0
+        case .ping, .pong, .goAway, .listen, .listenResult, .unlisten, .padding, .agentID: 0
         }
     }
 }

@@ -3,12 +3,13 @@ package enum FrameCodec {
     /// The size of `frame`'s plaintext.
     package static func encodedSize(of frame: Frame) -> Int {
         switch frame {
-        case .open(_, _, let target): Frame.headerSize + 4 + TargetCoding.size(of: target)
+        case .open(_, _, let target, let origin):
+            Frame.headerSize + 4 + TargetCoding.size(of: target) + OriginCoding.size(of: origin)
         case .openOK, .window: Frame.headerSize + 4
         case .data(_, let bytes): Frame.headerSize + bytes.count
         case .fin: Frame.headerSize
         case .reset, .goAway: Frame.headerSize + 1
-        case .ping, .pong: Frame.headerSize + 8
+        case .ping, .pong, .agentID: Frame.headerSize + 8
         case .listen(_, let address): Frame.headerSize + 4 + TargetCoding.size(of: address)
         case .listenResult: Frame.headerSize + 4 + 1 + 2
         case .unlisten: Frame.headerSize + 4
@@ -23,17 +24,18 @@ package enum FrameCodec {
         output.storeBytes(of: frame.streamID.bigEndian, toByteOffset: 1, as: UInt32.self)
         let payload = output + Frame.headerSize
         switch frame {
-        case .open(_, let window, let target):
+        case .open(_, let window, let target, let origin):
             var writer = PayloadWriter(payload)
             writer.append(window)
             TargetCoding.write(target, to: &writer)
+            OriginCoding.write(origin, to: &writer)
         case .openOK(_, let window): payload.storeBytes(of: window.bigEndian, as: UInt32.self)
         case .data(_, let bytes):
             bytes.withUnsafeBytes { payload.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
         case .fin: break
         case .reset(_, let reason): payload.storeBytes(of: reason.rawValue, as: UInt8.self)
         case .window(_, let increment): payload.storeBytes(of: increment.bigEndian, as: UInt32.self)
-        case .ping(let value), .pong(let value): payload.storeBytes(of: value.bigEndian, as: UInt64.self)
+        case .ping(let value), .pong(let value), .agentID(let value): payload.storeBytes(of: value.bigEndian, as: UInt64.self)
         case .goAway(let reason): payload.storeBytes(of: reason.rawValue, as: UInt8.self)
         case .listen(let forward, let address):
             var writer = PayloadWriter(payload)
@@ -92,7 +94,8 @@ package enum FrameCodec {
         switch kind {
         case .open:
             let window = try reader.uint32()
-            frame = .open(id, window: window, target: try TargetCoding.readTarget(&reader))
+            let target = try TargetCoding.readTarget(&reader)
+            frame = .open(id, window: window, target: target, origin: try OriginCoding.read(&reader))
         case .openOK, .window:
             try expect(size: 4)
             let value = try reader.uint32()
@@ -104,10 +107,10 @@ package enum FrameCodec {
         case .reset:
             try expect(size: 1)
             frame = .reset(id, ResetReason(rawValue: try reader.byte()) ?? .aborted)
-        case .ping, .pong:
+        case .ping, .pong, .agentID:
             try expect(size: 8)
             let value = try reader.uint64()
-            frame = kind == .ping ? .ping(value) : .pong(value)
+            frame = kind == .ping ? .ping(value) : kind == .pong ? .pong(value) : .agentID(value)
         case .goAway:
             try expect(size: 1)
             frame = .goAway(GoAwayReason(rawValue: try reader.byte()) ?? .other)
