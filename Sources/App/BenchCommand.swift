@@ -65,6 +65,10 @@ struct BenchCommand: ParsableCommand {
         help: ArgumentHelp("Also hold this many streams open at once through one tcptunnel link.", valueName: "n"))
     var hold: Int?
 
+    @Option(
+        name: .long, help: ArgumentHelp("Links tcptunnel's local agent keeps (its --links).", valueName: "count"))
+    var links: Int = 1
+
     @Option(name: .long, help: ArgumentHelp("Write the results as JSON to this file.", valueName: "file"))
     var json: String?
 
@@ -85,6 +89,9 @@ struct BenchCommand: ParsableCommand {
             throw ValidationError("--bandwidth needs --rtt and must be more than 0")
         }
         if let hold, hold < 1 { throw ValidationError("--hold must be at least 1") }
+        guard (1...LocalCommand.maxLinks).contains(links) else {
+            throw ValidationError("--links must be from 1 to \(LocalCommand.maxLinks)")
+        }
         if path != nil {
             guard rtt == nil, target == nil else {
                 throw ValidationError("--path runs its own target across its own path: not with --rtt or --target")
@@ -109,7 +116,7 @@ struct BenchCommand: ParsableCommand {
             let plan = BenchPlan(
                 settings: BenchSettings(
                     streams: streams, seconds: seconds, messageSize: messageSize, rttMilliseconds: rtt,
-                    bandwidthBytesPerSecond: bandwidth.map { $0 * 1e6 }, path: path),
+                    bandwidthBytesPerSecond: bandwidth.map { $0 * 1e6 }, path: path, tcptunnelLinks: links),
                 peers: try peerNames(),
                 target: try target.map { try Endpoint(parsingArgument: $0, option: "--target") },
                 hold: hold)

@@ -55,11 +55,14 @@ public struct BenchSettings: Codable, Sendable {
     public var bandwidthBytesPerSecond: Double?
     /// The emulated path between two network namespaces, if any (instead of `rttMilliseconds`' relay).
     public var path: EmulatedPathShape?
+    /// The links tcptunnel's local agent keeps to its remote agent (`--links`).
+    public var tcptunnelLinks: Int
 
     public init(
         streams: [Int], seconds: Double, messageSize: Int, rttMilliseconds: Double?, bandwidthBytesPerSecond: Double?,
-        path: EmulatedPathShape? = nil
+        path: EmulatedPathShape? = nil, tcptunnelLinks: Int = 1
     ) {
+        self.tcptunnelLinks = tcptunnelLinks
         self.streams = streams
         self.seconds = seconds
         self.messageSize = messageSize

@@ -39,7 +39,8 @@ public enum BenchRunner {
         try SystemLimits.prepare(forStreams: maxStreams, holding: plan.hold != nil)
         let scratch = try makeScratchDirectory()
         defer { try? FileManager.default.removeItem(at: scratch) }
-        let context = RouteContext(scratch: scratch, maxStreams: maxStreams)
+        let context = RouteContext(
+            scratch: scratch, maxStreams: maxStreams, tcptunnelLinks: plan.settings.tcptunnelLinks)
         guard let shape = plan.settings.path else {
             let relay = plan.settings.rttMilliseconds.map {
                 LongPath.relay(

@@ -96,7 +96,8 @@ public enum BenchTable {
             Linux \(machine.kernel), \(machine.build) build, \(machine.date)
             - XChaCha20-Poly1305 framing (tcptunnel's FrameSealer, 32 KiB frames): \
             \(machine.sealMegabytesPerSecond.map { BenchRunner.format($0) } ?? "?") MB/s on one core
-            - Loads: \(BenchRunner.format(settings.seconds)) s each, \(settings.messageSize)-byte requests, path: \(path)
+            - Loads: \(BenchRunner.format(settings.seconds)) s each, \(settings.messageSize)-byte requests, path: \(path); \
+            tcptunnel with \(settings.tcptunnelLinks) link\(settings.tcptunnelLinks == 1 ? "" : "s")
 
             """
     }

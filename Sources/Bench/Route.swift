@@ -35,6 +35,8 @@ struct RouteContext: Sendable {
     let scratch: URL
     /// The most concurrent streams any load will open.
     let maxStreams: Int
+    /// The links tcptunnel's local agent keeps (`--links`).
+    let tcptunnelLinks: Int
 }
 
 /// A started route: where clients connect, and the processes on each side to measure and stop.

@@ -16,7 +16,7 @@ struct DirectRoute: Route {
 /// tcptunnel itself: both agents of this very build, as separate processes.
 struct TCPTunnelRoute: Route {
     let name = "tcptunnel"
-    let detail = "XChaCha20-Poly1305, one multiplexed link"
+    let detail = "XChaCha20-Poly1305, multiplexed links (--links)"
     let requirements: [(program: String, package: String)] = []
 
     func start(target: Endpoint, path: LongPath?, context: RouteContext) throws(BenchError) -> RunningRoute {
@@ -40,7 +40,8 @@ struct TCPTunnelRoute: Route {
             client: { port, remote throws(BenchError) in
                 try ChildProcess(
                     "tcptunnel local", executable: binary,
-                    arguments: ["local", "--listen", "127.0.0.1:\(port)", "--remote", remote.description] + common,
+                    arguments: ["local", "--listen", "127.0.0.1:\(port)", "--remote", remote.description]
+                        + ["--links", String(context.tcptunnelLinks)] + common,
                     scratch: context.scratch)
             })
     }

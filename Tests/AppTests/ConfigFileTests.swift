@@ -63,6 +63,8 @@ import Testing
         for line in Self.localFile.split(separator: "\n") {
             #expect(report.contains(line), "\(line)")
         }
+        #expect(report.contains("# 8 links:\n#   link 1 to vps.example.org:7000\n"))
+        #expect(report.hasSuffix("#   link 8 to vps2.example.org:7000"))
         let keys = Set(TCPTunnel.configKeys(for: "local").keys).subtracting(OptionCatalog.commandLineOnly)
         let fileKeys = Set(Self.localFile.split(separator: "\n").map { String($0.prefix { $0 != " " }) })
         #expect(keys == fileKeys, "every long option is exercised by this file")

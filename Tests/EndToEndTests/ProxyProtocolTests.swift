@@ -36,8 +36,9 @@ import Testing
             guard (try? socket.sendAll(Array("\(named)\n".utf8))) != nil else { return }
             var buffer = [UInt8](repeating: 0, count: 4096)
             while let count = try? buffer.withUnsafeMutableBytes({ try socket.receive(into: $0) }), count > 0 {
-                guard (try? buffer.withUnsafeBytes({ try socket.sendAll(UnsafeRawBufferPointer(rebasing: $0[..<count])) }))
-                    != nil
+                guard
+                    (try? buffer.withUnsafeBytes({ try socket.sendAll(UnsafeRawBufferPointer(rebasing: $0[..<count])) }))
+                        != nil
                 else { return }
             }
         }
@@ -49,7 +50,8 @@ import Testing
         defer { target.stop() }
         var settings = testSettings()
         settings.proxyProtocol = version
-        let tunnel = try ForwardingTunnel(target: target.endpoint, forwards: [.tunnel(listen: loopback)], settings: settings)
+        let tunnel = try ForwardingTunnel(
+            target: target.endpoint, forwards: [.tunnel(listen: loopback)], settings: settings)
         defer { tunnel.stop() }
         for source in ["127.0.0.7", "127.0.0.8"] {
             let fd = Flooder.connect(from: source, port: tunnel.endpoints[0].port)
@@ -60,7 +62,9 @@ import Testing
             #expect(expected.hasPrefix(source + ":"))
             let answer = try? client.receive(exactly: expected.utf8.count, before: .now + .seconds(5))
             #expect(answer.map { String(decoding: $0, as: UTF8.self) } == expected)
-            #expect(try echoesExactly(pattern(count: 50_000, seed: 3), over: client), "the stream's bytes follow the header")
+            #expect(
+                try echoesExactly(pattern(count: 50_000, seed: 3), over: client), "the stream's bytes follow the header"
+            )
         }
     }
 

@@ -57,7 +57,8 @@ import Testing
         defer { target.stop() }
         let key = try makeKey()
         let remotes = try (0..<2).map { _ in
-            try RemoteAgent(listen: loopback, target: target.endpoint, keys: [key], settings: testSettings(), logger: quietLogger)
+            try RemoteAgent(
+                listen: loopback, target: target.endpoint, keys: [key], settings: testSettings(), logger: quietLogger)
         }
         for remote in remotes { try remote.start() }
         defer { for remote in remotes { remote.stop() } }
@@ -81,19 +82,23 @@ import Testing
         let port = try freeLoopbackPort()
         let entry = Endpoint(host: "127.0.0.1", port: port)
         let tunnel = try ForwardingTunnel(
-            target: service.endpoint, allowListen: ["\(port)"], forwards: [.reverse(listen: entry, target: service.endpoint)],
+            target: service.endpoint, allowListen: ["\(port)"],
+            forwards: [.reverse(listen: entry, target: service.endpoint)],
             links: 3)
         defer { tunnel.stop() }
-        #expect(eventually { tunnel.local.openLinkCount == 3 && tunnel.local.reverseForwardResult(listen: entry) == .bound })
+        #expect(
+            eventually { tunnel.local.openLinkCount == 3 && tunnel.local.reverseForwardResult(listen: entry) == .bound }
+        )
         #expect(tunnel.local.reverseForwardResults(forward: 1) == [.bound], "one link asks, and it was bound")
         #expect(tunnel.remote.refusedListenCount == 0, "no other link asked and was told the port is in use")
         #expect(try echoesExactly(Array("before".utf8), through: entry))
         let asker = try #require(tunnel.local.links.reverseForwardLinks.first)
         asker.close(.closedByPeer)
-        #expect(eventually(within: 10) {
-            tunnel.local.links.reverseForwardLinks.first.map { $0 !== asker } == true
-                && tunnel.local.reverseForwardResult(listen: entry) == .bound
-        })
+        #expect(
+            eventually(within: 10) {
+                tunnel.local.links.reverseForwardLinks.first.map { $0 !== asker } == true
+                    && tunnel.local.reverseForwardResult(listen: entry) == .bound
+            })
         #expect(try echoesExactly(Array("after".utf8), through: entry))
     }
 }

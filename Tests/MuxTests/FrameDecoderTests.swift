@@ -23,7 +23,8 @@ import Testing
     @Test func framesArriveInOrderWhateverTheChunking() throws {
         var (sealer, decoder) = try pair()
         let frames: [Frame] = [
-            .open(1, window: 100, target: .defaultTarget, origin: nil), .data(1, Array(repeating: 7, count: 5000)), .fin(1),
+            .open(1, window: 100, target: .defaultTarget, origin: nil), .data(1, Array(repeating: 7, count: 5000)),
+            .fin(1),
             .ping(3),
         ]
         let bytes = try sealed(frames, with: sealer)

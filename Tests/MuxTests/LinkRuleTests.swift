@@ -59,7 +59,8 @@ struct LinkRuleTests {
     @Test func openWhoseIdDoesNotIncreaseEndsTheLink() throws {
         let harness = try LinkHarness(role: .remote)
         try harness.send([
-            .open(3, window: 65_536, target: .defaultTarget, origin: nil), .open(1, window: 65_536, target: .defaultTarget, origin: nil),
+            .open(3, window: 65_536, target: .defaultTarget, origin: nil),
+            .open(1, window: 65_536, target: .defaultTarget, origin: nil),
         ])
         expectViolation(harness, "OPEN for stream 1 does not increase the stream id")
     }
@@ -140,7 +141,9 @@ struct LinkRuleTests {
 
     @Test func theAnsweringEndHoldsTheOpenersBytesAndFINUntilItsTargetConnects() throws {
         let harness = try LinkHarness(role: .remote)
-        try harness.send([.open(1, window: 65_536, target: .defaultTarget, origin: nil), .data(1, Array("EHLO".utf8)), .fin(1)])
+        try harness.send([
+            .open(1, window: 65_536, target: .defaultTarget, origin: nil), .data(1, Array("EHLO".utf8)), .fin(1),
+        ])
         #expect(eventually { harness.delegate.opened.withLock { $0.count } == 1 })
         try harness.send([.ping(0xC0FFEE)])
         #expect(harness.receive { $0 == .pong(0xC0FFEE) } != nil, "held bytes are no violation")
@@ -159,7 +162,8 @@ struct LinkRuleTests {
         let harness = try LinkHarness(role: .remote)
         let full = [UInt8](repeating: 7, count: Limits.maxDataPayload)
         try harness.send([
-            .open(1, window: 65_536, target: .defaultTarget, origin: nil), .data(1, full), .data(1, full), .data(1, [1]),
+            .open(1, window: 65_536, target: .defaultTarget, origin: nil), .data(1, full), .data(1, full),
+            .data(1, [1]),
         ])
         expectViolation(
             harness, "stream 1 sent more than the \(Limits.openingWindow) bytes of the opening window before OPEN_OK")
@@ -260,7 +264,9 @@ struct LinkRuleTests {
         harness.link.beginDrain()  // every OPEN from now on is answered with RESET
         for batch in 0..<40 {
             let first = UInt32(batch * 500) * 2 + 1
-            let opens = (0..<500).map { Frame.open(first + UInt32($0) * 2, window: 65_536, target: .defaultTarget, origin: nil) }
+            let opens = (0..<500).map {
+                Frame.open(first + UInt32($0) * 2, window: 65_536, target: .defaultTarget, origin: nil)
+            }
             guard (try? harness.send(opens)) != nil else { break }
         }
         expectViolation(

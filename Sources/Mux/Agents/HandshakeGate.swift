@@ -261,8 +261,10 @@ final class HandshakeGate: Sendable {
             case .complete(let origin):
                 connection.proxyHeader = nil
                 connection.proxiedSource = origin?.source
-                let source = origin.map { ConnectionSource(addressBytes: $0.source.bytes) } ?? ConnectionSource(
-                    connection.peer)
+                let source =
+                    origin.map { ConnectionSource(addressBytes: $0.source.bytes) }
+                    ?? ConnectionSource(
+                        connection.peer)
                 connections[fd] = connection
                 if let shed = table.reassign(fd, to: source) { self.shed(shed) }
             }

@@ -63,7 +63,8 @@ package enum HandshakeRejection: CaseIterable, Sendable, CustomStringConvertible
         case .replayed: "a recorded hello sent again"
         case .shed: "a flood filled --max-pending or a source's --max-pending-per-source"
         case .closedWithoutData: "health checks"
-        case .badProxyHeader: "an --accept-proxy-from balancer that does not send-proxy-v2, or a host in its block that is not one"
+        case .badProxyHeader:
+            "an --accept-proxy-from balancer that does not send-proxy-v2, or a host in its block that is not one"
         }
     }
 }

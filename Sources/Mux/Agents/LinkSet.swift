@@ -37,7 +37,8 @@ final class LinkSet: @unchecked Sendable {
     init(remotes: [Endpoint], linksPerRemote: Int) {
         precondition(!remotes.isEmpty && linksPerRemote >= 1, "a local agent links to at least one remote agent")
         let each = remotes.count == 1 ? "" : " each"
-        summary = remotes.map(\.description).joined(separator: ", ")
+        summary =
+            remotes.map(\.description).joined(separator: ", ")
             + (linksPerRemote == 1 ? "" : " (\(linksPerRemote) links\(each))")
         slots = remotes.flatMap { remote in (0..<linksPerRemote).map { _ in remote } }.enumerated().map {
             Slot(number: $0.offset + 1, remote: $0.element)

@@ -23,7 +23,8 @@ extension LocalAgent {
                     link.close(.localShutdown)
                     return
                 }
-                logger.info("link up to \(slot.remote) (link \(slot.number), remote agent \(AgentInstance.text(agentID)))")
+                logger.info(
+                    "link up to \(slot.remote) (link \(slot.number), remote agent \(AgentInstance.text(agentID)))")
                 linkUp.record(1)
                 metrics.linksUp.record(links.links.filter { !$0.isClosed }.count)
                 if linksEstablished.withLock({ count in
@@ -47,7 +48,8 @@ extension LocalAgent {
             } catch {
                 if error.isHandshakeFailure { metrics.handshakeFailures.increment() }
                 logger.warning(
-                    "cannot establish link \(slot.number) to \(slot.remote): \(error); retrying in \(Backoff.format(delay))")
+                    "cannot establish link \(slot.number) to \(slot.remote): \(error); retrying in \(Backoff.format(delay))"
+                )
             }
             if stopRequested.wait(seconds: Backoff.jittered(delay)) { return }
             delay = Backoff.next(after: delay)

@@ -98,7 +98,8 @@ public final class RemoteAgent: LinkDelegate, @unchecked Sendable {
         }
         if !trustedBalancers.isEmpty {
             logger.info(
-                "connections from \(trustedBalancers.descriptions.joined(separator: ", ")) must start with a PROXY v2 header")
+                "connections from \(trustedBalancers.descriptions.joined(separator: ", ")) must start with a PROXY v2 header"
+            )
         }
         if !allowList.rules.isEmpty {
             logger.info("local agents may also reach: \(allowList.rules.map(\.description).joined(separator: ", "))")

@@ -130,7 +130,8 @@ package struct ResolvedAddress: @unchecked Sendable {  // a plain C struct value
     var port: UInt16 {
         withUnsafeBytes(of: storage) { raw in
             UInt16(
-                bigEndian: family == AF_INET6 ? raw.load(as: sockaddr_in6.self).sin6_port
+                bigEndian: family == AF_INET6
+                    ? raw.load(as: sockaddr_in6.self).sin6_port
                     : raw.load(as: sockaddr_in.self).sin_port)
         }
     }

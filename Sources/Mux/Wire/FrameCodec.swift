@@ -35,7 +35,8 @@ package enum FrameCodec {
         case .fin: break
         case .reset(_, let reason): payload.storeBytes(of: reason.rawValue, as: UInt8.self)
         case .window(_, let increment): payload.storeBytes(of: increment.bigEndian, as: UInt32.self)
-        case .ping(let value), .pong(let value), .agentID(let value): payload.storeBytes(of: value.bigEndian, as: UInt64.self)
+        case .ping(let value), .pong(let value), .agentID(let value):
+            payload.storeBytes(of: value.bigEndian, as: UInt64.self)
         case .goAway(let reason): payload.storeBytes(of: reason.rawValue, as: UInt8.self)
         case .listen(let forward, let address):
             var writer = PayloadWriter(payload)

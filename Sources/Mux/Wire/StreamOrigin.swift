@@ -24,7 +24,8 @@ package struct StreamOrigin: Hashable, Sendable, CustomStringConvertible {
         /// An IPv4-mapped IPv6 address (`::ffff:a.b.c.d`, what a dual-stack listener reports for an IPv4
         /// client) as the IPv4 address it stands for; any other address as it is.
         var unmapped: Address {
-            let isMapped = bytes.count == 16 && bytes[..<10].allSatisfy { $0 == 0 } && bytes[10] == 0xff
+            let isMapped =
+                bytes.count == 16 && bytes[..<10].allSatisfy { $0 == 0 } && bytes[10] == 0xff
                 && bytes[11] == 0xff
             return isMapped ? Address(bytes: Array(bytes[12...]), port: port) : self
         }

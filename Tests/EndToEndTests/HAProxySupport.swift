@@ -1,0 +1,101 @@
+import Foundation
+import Testing
+
+@testable import Mux
+
+/// A real HAProxy (Debian's `haproxy` package) run in the foreground on loopback with the sections of
+/// `examples/haproxy.cfg`, its addresses replaced by the test's; killed when this object goes away.
+final class HAProxyProcess {
+    static let binary = "/usr/sbin/haproxy"
+    let process = Process()
+    let endpoint: Endpoint
+    private let configPath: String
+
+    /// Installs HAProxy when it is missing (as root, from Debian's packages, as `.ci/run` does); throws with what
+    /// to do when that cannot be done.
+    static func ensureInstalled() throws {
+        guard !FileManager.default.isExecutableFile(atPath: binary) else { return }
+        guard getuid() == 0 else {
+            throw HAProxyError("HAProxy is not installed and the tests are not root: apt-get install haproxy")
+        }
+        for arguments in [["install", "-y", "haproxy"], ["update"], ["install", "-y", "haproxy"]] {
+            if FileManager.default.isExecutableFile(atPath: binary) { return }
+            let apt = Process()
+            apt.executableURL = URL(fileURLWithPath: "/usr/bin/apt-get")
+            apt.arguments = arguments
+            apt.environment = ["DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"]
+            apt.standardOutput = FileHandle.nullDevice
+            apt.standardError = FileHandle.nullDevice
+            try apt.run()
+            apt.waitUntilExit()
+        }
+        guard FileManager.default.isExecutableFile(atPath: binary) else {
+            throw HAProxyError("apt-get install haproxy did not install \(binary)")
+        }
+    }
+
+    /// HAProxy balancing `examples/haproxy.cfg`'s way over remote agents on 127.0.0.1 at `agentPorts`.
+    init(agentPorts: [UInt16]) throws {
+        try Self.ensureInstalled()
+        let example = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../../examples/haproxy.cfg").standardized
+        let port = try freeLoopbackPort()
+        endpoint = Endpoint(host: "127.0.0.1", port: port)
+        var lines = try String(contentsOf: example, encoding: .utf8).split(
+            separator: "\n", omittingEmptySubsequences: false
+        )
+        .map(String.init)
+        lines.removeAll { $0.trimmingCharacters(in: .whitespaces).hasPrefix("server ") }
+        lines = lines.map {
+            $0.trimmingCharacters(in: .whitespaces) == "bind :7000" ? "    bind 127.0.0.1:\(port)" : $0
+        }
+        lines += agentPorts.enumerated().map { "    server agent\($0.offset + 1) 127.0.0.1:\($0.element)" }
+        let global = ["global", "    maxconn 4096", ""]
+        configPath = NSTemporaryDirectory() + "tcptunnel-haproxy-\(UUID().uuidString).cfg"
+        try ((global + lines).joined(separator: "\n") + "\n").write(
+            toFile: configPath, atomically: true, encoding: .utf8)
+        process.executableURL = URL(fileURLWithPath: Self.binary)
+        process.arguments = ["-db", "-f", configPath]
+        FileManager.default.createFile(atPath: configPath + ".log", contents: nil)
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: configPath + ".log"))
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+        let process = self.process
+        let endpoint = self.endpoint
+        guard eventually(within: 10, { !process.isRunning || (try? connect(to: endpoint))?.close() != nil }),
+            process.isRunning
+        else {
+            let said = (try? String(contentsOfFile: configPath + ".log", encoding: .utf8)) ?? ""
+            throw HAProxyError("HAProxy did not listen on \(endpoint): \(said)")
+        }
+    }
+
+    deinit {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+        try? FileManager.default.removeItem(atPath: configPath)
+        try? FileManager.default.removeItem(atPath: configPath + ".log")
+    }
+}
+
+struct HAProxyError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// The local ports of established TCP connections to 127.0.0.1:`port` from this host: the connecting ends.
+func connectingPorts(toPort port: UInt16) -> Set<UInt16> {
+    guard let data = FileHandle(forReadingAtPath: "/proc/net/tcp")?.readDataToEndOfFile() else { return [] }
+    return Set(
+        String(decoding: data, as: UTF8.self).split(separator: "\n").dropFirst().compactMap { line in
+            let fields = line.split(separator: " ")
+            guard fields.count > 3, fields[3] == "01",
+                let local = fields[1].split(separator: ":").last, let remote = fields[2].split(separator: ":").last,
+                UInt16(remote, radix: 16) == port
+            else { return nil }
+            return UInt16(local, radix: 16)
+        })
+}
