@@ -261,12 +261,9 @@ final class HandshakeGate: Sendable {
             case .complete(let origin):
                 connection.proxyHeader = nil
                 connection.proxiedSource = origin?.source
-                let source =
-                    origin.map { ConnectionSource(addressBytes: $0.source.bytes) }
-                    ?? ConnectionSource(
-                        connection.peer)
+                let named = origin.map { ConnectionSource(addressBytes: $0.source.bytes) }
                 connections[fd] = connection
-                if let shed = table.reassign(fd, to: source) { self.shed(shed) }
+                if let shed = table.reassign(fd, to: named ?? ConnectionSource(connection.peer)) { self.shed(shed) }
             }
         }
 
