@@ -240,6 +240,21 @@ struct LinkRuleTests {
         expectViolation(harness, "LISTEN_RESULT sent to the remote agent")
     }
 
+    @Test func agentIDSentToTheRemoteAgentEndsTheLink() throws {
+        let harness = try LinkHarness(role: .remote)
+        try harness.send([.agentID(7)])
+        expectViolation(harness, "AGENT_ID sent to the remote agent")
+    }
+
+    @Test func theRemoteAgentNamesItselfOncePerLink() throws {
+        let harness = try LinkHarness(role: .local)
+        try harness.send([.agentID(7)])
+        #expect(harness.link.identified.wait(seconds: 5))
+        #expect(harness.link.peerAgentID == 7)
+        try harness.send([.agentID(8)])
+        expectViolation(harness, "a second AGENT_ID")
+    }
+
     // MARK: Liveness (§8) and padding (§4.1)
 
     @Test func pingIsAnsweredWithPongOfTheSameValueAndPaddingIsDropped() throws {

@@ -40,13 +40,15 @@ final class LinkSet: @unchecked Sendable {
         summary =
             remotes.map(\.description).joined(separator: ", ")
             + (linksPerRemote == 1 ? "" : " (\(linksPerRemote) links\(each))")
+        count = remotes.count * linksPerRemote
         slots = remotes.flatMap { remote in (0..<linksPerRemote).map { _ in remote } }.enumerated().map {
             Slot(number: $0.offset + 1, remote: $0.element)
         }
     }
 
-    /// The slots, numbered from 1; each index is stable for the agent's life.
-    var count: Int { slots.count }
+    /// How many slots there are (fixed at init, so read without the lock); each index is stable for the agent's
+    /// life.
+    let count: Int
 
     /// The slot at `index` (0-based) as it is now.
     subscript(index: Int) -> Slot {

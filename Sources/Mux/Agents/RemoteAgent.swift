@@ -179,12 +179,12 @@ public final class RemoteAgent: LinkDelegate, @unchecked Sendable {
             channel: socket, peer: peer, keys: keys.serverSide(), role: .remote, settings: settings.link,
             slots: limiter, metrics: metrics.linkMetrics(peer: peer), logger: logger.withMetadata("link", "\(peer)"),
             delegate: self)
+        link.send(.agentID(instanceID))  // queued first: the local agent waits for it before using the link
         do {
             try link.start()
         } catch {
             return failures.log(logger, level: .error, "closing the link from \(peer): \(error)")
         }
-        link.send(.agentID(instanceID))
         links.withLock { links in
             links[ObjectIdentifier(link)] = link
             if link.isClosed { links[ObjectIdentifier(link)] = nil }
