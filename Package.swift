@@ -19,7 +19,7 @@ let package = Package(
         // epoll(7), accept4(2), setns(2) and the TUN ioctl, which Swift's Glibc module leaves out; part of glibc
         // and the kernel headers, so nothing to link.
         .systemLibrary(name: "CLinux"),
-        .target(name: "Crypto", dependencies: ["CSodium"]),
+        .target(name: "Crypto", dependencies: ["CSodium"], swiftSettings: shippedCode),
         .target(
             name: "Mux",
             dependencies: [
@@ -29,12 +29,14 @@ let package = Package(
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "HashTreeCollections", package: "swift-collections"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
-            ]
+            ],
+            swiftSettings: shippedCode
         ),
         .target(name: "FuzzChecks", dependencies: ["Mux", "Crypto"]),
         .target(
             name: "Bench",
-            dependencies: ["Mux", "Crypto", "CLinux", .product(name: "DequeModule", package: "swift-collections")]),
+            dependencies: ["Mux", "Crypto", "CLinux", .product(name: "DequeModule", package: "swift-collections")],
+            swiftSettings: shippedCode),
         .plugin(name: "BuildInfo", capability: .buildTool()),
         .executableTarget(
             name: "App",
@@ -47,6 +49,7 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
             ],
+            swiftSettings: shippedCode,
             plugins: ["BuildInfo"]
         ),
         .testTarget(name: "CryptoTests", dependencies: ["Crypto", "CSodium"]),
@@ -58,3 +61,9 @@ let package = Package(
         .testTarget(name: "BenchTests", dependencies: ["Bench", "Mux"]),
     ]
 )
+
+/// The targets linked into the `tcptunnel` binary use FoundationEssentials and Glibc, never the whole Foundation
+/// (which brings its internationalization and ICU data: 45 MiB of binary and 10 MiB of memory). With
+/// MemberImportVisibility a file sees only the members of the modules it imports itself, so one file importing
+/// Foundation cannot quietly lend its APIs to the others; scripts/check-release checks the binary.
+var shippedCode: [SwiftSetting] { [.enableUpcomingFeature("MemberImportVisibility")] }

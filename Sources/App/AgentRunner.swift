@@ -1,5 +1,4 @@
 import ArgumentParser
-import Foundation
 import Logging
 import Mux
 
@@ -17,18 +16,23 @@ enum AgentRunner {
     /// `makeAgent` builds the agent, counting into the metrics it is given; its errors end the process with one
     /// line on standard error. With `metricsEndpoint`, the metrics are served there in Prometheus format;
     /// SIGUSR1 logs them as one line either way. SIGHUP reloads.
+    /// A port that cannot be bound is reported with the option that asked for it, from `listenOptions` (each
+    /// listening address and the option as the user wrote it).
     static func run(
         logLevel: Logger.Level, logFormat: LogFormat, metricsEndpoint: Endpoint?,
+        listenOptions: [(endpoint: Endpoint, option: String)],
         makeAgent: (Logger, AgentMetrics) throws -> Agent
     ) throws {
         Signals.prepare()
         Signals.raiseOpenFileLimit()
         let logger = bootstrapLogging(level: logLevel, format: logFormat)
         let exporter = MetricsExporter()
-        let server = try metricsEndpoint.map { endpoint throws(AgentError) in
-            try MetricsServer(listen: endpoint, exporter: exporter)
+        let server = try naming(metricsEndpoint.map { [(endpoint: $0, option: "--metrics \($0)")] } ?? []) {
+            try metricsEndpoint.map { endpoint throws(AgentError) in
+                try MetricsServer(listen: endpoint, exporter: exporter)
+            }
         }
-        let agent = try makeAgent(logger, exporter.metrics)
+        let agent = try naming(listenOptions) { try makeAgent(logger, exporter.metrics) }
         try agent.start()
         try server?.start(logger: logger)
         SystemdNotifier.notify("READY=1")
@@ -54,6 +58,19 @@ enum AgentRunner {
                 logger.info("stopped")
                 return
             }
+        }
+    }
+
+    /// Runs `body`; a listening address it cannot bind becomes one line that starts with the option it came from.
+    private static func naming<T>(_ options: [(endpoint: Endpoint, option: String)], _ body: () throws -> T) throws -> T
+    {
+        do {
+            return try body()
+        } catch AgentError.cannotListen(let endpoint, let cause) {
+            guard let option = options.first(where: { $0.endpoint == endpoint })?.option else {
+                throw AgentError.cannotListen(endpoint, cause)
+            }
+            throw ExitMessage("\(option): cannot listen on \(endpoint): \(cause)")
         }
     }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Bench
-import Foundation
+import FoundationEssentials
+import Glibc
 import Mux
 
 /// `tcptunnel bench`: measures this build against stream counts, and against the tunnels users would
@@ -84,7 +85,7 @@ struct BenchCommand: ParsableCommand {
         guard messageSize >= 4, messageSize <= 1 << 20 else {
             throw ValidationError("--message-size must be from 4 bytes to 1 MiB")
         }
-        if let target { _ = try Endpoint(parsingArgument: target, option: "--target") }
+        if let target { _ = try Endpoint(parsingDialled: target, option: "--target") }
         guard bandwidth == nil || (rtt != nil && bandwidth! > 0) else {
             throw ValidationError("--bandwidth needs --rtt and must be more than 0")
         }
@@ -106,7 +107,7 @@ struct BenchCommand: ParsableCommand {
             Signals.prepare()
             try startThread(named: "bench-signals") {
                 let name = Signals.waitForTermination()
-                FileHandle.standardError.write(Data("bench: received \(name); stopping what the run started\n".utf8))
+                StandardStreams.error("bench: received \(name); stopping what the run started\n")
                 BenchRunner.abandon()
                 Glibc.exit(130)
             }
@@ -118,7 +119,7 @@ struct BenchCommand: ParsableCommand {
                     streams: streams, seconds: seconds, messageSize: messageSize, rttMilliseconds: rtt,
                     bandwidthBytesPerSecond: bandwidth.map { $0 * 1e6 }, path: path, tcptunnelLinks: links),
                 peers: try peerNames(),
-                target: try target.map { try Endpoint(parsingArgument: $0, option: "--target") },
+                target: try target.map { try Endpoint(parsingDialled: $0, option: "--target") },
                 hold: hold)
             let report = try BenchRunner.run(plan, progress: progress)
             print(BenchTable.render(report), terminator: "")
@@ -129,7 +130,7 @@ struct BenchCommand: ParsableCommand {
                 do {
                     try encoder.encode(report).write(to: url)
                 } catch {
-                    throw ExitMessage("cannot write \(json): \(error.localizedDescription)")
+                    throw ExitMessage("cannot write \(json): \(error)")
                 }
                 progress("wrote \(json)")
                 if let chart {
@@ -152,11 +153,11 @@ struct BenchCommand: ParsableCommand {
     }
 
     private func progress(_ line: String) {
-        FileHandle.standardError.write(Data("bench: \(line)\n".utf8))
+        StandardStreams.error("bench: \(line)\n")
     }
 
     private func peerNames() throws -> [String] {
-        let names = peers.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        let names = peers.split(separator: ",").map { String($0.filter { !$0.isWhitespace }) }
         if names == ["all"] { return BenchPlan.peerNames }
         for name in names where !BenchPlan.peerNames.contains(name) {
             throw ValidationError(
@@ -169,7 +170,7 @@ struct BenchCommand: ParsableCommand {
 /// Parses `1,4,16`: positive, ascending counts.
 private func parseStreamCounts(_ text: String) throws -> [Int] {
     let counts = try text.split(separator: ",").map { part in
-        guard let count = Int(part.trimmingCharacters(in: .whitespaces)), count >= 1, count <= 100_000 else {
+        guard let count = Int(part.filter { !$0.isWhitespace }), count >= 1, count <= 100_000 else {
             throw ValidationError("'\(part)' is not a stream count from 1 to 100000")
         }
         return count

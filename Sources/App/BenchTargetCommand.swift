@@ -1,6 +1,6 @@
 import ArgumentParser
 import Bench
-import Foundation
+import FoundationEssentials
 import Mux
 
 /// `tcptunnel bench-target`: the benchmark's echo server, to run next to a remote agent on another
@@ -20,7 +20,7 @@ struct BenchTargetCommand: ParsableCommand {
             Signals.raiseOpenFileLimit()
             let target = try EchoTarget(listeningOn: try Endpoint(parsingArgument: listen, option: "--listen"))
             try target.start()
-            FileHandle.standardError.write(Data("echo target listening on \(target.endpoint)\n".utf8))
+            StandardStreams.error("echo target listening on \(target.endpoint)\n")
             _ = Signals.waitForTermination()
             target.stop()
         }

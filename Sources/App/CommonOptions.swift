@@ -1,6 +1,6 @@
 import ArgumentParser
 import Crypto
-import Foundation
+import FoundationEssentials
 import Logging
 import Mux
 

@@ -1,9 +1,12 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
+import FoundationEssentials
+import Glibc
 import TOMLKit
 
 /// A TOML file of an agent's options (`--config FILE`): every long option is a key of the same name, a
-/// repeatable option takes an array of strings (or one string), a flag a boolean. The file's options are put before the command
+/// repeatable option takes an array of strings (or one string), a flag a boolean. Relative file paths in it
+/// are relative to the file's folder. The file's options are put before the command
 /// line's, and an option the command line gives replaces the file's entirely.
 struct ConfigFile {
     /// How an option takes its value.
@@ -45,7 +48,7 @@ struct ConfigFile {
             text = try String(contentsOfFile: path, encoding: .utf8)
         } catch {
             throw ConfigError(
-                "cannot read config file \(path): \((error as NSError).localizedFailureReason ?? "\(error)")")
+                "cannot read config file \(path): \(Self.reason(error))")
         }
         let table: TOMLTable
         do {
@@ -69,7 +72,8 @@ struct ConfigFile {
                     "\(location): unknown key (the keys are the long options of `tcptunnel \(arguments.first ?? "")`; see --help)"
                 )
             }
-            let values = try values(of: table[key]!, kind: kind, at: location)
+            var values = try values(of: table[key]!, kind: kind, at: location)
+            if OptionCatalog.pathOptions.contains(key) { values = values.map { resolve($0, besides: path) } }
             guard !given.contains(key) else { continue }
             effective.append(key)
             switch kind {
@@ -81,6 +85,22 @@ struct ConfigFile {
         return (
             command + expanded + arguments.dropFirst(), ConfigFile(path: path, lines: lines, effectiveKeys: effective)
         )
+    }
+
+    /// Why a file could not be read, in a few words (`No such file or directory`).
+    private static func reason(_ error: any Error) -> String {
+        if let error = error as? CocoaError, let underlying = error.underlying as? POSIXError {
+            return String(cString: strerror(underlying.code.rawValue))
+        }
+        return "\(error)"
+    }
+
+    /// A file path from the config file at `configPath`: a relative one is relative to that file's folder, as
+    /// in nginx's and sshd's own files, so a config can name the key beside it whatever the working directory.
+    static func resolve(_ value: String, besides configPath: String) -> String {
+        guard !value.hasPrefix("/"), !value.isEmpty else { return value }
+        guard let slash = configPath.lastIndex(of: "/") else { return value }
+        return String(configPath[...slash]) + value
     }
 
     /// The option's values as command-line text, or an error naming what the key should hold.
@@ -156,20 +176,23 @@ struct ConfigFile {
         return given
     }
 
+    /// `text` without the characters of `set` at either end.
+    private static func trim(_ text: Substring, of set: String) -> String {
+        String(text.drop { set.contains($0) }.reversed().drop { set.contains($0) }.reversed())
+    }
+
     /// The line each top-level key is set on.
     private static func keyLines(in text: String) -> [String: Int] {
         var lines: [String: Int] = [:]
         for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let trimmed = line.drop { $0 == " " || $0 == "\t" }
             if trimmed.hasPrefix("["), let close = trimmed.firstIndex(of: "]") {
-                let table = trimmed[trimmed.index(after: trimmed.startIndex)..<close].trimmingCharacters(
-                    in: CharacterSet(charactersIn: "[] \t\"'"))
+                let table = Self.trim(trimmed[trimmed.index(after: trimmed.startIndex)..<close], of: "[] \t\"'")
                 if lines[table] == nil { lines[table] = number + 1 }
                 continue
             }
             guard let equals = trimmed.firstIndex(of: "="), !trimmed.hasPrefix("#") else { continue }
-            let key = trimmed[..<equals].trimmingCharacters(in: .whitespaces).trimmingCharacters(
-                in: CharacterSet(charactersIn: "\"'"))
+            let key = Self.trim(Self.trim(trimmed[..<equals], of: " \t")[...], of: "\"'")
             if lines[key] == nil { lines[key] = number + 1 }
         }
         return lines
@@ -198,6 +221,6 @@ enum TOMLLine {
     }
 
     private static func quoted(_ text: String) -> String {
-        "\"" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+        "\"" + text.replacing("\\", with: "\\\\").replacing("\"", with: "\\\"") + "\""
     }
 }

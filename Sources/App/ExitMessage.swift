@@ -1,5 +1,4 @@
 import ArgumentParser
-import Foundation
 
 /// A fatal problem to report as one line on standard error, followed by exit status 1.
 struct ExitMessage: Error, CustomStringConvertible {
@@ -20,7 +19,7 @@ func reportingErrors(_ body: () throws -> Void) throws {
     } catch let error as ValidationError {
         throw error
     } catch {
-        FileHandle.standardError.write(Data("tcptunnel: error: \(error)\n".utf8))
+        StandardStreams.error("tcptunnel: error: \(error)\n")
         throw ExitCode.failure
     }
 }

@@ -1,6 +1,5 @@
 import ArgumentParser
 import Crypto
-import Foundation
 import Glibc
 
 /// `tcptunnel keygen`: makes a new pre-shared key.
@@ -22,12 +21,12 @@ struct KeygenCommand: ParsableCommand {
         try reportingErrors {
             let text = PreSharedKey.generateBase64()
             guard let out else {
-                FileHandle.standardOutput.write(Data(text.utf8))
+                StandardStreams.output(text)
                 return
             }
             try write(text, toNewFile: out)
             let fingerprint = try PreSharedKey.load(fromFile: out).fingerprint
-            FileHandle.standardError.write(Data("wrote a new key to \(out) (fingerprint \(fingerprint))\n".utf8))
+            StandardStreams.error("wrote a new key to \(out) (fingerprint \(fingerprint))\n")
         }
     }
 

@@ -115,7 +115,7 @@ struct LocalCommand: ParsableCommand {
             if common.check { return print(checkReport(key: key, credentials: credentials)) }
             try AgentRunner.run(
                 logLevel: common.logLevel.level, logFormat: common.logFormat,
-                metricsEndpoint: try common.metricsEndpoint()
+                metricsEndpoint: try common.metricsEndpoint(), listenOptions: try listenOptions()
             ) { logger, metrics in
                 let agent = try LocalAgent(
                     forwards: try forwards(), remotes: try remoteEndpoints(), linksPerRemote: links, key: key,
@@ -167,6 +167,7 @@ struct LocalCommand: ParsableCommand {
                 TOMLLine.number("link-wait-timeout", linkWaitTimeout),
                 TOMLLine.number("socks-handshake-timeout", socksHandshakeTimeout),
             ] + common.effectiveLines(keys: [key]) + linkLines(remotes)
+            + forwards.compactMap { $0.exposure(socksLoginRequired: credentials != nil).map { "# warning: \($0)" } }
         return lines.joined(separator: "\n")
     }
 
@@ -177,6 +178,21 @@ struct LocalCommand: ParsableCommand {
             + remotes.enumerated().flatMap { index, remote in
                 (1...links).map { "#   link \(index * links + $0) to \(remote)" }
             }
+    }
+
+    /// Each address this agent listens on, with the option that asked for it as the user wrote it.
+    func listenOptions() throws -> [(endpoint: Endpoint, option: String)] {
+        let noneGiven = listen.isEmpty && forward.isEmpty && socks.isEmpty && reverse.isEmpty
+        let written =
+            (noneGiven ? [Self.defaultListen] : listen).map { "--listen \($0)" } + forward.map { "-L \($0)" }
+            + socks.map { "-D \($0)" }
+        // forwards() lists the listening forwards first, in the same order, then -R.
+        return zip(try forwards(), written).compactMap { forward, option in
+            switch forward {
+            case .tunnel(let listen), .local(let listen, _), .socks(let listen): (listen, option)
+            case .reverse: nil
+            }
+        }
     }
 
     /// Every forward, in the order: --listen, -L, -D, -R.
@@ -202,9 +218,9 @@ struct LocalCommand: ParsableCommand {
     func remoteEndpoints() throws -> [Endpoint] {
         switch (remoteHost, remotePort, remote.isEmpty) {
         case (nil, nil, false):
-            return try remote.map { try Endpoint(parsingArgument: $0, option: "--remote") }
+            return try remote.map { try Endpoint(parsingDialled: $0, option: "--remote") }
         case (let host?, let port?, true):
-            return [try Endpoint(host: host, portArgument: port)]
+            return [try Endpoint(host: host, portArgument: port, isDialled: true)]
         case (nil, nil, true):
             throw ValidationError("missing the remote agent: pass --remote HOST:PORT (or REMOTE-HOST REMOTE-PORT)")
         case (_, nil, _):

@@ -1,5 +1,5 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
 import Logging
 
 /// How log lines are written on standard error.
@@ -40,26 +40,36 @@ struct JSONLogHandler: LogHandler {
     }
 
     func log(event: LogEvent) {
-        FileHandle.standardError.write(Self.line(for: event, handlerMetadata: metadata))
+        StandardStreams.write(Self.line(for: event, handlerMetadata: metadata), to: 2)
     }
 
     /// UTC with milliseconds, e.g. `2026-11-26T17:56:07.535Z`.
     private static let timeStyle = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
 
+    /// One log line's fields, in the JSON object's (sorted) key order.
+    private struct Line: Encodable {
+        let error: String?
+        let level: String
+        let message: String
+        let metadata: [String: String]?
+        let source: String
+        let time: String
+    }
+
+    private static let encoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }()
+
     /// The JSON line for `event`, newline included.
-    static func line(for event: LogEvent, handlerMetadata: Logger.Metadata) -> Data {
-        var object: [String: Any] = [
-            "time": timeStyle.format(Date()),
-            "level": event.level.rawValue,
-            "source": event.source,
-            "message": event.message.description,
-        ]
-        if let error = event.error { object["error"] = "\(error)" }
+    static func line(for event: LogEvent, handlerMetadata: Logger.Metadata) -> [UInt8] {
         let merged = handlerMetadata.merging(event.metadata ?? [:]) { $1 }
-        if !merged.isEmpty { object["metadata"] = merged.mapValues(\.description) }
-        let json =
-            (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]))
-            ?? Data(#"{"message":"unencodable log event"}"#.utf8)
-        return json + Data("\n".utf8)
+        let line = Line(
+            error: event.error.map { "\($0)" }, level: event.level.rawValue, message: event.message.description,
+            metadata: merged.isEmpty ? nil : merged.mapValues(\.description), source: event.source,
+            time: timeStyle.format(Date()))
+        let json = (try? encoder.encode(line)).map(Array.init) ?? Array(#"{"message":"unencodable log event"}"#.utf8)
+        return json + [UInt8(ascii: "\n")]
     }
 }

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Logging
 import Mux
 import Prometheus
@@ -103,24 +103,26 @@ final class MetricsExporter: Sendable {
         return registry.emitToBuffer()
     }
 
-    /// Every sample on one line, without the `tcptunnel_` prefix: `links_up=1 streams_active=3 …`.
+    /// Every sample on one line, sorted by name, without the `tcptunnel_` prefix, whole numbers without a
+    /// fraction: `connections_rejected_total{reason="closed_without_data"}=0 … links_up=1 … threads=7`.
     func summary() -> String {
         String(decoding: exposition(), as: UTF8.self).split(separator: "\n")
             .filter { !$0.hasPrefix("#") }
             .map { line in
                 let sample = line.hasPrefix("tcptunnel_") ? line.dropFirst("tcptunnel_".count) : line[...]
                 guard let space = sample.lastIndex(of: " ") else { return String(sample) }
-                return "\(sample[..<space])=\(sample[sample.index(after: space)...])"
+                var value = String(sample[sample.index(after: space)...])
+                if value.hasSuffix(".0") { value.removeLast(2) }
+                return "\(sample[..<space])=\(value)"
             }
+            .sorted()
             .joined(separator: " ")
     }
 
     /// The process's thread count, from /proc/self/status.
     private static func threadCount() -> Int? {
-        guard let status = FileHandle(forReadingAtPath: "/proc/self/status")?.readDataToEndOfFile() else {
-            return nil
-        }
+        guard let status = SystemFile.read("/proc/self/status") else { return nil }
         let line = String(decoding: status, as: UTF8.self).split(separator: "\n").first { $0.hasPrefix("Threads:") }
-        return line.flatMap { Int($0.dropFirst("Threads:".count).trimmingCharacters(in: .whitespaces)) }
+        return line.flatMap { Int($0.dropFirst("Threads:".count).filter { !$0.isWhitespace }) }
     }
 }

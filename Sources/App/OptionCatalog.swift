@@ -6,6 +6,9 @@ enum OptionCatalog {
     /// Options that only make sense on the command line, never in a config file.
     static let commandLineOnly: Set<String> = ["config", "check"]
 
+    /// Options whose values are file paths: in a config file, relative to that file's folder.
+    static let pathOptions: Set<String> = ["key-file", "socks-user-file"]
+
     /// The short forms users also write (ssh's letters).
     static let shortNames = ["forward": "-L", "socks": "-D", "reverse": "-R"]
 
@@ -42,5 +45,35 @@ enum OptionCatalog {
                 result.append(character)
             }
         }
+    }
+
+    /// ArgumentParser's message for the first long option in `arguments` that `known` (and `--help`, `--version`)
+    /// lacks, with its suggestion, or `nil` if every one is known. ArgumentParser reports an unknown option only
+    /// once the command has validated, so a value left behind by a mistyped option (`--listn HOST:PORT`, taken
+    /// as a positional) would otherwise be reported instead, as a missing argument.
+    static func unknownOptionMessage(in arguments: [String], known: Set<String>) -> String? {
+        let names = known.union(["help", "version"])
+        for argument in arguments.prefix(while: { $0 != "--" }) where argument.hasPrefix("--") && argument.count > 2 {
+            let name = String(argument.dropFirst(2).prefix { $0 != "=" })
+            guard !names.contains(name) else { continue }
+            let suggestion = names.map { (name: $0, distance: editDistance("--\($0)", argument)) }
+                .filter { $0.distance < 4 }.min { ($0.distance, $0.name) < ($1.distance, $1.name) }
+            return "Unknown option '--\(name)'" + (suggestion.map { ". Did you mean '--\($0.name)'?" } ?? "")
+        }
+        return nil
+    }
+
+    /// The Levenshtein distance between `a` and `b`, as ArgumentParser measures suggestions.
+    private static func editDistance(_ a: String, _ b: String) -> Int {
+        let (a, b) = (Array(a), Array(b))
+        var previous = Array(0...b.count)
+        for i in 1...max(a.count, 1) where !a.isEmpty {
+            var current = [i] + Array(repeating: 0, count: b.count)
+            for j in 1...max(b.count, 1) where !b.isEmpty {
+                current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+            }
+            previous = current
+        }
+        return previous[b.count]
     }
 }

@@ -83,7 +83,13 @@ struct RemoteCommand: ParsableCommand {
             if common.check { return print(try checkReport(keys: keys)) }
             try AgentRunner.run(
                 logLevel: common.logLevel.level, logFormat: common.logFormat,
-                metricsEndpoint: try common.metricsEndpoint()
+                metricsEndpoint: try common.metricsEndpoint(),
+                listenOptions: [
+                    (
+                        try listenEndpoint(),
+                        listen.map { "--listen \($0)" } ?? "BIND-HOST BIND-PORT \(bindHost ?? "") \(bindPort ?? "")"
+                    )
+                ]
             ) { logger, metrics in
                 let agent = try RemoteAgent(
                     listen: try listenEndpoint(), allowList: try allowList(), listenRules: try listenRules(),
@@ -137,7 +143,7 @@ struct RemoteCommand: ParsableCommand {
                 throw ValidationError("--allow: \(error)")
             }
         }
-        return AllowList(defaultTarget: try Endpoint(parsingArgument: target, option: "--target"), rules: rules)
+        return AllowList(defaultTarget: try Endpoint(parsingDialled: target, option: "--target"), rules: rules)
     }
 
     func trustedBalancers() throws -> TrustedBalancers {

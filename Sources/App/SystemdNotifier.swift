@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Glibc
 
 /// Tells systemd about the agent's state (`Type=notify` units): one datagram to `$NOTIFY_SOCKET` per message,

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Crypto
-import Foundation
+import Glibc
 
 /// The `tcptunnel` command: one encrypted, multiplexed TCP link between a local and a remote agent.
 @main
@@ -30,8 +30,15 @@ struct TCPTunnel: ParsableCommand {
             var command = try parse(withConfig: Array(CommandLine.arguments.dropFirst()))
             try command.run()
         } catch let error as ConfigError {
-            FileHandle.standardError.write(Data("tcptunnel: error: \(error)\n".utf8))
-            Foundation.exit(78)
+            StandardStreams.error("tcptunnel: error: \(error)\n")
+            Glibc.exit(78)
+        } catch let error as UnknownOptionError {
+            // ArgumentParser's own three lines for a usage error, with the subcommand's usage.
+            let name = error.command.configuration.commandName ?? ""
+            StandardStreams.error(
+                "Error: \(error.message)\nUsage: \(usageString(for: error.command))\n  See 'tcptunnel \(name) --help' for more information.\n"
+            )
+            Glibc.exit(ExitCode.validationFailure.rawValue)
         } catch {
             exit(withError: error)
         }
@@ -46,6 +53,12 @@ struct TCPTunnel: ParsableCommand {
         do {
             return try parseAsRoot(expanded.arguments)
         } catch {
+            if let subcommand = subcommand(named: arguments.first),
+                let unknown = OptionCatalog.unknownOptionMessage(
+                    in: Array(arguments.dropFirst()), known: Set(OptionCatalog.options(of: subcommand.parts).keys))
+            {
+                throw UnknownOptionError(message: unknown, command: subcommand.type)
+            }
             if let located = expanded.file?.locate(message(for: error), shortNames: OptionCatalog.shortNames) {
                 throw ConfigError(located)
             }
@@ -53,12 +66,30 @@ struct TCPTunnel: ParsableCommand {
         }
     }
 
-    /// The config-file keys of the subcommand named `name`.
-    static func configKeys(for name: String?) -> [String: ConfigFile.Kind] {
+    /// The subcommand named `name`, and fresh instances of its parts (the command and its option groups).
+    static func subcommand(named name: String?) -> (type: any ParsableCommand.Type, parts: [any ParsableArguments])? {
         switch name {
-        case "local": OptionCatalog.options(of: [LocalCommand(), CommonOptions()])
-        case "remote": OptionCatalog.options(of: [RemoteCommand(), CommonOptions()])
-        default: [:]
+        case "local": (LocalCommand.self, [LocalCommand(), CommonOptions()])
+        case "remote": (RemoteCommand.self, [RemoteCommand(), CommonOptions()])
+        case "keygen": (KeygenCommand.self, [KeygenCommand()])
+        case "bench": (BenchCommand.self, [BenchCommand()])
+        case "bench-target": (BenchTargetCommand.self, [BenchTargetCommand()])
+        default: nil
         }
     }
+
+    /// The config-file keys of the subcommand named `name`.
+    static func configKeys(for name: String?) -> [String: ConfigFile.Kind] {
+        name == "local" || name == "remote"
+            ? subcommand(named: name).map { OptionCatalog.options(of: $0.parts) } ?? [:] : [:]
+    }
+}
+
+/// An option the subcommand does not have, reported before anything its validation would say.
+struct UnknownOptionError: Error, CustomStringConvertible {
+    /// ArgumentParser's message, with its suggestion.
+    let message: String
+    let command: any ParsableCommand.Type
+
+    var description: String { message }
 }

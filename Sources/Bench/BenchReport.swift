@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Everything one `tcptunnel bench` run measured, as written to `--json`.
 public struct BenchReport: Codable, Sendable {
@@ -26,16 +26,16 @@ public struct MachineDescription: Codable, Sendable {
     public static func current() -> MachineDescription {
         let cpuInfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
         let model = cpuInfo.split(separator: "\n").first { $0.hasPrefix("model name") }
-            .map { String($0.split(separator: ":", maxSplits: 1)[1]).trimmingCharacters(in: .whitespaces) }
+            .map { String($0.split(separator: ":", maxSplits: 1)[1]).trimmed }
         let kernel = ((try? String(contentsOfFile: "/proc/sys/kernel/osrelease", encoding: .utf8)) ?? "?")
-            .trimmingCharacters(in: .whitespacesAndNewlines)
+            .trimmed
         #if DEBUG
             let build = "debug"
         #else
             let build = "release"
         #endif
         return MachineDescription(
-            date: ISO8601DateFormatter().string(from: Date()), cpus: ProcessInfo.processInfo.activeProcessorCount,
+            date: Date.ISO8601FormatStyle().format(Date()), cpus: ProcessInfo.processInfo.activeProcessorCount,
             cpuModel: model ?? "unknown", memoryGiB: Double(ProcessInfo.processInfo.physicalMemory) / 1_073_741_824,
             kernel: kernel, build: build, sealMegabytesPerSecond: try? CryptoSpeed.sealMegabytesPerSecond())
     }

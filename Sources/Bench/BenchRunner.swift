@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import Mux
 
 /// What to measure: the loads' settings, which routes besides tcptunnel, and where the target is.
@@ -174,7 +175,7 @@ public enum BenchRunner {
             let remote = running.remote.map { ProcessProbe(root: $0.pid) }
             let outcome = HoldLoad.run(
                 entry: running.entry, count: count, progress: { progress("hold: \($0)") },
-                whileAllOpen: { Thread.sleep(forTimeInterval: 0.5) })  // let the probes sample the settled state
+                whileAllOpen: { sleep(seconds: 0.5) })  // let the probes sample the settled state
             report.usable = outcome.usable
             report.secondsToOpen = outcome.secondsToOpen
             report.firstFailure = outcome.firstFailure
@@ -208,17 +209,17 @@ public enum BenchRunner {
             try FileManager.default.createDirectory(
                 at: url, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         } catch {
-            throw BenchError("cannot create the scratch directory \(url.path): \(error.localizedDescription)")
+            throw BenchError("cannot create the scratch directory \(url.path): \(error)")
         }
         return url
     }
 
     static func format(_ value: Double) -> String {
-        value >= 100 ? String(Int(value.rounded())) : String(format: "%.1f", value)
+        value >= 100 ? String(Int(value.rounded())) : value.formatted(decimals: 1)
     }
 
     static func mebibytes(_ bytes: Int?) -> String {
-        bytes.map { String(format: "%.0f", Double($0) / 1_048_576) } ?? "?"
+        bytes.map { (Double($0) / 1_048_576).formatted(decimals: 0) } ?? "?"
     }
 }
 

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Renders a report as Markdown tables: one per measure, a row per stream count, a column per route,
 /// and after each peer's value the ratio tcptunnel ÷ peer.
@@ -65,7 +65,7 @@ public enum BenchTable {
             out +=
                 "| streams | usable | seconds to open | local RSS MiB | remote RSS MiB | local threads | remote threads |\n"
             out += "|---|---|---|---|---|---|---|\n"
-            out += "| \(hold.requested) | \(hold.usable) | \(String(format: "%.1f", hold.secondsToOpen)) | "
+            out += "| \(hold.requested) | \(hold.usable) | \(hold.secondsToOpen.formatted(decimals: 1)) | "
             out +=
                 "\(BenchRunner.mebibytes(hold.local?.peakRSSBytes)) | \(BenchRunner.mebibytes(hold.remote?.peakRSSBytes)) | "
             out +=
@@ -92,7 +92,7 @@ public enum BenchTable {
             }
         }
         return """
-            - Machine: \(machine.cpus) CPUs (\(machine.cpuModel)), \(String(format: "%.0f", machine.memoryGiB)) GiB, \
+            - Machine: \(machine.cpus) CPUs (\(machine.cpuModel)), \(machine.memoryGiB.formatted(decimals: 0)) GiB, \
             Linux \(machine.kernel), \(machine.build) build, \(machine.date)
             - XChaCha20-Poly1305 framing (tcptunnel's FrameSealer, 32 KiB frames): \
             \(machine.sealMegabytesPerSecond.map { BenchRunner.format($0) } ?? "?") MB/s on one core
@@ -131,7 +131,7 @@ public enum BenchTable {
                 }
                 var cell = (breakdown(point) ?? "") + format(number)
                 if markUnverified, !point.bulk.verified { cell += " ✗" }
-                if index > 0, let ours, number > 0 { cell += " (\(String(format: "%.2f", ours / number))×)" }
+                if index > 0, let ours, number > 0 { cell += " (\((ours / number).formatted(decimals: 2))×)" }
                 cells.append(cell)
             }
             out += "| " + cells.joined(separator: " | ") + " |\n"

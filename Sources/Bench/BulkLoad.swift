@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Mux
 
 /// Bulk echo through a route: every stream sends the test pattern for `seconds`, and reads back and
@@ -102,7 +102,7 @@ enum BulkLoad {
 
 /// One bulk stream's counters, shared by its sender and receiver threads under `condition`.
 private final class EchoProgress: @unchecked Sendable {  // every var is guarded by `condition`
-    private let condition = NSCondition()
+    private let condition = MonotonicCondition()
     private let inFlightLimit: Int
     private var sent = 0
     private var received = 0
@@ -124,7 +124,7 @@ private final class EchoProgress: @unchecked Sendable {  // every var is guarded
         condition.lock()
         defer { condition.unlock() }
         while sent - received >= inFlightLimit, ContinuousClock.now < deadline {
-            _ = condition.wait(until: Date(timeIntervalSinceNow: min(0.05, (deadline - .now).seconds)))
+            _ = condition.wait(until: min(deadline, .now + .milliseconds(50)))
         }
         return ContinuousClock.now < deadline
     }

@@ -1,31 +1,29 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Draws a report as a PNG: throughput, request rate, p99 latency and connection rate against the
 /// stream count, one line per route. matplotlib does the drawing, through the system's python3.
 public enum ChartRenderer {
     /// Writes the chart of the JSON report at `json` to `png`.
     public static func render(json: URL, png: URL) throws(BenchError) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", script, json.path, png.path]
-        let errors = Pipe()
-        process.standardError = errors
-        process.standardOutput = FileHandle.nullDevice
+        let python: ChildProcess
         do {
-            try process.run()
+            python = try ChildProcess(
+                "chart-\(getpid())", executable: "python3", arguments: ["-c", script, json.path, png.path],
+                scratch: FileManager.default.temporaryDirectory)
         } catch {
-            throw BenchError("--chart needs python3: \(error.localizedDescription)")
+            throw BenchError("--chart needs python3: \(error)")
         }
-        let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
+        defer { try? FileManager.default.removeItem(at: python.log) }
+        guard python.waitUntilExit(seconds: 120) else {
+            python.stop()
+            let message = python.logTail
             if message.contains("No module named 'matplotlib'") {
                 throw BenchError(
                     "--chart needs matplotlib for python3 (pip install matplotlib, or apt-get install python3-matplotlib)"
                 )
             }
-            let last =
-                message.split(separator: "\n").last.map(String.init) ?? "exit status \(process.terminationStatus)"
+            let last = message.split(separator: "|").last.map { $0.trimmed } ?? "python3 failed"
             throw BenchError("cannot draw the chart: \(last)")
         }
     }

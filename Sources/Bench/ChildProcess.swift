@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import Mux
 
 /// A program the benchmark runs (an agent, a peer tunnel, the echo target), with its output in a log
@@ -25,7 +26,7 @@ final class ChildProcess: @unchecked Sendable {  // `exitStatus` is only touched
             arguments = ["netns", "exec", namespace, path] + arguments
             path = try Self.locate("ip")
         }
-        log = scratch.appendingPathComponent("\(name.replacingOccurrences(of: " ", with: "-")).log")
+        log = scratch.appendingPathComponent("\(name.replacing(" ", with: "-")).log")
         let output = open(log.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard output >= 0 else { throw BenchError("cannot create \(log.path): \(String(cString: strerror(errno)))") }
         defer { close(output) }
@@ -61,7 +62,7 @@ final class ChildProcess: @unchecked Sendable {  // `exitStatus` is only touched
                 var status: Int32 = 0
                 return waitpid($0, &status, WNOHANG) == 0
             }
-            Thread.sleep(forTimeInterval: 0.02)
+            sleep(seconds: 0.02)
         }
         for pid in left { kill(pid, SIGKILL) }
     }
@@ -86,7 +87,7 @@ final class ChildProcess: @unchecked Sendable {  // `exitStatus` is only touched
     @discardableResult
     func waitUntilExit(seconds: Double = 10) -> Bool {
         let deadline = Date(timeIntervalSinceNow: seconds)
-        while isRunning, Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        while isRunning, Date() < deadline { sleep(seconds: 0.01) }
         return exitStatus == 0
     }
 

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Mux
 
 /// New connections: every thread connects, makes one request/response round trip, closes cleanly (its FIN,

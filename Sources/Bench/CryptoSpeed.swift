@@ -1,5 +1,5 @@
 import Crypto
-import Foundation
+import FoundationEssentials
 
 /// How fast this machine seals frames with the tunnel's own `FrameSealer` on one core: the floor of
 /// tcptunnel's CPU cost per byte, against which its bulk numbers can be read.

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import Mux
 
 /// A wide-area path with real kernel TCP at both ends: two network namespaces the benchmark makes, a TUN

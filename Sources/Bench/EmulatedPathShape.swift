@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// What the emulated path between the benchmark's two network namespaces does to each packet, each way:
 /// delays it, sends it no faster than a rate through a bottleneck queue of a given size (drop-tail), and
@@ -31,7 +31,7 @@ public struct EmulatedPathShape: Codable, Sendable, Equatable, CustomStringConve
         var rate: Double?
         var loss = 0.0
         var queue: Int?
-        for part in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) {
+        for part in text.split(separator: ",").map({ $0.trimmed }) {
             guard let (number, unit) = Self.split(part) else { throw Self.invalid(text, part) }
             switch unit {
             case "ms": delay = number / 1000
@@ -82,6 +82,6 @@ public struct EmulatedPathShape: Codable, Sendable, Equatable, CustomStringConve
     }
 
     private static func format(_ value: Double) -> String {
-        value == value.rounded() ? String(Int(value)) : String(format: "%g", value)
+        value.shortest
     }
 }

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Mux
 
 /// Many concurrent streams through one link: opens `count` connections one after another (each proven

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Mux
 
 /// Interactive under bulk: `bulkStreams` bulk echo streams fill the route for the load's time while one more
@@ -12,7 +12,7 @@ enum InteractiveLoad {
         let done = Completion()
         do {
             try startThread(named: "bench-interactive") {
-                Thread.sleep(forTimeInterval: seconds / 4)
+                sleep(seconds: seconds / 4)
                 let report = Result { () throws(BenchError) in
                     try RequestLoad.run(entry: entry, streams: 1, seconds: seconds / 2, messageSize: messageSize)
                 }

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Mux
 
 /// The shape of a long network path: a round-trip time and, optionally, a bandwidth cap.
@@ -118,7 +118,7 @@ private final class SocketPairCloser: Sendable {
 
 /// One direction of a relayed connection: chunks in flight, each with the instant it is due.
 private final class DelayLane: @unchecked Sendable {  // every var is guarded by `condition`
-    private let condition = NSCondition()
+    private let condition = MonotonicCondition()
     private var chunks: [(due: ContinuousClock.Instant, bytes: [UInt8])] = []
     private var head = 0
     private var queued = 0
@@ -167,7 +167,7 @@ private final class DelayLane: @unchecked Sendable {  // every var is guarded by
             let (due, bytes) = chunks[head]
             condition.unlock()
             let wait = ContinuousClock.now.duration(to: due)
-            if wait > .zero { Thread.sleep(forTimeInterval: wait.seconds) }
+            if wait > .zero { sleep(seconds: wait.seconds) }
             guard (try? socket.sendAll(bytes)) != nil else {
                 source.shutdown(.both)
                 socket.shutdown(.both)

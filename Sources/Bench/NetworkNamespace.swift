@@ -1,5 +1,6 @@
 import CLinux
-import Foundation
+import FoundationEssentials
+import Glibc
 import Mux
 
 /// A network namespace the benchmark made for one run (`ip netns add`), with its own loopback, devices,

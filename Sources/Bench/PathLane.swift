@@ -1,5 +1,5 @@
 import DequeModule
-import Foundation
+import FoundationEssentials
 import Mux
 
 /// One direction of the emulated path. A reader thread takes each packet from `source` and loses it at

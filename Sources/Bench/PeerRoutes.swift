@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import Mux
 
 /// `ssh -L` with chacha20-poly1305@openssh.com, to a private sshd on a loopback port with keys made
@@ -24,7 +25,7 @@ struct SSHRoute: Route {
         }
         try? FileManager.default.removeItem(atPath: "\(directory)/authorized_keys")
         try? FileManager.default.copyItem(atPath: "\(directory)/client.pub", toPath: "\(directory)/authorized_keys")
-        let user = ProcessInfo.processInfo.environment["USER"] ?? NSUserName()
+        let user = ProcessInfo.processInfo.environment["USER"] ?? getpwuid(getuid()).map { String(cString: $0.pointee.pw_name) } ?? "root"
         return try RunningRoute.startTwoEnded(
             path: path,
             server: { placement throws(BenchError) in

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import Mux
 
 /// Samples the memory, threads and CPU time of a process and all its descendants from /proc, so that
@@ -16,16 +17,18 @@ final class ProcessProbe: Sendable {
     /// Starts sampling `root`'s process tree every `interval` seconds.
     init(root: Int32, interval: Double = 0.1) {
         self.root = root
-        let thread = Thread { [peaks, running, stopped, root] in
-            while running.withLock({ $0 }) {
-                let sample = Self.sample(tree: Self.tree(of: root))
-                peaks.withLock { $0 = (max($0.rss, sample.rss), max($0.threads, sample.threads)) }
-                Thread.sleep(forTimeInterval: interval)
+        do {
+            try startThread(named: "bench-probe") { [peaks, running, stopped, root] in
+                while running.withLock({ $0 }) {
+                    let sample = Self.sample(tree: Self.tree(of: root))
+                    peaks.withLock { $0 = (max($0.rss, sample.rss), max($0.threads, sample.threads)) }
+                    sleep(seconds: interval)
+                }
+                stopped.complete()
             }
-            stopped.complete()
+        } catch {
+            stopped.complete()  // no samples: the peaks read from /proc at the end (VmHWM) still stand
         }
-        thread.name = "bench-probe"
-        thread.start()
     }
 
     /// CPU seconds used so far by the tree (children already reaped are in their parent's count).

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Mux
 
 /// Small request/response round trips: every stream sends a message, waits for its echo, and repeats

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Mux
 
 /// A way for the load generator's clients to reach the target: directly, through tcptunnel, or
@@ -81,7 +81,7 @@ final class RunningRoute: Sendable {
             } catch {
                 lastError = "\(error)"
             }
-            Thread.sleep(forTimeInterval: 0.1)
+            sleep(seconds: 0.1)
         }
         let logs = [local, remote].compactMap { $0 }.map { "\($0.name): \($0.logTail)" }
         stop()
@@ -131,7 +131,7 @@ final class RunningRoute: Sendable {
                 socket.close()
                 return
             }
-            Thread.sleep(forTimeInterval: 0.05)
+            sleep(seconds: 0.05)
         }
         process.stop()
         throw BenchError("\(process.name) did not listen on \(endpoint) within \(Int(seconds)) s: \(process.logTail)")

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Mux
 
 /// No tunnel: clients connect to the target (through the long path, if any).

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// The process and kernel limits that decide how many streams one machine can hold in a benchmark.
 enum SystemLimits {
@@ -29,7 +30,7 @@ enum SystemLimits {
 
     private static func readNumber(_ path: String) -> Int? {
         (try? String(contentsOfFile: path, encoding: .utf8)).flatMap {
-            Int($0.trimmingCharacters(in: .whitespacesAndNewlines))
+            Int($0.trimmed)
         }
     }
 

@@ -1,5 +1,6 @@
 import CLinux
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// A TUN device: the kernel hands each IP packet it routes to the device to this descriptor, and takes each
 /// packet written here as one that arrived on it. The device lives in the network namespace of the thread

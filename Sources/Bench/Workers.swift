@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import Mux
 
 /// The load generator's threads: one per simulated client, started together by a `StartGate`.
@@ -12,23 +13,28 @@ enum Workers {
         _ count: Int, named name: String, _ body: @escaping @Sendable (Int) -> T
     ) throws(BenchError) -> [T] {
         let results = Locked([T?](repeating: nil, count: count))
-        let group = DispatchGroup()
+        // Threads still running, plus one for this loop, so that `finished` completes only after the loop ends.
+        let running = Locked(count + 1)
+        let finished = Completion()
+        let finish: @Sendable (Int) -> Void = { ended in
+            if running.withLock({ $0 -= ended; return $0 == 0 }) { finished.complete() }
+        }
         var startFailure: ThreadError?
         for index in 0..<count {
-            group.enter()
             do {
                 try startThread(named: name, stackSize: stackSize) {
                     let result = body(index)
                     results.withLock { $0[index] = result }
-                    group.leave()
+                    finish(1)
                 }
             } catch {
-                group.leave()
                 startFailure = error
+                finish(count - index)  // the threads never started
                 break
             }
         }
-        group.wait()
+        finish(1)
+        finished.wait()
         if let startFailure { throw BenchError("load generator: \(startFailure)") }
         return results.withLock { $0.map { $0! } }
     }
@@ -58,7 +64,7 @@ enum Workers {
 /// Holds every load thread at the line until all of them are connected (or failed to), so that each
 /// load is timed from one instant and no stream starts before the others exist.
 final class StartGate: @unchecked Sendable {  // `arrived` and `openedAt` are guarded by `condition`
-    private let condition = NSCondition()
+    private let condition = MonotonicCondition()
     private let expected: Int
     private var arrived = 0
     private var openedAt: ContinuousClock.Instant?

@@ -10,6 +10,48 @@ import Testing
         try #require(try TCPTunnel.parseAsRoot(arguments) as? T)
     }
 
+    /// The message a command line is refused with, through the same parsing `main` does; `nil` if it parses.
+    private func refusal(_ arguments: [String]) -> String? {
+        do {
+            _ = try TCPTunnel.parse(withConfig: arguments)
+            return nil
+        } catch let error as UnknownOptionError {
+            return error.message
+        } catch {
+            return TCPTunnel.message(for: error)
+        }
+    }
+
+    @Test(
+        arguments: [
+            (
+                ["local", "--remote", "h:1", "--listn", "127.0.0.1:1"],
+                "Unknown option '--listn'. Did you mean '--listen'?"
+            ),
+            (
+                ["remote", "--listen", "127.0.0.1:7", "--targt", "127.0.0.1:22"],
+                "Unknown option '--targt'. Did you mean '--target'?"
+            ),
+            (["local", "--remote", "h:1", "--frobnicate", "x"], "Unknown option '--frobnicate'"),
+        ])
+    func aMistypedOptionIsReportedAsUnknownEvenWhenItsValueLooksLikeAnArgument(arguments: [String], message: String) {
+        #expect(refusal(arguments) == message)
+    }
+
+    @Test(
+        arguments: [
+            ["local", "--remote", "127.0.0.1:0"], ["local", "127.0.0.1", "0"],
+            ["remote", "--listen", "127.0.0.1:7000", "--target", "127.0.0.1:0"],
+        ])
+    func portZeroIsRefusedWhereTheAgentConnects(arguments: [String]) {
+        #expect(refusal(arguments)?.contains("port 0 cannot be connected to") == true)
+    }
+
+    @Test func portZeroStillMeansAnyPortWhereTheAgentListens() throws {
+        let command = try parse(["remote", "--listen", "127.0.0.1:0"], as: RemoteCommand.self)
+        #expect(try command.listenEndpoint().port == 0)
+    }
+
     @Test func localSeedFormTakesRemoteHostAndPort() throws {
         let command = try parse(["local", "example.org", "4000"], as: LocalCommand.self)
         #expect(try command.remoteEndpoints() == [Endpoint(host: "example.org", port: 4000)])

@@ -105,6 +105,19 @@ import Testing
         #expect(command.forward == ["8080:db:5432"])
     }
 
+    @Test func relativePathsInTheFileAreRelativeToItsFolder() throws {
+        let path = try file(
+            "remote = \"h:1\"\nkey-file = \"tunnel.key\"\nsocks = [\"1080\"]\nsocks-user-file = \"sub/users\"\n")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let folder = String(path[...path.lastIndex(of: "/")!])
+        let command = try #require(try TCPTunnel.parse(withConfig: ["local", "--config", path]) as? LocalCommand)
+        #expect(command.common.keyFile == [folder + "tunnel.key"])
+        #expect(command.socksUserFile == folder + "sub/users")
+        let onTheCommandLine = try #require(
+            try TCPTunnel.parse(withConfig: ["local", "--config", path, "--key-file", "here.key"]) as? LocalCommand)
+        #expect(onTheCommandLine.common.keyFile == ["here.key"], "the command line's own paths stay as given")
+    }
+
     @Test func commandLineReplacesTheFilesValueEvenForRepeatableOptions() throws {
         let path = try file(Self.localFile)
         defer { try? FileManager.default.removeItem(atPath: path) }

@@ -19,7 +19,7 @@ import Testing
         let line = JSONLogHandler.line(for: event, handlerMetadata: ["agent": "local"])
         #expect(line.last == UInt8(ascii: "\n"))
         #expect(line.dropLast().contains(UInt8(ascii: "\n")) == false)
-        let object = try #require(try JSONSerialization.jsonObject(with: line) as? [String: Any])
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(line)) as? [String: Any])
         #expect(object["level"] as? String == "warning")
         #expect(object["source"] as? String == "Mux")
         #expect(object["message"] as? String == "link down: \"quoted\"\nsecond line")

@@ -35,6 +35,23 @@ struct AgentProcessTests {
             ])
     }
 
+    @Test(arguments: ["--metrics", "--listen", "-L", "-D"])
+    func aPortThatCannotBeBoundIsOneLineNamingTheOptionThatAskedForIt(option: String) throws {
+        let path = try makeKeyFile()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let held = try HeldLoopbackPort()
+        defer { held.release() }
+        let value =
+            option.hasPrefix("--") ? "127.0.0.1:\(held.port)" : option == "-L" ? "\(held.port):db:5432" : "\(held.port)"
+        let others = option == "--metrics" ? ["--listen", "127.0.0.1:0"] : []
+        let agent = try AgentProcess(["local", "--remote", "127.0.0.1:9", "--key-file", path, option, value] + others)
+        #expect(agent.waitForExit() == 1)
+        #expect(
+            lines(agent.standardError).last?.hasPrefix(
+                "tcptunnel: error: \(option) \(value): cannot listen on 127.0.0.1:\(held.port): bind: ") == true,
+            "\(agent.standardError)")
+    }
+
     @Test func fifoGivenAsKeyFileIsOneErrorLineAndAnExitNotAHang() throws {
         let path = NSTemporaryDirectory() + "tcptunnel-fifo-\(UUID().uuidString)"
         #expect(mkfifo(path, 0o600) == 0)
@@ -113,7 +130,7 @@ struct AgentProcessTests {
         #expect(agent.standardError.contains("TCPTUNNEL_KEY does not hold a key"))
     }
 
-    @Test func portInUseIsReportedWithOneLine() throws {
+    @Test func portInUseIsReportedWithOneLineNamingTheOption() throws {
         let path = try makeKeyFile()
         defer { try? FileManager.default.removeItem(atPath: path) }
         let occupied = try Listener(endpoint: loopback)
@@ -122,7 +139,7 @@ struct AgentProcessTests {
         #expect(agent.waitForExit() == 1)
         #expect(
             lines(agent.standardError) == [
-                "tcptunnel: error: cannot listen on \(occupied.endpoint): bind: Address already in use"
+                "tcptunnel: error: --listen \(occupied.endpoint): cannot listen on \(occupied.endpoint): bind: Address already in use"
             ])
     }
 

@@ -56,7 +56,7 @@ final class HAProxyProcess {
             toFile: configPath, atomically: true, encoding: .utf8)
         process.executableURL = URL(fileURLWithPath: Self.binary)
         process.arguments = ["-db", "-f", configPath]
-        FileManager.default.createFile(atPath: configPath + ".log", contents: nil)
+        _ = FileManager.default.createFile(atPath: configPath + ".log", contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: configPath + ".log"))
         process.standardOutput = log
         process.standardError = log

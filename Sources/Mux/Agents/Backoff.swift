@@ -9,7 +9,10 @@ enum Backoff {
     /// `delay` spread uniformly over ±25 %.
     static func jittered(_ delay: Double) -> Double { delay * Double.random(in: 0.75...1.25) }
 
+    /// A wait as logs show it: `187 ms`, `1.4 s`, `27 s`; the log says the wait the agent actually makes.
     static func format(_ delay: Double) -> String {
-        delay < 1 ? "\(Int(delay * 1000)) ms" : "\(Int(delay)) s"
+        if delay < 1 { return "\(Int((delay * 1000).rounded())) ms" }
+        if delay < 10 { return "\((delay * 10).rounded() / 10) s" }
+        return "\(Int(delay.rounded())) s"
     }
 }

@@ -1,4 +1,5 @@
 import CLinux
+import CoreMetrics
 import Crypto
 import Glibc
 import Logging

@@ -1,3 +1,4 @@
+import CoreMetrics
 import Logging
 
 extension LocalAgent {
@@ -11,6 +12,8 @@ extension LocalAgent {
         let linkUp = metrics.linkUp(number: slot.number, remote: slot.remote)
         var delay = Backoff.initialDelay
         while !stopRequested.hasCompleted {
+            // Drawn before the attempt, so that its failure's log line says the wait that follows.
+            var pause = Backoff.jittered(delay)
             do throws(LinkError) {
                 let link = try Link.connect(
                     to: slot.remote, number: slot.number, key: key, settings: settings, limiter: limiter,
@@ -34,6 +37,7 @@ extension LocalAgent {
                     metrics.linkReconnects.increment()
                 }
                 delay = Backoff.initialDelay
+                pause = Backoff.jittered(delay)
                 if asksForReverseForwards { requestReverseForwards(on: link) }
                 while !link.stoppedOpening.wait(seconds: Self.listenRetryInterval) {
                     if links.asksForReverseForwards(at: index) { requestReverseForwards(on: link) }
@@ -48,10 +52,10 @@ extension LocalAgent {
             } catch {
                 if error.isHandshakeFailure { metrics.handshakeFailures.increment() }
                 logger.warning(
-                    "cannot establish link \(slot.number) to \(slot.remote): \(error); retrying in \(Backoff.format(delay))"
+                    "cannot establish link \(slot.number) to \(slot.remote): \(error); retrying in \(Backoff.format(pause))"
                 )
             }
-            if stopRequested.wait(seconds: Backoff.jittered(delay)) { return }
+            if stopRequested.wait(seconds: pause) { return }
             delay = Backoff.next(after: delay)
         }
     }

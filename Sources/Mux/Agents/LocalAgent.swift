@@ -1,5 +1,5 @@
+import CoreMetrics
 import Crypto
-import Foundation
 import Logging
 
 /// The client-facing end of the tunnel: accepts TCP clients on each of its forwards and carries each one as a
@@ -139,6 +139,7 @@ public final class LocalAgent: LinkDelegate, Sendable {
             logger.info("listening on \(listener.endpoint) as a SOCKS5 server (-D), \(authentication)")
         case .reverse: break
         }
+        if let exposure = forward.exposure(socksLoginRequired: hasCredentials) { logger.warning("\(exposure)") }
     }
 
     /// Stops accepting, lets streams in flight finish for up to the drain timeout, then resets the rest and

@@ -1,5 +1,5 @@
+import CoreMetrics
 import Crypto
-import Foundation
 import Logging
 
 /// The server-facing end of the tunnel: accepts encrypted links from local agents and, for each stream they

@@ -1,4 +1,4 @@
-import Foundation
+import Glibc
 import Logging
 
 /// The ports a remote agent listens on for its links' reverse forwards (`-R`): each bound for one link only,

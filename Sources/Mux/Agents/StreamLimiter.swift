@@ -1,3 +1,4 @@
+import CoreMetrics
 import Logging
 
 /// Caps the streams one agent runs at once, across all its links, and counts the ones it refused; keeps the

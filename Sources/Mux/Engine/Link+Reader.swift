@@ -1,4 +1,5 @@
 import Glibc
+import Logging
 
 /// The link's reader thread: it decodes the peer's frames, enforces the protocol's rules, and hands each
 /// frame to its stream or to the delegate, never blocking on either.

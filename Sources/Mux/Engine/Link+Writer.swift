@@ -1,3 +1,5 @@
+import Crypto
+
 /// The link's writer thread, the only one that writes its channel: it seals what the queue gives it in batches,
 /// pads the opening exchanges, and sends PING when the link has been quiet for the keepalive interval.
 extension Link {

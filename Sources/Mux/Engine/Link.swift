@@ -1,6 +1,5 @@
 import CoreMetrics
 import Crypto
-import Foundation
 import Logging
 
 /// One encrypted link between a local and a remote agent, carrying many streams.

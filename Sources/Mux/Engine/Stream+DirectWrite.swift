@@ -1,3 +1,5 @@
+import DequeModule
+
 /// Writing the peer's DATA to the connection without a thread of its own: under the stream's lock, with
 /// non-blocking sends, as long as the connection takes every byte at once. What it cannot take goes to the
 /// downlink thread (`Stream+Downlink.swift`), which writes it and everything after it, in order.

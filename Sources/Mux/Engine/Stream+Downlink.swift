@@ -1,3 +1,6 @@
+import DequeModule
+import Logging
+
 /// The downlink thread's side of a stream: started once the connection could not take the peer's DATA at once,
 /// it writes everything queued, in order, and then the peer's FIN.
 extension Stream {

@@ -1,3 +1,5 @@
+import CoreMetrics
+
 /// The link's reader thread's side of a stream: frames from the peer. Never blocks.
 extension Stream {
     /// The peer accepted our OPEN and granted `window` bytes of credit, counted from the stream's first byte.

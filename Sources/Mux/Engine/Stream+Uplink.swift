@@ -1,3 +1,6 @@
+import CoreMetrics
+import Logging
+
 /// The uplink thread's side of a stream: it reads the connection and queues DATA and FIN for the link, within
 /// the peer's credit.
 extension Stream {

@@ -1,5 +1,6 @@
 import CoreMetrics
 import DequeModule
+import Logging
 
 /// One tunnelled TCP connection: the client's on the local agent, the target's on the remote agent.
 ///

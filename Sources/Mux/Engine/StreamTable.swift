@@ -1,4 +1,3 @@
-import Foundation
 import HashTreeCollections
 
 /// The streams of one link by id: a copy-on-write persistent hash trie swapped under a lock.
@@ -12,7 +11,7 @@ import HashTreeCollections
 ///
 /// `@unchecked Sendable`: `streams` is guarded by `lock`.
 final class StreamTable: @unchecked Sendable {
-    private let lock = NSLock()
+    private let lock = PosixMutex()
     private var streams = TreeDictionary<StreamID, Stream>()
 
     /// The stream with `id`, if present.

@@ -1,4 +1,4 @@
-import Foundation
+import Glibc
 import Logging
 
 /// A listening socket and the one thread that accepts on it.
@@ -43,7 +43,7 @@ package final class Listener: Sendable {
                 if served.isStopping { return }
                 // Out of descriptors or memory: existing streams keep running; accept again shortly.
                 failures.log(logger, level: .error, "accept on \(endpoint) failed: \(error); retrying every 100 ms")
-                Thread.sleep(forTimeInterval: 0.1)
+                usleep(100_000)
             }
         }
     }

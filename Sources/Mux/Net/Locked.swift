@@ -1,8 +1,6 @@
-import Foundation
-
 /// A value guarded by a pthread-backed lock that ThreadSanitizer understands.
 package final class Locked<Value> {
-    private let lock = NSLock()
+    private let lock = PosixMutex()
     private var value: Value  // guarded by `lock`
 
     package init(_ value: Value) {

@@ -1,4 +1,3 @@
-import Foundation
 import Logging
 
 /// Lets a repeated warning through at most once per interval, with the number of repeats it held back, so that

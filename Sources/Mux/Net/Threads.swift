@@ -1,4 +1,3 @@
-import Foundation
 import Glibc
 
 /// Starts a detached, named thread with a small, explicit stack.
@@ -109,4 +108,13 @@ package final class Completion: @unchecked Sendable {
         defer { condition.unlock() }
         return isDone
     }
+}
+
+/// Sleeps the calling thread for `seconds` (nanosleep on the monotonic clock's time scale, resumed after a
+/// signal), without Foundation's `Thread.sleep`.
+package func sleep(seconds: Double) {
+    guard seconds > 0 else { return }
+    var request = timespec(tv_sec: Int(seconds), tv_nsec: Int((seconds - Double(Int(seconds))) * 1e9))
+    var remaining = timespec()
+    while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
 }
