@@ -1,6 +1,5 @@
 import ArgumentParser
 import Bench
-import FoundationEssentials
 import Mux
 
 /// `tcptunnel bench-target`: the benchmark's echo server, to run next to a remote agent on another

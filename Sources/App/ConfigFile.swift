@@ -1,6 +1,5 @@
 import ArgumentParser
 import FoundationEssentials
-import FoundationEssentials
 import Glibc
 import TOMLKit
 

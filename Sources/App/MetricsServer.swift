@@ -1,4 +1,3 @@
-import FoundationEssentials
 import Logging
 import Mux
 import Prometheus

@@ -1,4 +1,3 @@
-import FoundationEssentials
 import Mux
 
 /// Bulk echo through a route: every stream sends the test pattern for `seconds`, and reads back and

@@ -1,4 +1,3 @@
-import FoundationEssentials
 import Mux
 
 /// New connections: every thread connects, makes one request/response round trip, closes cleanly (its FIN,

@@ -1,4 +1,3 @@
-import FoundationEssentials
 import Mux
 
 /// The benchmark's target server: echoes every byte back on the connection it came from, answers the

@@ -1,4 +1,3 @@
-import FoundationEssentials
 import Mux
 
 /// Many concurrent streams through one link: opens `count` connections one after another (each proven

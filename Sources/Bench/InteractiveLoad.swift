@@ -1,4 +1,3 @@
-import FoundationEssentials
 import Mux
 
 /// Interactive under bulk: `bulkStreams` bulk echo streams fill the route for the load's time while one more

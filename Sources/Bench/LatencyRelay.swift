@@ -1,4 +1,3 @@
-import FoundationEssentials
 import Mux
 
 /// The shape of a long network path: a round-trip time and, optionally, a bandwidth cap.

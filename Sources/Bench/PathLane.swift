@@ -1,5 +1,4 @@
 import DequeModule
-import FoundationEssentials
 import Mux
 
 /// One direction of the emulated path. A reader thread takes each packet from `source` and loses it at

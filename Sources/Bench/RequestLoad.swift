@@ -1,4 +1,3 @@
-import FoundationEssentials
 import Mux
 
 /// Small request/response round trips: every stream sends a message, waits for its echo, and repeats

@@ -1,5 +1,4 @@
 import CLinux
-import FoundationEssentials
 import Glibc
 
 /// A TUN device: the kernel hands each IP packet it routes to the device to this descriptor, and takes each
