@@ -56,7 +56,7 @@ enum OptionCatalog {
         for argument in arguments.prefix(while: { $0 != "--" }) where argument.hasPrefix("--") && argument.count > 2 {
             let name = String(argument.dropFirst(2).prefix { $0 != "=" })
             guard !names.contains(name) else { continue }
-            let suggestion = names.map { (name: $0, distance: editDistance("--\($0)", argument)) }
+            let suggestion = names.map { (name: $0, distance: editDistance($0, name)) }
                 .filter { $0.distance < 4 }.min { ($0.distance, $0.name) < ($1.distance, $1.name) }
             return "Unknown option '--\(name)'" + (suggestion.map { ". Did you mean '--\($0.name)'?" } ?? "")
         }
@@ -66,10 +66,11 @@ enum OptionCatalog {
     /// The Levenshtein distance between `a` and `b`, as ArgumentParser measures suggestions.
     private static func editDistance(_ a: String, _ b: String) -> Int {
         let (a, b) = (Array(a), Array(b))
+        guard !a.isEmpty, !b.isEmpty else { return max(a.count, b.count) }
         var previous = Array(0...b.count)
-        for i in 1...max(a.count, 1) where !a.isEmpty {
+        for i in 1...a.count {
             var current = [i] + Array(repeating: 0, count: b.count)
-            for j in 1...max(b.count, 1) where !b.isEmpty {
+            for j in 1...b.count {
                 current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
             }
             previous = current

@@ -1,4 +1,3 @@
-
 /// Renders a report as Markdown tables: one per measure, a row per stream count, a column per route,
 /// and after each peer's value the ratio tcptunnel ÷ peer.
 public enum BenchTable {

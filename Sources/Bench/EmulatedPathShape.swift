@@ -1,4 +1,3 @@
-
 /// What the emulated path between the benchmark's two network namespaces does to each packet, each way:
 /// delays it, sends it no faster than a rate through a bottleneck queue of a given size (drop-tail), and
 /// loses a share of packets at random.

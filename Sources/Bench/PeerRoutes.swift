@@ -25,7 +25,10 @@ struct SSHRoute: Route {
         }
         try? FileManager.default.removeItem(atPath: "\(directory)/authorized_keys")
         try? FileManager.default.copyItem(atPath: "\(directory)/client.pub", toPath: "\(directory)/authorized_keys")
-        let user = ProcessInfo.processInfo.environment["USER"] ?? getpwuid(getuid()).map { String(cString: $0.pointee.pw_name) } ?? "root"
+        let user =
+            ProcessInfo.processInfo.environment["USER"] ?? getpwuid(getuid()).map {
+                String(cString: $0.pointee.pw_name)
+            } ?? "root"
         return try RunningRoute.startTwoEnded(
             path: path,
             server: { placement throws(BenchError) in

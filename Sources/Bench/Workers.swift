@@ -16,7 +16,11 @@ enum Workers {
         let running = Locked(count + 1)
         let finished = Completion()
         let finish: @Sendable (Int) -> Void = { ended in
-            if running.withLock({ $0 -= ended; return $0 == 0 }) { finished.complete() }
+            let left = running.withLock { count in
+                count -= ended
+                return count
+            }
+            if left == 0 { finished.complete() }
         }
         var startFailure: ThreadError?
         for index in 0..<count {

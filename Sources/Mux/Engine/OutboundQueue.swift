@@ -1,5 +1,5 @@
-import Glibc
 import DequeModule
+import Glibc
 
 /// The lock-protected queue that feeds a link's writer thread, the only thread that writes the link socket.
 ///
