@@ -14,10 +14,9 @@ struct ConnectionSource: Hashable, Sendable {
 
     /// The source of a 4-byte IPv4 or 16-byte IPv6 address.
     init(addressBytes bytes: [UInt8]) {
-        let isMapped =
-            bytes.count == 16 && bytes[..<10].allSatisfy { $0 == 0 } && bytes[10] == 0xff && bytes[11] == 0xff
-        isIPv6 = bytes.count == 16 && !isMapped
-        let significant = isIPv6 ? bytes[..<8] : bytes.suffix(4)
+        let bytes = WireHost.unmapped(bytes)
+        isIPv6 = bytes.count == 16
+        let significant = isIPv6 ? bytes[..<8] : bytes[...]
         prefix = significant.reduce(0) { $0 << 8 | UInt64($1) }
         awaitingHeader = -1
     }

@@ -153,7 +153,7 @@ struct IPNetwork: Hashable, Sendable {
     /// Whether `address` (4 or 16 bytes) is in the block. An IPv4-mapped IPv6 address counts as its IPv4
     /// address, so `::ffff:127.0.0.1` cannot pass for something other than 127.0.0.1.
     func contains(_ address: [UInt8]) -> Bool {
-        let address = IPNetwork.unmapped(address)
+        let address = WireHost.unmapped(address)
         guard address.count == prefix.count else { return false }
         return IPNetwork.masked(address, prefixLength) == IPNetwork.masked(prefix, prefixLength)
     }
@@ -162,15 +162,9 @@ struct IPNetwork: Hashable, Sendable {
     static func bytes(of text: String) -> [UInt8]? {
         switch WireHost(text) {
         case .ipv4(let bytes): bytes
-        case .ipv6(let bytes): unmapped(bytes)
+        case .ipv6(let bytes): WireHost.unmapped(bytes)
         case .name, nil: nil
         }
-    }
-
-    static func unmapped(_ address: [UInt8]) -> [UInt8] {
-        let mappedPrefix: [UInt8] = Array(repeating: 0, count: 10) + [0xff, 0xff]
-        guard address.count == 16, Array(address[..<12]) == mappedPrefix else { return address }
-        return Array(address[12...])
     }
 
     private static func masked(_ bytes: [UInt8], _ length: Int) -> [UInt8] {

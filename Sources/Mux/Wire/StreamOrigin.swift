@@ -23,12 +23,7 @@ package struct StreamOrigin: Hashable, Sendable, CustomStringConvertible {
 
         /// An IPv4-mapped IPv6 address (`::ffff:a.b.c.d`, what a dual-stack listener reports for an IPv4
         /// client) as the IPv4 address it stands for; any other address as it is.
-        var unmapped: Address {
-            let isMapped =
-                bytes.count == 16 && bytes[..<10].allSatisfy { $0 == 0 } && bytes[10] == 0xff
-                && bytes[11] == 0xff
-            return isMapped ? Address(bytes: Array(bytes[12...]), port: port) : self
-        }
+        var unmapped: Address { Address(bytes: WireHost.unmapped(bytes), port: port) }
     }
 
     /// The client's address and port.
@@ -52,6 +47,15 @@ extension WireHost {
     /// The wire form of a 4-byte IPv4 or 16-byte IPv6 address.
     init(bytes: [UInt8]) {
         self = bytes.count == 4 ? .ipv4(bytes) : .ipv6(bytes)
+    }
+
+    /// An IPv4-mapped IPv6 address (`::ffff:a.b.c.d`, what a dual-stack socket reports for an IPv4 peer) as the
+    /// 4 bytes of the IPv4 address it stands for; any other address as it is.
+    /// Allocates nothing for an address that is not mapped: the handshake gate calls it at every accept.
+    static func unmapped(_ address: [UInt8]) -> [UInt8] {
+        let isMapped =
+            address.count == 16 && address[..<10].allSatisfy { $0 == 0 } && address[10] == 0xff && address[11] == 0xff
+        return isMapped ? Array(address[12...]) : address
     }
 }
 
