@@ -81,16 +81,12 @@ struct PendingTable {
         using generator: inout some RandomNumberGenerator
     ) -> Int32? {
         precondition(entries[fd] == nil, "descriptor \(fd) is already pending")
-        var shed: Int32?
-        if let sameSource = bySource[source], sameSource.count >= capacityPerSource {
-            shed = oldest(of: sameSource)
-        } else if entries.count >= capacity {
+        var shed = oldestAtCap(of: source)
+        if shed == nil && entries.count >= capacity {
             shed = oldest(of: (0..<Self.sheddingSample).map { _ in order.randomElement(using: &generator)! })
         }
         if let shed { remove(shed) }
-        entries[fd] = Entry(source: source, acceptedAt: now, deadline: deadline, position: order.count)
-        order.append(fd)
-        bySource[source, default: []].append(fd)
+        insert(fd, from: source, acceptedAt: now, deadline: deadline)
         return shed
     }
 
@@ -98,16 +94,22 @@ struct PendingTable {
     /// descriptor shed to make room, if that source was at its cap: its oldest other pending connection.
     mutating func reassign(_ fd: Int32, to source: ConnectionSource) -> Int32? {
         guard let entry = remove(fd) else { return nil }
-        var shed: Int32?
-        if let sameSource = bySource[source], sameSource.count >= capacityPerSource {
-            shed = oldest(of: sameSource)
-            remove(shed!)
-        }
-        entries[fd] = Entry(
-            source: source, acceptedAt: entry.acceptedAt, deadline: entry.deadline, position: order.count)
+        let shed = oldestAtCap(of: source)
+        if let shed { remove(shed) }
+        insert(fd, from: source, acceptedAt: entry.acceptedAt, deadline: entry.deadline)
+        return shed
+    }
+
+    /// The oldest pending connection of `source`, if that source is at its cap.
+    private func oldestAtCap(of source: ConnectionSource) -> Int32? {
+        guard let sameSource = bySource[source], sameSource.count >= capacityPerSource else { return nil }
+        return oldest(of: sameSource)
+    }
+
+    private mutating func insert(_ fd: Int32, from source: ConnectionSource, acceptedAt: UInt64, deadline: UInt64) {
+        entries[fd] = Entry(source: source, acceptedAt: acceptedAt, deadline: deadline, position: order.count)
         order.append(fd)
         bySource[source, default: []].append(fd)
-        return shed
     }
 
     /// Takes `fd` out of the table (its hello verified, it was closed, or it was shed). Returns its entry.
