@@ -60,7 +60,7 @@ final class LinkSet: @unchecked Sendable {
     /// Makes `link`, which reached remote agent `agentID`, the link of slot `index` and wakes waiting clients.
     /// Returns whether it now asks for that agent's reverse forwards (no other open link reaches it), or `nil`,
     /// publishing nothing, once `stop()` was called.
-    func publish(_ link: Link, agentID: UInt64?, at index: Int) -> Bool? {
+    func publish(_ link: Link, agentID: UInt64, at index: Int) -> Bool? {
         changed.lock()
         defer { changed.unlock() }
         guard !isStopping else { return nil }
@@ -96,6 +96,20 @@ final class LinkSet: @unchecked Sendable {
         changed.lock()
         defer { changed.unlock() }
         return slots[index].asksForReverseForwards
+    }
+
+    /// The remote agent's answers to the reverse forwards asked on `link`; `nil` if `link` is in no slot.
+    func listenResults(on link: Link) -> [UInt32: ListenResult]? {
+        changed.lock()
+        defer { changed.unlock() }
+        return slots.first { $0.link === link }?.listenResults
+    }
+
+    /// Each answer to reverse forward `forward`, in slot order, from the links that ask for reverse forwards.
+    func answers(to forward: UInt32) -> [ListenResult] {
+        changed.lock()
+        defer { changed.unlock() }
+        return slots.compactMap { $0.asksForReverseForwards ? $0.listenResults[forward] : nil }
     }
 
     /// Records the remote agent's answer to a reverse forward asked on `link`; returns the answer before it.

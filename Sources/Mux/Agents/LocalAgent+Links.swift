@@ -29,7 +29,7 @@ extension LocalAgent {
                 logger.info(
                     "link up to \(slot.remote) (link \(slot.number), remote agent \(AgentInstance.text(agentID)))")
                 linkUp.record(1)
-                metrics.linksUp.record(links.links.filter { !$0.isClosed }.count)
+                recordLinksUp()
                 if linksEstablished.withLock({ count in
                     count += 1
                     return count > links.count
@@ -63,8 +63,7 @@ extension LocalAgent {
     /// Asks the remote agent to listen for each reverse forward it has not bound on this link yet (none
     /// asked, or the address was in use or the bind failed; a refusal by its rules is not asked again).
     func requestReverseForwards(on link: Link) {
-        guard let index = (0..<links.count).first(where: { links[$0].link === link }) else { return }
-        let results = links[index].listenResults
+        guard let results = links.listenResults(on: link) else { return }
         for (id, forward) in forwards.withLock({ $0.reverse }).sorted(by: { $0.key < $1.key }) {
             switch results[id] {
             case .bound, .notAllowed: continue

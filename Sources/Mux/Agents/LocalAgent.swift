@@ -253,9 +253,12 @@ public final class LocalAgent: LinkDelegate, Sendable {
 
     /// Each remote agent's answer for reverse forward `id`, in slot order, from the links that ask for it.
     package func reverseForwardResults(forward id: UInt32) -> [ListenResult] {
-        (0..<links.count).compactMap { index in
-            links.asksForReverseForwards(at: index) ? links[index].listenResults[id] : nil
-        }
+        links.answers(to: id)
+    }
+
+    /// Sets the links-up gauge to the links that have not closed (a draining link still counts).
+    func recordLinksUp() {
+        metrics.linksUp.record(links.links.filter { !$0.isClosed }.count)
     }
 
     // MARK: LinkDelegate, called on link threads
@@ -315,7 +318,7 @@ public final class LocalAgent: LinkDelegate, Sendable {
     }
 
     func linkDidClose(_ link: Link, reason: LinkError) {
-        metrics.linksUp.record(links.links.filter { !$0.isClosed }.count)
+        recordLinksUp()
         logger.log(level: reason.isPlanned ? .info : .warning, "\(link.name) down: \(reason)")
     }
 }
