@@ -182,12 +182,7 @@ struct LocalCommand: ParsableCommand {
 
     /// Each address this agent listens on, with the option that asked for it as the user wrote it.
     func listenOptions() throws -> [(endpoint: Endpoint, option: String)] {
-        let noneGiven = listen.isEmpty && forward.isEmpty && socks.isEmpty && reverse.isEmpty
-        let written =
-            (noneGiven ? [Self.defaultListen] : listen).map { "--listen \($0)" } + forward.map { "-L \($0)" }
-            + socks.map { "-D \($0)" }
-        // forwards() lists the listening forwards first, in the same order, then -R.
-        return zip(try forwards(), written).compactMap { forward, option in
+        try writtenForwards().compactMap { forward, option in
             switch forward {
             case .tunnel(let listen), .local(let listen, _), .socks(let listen): (listen, option)
             case .reverse: nil
@@ -197,13 +192,18 @@ struct LocalCommand: ParsableCommand {
 
     /// Every forward, in the order: --listen, -L, -D, -R.
     func forwards() throws -> [Forward] {
+        try writtenForwards().map(\.forward)
+    }
+
+    /// Every forward with the option that gave it, as written (`-L 8080:db:5432`), in the order of `forwards()`.
+    private func writtenForwards() throws -> [(forward: Forward, option: String)] {
         let noneGiven = listen.isEmpty && forward.isEmpty && socks.isEmpty && reverse.isEmpty
         let tunnels = try (noneGiven ? [Self.defaultListen] : listen).map {
-            Forward.tunnel(listen: try Endpoint(parsingArgument: $0, option: "--listen"))
+            (Forward.tunnel(listen: try Endpoint(parsingArgument: $0, option: "--listen")), "--listen \($0)")
         }
-        return try tunnels + forward.map { try parse($0, with: Forward.local(parsing:)) }
-            + socks.map { try parse($0, with: Forward.socks(parsing:)) }
-            + reverse.map { try parse($0, with: Forward.reverse(parsing:)) }
+        return try tunnels + forward.map { (try parse($0, with: Forward.local(parsing:)), "-L \($0)") }
+            + socks.map { (try parse($0, with: Forward.socks(parsing:)), "-D \($0)") }
+            + reverse.map { (try parse($0, with: Forward.reverse(parsing:)), "-R \($0)") }
     }
 
     private func parse(_ text: String, with parser: (String) throws(ForwardError) -> Forward) throws -> Forward {

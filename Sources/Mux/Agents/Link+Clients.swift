@@ -11,8 +11,9 @@ extension Link {
     }
 
     /// Carries `client` as a new stream to `target` until the stream ends, on the calling thread (the client's
-    /// own, which becomes the stream's uplink), telling the peer where the client connected from. The caller holds a slot of `slots`; this returns it in every
-    /// case. Returns how the peer answered the OPEN, or `nil` if the link took no new stream.
+    /// own, which becomes the stream's uplink), telling the peer where the client connected from. The caller
+    /// holds a slot of `slots`; this returns it in every case. Returns how the peer answered the OPEN, or `nil`
+    /// if the link took no new stream.
     ///
     /// A client with nothing to be told is carried at once: its first bytes go out right behind the OPEN,
     /// and a refusal resets it. A SOCKS client must hear the real outcome first, so its stream waits for it.
