@@ -157,7 +157,7 @@ struct BenchCommand: ParsableCommand {
     }
 
     private func peerNames() throws -> [String] {
-        let names = peers.split(separator: ",").map { String($0.filter { !$0.isWhitespace }) }
+        let names = peers.split(separator: ",").map(\.trimmed)
         if names == ["all"] { return BenchPlan.peerNames }
         for name in names where !BenchPlan.peerNames.contains(name) {
             throw ValidationError(
@@ -170,7 +170,7 @@ struct BenchCommand: ParsableCommand {
 /// Parses `1,4,16`: positive, ascending counts.
 private func parseStreamCounts(_ text: String) throws -> [Int] {
     let counts = try text.split(separator: ",").map { part in
-        guard let count = Int(part.filter { !$0.isWhitespace }), count >= 1, count <= 100_000 else {
+        guard let count = Int(part.trimmed), count >= 1, count <= 100_000 else {
             throw ValidationError("'\(part)' is not a stream count from 1 to 100000")
         }
         return count

@@ -20,8 +20,8 @@ extension Double {
 }
 
 extension StringProtocol {
-    /// The text without white space (spaces, tabs, newlines) at either end.
-    var trimmed: String {
+    /// The text without white space (spaces, tabs, newlines) at either end. `bench`'s command line uses it too.
+    package var trimmed: String {
         String(drop { $0.isWhitespace }.reversed().drop { $0.isWhitespace }.reversed())
     }
 }
