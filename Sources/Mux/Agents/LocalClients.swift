@@ -74,20 +74,21 @@ final class LocalClients: Sendable {
     /// stream's whole life, so what only a failure needs is kept out of line in the two functions below: every
     /// stream thread then fits its stack in two pages (see `Limits.threadStackSize`).
     private func serve(_ client: Socket, to target: StreamTarget, answer: Link.ClientAnswer) {
-        let peer = client.peerEndpoint
+        let origin = client.origin
         guard let link = links.await(seconds: settings.linkWaitTimeout) else {
-            return close(client, peer: peer, answer: answer)
+            return close(client, from: origin, answer: answer)
         }
-        if case .refused(let reason) = link.carry(client, to: target, answer: answer) {
-            record(reason, refusing: target, for: peer)
+        if case .refused(let reason) = link.carry(client, to: target, from: origin, answer: answer) {
+            record(reason, refusing: target, for: origin)
         }
     }
 
     /// Closes a client that found no link to carry it within the wait, and releases its slot.
     @inline(never)
-    private func close(_ client: Socket, peer: Endpoint, answer: Link.ClientAnswer) {
+    private func close(_ client: Socket, from origin: StreamOrigin?, answer: Link.ClientAnswer) {
         logger.warning(
-            "closing client \(peer): no link to \(links.summary) within \(Int(settings.linkWaitTimeout)) s")
+            "closing client \(origin.clientText): no link to \(links.summary) within \(Int(settings.linkWaitTimeout)) s"
+        )
         if case .socks(let server) = answer { server.reply(.generalFailure) } else { client.setAbortOnClose() }
         limiter.release()
         client.close()
@@ -95,11 +96,11 @@ final class LocalClients: Sendable {
 
     /// Counts and logs the remote agent's refusal of a client's target.
     @inline(never)
-    private func record(_ reason: ResetReason, refusing target: StreamTarget, for peer: Endpoint) {
+    private func record(_ reason: ResetReason, refusing target: StreamTarget, for origin: StreamOrigin?) {
         metrics.recordRefusal(reason)
         let why = reason == .notAllowed ? "not allowed by its --allow rules" : "\(reason)"
         logger.log(
             level: reason == .notAllowed ? .warning : .info,
-            "client \(peer): the remote agent refused \(target): \(why)")
+            "client \(origin.clientText): the remote agent refused \(target): \(why)")
     }
 }

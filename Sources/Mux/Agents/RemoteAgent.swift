@@ -263,14 +263,14 @@ public final class RemoteAgent: LinkDelegate, @unchecked Sendable {
     /// to a thread of its own, which carries it back over `link`.
     private func admitReverseClient(_ client: Socket, link: Link, forward: UInt32) {
         limiter.admit(client, thread: "reverse-client", logger: logger, warnings: failures) { [metrics] in
-            let peer = client.peerEndpoint
-            switch link.carry(client, to: .reverseForward(forward), answer: .none) {
+            let origin = client.origin
+            switch link.carry(client, to: .reverseForward(forward), from: origin, answer: .none) {
             case .refused(let reason):
                 metrics.recordRefusal(reason)
                 link.logger.warning(
-                    "client \(peer) of reverse forward \(forward) refused by the local agent: \(reason)")
+                    "client \(origin.clientText) of reverse forward \(forward) refused by the local agent: \(reason)")
             case nil, .linkClosed:
-                link.logger.info("client \(peer) of reverse forward \(forward) closed: the link is down")
+                link.logger.info("client \(origin.clientText) of reverse forward \(forward) closed: the link is down")
             case .established: break
             }
         }

@@ -14,3 +14,8 @@ extension Socket {
         }
     }
 }
+
+extension StreamOrigin? {
+    /// The client's address and port as log lines show it (`192.0.2.7:51000`), or `?` if its socket did not say.
+    var clientText: String { map { "\($0.source)" } ?? "?" }
+}
