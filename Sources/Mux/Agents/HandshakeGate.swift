@@ -208,8 +208,10 @@ final class HandshakeGate: Sendable {
             }
             // A trusted balancer's connections wait for their header as sources of their own, so that the
             // balancer's one address does not fill its per-source cap; the header then names the real source.
-            let isBalanced = gate.configuration.trustedBalancers.contains(peer.addressBytes)
-            let source = isBalanced ? ConnectionSource(awaitingHeaderOn: socket.fd) : ConnectionSource(peer)
+            let address = peer.addressBytes
+            let isBalanced = gate.configuration.trustedBalancers.contains(address)
+            let source =
+                isBalanced ? ConnectionSource(awaitingHeaderOn: socket.fd) : ConnectionSource(addressBytes: address)
             if let shed = table.admit(socket.fd, from: source, now: now, deadline: deadline, using: &generator) {
                 self.shed(shed)
             }
