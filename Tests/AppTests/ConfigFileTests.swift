@@ -143,7 +143,7 @@ import Testing
             ),
             (
                 "remote = \"h:1\"\nkeepalive = [1]\n",
-                "FILE:2: key 'keepalive': expected a string or a number, found array"
+                "FILE:2: key 'keepalive': expected a string or a number, found an array"
             ),
             ("remote = \"h:1\"\ncheck = true\n", "FILE:2: key 'check': --check is given on the command line only"),
             (
@@ -160,7 +160,7 @@ import Testing
             ),
             (
                 "remote = \"h:1\n",
-                "FILE:1:14: Error while parsing string: unescaped control characters other than TAB (U+0009) are explicitly prohibited"
+                "FILE:1:14: the string is not closed with '\"' on its line"
             ),
         ])
     func eachKindOfBadFileGetsOneLineNamingTheFileLineAndKey(text: String, expected: String) throws {

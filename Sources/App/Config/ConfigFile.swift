@@ -1,7 +1,6 @@
 import ArgumentParser
 import FoundationEssentials
 import Glibc
-import TOMLKit
 
 /// A TOML file of an agent's options (`--config FILE`): every long option is a key of the same name, a
 /// repeatable option takes an array of strings (or one string), a flag a boolean. Relative file paths in it
@@ -49,20 +48,18 @@ struct ConfigFile {
             throw ConfigError(
                 "cannot read config file \(path): \(Self.reason(error))")
         }
-        let table: TOMLTable
+        let entries: [TOMLReader.Entry]
         do {
-            table = try TOMLTable(string: text)
-        } catch let error as TOMLParseError {
-            throw ConfigError("\(path):\(error.source.begin.line):\(error.source.begin.column): \(error.description)")
+            entries = try TOMLReader.entries(in: text)
         } catch {
-            throw ConfigError("\(path): \(error)")
+            throw ConfigError("\(path):\(error.line):\(error.column): \(error.message)")
         }
-        let lines = keyLines(in: text)
         let given = keysGiven(in: arguments, options: options, shortNames: shortNames)
         var expanded: [String] = []
         var effective: [String] = []
-        for key in table.keys.sorted(by: { (lines[$0] ?? 0) < (lines[$1] ?? 0) }) {
-            let location = "\(path):\(lines[key] ?? 1): key '\(key)'"
+        for entry in entries {
+            let key = entry.key
+            let location = "\(path):\(entry.line): key '\(key)'"
             guard !OptionCatalog.commandLineOnly.contains(key) else {
                 throw ConfigError("\(location): --\(key) is given on the command line only")
             }
@@ -71,7 +68,7 @@ struct ConfigFile {
                     "\(location): unknown key (the keys are the long options of `tcptunnel \(arguments.first ?? "")`; see --help)"
                 )
             }
-            var values = try values(of: table[key]!, kind: kind, at: location)
+            var values = try values(of: entry.value, kind: kind, at: location)
             if OptionCatalog.pathOptions.contains(key) { values = values.map { resolve($0, besides: path) } }
             guard !given.contains(key) else { continue }
             effective.append(key)
@@ -81,6 +78,7 @@ struct ConfigFile {
             }
         }
         let command = Array(arguments.prefix(1))
+        let lines = Dictionary(uniqueKeysWithValues: entries.map { ($0.key, $0.line) })
         return (
             command + expanded + arguments.dropFirst(), ConfigFile(path: path, lines: lines, effectiveKeys: effective)
         )
@@ -103,30 +101,32 @@ struct ConfigFile {
     }
 
     /// The option's values as command-line text, or an error naming what the key should hold.
-    private static func values(of value: any TOMLValueConvertible, kind: Kind, at location: String)
+    private static func values(of value: TOMLValue, kind: Kind, at location: String)
         throws(ConfigError) -> [String]
     {
         switch kind {
         case .flag:
-            guard let bool = value.bool else { throw ConfigError("\(location): expected true or false") }
+            guard case .boolean(let bool) = value else {
+                throw ConfigError("\(location): expected true or false, found \(value.kindName)")
+            }
             return [bool ? "true" : "false"]
         case .single:
             guard let text = scalarText(value) else {
-                throw ConfigError("\(location): expected a string or a number, found \(value.type)")
+                throw ConfigError("\(location): expected a string or a number, found \(value.kindName)")
             }
             return [text]
         case .repeatable:
             // One value may be written without brackets, so that a key that took one value before it became
             // repeatable (`remote = "host:port"`) keeps working.
             if let text = scalarText(value) { return [text] }
-            guard let array = value.array else {
+            guard case .array(let array) = value else {
                 throw ConfigError(
                     "\(location): expected an array of strings, like \(location.split(separator: "'")[1]) = [\"…\"]")
             }
             var texts: [String] = []
             for element in array {
                 guard let text = scalarText(element) else {
-                    throw ConfigError("\(location): expected an array of strings, found a \(element.type) in it")
+                    throw ConfigError("\(location): expected an array of strings, found \(element.kindName) in it")
                 }
                 texts.append(text)
             }
@@ -134,11 +134,13 @@ struct ConfigFile {
         }
     }
 
-    private static func scalarText(_ value: any TOMLValueConvertible) -> String? {
-        if let string = value.string { return string }
-        if let int = value.int { return String(int) }
-        if let double = value.double { return String(double) }
-        return nil
+    private static func scalarText(_ value: TOMLValue) -> String? {
+        switch value {
+        case .string(let string): string
+        case .integer(let integer): String(integer)
+        case .float(let float): String(float)
+        case .boolean, .array: nil
+        }
     }
 
     /// The path after `--config` or in `--config=PATH`.
@@ -173,28 +175,6 @@ struct ConfigFile {
             }
         }
         return given
-    }
-
-    /// `text` without the characters of `set` at either end.
-    private static func trim(_ text: Substring, of set: String) -> String {
-        String(text.drop { set.contains($0) }.reversed().drop { set.contains($0) }.reversed())
-    }
-
-    /// The line each top-level key is set on.
-    private static func keyLines(in text: String) -> [String: Int] {
-        var lines: [String: Int] = [:]
-        for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let trimmed = line.drop { $0 == " " || $0 == "\t" }
-            if trimmed.hasPrefix("["), let close = trimmed.firstIndex(of: "]") {
-                let table = Self.trim(trimmed[trimmed.index(after: trimmed.startIndex)..<close], of: "[] \t\"'")
-                if lines[table] == nil { lines[table] = number + 1 }
-                continue
-            }
-            guard let equals = trimmed.firstIndex(of: "="), !trimmed.hasPrefix("#") else { continue }
-            let key = Self.trim(Self.trim(trimmed[..<equals], of: " \t")[...], of: "\"'")
-            if lines[key] == nil { lines[key] = number + 1 }
-        }
-        return lines
     }
 }
 
