@@ -159,6 +159,14 @@ import Testing
                 "FILE:2: key 'keepalive': The value 'soon' is invalid for '--keepalive <seconds>'"
             ),
             (
+                "[local]\nremote = \"h:1\"\n",
+                "FILE:1:1: tables are not used: every option is a key at the top of the file"
+            ),
+            (
+                "remote = \"h:1\"\nremote = \"h:2\"\n",
+                "FILE:2:1: key 'remote' is set twice (first on line 1)"
+            ),
+            (
                 "remote = \"h:1\n",
                 "FILE:1:14: the string is not closed with '\"' on its line"
             ),
