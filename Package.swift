@@ -74,6 +74,11 @@ var shippedCode: [SwiftSetting] { [.enableUpcomingFeature("MemberImportVisibilit
 ///   relocations of a position-independent binary packed from 1 MB of table to 8 KB, which every agent read at
 ///   start: 1 MB of binary and 1 MB of an idle agent's memory. The binary then needs glibc 2.36 (Debian 12,
 ///   Ubuntu 24.04).
+/// - The C++ runtime linked in, through the linker script in packaging/static-libstdc++ (swiftc names `-lstdc++`
+///   before any flag of ours, so `-Bstatic` cannot reach it): 74 KB more binary, 0.85 MB less idle memory.
 var smallRelease: [String] {
-    ["-use-ld=bfd", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs", "-Xlinker", "--no-export-dynamic"]
+    [
+        "-L\(Context.packageDirectory)/packaging/static-libstdc++", "-use-ld=bfd", "-Xlinker", "-z", "-Xlinker",
+        "pack-relative-relocs", "-Xlinker", "--no-export-dynamic",
+    ]
 }
