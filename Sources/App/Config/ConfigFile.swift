@@ -19,17 +19,15 @@ struct ConfigFile {
 
     /// The file as given.
     let path: String
-    /// Each key's line in the file, for error messages.
-    private let lines: [String: Int]
-    /// The keys the file sets and the command line does not (so they took effect).
-    private let effectiveKeys: [String]
+    /// The keys the file sets and the command line does not (so they took effect), with their lines.
+    private let effectiveEntries: [TOMLReader.Entry]
 
     /// Where an error in a value that came from this file points: its file, line and key.
     func locate(_ message: String, shortNames: [String: String]) -> String? {
-        for key in effectiveKeys.sorted(by: { $0.count > $1.count }) {
-            let names = ["--\(key)"] + (shortNames[key].map { [$0] } ?? [])
+        for entry in effectiveEntries.sorted(by: { $0.key.count > $1.key.count }) {
+            let names = ["--\(entry.key)"] + (shortNames[entry.key].map { [$0] } ?? [])
             guard names.contains(where: { message.contains($0) }) else { continue }
-            return "\(path):\(lines[key] ?? 1): key '\(key)': \(message)"
+            return "\(path):\(entry.line): key '\(entry.key)': \(message)"
         }
         return nil
     }
@@ -56,7 +54,7 @@ struct ConfigFile {
         }
         let given = keysGiven(in: arguments, options: options, shortNames: shortNames)
         var expanded: [String] = []
-        var effective: [String] = []
+        var effective: [TOMLReader.Entry] = []
         for entry in entries {
             let key = entry.key
             let location = "\(path):\(entry.line): key '\(key)'"
@@ -71,17 +69,14 @@ struct ConfigFile {
             var values = try values(of: entry.value, kind: kind, at: location)
             if OptionCatalog.pathOptions.contains(key) { values = values.map { resolve($0, besides: path) } }
             guard !given.contains(key) else { continue }
-            effective.append(key)
+            effective.append(entry)
             switch kind {
             case .flag: if values == ["true"] { expanded.append("--\(key)") }
             case .single, .repeatable: for value in values { expanded += ["--\(key)", value] }
             }
         }
         let command = Array(arguments.prefix(1))
-        let lines = Dictionary(uniqueKeysWithValues: entries.map { ($0.key, $0.line) })
-        return (
-            command + expanded + arguments.dropFirst(), ConfigFile(path: path, lines: lines, effectiveKeys: effective)
-        )
+        return (command + expanded + arguments.dropFirst(), ConfigFile(path: path, effectiveEntries: effective))
     }
 
     /// Why a file could not be read, in a few words (`No such file or directory`).

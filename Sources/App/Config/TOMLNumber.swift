@@ -1,4 +1,4 @@
-/// TOML's numbers, read from one token of a file, and the dates and times that look like them.
+/// TOML's numbers, read from one token of a file.
 enum TOMLNumber {
     /// `token` as TOML reads it: `42`, `-1_000`, `0xff`, `0o17`, `0b101`, `3.5`, `1e-3`, `+inf`, `nan`.
     static func value(of token: String) -> TOMLValue? {
@@ -67,13 +67,4 @@ enum TOMLNumber {
         guard let previous, previous != "_" else { return nil }
         return digits
     }
-
-    /// `1979-05-27…` or `07:32…`: the start of a TOML date or time.
-    static func isDateOrTime(_ token: ArraySlice<UInt8>) -> Bool {
-        let head = Array(token.prefix(5))
-        if head.count == 5, head[0..<4].allSatisfy(isASCIIDigit), head[4] == UInt8(ascii: "-") { return true }
-        return head.count >= 3 && head[0..<2].allSatisfy(isASCIIDigit) && head[2] == UInt8(ascii: ":")
-    }
-
-    private static func isASCIIDigit(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") }
 }

@@ -5,7 +5,7 @@ extension TOMLReader {
         offset += 1
         var content: [UInt8] = []
         while true {
-            guard let byte = peek(), byte != UInt8(ascii: "\n"), byte != UInt8(ascii: "\r") else {
+            guard let byte = peek(), !Self.isLineEnd(byte) else {
                 throw error("the string is not closed with '\"' on its line")
             }
             switch byte {
@@ -26,7 +26,7 @@ extension TOMLReader {
         offset += 1
         let start = offset
         while true {
-            guard let byte = peek(), byte != UInt8(ascii: "\n"), byte != UInt8(ascii: "\r") else {
+            guard let byte = peek(), !Self.isLineEnd(byte) else {
                 throw error("the string is not closed with \"'\" on its line")
             }
             if byte == UInt8(ascii: "'") {
@@ -44,7 +44,7 @@ extension TOMLReader {
     mutating func readMultilineString(quote: UInt8) throws(TOMLError) -> String {
         let openLine = line
         offset += 3
-        if peek() == UInt8(ascii: "\n") || peek() == UInt8(ascii: "\r") { try skipNewline() }
+        if atLineEnd { try skipNewline() }
         var content: [UInt8] = []
         while true {
             guard let byte = peek() else {
@@ -64,12 +64,12 @@ extension TOMLReader {
                 }
                 content += repeatElement(quote, count: run)
             case UInt8(ascii: "\\") where quote == UInt8(ascii: "\""):
-                if let next = peek(1), Self.isBlank(next) || next == UInt8(ascii: "\n") || next == UInt8(ascii: "\r") {
+                if let next = peek(1), Self.isBlank(next) || Self.isLineEnd(next) {
                     try skipLineEndingBackslash()
                 } else {
                     try readEscape(into: &content)
                 }
-            case UInt8(ascii: "\n"), UInt8(ascii: "\r"):
+            case _ where Self.isLineEnd(byte):
                 try skipNewline()
                 content.append(UInt8(ascii: "\n"))
             default:
@@ -85,13 +85,11 @@ extension TOMLReader {
     private mutating func skipLineEndingBackslash() throws(TOMLError) {
         offset += 1
         skipBlanks()
-        guard peek() == UInt8(ascii: "\n") || peek() == UInt8(ascii: "\r") else {
-            throw error("a '\\' followed by blanks must end its line")
-        }
+        guard atLineEnd else { throw error("a '\\' followed by blanks must end its line") }
         while let byte = peek() {
             if Self.isBlank(byte) {
                 offset += 1
-            } else if byte == UInt8(ascii: "\n") || byte == UInt8(ascii: "\r") {
+            } else if Self.isLineEnd(byte) {
                 try skipNewline()
             } else {
                 return
@@ -99,7 +97,7 @@ extension TOMLReader {
         }
     }
 
-    /// `\b \t \n \f \r \" \\ \uXXXX \UXXXXXXXX`, appended as UTF-8.
+    /// `\b \t \n \f \r \" \\`, and `\u` or `\U` with four or eight hexadecimal digits: appended as UTF-8.
     private mutating func readEscape(into content: inout [UInt8]) throws(TOMLError) {
         let start = offset
         offset += 1
@@ -115,9 +113,9 @@ extension TOMLReader {
         case UInt8(ascii: "\\"): content.append(UInt8(ascii: "\\"))
         case UInt8(ascii: "u"), UInt8(ascii: "U"):
             let count = letter == UInt8(ascii: "u") ? 4 : 8
-            guard offset + count <= bytes.count,
-                let value = UInt32(String(decoding: bytes[offset..<offset + count], as: UTF8.self), radix: 16),
-                bytes[offset..<offset + count].allSatisfy(Self.isHexDigit)
+            // All hexadecimal digits first: UInt32(_:radix:) alone would also take a sign.
+            guard offset + count <= bytes.count, bytes[offset..<offset + count].allSatisfy(Self.isHexDigit),
+                let value = UInt32(String(decoding: bytes[offset..<offset + count], as: UTF8.self), radix: 16)
             else {
                 throw error(
                     "\\\(Character(Unicode.Scalar(letter))) takes exactly \(count) hexadecimal digits", at: start)

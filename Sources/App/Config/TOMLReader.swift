@@ -52,7 +52,7 @@ struct TOMLReader {
             guard let byte = peek() else { return entries }
             switch byte {
             case UInt8(ascii: "#"): try skipComment()
-            case UInt8(ascii: "\n"), UInt8(ascii: "\r"): try skipNewline()
+            case _ where Self.isLineEnd(byte): try skipNewline()
             case UInt8(ascii: "["):
                 throw error("tables are not used: every option is a key at the top of the file")
             default:
@@ -73,10 +73,8 @@ struct TOMLReader {
     private mutating func endLine() throws(TOMLError) {
         skipBlanks()
         if peek() == UInt8(ascii: "#") { try skipComment() }
-        guard let byte = peek() else { return }
-        guard byte == UInt8(ascii: "\n") || byte == UInt8(ascii: "\r") else {
-            throw error("expected the end of the line after the value")
-        }
+        guard peek() != nil else { return }
+        guard atLineEnd else { throw error("expected the end of the line after the value") }
         try skipNewline()
     }
 
@@ -157,7 +155,7 @@ struct TOMLReader {
         let start = offset
         while let byte = peek(), !Self.endsToken(byte) { offset += 1 }
         let token = String(decoding: bytes[start..<offset], as: UTF8.self)
-        if TOMLNumber.isDateOrTime(bytes[start..<offset]) {
+        if Self.isDateOrTime(bytes[start..<offset]) {
             offset = start
             throw error("dates and times are not used: no option takes one")
         }
@@ -167,6 +165,13 @@ struct TOMLReader {
             throw error("expected a value: a string in quotes, a number, true, false or an array")
         }
         throw error("'\(token)' is not a TOML number")
+    }
+
+    /// `1979-05-27…` or `07:32…`: the start of a TOML date or time.
+    private static func isDateOrTime(_ token: ArraySlice<UInt8>) -> Bool {
+        let head = Array(token.prefix(5))
+        if head.count == 5, head[0..<4].allSatisfy(isDigit), head[4] == UInt8(ascii: "-") { return true }
+        return head.count >= 3 && head[0..<2].allSatisfy(isDigit) && head[2] == UInt8(ascii: ":")
     }
 
     // MARK: - Blanks, comments, newlines
@@ -179,7 +184,7 @@ struct TOMLReader {
         while let byte = peek() {
             if Self.isBlank(byte) {
                 offset += 1
-            } else if byte == UInt8(ascii: "\n") || byte == UInt8(ascii: "\r") {
+            } else if Self.isLineEnd(byte) {
                 try skipNewline()
             } else if byte == UInt8(ascii: "#") {
                 try skipComment()
@@ -191,7 +196,7 @@ struct TOMLReader {
 
     /// `#` to the end of the line (not the newline itself).
     private mutating func skipComment() throws(TOMLError) {
-        while let byte = peek(), byte != UInt8(ascii: "\n"), byte != UInt8(ascii: "\r") {
+        while let byte = peek(), !Self.isLineEnd(byte) {
             try checkNotControl(byte)
             offset += 1
         }
@@ -223,6 +228,9 @@ struct TOMLReader {
         offset + ahead < bytes.count ? bytes[offset + ahead] : nil
     }
 
+    /// Whether the next byte starts a newline (LF, or the CR of CRLF).
+    var atLineEnd: Bool { peek().map(Self.isLineEnd) ?? false }
+
     func startsWith(_ text: String) -> Bool {
         bytes[offset...].starts(with: text.utf8)
     }
@@ -239,6 +247,7 @@ struct TOMLReader {
     }
 
     static func isBlank(_ byte: UInt8) -> Bool { byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
+    static func isLineEnd(_ byte: UInt8) -> Bool { byte == UInt8(ascii: "\n") || byte == UInt8(ascii: "\r") }
     private static func isDigit(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") }
 
     /// A digit or a sign: what starts a number other than `inf` and `nan`.
@@ -256,8 +265,8 @@ struct TOMLReader {
     }
 
     private static func endsToken(_ byte: UInt8) -> Bool {
-        isBlank(byte) || byte == UInt8(ascii: ",") || byte == UInt8(ascii: "]") || byte == UInt8(ascii: "#")
-            || byte == UInt8(ascii: "\n") || byte == UInt8(ascii: "\r")
+        isBlank(byte) || isLineEnd(byte) || byte == UInt8(ascii: ",") || byte == UInt8(ascii: "]")
+            || byte == UInt8(ascii: "#")
     }
 }
 
