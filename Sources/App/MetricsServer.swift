@@ -120,8 +120,6 @@ final class MetricsExporter: Sendable {
 
     /// The process's thread count, from /proc/self/status.
     private static func threadCount() -> Int? {
-        guard let status = SystemFile.read("/proc/self/status") else { return nil }
-        let line = String(decoding: status, as: UTF8.self).split(separator: "\n").first { $0.hasPrefix("Threads:") }
-        return line.flatMap { Int($0.dropFirst("Threads:".count).filter { !$0.isWhitespace }) }
+        SystemFile.statusNumber("Threads")
     }
 }

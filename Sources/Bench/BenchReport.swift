@@ -1,4 +1,5 @@
 import FoundationEssentials
+import Mux
 
 /// Everything one `tcptunnel bench` run measured, as written to `--json`.
 public struct BenchReport: Codable, Sendable {
@@ -24,11 +25,10 @@ public struct MachineDescription: Codable, Sendable {
 
     /// This machine, now.
     public static func current() -> MachineDescription {
-        let cpuInfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        let cpuInfo = SystemFile.text("/proc/cpuinfo") ?? ""
         let model = cpuInfo.split(separator: "\n").first { $0.hasPrefix("model name") }
             .map { String($0.split(separator: ":", maxSplits: 1)[1]).trimmed }
-        let kernel = ((try? String(contentsOfFile: "/proc/sys/kernel/osrelease", encoding: .utf8)) ?? "?")
-            .trimmed
+        let kernel = (SystemFile.text("/proc/sys/kernel/osrelease") ?? "?").trimmed
         #if DEBUG
             let build = "debug"
         #else

@@ -38,7 +38,9 @@ final class ProcessProbe: Sendable {
     func finish() -> ProcessUsage {
         running.withLock { $0 = false }
         stopped.wait(seconds: 2)
-        let highWater = Self.tree(of: root).reduce(0) { $0 + (Self.statusField("VmHWM", of: $1) ?? 0) * 1024 }
+        let highWater = Self.tree(of: root).reduce(0) {
+            $0 + (SystemFile.statusNumber("VmHWM", of: String($1)) ?? 0) * 1024
+        }
         let (rss, threads) = peaks.withLock { $0 }
         return ProcessUsage(peakRSSBytes: max(rss, highWater), peakThreads: threads, cpuSeconds: self.cpuSeconds)
     }
@@ -81,18 +83,10 @@ final class ProcessProbe: Sendable {
 
     /// /proc/PID/stat's fields after the command name, so that index 0 is the state (field 3 of proc(5)).
     private static func statFields(of pid: Int32) -> [String]? {
-        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+        guard let text = SystemFile.text("/proc/\(pid)/stat"),
             let close = text.lastIndex(of: ")")
         else { return nil }
         let fields = text[text.index(after: close)...].split(separator: " ").map(String.init)
         return fields.count > 21 ? fields : nil
-    }
-
-    /// A number field of /proc/PID/status, e.g. `VmHWM` in kB.
-    static func statusField(_ name: String, of pid: Int32) -> Int? {
-        guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-            let line = text.split(separator: "\n").first(where: { $0.hasPrefix("\(name):") })
-        else { return nil }
-        return Int(line.split(whereSeparator: { $0 == " " || $0 == "\t" })[1])
     }
 }

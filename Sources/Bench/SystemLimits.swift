@@ -1,5 +1,5 @@
-import FoundationEssentials
 import Glibc
+import Mux
 
 /// The process and kernel limits that decide how many streams one machine can hold in a benchmark.
 enum SystemLimits {
@@ -29,9 +29,7 @@ enum SystemLimits {
     }
 
     private static func readNumber(_ path: String) -> Int? {
-        (try? String(contentsOfFile: path, encoding: .utf8)).flatMap {
-            Int($0.trimmed)
-        }
+        SystemFile.text(path).flatMap { Int($0.trimmed) }
     }
 
     private static var openFilesResource: __rlimit_resource_t { __rlimit_resource_t(RLIMIT_NOFILE.rawValue) }

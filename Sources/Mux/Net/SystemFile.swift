@@ -24,4 +24,15 @@ package enum SystemFile {
     package static func text(_ path: String, limit: Int = 1 << 20) -> String? {
         read(path, limit: limit).map { String(decoding: $0, as: UTF8.self) }
     }
+
+    /// A number field of /proc/PROCESS/status (`Threads`, or `VmHWM` in kB) for a pid or `self`; `nil` if the
+    /// process or the field is gone.
+    package static func statusNumber(_ name: String, of process: String = "self") -> Int? {
+        guard let status = text("/proc/\(process)/status"),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("\(name):") })
+        else { return nil }
+        return line.dropFirst(name.count + 1).split(whereSeparator: { $0 == " " || $0 == "\t" }).first.flatMap {
+            Int($0)
+        }
+    }
 }
