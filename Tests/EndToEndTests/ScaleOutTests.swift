@@ -73,7 +73,10 @@ import Testing
         for round in 0..<6 {
             #expect(try echoesExactly(Array("after \(round)".utf8), through: local.listeningEndpoints[0]))
         }
-        #expect(remotes[1].streamCount == 0 && remotes[1].linkCount == 2)
+        // The client has its echo and end of stream before the remote agent's relay thread frees the stream's
+        // slot, so the count reaches zero a moment later.
+        #expect(eventually { remotes[1].streamCount == 0 }, "every stream over the survivor ended")
+        #expect(remotes[1].linkCount == 2)
     }
 
     @Test func reverseForwardsAreAskedOnceOnEachRemoteAgentAndMoveToAnotherLinkWhenTheirsDies() throws {
