@@ -55,9 +55,9 @@ final class ChildProcess: @unchecked Sendable {  // `exitStatus` is only touched
     static func terminateAll() {
         let pids = running.withLock { $0 }
         for pid in pids { kill(pid, SIGTERM) }
-        let deadline = Date(timeIntervalSinceNow: 2)
+        let deadline = ContinuousClock.now + .seconds(2)
         var left = pids
-        while !left.isEmpty, Date() < deadline {
+        while !left.isEmpty, ContinuousClock.now < deadline {
             left = left.filter {
                 var status: Int32 = 0
                 return waitpid($0, &status, WNOHANG) == 0
@@ -86,8 +86,8 @@ final class ChildProcess: @unchecked Sendable {  // `exitStatus` is only touched
     /// Waits up to `seconds` for the process to exit by itself; returns whether it did, with status 0.
     @discardableResult
     func waitUntilExit(seconds: Double = 10) -> Bool {
-        let deadline = Date(timeIntervalSinceNow: seconds)
-        while isRunning, Date() < deadline { sleep(seconds: 0.01) }
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        while isRunning, ContinuousClock.now < deadline { sleep(seconds: 0.01) }
         return exitStatus == 0
     }
 

@@ -1,5 +1,5 @@
 import Crypto
-import FoundationEssentials
+import Mux
 
 /// How fast this machine seals frames with the tunnel's own `FrameSealer` on one core: the floor of
 /// tcptunnel's CPU cost per byte, against which its bulk numbers can be read.
@@ -11,7 +11,7 @@ enum CryptoSpeed {
         var sealer: FrameSealer
         do {
             let key = try PreSharedKey(base64: PreSharedKey.generateBase64(), source: "benchmark key")
-            let now = UInt64(Date().timeIntervalSince1970 * 1000)
+            let now = UnixClock.nowMillis()
             let client = try ClientHandshake(key: key, nowMillis: now)
             let (reply, _) = try ServerHandshake.verify(client.hello, keys: [key], nowMillis: now).respond()
             sealer = try client.receive(serverHello: reply).clientSide().sealer

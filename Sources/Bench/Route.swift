@@ -63,9 +63,9 @@ final class RunningRoute: Sendable {
 
     /// Waits until one byte makes the round trip through `entry`, or fails naming the process that died.
     func waitUntilServing(seconds: Double = 20) throws(BenchError) {
-        let deadline = Date(timeIntervalSinceNow: seconds)
+        let deadline = ContinuousClock.now + .seconds(seconds)
         var lastError = "no answer"
-        while Date() < deadline {
+        while ContinuousClock.now < deadline {
             for process in [local, remote].compactMap({ $0 }) where !process.isRunning {
                 stop()
                 throw BenchError("\(process.name) exited: \(process.logTail)")
@@ -124,8 +124,8 @@ final class RunningRoute: Sendable {
     static func waitUntilListening(_ process: ChildProcess, on endpoint: Endpoint, seconds: Double = 10)
         throws(BenchError)
     {
-        let deadline = Date(timeIntervalSinceNow: seconds)
-        while Date() < deadline {
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        while ContinuousClock.now < deadline {
             guard process.isRunning else { throw BenchError("\(process.name) exited: \(process.logTail)") }
             if let socket = try? Socket.connect(to: endpoint.resolve(), timeout: 1) {
                 socket.close()
