@@ -181,7 +181,7 @@ final class HandshakeGate: Sendable {
                         let victim = table.descriptors.randomElement(using: &generator)
                     else {
                         failures.log(gate.logger, level: .error, "accept on the link port failed: \(error)")
-                        usleep(10_000)  // the listening socket stays readable: do not spin on it
+                        sleep(seconds: 0.01)  // the listening socket stays readable: do not spin on it
                         return
                     }
                     // Out of descriptors: a pending stranger gives up its descriptor for the next connection.

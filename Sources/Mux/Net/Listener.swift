@@ -43,7 +43,7 @@ package final class Listener: Sendable {
                 if served.isStopping { return }
                 // Out of descriptors or memory: existing streams keep running; accept again shortly.
                 failures.log(logger, level: .error, "accept on \(endpoint) failed: \(error); retrying every 100 ms")
-                usleep(100_000)
+                sleep(seconds: 0.1)
             }
         }
     }
