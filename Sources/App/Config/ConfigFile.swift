@@ -66,7 +66,7 @@ struct ConfigFile {
                     "\(location): unknown key (the keys are the long options of `tcptunnel \(arguments.first ?? "")`; see --help)"
                 )
             }
-            var values = try values(of: entry.value, kind: kind, at: location)
+            var values = try values(of: entry.value, kind: kind, key: key, at: location)
             if OptionCatalog.pathOptions.contains(key) { values = values.map { resolve($0, besides: path) } }
             guard !given.contains(key) else { continue }
             effective.append(entry)
@@ -95,8 +95,8 @@ struct ConfigFile {
         return String(configPath[...slash]) + value
     }
 
-    /// The option's values as command-line text, or an error naming what the key should hold.
-    private static func values(of value: TOMLValue, kind: Kind, at location: String)
+    /// The option's values as command-line text, or an error naming what `key` should hold.
+    private static func values(of value: TOMLValue, kind: Kind, key: String, at location: String)
         throws(ConfigError) -> [String]
     {
         switch kind {
@@ -116,7 +116,7 @@ struct ConfigFile {
             if let text = scalarText(value) { return [text] }
             guard case .array(let array) = value else {
                 throw ConfigError(
-                    "\(location): expected an array of strings, like \(location.split(separator: "'")[1]) = [\"…\"]")
+                    "\(location): expected an array of strings, like \(key) = [\"…\"]")
             }
             var texts: [String] = []
             for element in array {
