@@ -17,13 +17,13 @@ public enum ChartRenderer {
         defer { try? FileManager.default.removeItem(at: python.log) }
         guard python.waitUntilExit(seconds: 120) else {
             python.stop()
-            let message = python.logTail
-            if message.contains("No module named 'matplotlib'") {
+            let lines = python.lastLogLines
+            if lines.contains(where: { $0.contains("No module named 'matplotlib'") }) {
                 throw BenchError(
                     "--chart needs matplotlib for python3 (pip install matplotlib, or apt-get install python3-matplotlib)"
                 )
             }
-            let last = message.split(separator: "|").last.map { $0.trimmed } ?? "python3 failed"
+            let last = lines.last.map { $0.trimmed } ?? "python3 failed"
             throw BenchError("cannot draw the chart: \(last)")
         }
     }

@@ -78,9 +78,12 @@ final class ChildProcess: @unchecked Sendable {  // `exitStatus` is only touched
     }
 
     /// The last lines of its log, for an error message.
-    var logTail: String {
+    var logTail: String { lastLogLines.joined(separator: " | ") }
+
+    /// The last five lines of its log.
+    var lastLogLines: [Substring] {
         let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
-        return text.split(separator: "\n").suffix(5).joined(separator: " | ")
+        return Array(text.split(separator: "\n").suffix(5))
     }
 
     /// Waits up to `seconds` for the process to exit by itself; returns whether it did, with status 0.
