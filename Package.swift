@@ -56,7 +56,9 @@ let package = Package(
         .testTarget(name: "AppTests", dependencies: ["App"]),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["Mux", "Crypto", .product(name: "Prometheus", package: "swift-prometheus")]),
+            dependencies: ["Mux", "Crypto", .product(name: "Prometheus", package: "swift-prometheus")],
+            // Captures the tests read by path (scripts/capture-browser-hello makes them).
+            exclude: ["Fixtures"]),
         .testTarget(name: "BenchTests", dependencies: ["Bench", "Mux"]),
     ]
 )

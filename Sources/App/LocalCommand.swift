@@ -83,6 +83,20 @@ struct LocalCommand: ParsableCommand {
             valueName: "seconds"))
     var socksHandshakeTimeout: Double = TunnelSettings().socksHandshakeTimeout
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "How links look on the wire: native (tcptunnel's own), or tls (TLS 1.3 in the shape of a browser visiting --sni); the remote agent must use the same.",
+            valueName: "native|tls"))
+    var transport = TransportName.native
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "With --transport tls: the server name the hello carries, the DNS name of the remote agent's --cover site.",
+            valueName: "name"))
+    var sni: String?
+
     @OptionGroup var common: CommonOptions
 
     /// The most links a local agent keeps to one remote agent: each is a TCP connection and two threads on
@@ -106,6 +120,20 @@ struct LocalCommand: ParsableCommand {
         guard socksUserFile == nil || !socks.isEmpty else {
             throw ValidationError("--socks-user-file is for SOCKS listeners: give -D/--socks too")
         }
+        _ = try linkTransport()
+    }
+
+    /// How the links look on the wire, from `--transport` and `--sni`.
+    func linkTransport() throws -> LinkTransport {
+        switch (transport, sni) {
+        case (.native, nil): return .native
+        case (.native, _?): throw ValidationError("--sni is for --transport tls (this agent uses --transport native)")
+        case (.tls, nil):
+            throw ValidationError("--transport tls needs --sni NAME: the DNS name of the remote agent's --cover site")
+        case (.tls, let name?):
+            try validateServerName(name)
+            return .tls(serverName: name)
+        }
     }
 
     func run() throws {
@@ -119,7 +147,8 @@ struct LocalCommand: ParsableCommand {
             ) { logger, metrics in
                 let agent = try LocalAgent(
                     forwards: try forwards(), remotes: try remoteEndpoints(), linksPerRemote: links, key: key,
-                    socksCredentials: credentials, settings: settings, metrics: metrics, logger: logger)
+                    transport: try linkTransport(), socksCredentials: credentials, settings: settings,
+                    metrics: metrics, logger: logger)
                 return AgentRunner.Agent(start: agent.start, stop: agent.stop) {
                     try reload(agent, from: try AgentRunner.reparse(as: LocalCommand.self))
                 }
@@ -143,6 +172,7 @@ struct LocalCommand: ParsableCommand {
         var changes = agent.reconfigure(forwards: forwards, socksCredentials: credentials)
         let restartOnly =
             (try fresh.remoteEndpoints()) != (try remoteEndpoints()) || fresh.links != links
+            || fresh.transport != transport || fresh.sni != sni
             || fresh.settings != settings
             || fresh.common.restartOnlyOptions != common.restartOnlyOptions
         if restartOnly { changes.append("changes to other options take effect when the agent restarts") }
@@ -161,6 +191,8 @@ struct LocalCommand: ParsableCommand {
             [
                 "# tcptunnel local: the configuration is valid; effective settings:",
                 TOMLLine.array("remote", remotes.map(\.description)), "links = \(links)",
+                TOMLLine.string("transport", transport.rawValue),
+                sni.map { TOMLLine.string("sni", $0) } ?? "# sni: none (native transport)",
                 TOMLLine.array("listen", tunnels), TOMLLine.array("forward", forward), TOMLLine.array("socks", socks),
                 TOMLLine.array("reverse", reverse),
                 socksUserFile.map { TOMLLine.string("socks-user-file", $0) + socksUsers } ?? "# socks-user-file: none",

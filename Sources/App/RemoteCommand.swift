@@ -64,6 +64,20 @@ struct RemoteCommand: ParsableCommand {
             valueName: "cidr"))
     var acceptProxyFrom: [String] = []
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "How links look on the wire: native (tcptunnel's own), or tls (TLS 1.3 in the shape of --cover, which answers everyone else).",
+            valueName: "native|tls"))
+    var transport = TransportName.native
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "With --transport tls: a real HTTPS site (TLS 1.3) whose answers local agents' hellos get the shape of, and to which every other connection is relayed.",
+            valueName: "host:port"))
+    var cover: String?
+
     @OptionGroup var common: CommonOptions
 
     mutating func validate() throws {
@@ -75,12 +89,32 @@ struct RemoteCommand: ParsableCommand {
         _ = try allowList()
         _ = try listenRules()
         _ = try trustedBalancers()
+        _ = try coverEndpoint()
+    }
+
+    /// The cover with `--transport tls`; `nil` with the native transport.
+    func coverEndpoint() throws -> Endpoint? {
+        switch (transport, cover) {
+        case (.native, nil): return nil
+        case (.native, _?):
+            throw ValidationError("--cover is for --transport tls (this agent uses --transport native)")
+        case (.tls, nil):
+            throw ValidationError(
+                "--transport tls needs --cover HOST:PORT: a real HTTPS site whose answers this agent borrows")
+        case (.tls, let cover?):
+            return try Endpoint(parsingDialled: cover, option: "--cover")
+        }
     }
 
     func run() throws {
         try reportingErrors {
             let keys = try common.loadKeys()
-            if common.check { return print(try checkReport(keys: keys)) }
+            if common.check {
+                let cover = try coverEndpoint().map { cover in
+                    (cover, try RemoteAgent.describeCover(cover, connectTimeout: settings.connectTimeout))
+                }
+                return print(try checkReport(keys: keys, cover: cover))
+            }
             try AgentRunner.run(
                 logLevel: common.logLevel.level, logFormat: common.logFormat,
                 metricsEndpoint: try common.metricsEndpoint(),
@@ -93,8 +127,8 @@ struct RemoteCommand: ParsableCommand {
             ) { logger, metrics in
                 let agent = try RemoteAgent(
                     listen: try listenEndpoint(), allowList: try allowList(), listenRules: try listenRules(),
-                    keys: keys, trustedBalancers: try trustedBalancers(), settings: settings, metrics: metrics,
-                    logger: logger)
+                    keys: keys, trustedBalancers: try trustedBalancers(), cover: try coverEndpoint(),
+                    settings: settings, metrics: metrics, logger: logger)
                 return AgentRunner.Agent(start: agent.start, stop: agent.stop) {
                     try reload(agent, from: try AgentRunner.reparse(as: RemoteCommand.self))
                 }
@@ -107,6 +141,7 @@ struct RemoteCommand: ParsableCommand {
     func reload(_ agent: RemoteAgent, from fresh: RemoteCommand) throws -> [String] {
         var changes = agent.reconfigure(allowList: try fresh.allowList(), listenRules: try fresh.listenRules())
         if (try fresh.listenEndpoint()) != (try listenEndpoint()) || fresh.acceptProxyFrom != acceptProxyFrom
+            || fresh.transport != transport || fresh.cover != cover
             || fresh.settings != settings || fresh.common.restartOnlyOptions != common.restartOnlyOptions
         {
             changes.append("changes to other options take effect when the agent restarts")
@@ -122,12 +157,18 @@ struct RemoteCommand: ParsableCommand {
         return settings
     }
 
-    /// What `--check` prints: the effective settings as a config file would hold them.
-    func checkReport(keys: [PreSharedKey]) throws -> String {
+    /// What `--check` prints: the effective settings as a config file would hold them, and, with the TLS
+    /// transport, the `cover` and how it answered when asked (`RemoteAgent.describeCover`).
+    func checkReport(keys: [PreSharedKey], cover: (endpoint: Endpoint, answer: String)? = nil) throws -> String {
+        var transportLines = [TOMLLine.string("transport", transport.rawValue)]
+        if let cover {
+            transportLines.append(TOMLLine.string("cover", "\(cover.endpoint)") + "  # answers \(cover.answer)")
+        }
         let lines =
             [
                 "# tcptunnel remote: the configuration is valid; effective settings:",
                 TOMLLine.string("listen", "\(try listenEndpoint())"), TOMLLine.string("target", target),
+            ] + transportLines + [
                 TOMLLine.array("allow", allow), TOMLLine.array("allow-listen", allowListen),
                 "max-pending = \(maxPending)", "max-pending-per-source = \(maxPendingPerSource)",
                 TOMLLine.array("accept-proxy-from", acceptProxyFrom),

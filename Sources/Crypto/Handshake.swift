@@ -29,8 +29,8 @@ struct EphemeralKeyPair {
 public struct ClientHandshake {
     private let key: PreSharedKey
     private let ephemeral: EphemeralKeyPair
-    /// The client hello to send: `HandshakeMessage.clientHeaderSize` bytes plus 0 to
-    /// `HandshakeMessage.maximumPadding` bytes of random padding, all indistinguishable from random bytes.
+    /// The client hello to send: `HandshakeMessage.clientHeaderSize` characters plus 0 to
+    /// `HandshakeMessage.maximumPadding` characters of random padding, all printable, none predictable.
     public let hello: [UInt8]
 
     /// Prepares a hello stamped with `nowMillis` (Unix time in milliseconds).
@@ -89,26 +89,35 @@ public enum ServerHandshake {
         _ header: ArraySlice<UInt8>, keys: [PreSharedKey], nowMillis: UInt64, notBefore: UInt64
     ) throws(CryptoError) -> ClientHelloHeader {
         guard header.count == HandshakeMessage.clientHeaderSize else { throw .handshakeMalformed }
-        var opened: (key: PreSharedKey, fields: [UInt8], paddingCount: Int)?
+        var opened: (key: PreSharedKey, fields: [UInt8], paddingCount: Int, tag: [UInt8])?
         for key in keys {
             if let hello = try HandshakeMessage.openHello(
                 header, key: key.clientHelloKey, associatedData: HandshakeMessage.clientHelloAssociatedData)
             {
-                opened = (key, hello.fields, hello.paddingCount)
+                opened = (key, hello.fields, hello.paddingCount, hello.tag)
                 break
             }
         }
-        guard let (key, fields, paddingCount) = opened else { throw .handshakeNotAuthentic }
+        guard let (key, fields, paddingCount, tag) = opened else { throw .handshakeNotAuthentic }
         let keyEnd = HandshakeMessage.publicKeySize
         let sentAt = fields.bigEndianInteger(keyEnd..<keyEnd + 8)
-        let skewMillis = Int64(bitPattern: nowMillis &- sentAt)
-        guard abs(skewMillis) <= maximumClockSkew * 1000 else { throw .clockSkew(seconds: skewMillis / 1000) }
-        guard sentAt >= notBefore else { throw .sentBeforeStart }
-        let tag = Array(header.suffix(HandshakeMessage.tagSize))
+        try checkStamp(sentAt, nowMillis: nowMillis, notBefore: notBefore)
         return ClientHelloHeader(
             key: key, clientPublic: Array(fields[..<keyEnd]),
             helloSize: HandshakeMessage.clientHeaderSize + paddingCount,
             identity: HelloIdentity(tag: tag, sentAt: sentAt))
+    }
+
+    /// Throws `.clockSkew` when `sentAt` is more than `maximumClockSkew` from `nowMillis` either way, and
+    /// `.sentBeforeStart` when it is before `notBefore` (all Unix milliseconds). Any 64-bit stamp is a valid
+    /// input: a key holder's hello stamped at 2^63 is refused, not a trap.
+    static func checkStamp(_ sentAt: UInt64, nowMillis: UInt64, notBefore: UInt64) throws(CryptoError) {
+        let distance = sentAt > nowMillis ? sentAt - nowMillis : nowMillis - sentAt
+        guard distance <= UInt64(maximumClockSkew) * 1000 else {
+            let seconds = Int64(clamping: distance / 1000)
+            throw .clockSkew(seconds: sentAt > nowMillis ? -seconds : seconds)
+        }
+        guard sentAt >= notBefore else { throw .sentBeforeStart }
     }
 
     /// Checks a whole client hello at once: `openHeader`, then its size.

@@ -73,6 +73,29 @@ package enum Limits {
     /// never less than the opening window, which the answering end must be able to hold before its target is
     /// connected.
     static let minimumStreamWindow = openingWindow
+    /// Seconds between the remote agent's probes of its cover (TLS transport): the cover's answer changes when
+    /// its certificate is renewed or its server upgraded, which a probe every 10 minutes follows within minutes,
+    /// at the cost of one TLS connection to the cover, which any browser could have made.
+    static let coverRefreshInterval = 600.0
+    /// Server names whose own cover answer the remote agent learns (TLS transport). Only authentic hellos add
+    /// one, so this bounds what a key holder can make it probe; a deployment uses one or two.
+    static let maxCoverNames = 16
+    /// Strangers' connections relayed to the cover at once (TLS transport), with the connections still waiting
+    /// for their hello. Each costs two descriptors and, only while one side reads slower than the other sends,
+    /// a backlog of at most `coverRelayBacklog`: at most 16 MiB in all. Beyond it, an old relay is closed for a
+    /// new one, as pending connections are shed.
+    static let maxCoverRelays = 512
+    /// Relays from one IPv4 address or IPv6 /64 at once: a browser opens six connections to a site, a scanner
+    /// a few; one host cannot take every relay.
+    static let maxCoverRelaysPerSource = 16
+    /// Seconds a relay may carry nothing either way before it is closed. Longer than any web server keeps an
+    /// idle connection (nginx 75 s, Apache 5 s, Caddy 5 min), so the cover, not the agent, decides when one ends.
+    static let coverRelayIdleTimeout = 360.0
+    /// Bytes a relay holds for a side that reads slower than the other sends; reading stops until they are sent.
+    static let coverRelayBacklog = 16 * 1024
+    /// The longest ClientHello record the TLS transport reads before it decides: its own are about 2 KiB
+    /// (Chromium's, with the ML-KEM share); a longer one is not an agent's and is relayed as it arrives.
+    static let maxTLSClientHello = 4096
     /// Window updates are sent once this fraction (1/n) of the window has been consumed: one WINDOW frame per
     /// eight full DATA frames of a 1 MiB window. With a half, an echoing target (whose replies wait for credit
     /// while its socket fills) held so much credit unreturned that one echo stream across 100 ms moved

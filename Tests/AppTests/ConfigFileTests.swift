@@ -29,6 +29,8 @@ import Testing
     static let localFile = """
         remote = ["vps.example.org:7000", "vps2.example.org:7000"]
         links = 4
+        transport = "tls"
+        sni = "www.example.com"
         proxy-protocol = "v2"
         key-file = ["/etc/tcptunnel/key"]
         listen = ["127.0.0.1:5432", "[::1]:5433"]
@@ -79,11 +81,12 @@ import Testing
             max-pending = 1000
             max-pending-per-source = 10
             accept-proxy-from = ["10.0.0.5", "fd00::/8"]
+            cover = "www.example.com:443"
             """
         let common = Self.localFile.split(separator: "\n").filter {
             ![
                 "remote", "links", "listen", "forward", "socks", "reverse", "socks-user-file", "link-wait-timeout",
-                "socks-handshake-timeout",
+                "socks-handshake-timeout", "sni",
             ].contains(
                 String($0.prefix { $0 != " " }))
         }
@@ -91,7 +94,9 @@ import Testing
         let path = try file(text)
         defer { try? FileManager.default.removeItem(atPath: path) }
         let command = try #require(try TCPTunnel.parse(withConfig: ["remote", "--config", path]) as? RemoteCommand)
-        let report = try command.checkReport(keys: [PreSharedKey(base64: PreSharedKey.generateBase64(), source: "t")])
+        let cover = (Endpoint(host: "www.example.com", port: 443), "TLS 1.3, TLS_AES_128_GCM_SHA256, x25519")
+        let report = try command.checkReport(
+            keys: [PreSharedKey(base64: PreSharedKey.generateBase64(), source: "t")], cover: cover)
         for line in text.split(separator: "\n") { #expect(report.contains(line), "\(line)") }
         let keys = Set(TCPTunnel.configKeys(for: "remote").keys).subtracting(OptionCatalog.commandLineOnly)
         #expect(keys == Set(text.split(separator: "\n").map { String($0.prefix { $0 != " " }) }))

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Prometheus
 import Testing
@@ -77,7 +78,7 @@ final class ScrapedMetrics: Sendable {
         try remote.start()
         defer { remote.stop() }
         let stranger = try connect(to: remote.listeningEndpoint)
-        try stranger.sendAll([UInt8](repeating: 7, count: 100))
+        try stranger.sendAll([UInt8](repeating: 7, count: HandshakeMessage.clientHeaderSize + 10))
         #expect(eventually { remoteMetrics.value("tcptunnel_handshakes_pending") == 1 })
         stranger.close()
         #expect(eventually { remoteMetrics.value("tcptunnel_handshake_failures_total") == 1 })

@@ -10,6 +10,8 @@ public enum AgentError: Error, Equatable, Sendable, CustomStringConvertible {
     case resources(ThreadError)
     /// A system call the agent needs at start failed (out of descriptors or memory).
     case systemCall(SocketError)
+    /// The TLS transport's cover site cannot be used: unreachable, or its answer cannot be mimicked.
+    case coverUnusable(Endpoint, reason: String)
 
     public var description: String {
         switch self {
@@ -18,6 +20,8 @@ public enum AgentError: Error, Equatable, Sendable, CustomStringConvertible {
         case .invalidSettings(let error): "invalid setting: \(error)"
         case .resources(let error): "\(error)"
         case .systemCall(let error): "\(error)"
+        case .coverUnusable(let cover, let reason):
+            "cannot use \(cover) as the cover: \(reason) (--cover names a real HTTPS site that speaks TLS 1.3)"
         }
     }
 }

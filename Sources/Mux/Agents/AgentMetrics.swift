@@ -22,6 +22,8 @@ public final class AgentMetrics: Sendable {
     let handshakeFailures: Counter
     /// Remote agent: connections waiting for their hello now.
     let handshakesPending: Gauge
+    /// Remote agent of the TLS transport: strangers' connections relayed to the cover now.
+    let coverRelays: Gauge
     private let rejections: [HandshakeRejection: Counter]
     private let rejectionCounts = Locked<[HandshakeRejection: Int]>([:])
     private let refusals: Locked<[ResetReason: (counter: Counter, count: Int)]> = Locked([:])
@@ -40,6 +42,7 @@ public final class AgentMetrics: Sendable {
             label: "tcptunnel_stream_bytes_total", dimensions: [("direction", "to_client")], factory: factory)
         handshakeFailures = Counter(label: "tcptunnel_handshake_failures_total", factory: factory)
         handshakesPending = Gauge(label: "tcptunnel_handshakes_pending", factory: factory)
+        coverRelays = Gauge(label: "tcptunnel_cover_relays", factory: factory)
         rejections = Dictionary(
             uniqueKeysWithValues: HandshakeRejection.allCases.map { reason in
                 (

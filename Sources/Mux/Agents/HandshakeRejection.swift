@@ -74,11 +74,14 @@ package enum HandshakeRejection: CaseIterable, Sendable, CustomStringConvertible
 /// once, so a single misconfigured agent is reported without delay. Owned by the gate thread.
 struct RejectionReport {
     private let intervalNanoseconds: UInt64
+    /// Whether the connections counted go to the cover (TLS transport) rather than being closed.
+    private let relaysToCover: Bool
     private var counts: [HandshakeRejection: Int] = [:]
     private var lastLine: UInt64?
 
-    init(interval seconds: Double) {
+    init(interval seconds: Double, relaysToCover: Bool = false) {
         intervalNanoseconds = UInt64(seconds * 1e9)
+        self.relaysToCover = relaysToCover
     }
 
     /// Counts one connection; health checks are counted by metrics and debug lines only.
@@ -110,7 +113,8 @@ struct RejectionReport {
         }
         counts = [:]
         lastLine = now
-        return "turned away \(total) unauthenticated connection\(total == 1 ? "" : "s")\(since): "
+        let outcome = relaysToCover ? " (relayed to the cover, but those shed)" : ""
+        return "turned away \(total) unauthenticated connection\(total == 1 ? "" : "s")\(since)\(outcome): "
             + parts.joined(separator: ", ") + "; \(pending) pending"
     }
 }

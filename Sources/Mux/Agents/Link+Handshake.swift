@@ -5,8 +5,8 @@ extension Link {
     /// Local role: connects to the remote agent, authenticates both ways, and returns the running link, which
     /// logs and metrics call link `number`. Blocks for at most the connect timeout plus the handshake timeout.
     static func connect(
-        to remote: Endpoint, number: Int, key: PreSharedKey, settings: TunnelSettings, limiter: StreamLimiter,
-        metrics: AgentMetrics, logger: Logger, delegate: any LinkDelegate
+        to remote: Endpoint, number: Int, key: PreSharedKey, transport: LinkTransport, settings: TunnelSettings,
+        limiter: StreamLimiter, metrics: AgentMetrics, logger: Logger, delegate: any LinkDelegate
     ) throws(LinkError) -> Link {
         let addresses: [ResolvedAddress]
         do {
@@ -21,11 +21,21 @@ extension Link {
             throw .socket(error)
         }
         do throws(LinkError) {
-            let keys = try authenticate(socket, key: key, timeout: settings.handshakeTimeout)
+            let keys: SessionKeys
+            let channel: any LinkChannel
+            switch transport {
+            case .native:
+                keys = try authenticate(socket, key: key, timeout: settings.handshakeTimeout)
+                channel = socket
+            case .tls(let serverName):
+                keys = try authenticateTLS(
+                    socket, key: key, serverName: serverName, timeout: settings.handshakeTimeout)
+                channel = TLSRecordChannel(socket: socket)
+            }
             socket.prepareForLink()
             let peer = socket.peerEndpoint
             let link = Link(
-                channel: socket, peer: peer, keys: keys.clientSide(), role: .local, settings: settings.link,
+                channel: channel, peer: peer, keys: keys.clientSide(), role: .local, settings: settings.link,
                 slots: limiter, metrics: metrics.linkMetrics(number: number, remote: remote),
                 logger: logger.withMetadata("link", "\(number)"), delegate: delegate,
                 name: "link \(number) to \(remote)")
@@ -71,15 +81,18 @@ extension Link {
         }
     }
 
-    /// Reads exactly `count` bytes before `deadline`. Silence or a close before they arrive is
-    /// `.noHandshakeReply`: a remote agent says nothing to a hello it refuses.
-    private static func receive(_ socket: Socket, count: Int, until deadline: ContinuousClock.Instant)
+    /// Reads exactly `count` bytes before `deadline`. Silence or a close before any arrive is
+    /// `.noHandshakeReply`: a remote agent says nothing to a hello it refuses. A close after some is
+    /// `.unexpectedReply`: something answered that is not a remote agent of this transport.
+    static func receive(_ socket: Socket, count: Int, until deadline: ContinuousClock.Instant)
         throws(LinkError) -> [UInt8]
     {
         do {
             return try socket.receive(exactly: count, before: deadline)
         } catch .failed(let error) {
             throw .socket(error)
+        } catch .closed(let received) where received > 0 {
+            throw .unexpectedReply
         } catch {
             throw .noHandshakeReply
         }

@@ -33,6 +33,8 @@ public final class LocalAgent: LinkDelegate, Sendable {
 
     let forwards: Locked<Forwards>
     let key: PreSharedKey
+    /// How the links look on the wire.
+    let transport: LinkTransport
     let settings: TunnelSettings
     let logger: Logger
     let limiter: StreamLimiter
@@ -50,12 +52,12 @@ public final class LocalAgent: LinkDelegate, Sendable {
     static let listenRetryInterval = 5.0
 
     /// Binds every listening forward now (so a port in use fails here) and validates `settings`. Nothing runs
-    /// until `start()`, which links `linksPerRemote` times to each of `remotes`. SOCKS listeners require
-    /// `socksCredentials` when given. Counts go to `metrics`.
+    /// until `start()`, which links `linksPerRemote` times to each of `remotes`, in `transport`'s shape. SOCKS
+    /// listeners require `socksCredentials` when given. Counts go to `metrics`.
     public init(
         forwards: [Forward], remotes: [Endpoint], linksPerRemote: Int = 1, key: PreSharedKey,
-        socksCredentials: SocksCredentials? = nil, settings: TunnelSettings, metrics: AgentMetrics = AgentMetrics(),
-        logger: Logger
+        transport: LinkTransport = .native, socksCredentials: SocksCredentials? = nil, settings: TunnelSettings,
+        metrics: AgentMetrics = AgentMetrics(), logger: Logger
     ) throws(AgentError) {
         precondition(!forwards.isEmpty, "a local agent needs at least one forward")
         precondition(!remotes.isEmpty && linksPerRemote >= 1, "a local agent needs at least one link")
@@ -84,6 +86,7 @@ public final class LocalAgent: LinkDelegate, Sendable {
         let links = LinkSet(remotes: remotes, linksPerRemote: linksPerRemote)
         self.links = links
         self.key = key
+        self.transport = transport
         self.settings = settings
         self.logger = logger
         self.metrics = metrics
@@ -126,7 +129,8 @@ public final class LocalAgent: LinkDelegate, Sendable {
             for (_, listener) in listeners { listener.stop() }
             throw .resources(error)
         }
-        logger.info("local agent tunnelling to \(links.summary) (key \(key.fingerprint))")
+        let shape = if case .tls(let serverName) = transport { ", as TLS to \(serverName)" } else { "" }
+        logger.info("local agent tunnelling to \(links.summary) (key \(key.fingerprint)\(shape))")
     }
 
     private func startListening(_ forward: Forward, on listener: Listener, hasCredentials: Bool) throws(ThreadError) {

@@ -17,6 +17,8 @@ public final class RemoteAgent: LinkDelegate, @unchecked Sendable {
     public let listeningEndpoint: Endpoint
 
     private let gate: HandshakeGate
+    /// The TLS transport's cover; `nil` for the native transport.
+    private let coverShapes: CoverShapes?
     private let trustedBalancers: TrustedBalancers
     /// What streams may reach; `reconfigure` replaces it while the agent runs.
     private let allowList: Locked<AllowList>
@@ -40,11 +42,12 @@ public final class RemoteAgent: LinkDelegate, @unchecked Sendable {
     /// Streams reach `allowList`'s default target and what its rules name; reverse forwards may listen where
     /// `listenRules` allow, and nowhere without them. `keys` holds the key local agents use, or two keys while
     /// they move from one to the other (rotation). Connections from `trustedBalancers` start with a PROXY v2
-    /// header that names the peer they stand for.
+    /// header that names the peer they stand for. With a `cover` (a real HTTPS site), links use the TLS
+    /// transport: hellos are answered in the shape of the cover's answers, and other connections are relayed to it.
     public init(
         listen: Endpoint, allowList: AllowList, listenRules: [ListenRule] = [], keys: [PreSharedKey],
-        trustedBalancers: TrustedBalancers = .none, settings: TunnelSettings, metrics: AgentMetrics = AgentMetrics(),
-        logger: Logger
+        trustedBalancers: TrustedBalancers = .none, cover: Endpoint? = nil, settings: TunnelSettings,
+        metrics: AgentMetrics = AgentMetrics(), logger: Logger
     ) throws(AgentError) {
         precondition(!keys.isEmpty, "a remote agent needs a key")
         do {
@@ -67,10 +70,11 @@ public final class RemoteAgent: LinkDelegate, @unchecked Sendable {
         self.logger = logger
         self.metrics = metrics
         limiter = StreamLimiter(limit: settings.maxStreams, metrics: metrics)
+        coverShapes = cover.map { CoverShapes(cover: $0, connectTimeout: settings.connectTimeout, logger: logger) }
         let configuration = HandshakeGate.Configuration(
             keys: keys, handshakeTimeout: settings.handshakeTimeout, maxPending: settings.maxPending,
             maxPendingPerSource: settings.maxPendingPerSource, notBefore: UnixClock.nowMillis(),
-            trustedBalancers: trustedBalancers)
+            trustedBalancers: trustedBalancers, cover: coverShapes)
         gate = HandshakeGate(listening: socket, configuration: configuration, metrics: metrics, logger: logger)
     }
 
@@ -82,11 +86,28 @@ public final class RemoteAgent: LinkDelegate, @unchecked Sendable {
             listen: listen, allowList: AllowList(defaultTarget: target), keys: keys, settings: settings, logger: logger)
     }
 
-    /// Starts accepting links. Returns at once.
+    /// Starts accepting links. Returns at once, or, with the TLS transport, once the cover has answered a probe
+    /// (within the connect timeout, twice); throws `.coverUnusable` when it cannot be used.
     public func start() throws(AgentError) {
-        try gate.start { [weak self] socket, sessionKeys, peer in
-            guard let self else { return socket.close() }
-            establishLink(socket, keys: sessionKeys, peer: peer)
+        if let coverShapes {
+            let shape: CoverShape
+            do {
+                shape = try coverShapes.learnAtStart()
+            } catch {
+                gate.stop()
+                throw .coverUnusable(coverShapes.cover, reason: "\(error)")
+            }
+            do {
+                try coverShapes.start()
+            } catch {
+                gate.stop()
+                throw .resources(error)
+            }
+            logger.info("links use the TLS transport in the shape of \(coverShapes.cover): \(shape.summary)")
+        }
+        try gate.start { [weak self] socket, channel, sessionKeys, peer in
+            guard let self else { return channel.close() }
+            establishLink(socket, channel: channel, keys: sessionKeys, peer: peer)
         }
         let fingerprints = keys.map(\.fingerprint).joined(separator: ", ")
         let allowList = self.allowList.withLock { $0 }
@@ -106,10 +127,23 @@ public final class RemoteAgent: LinkDelegate, @unchecked Sendable {
         }
     }
 
+    /// Asks `cover` how it answers a browser, as an agent of the TLS transport does at start, and says what it
+    /// learned (`TLS 1.3, TLS_AES_128_GCM_SHA256, x25519, 4 encrypted records (2,961 bytes)`); throws
+    /// `.coverUnusable` with the reason it cannot be a cover.
+    public static func describeCover(_ cover: Endpoint, connectTimeout: Double) throws(AgentError) -> String {
+        let shapes = CoverShapes(cover: cover, connectTimeout: connectTimeout, logger: Logger(label: "check"))
+        do {
+            return try shapes.learnAtStart().summary
+        } catch {
+            throw .coverUnusable(cover, reason: "\(error)")
+        }
+    }
+
     /// Stops accepting links, tells every local agent to open no more streams (GOAWAY), lets streams in flight
     /// finish for up to the drain timeout, then resets the rest and closes the links.
     public func stop() {
         gate.stop()
+        coverShapes?.stop()
         reverseListeners.releaseAll()
         let current = links.withLock { Array($0.values) }
         for link in current { link.beginDrain() }
@@ -171,12 +205,12 @@ public final class RemoteAgent: LinkDelegate, @unchecked Sendable {
     /// Connections turned away before authentication for `reason` since the start.
     package func rejectedCount(_ reason: HandshakeRejection) -> Int { metrics.rejections(reason) }
 
-    /// Runs on the handshake thread, so it must not block: starts a link on a connection from `peer` that
-    /// authenticated, and names this agent on it first.
-    private func establishLink(_ socket: Socket, keys: SessionKeys, peer: Endpoint) {
+    /// Runs on the handshake thread, so it must not block: starts a link over `channel` (on `socket`) from `peer`,
+    /// which authenticated, and names this agent on it first.
+    private func establishLink(_ socket: Socket, channel: any LinkChannel, keys: SessionKeys, peer: Endpoint) {
         socket.prepareForLink()
         let link = Link(
-            channel: socket, peer: peer, keys: keys.serverSide(), role: .remote, settings: settings.link,
+            channel: channel, peer: peer, keys: keys.serverSide(), role: .remote, settings: settings.link,
             slots: limiter, metrics: metrics.linkMetrics(peer: peer), logger: logger.withMetadata("link", "\(peer)"),
             delegate: self)
         link.send(.agentID(instanceID))  // queued first: the local agent waits for it before using the link

@@ -65,7 +65,7 @@ final class Link: @unchecked Sendable {
     let slots: any SlotPool
     /// What this link and its streams count.
     let metrics: LinkMetrics
-    let channel: any ByteChannel
+    let channel: any LinkChannel
     let streams = StreamTable()
     let state: Locked<State>
     /// The agent that owns this link. Weak, because the agent holds its links: once the agent is gone, streams
@@ -83,7 +83,7 @@ final class Link: @unchecked Sendable {
     /// A link over `channel`, already authenticated with the peer at `peer`, which it now owns; `start()` runs it
     /// and reports to `delegate` from then on.
     init(
-        channel: any ByteChannel, peer: Endpoint, keys: (sealer: FrameSealer, opener: FrameOpener), role: Role,
+        channel: any LinkChannel, peer: Endpoint, keys: (sealer: FrameSealer, opener: FrameOpener), role: Role,
         settings: LinkSettings, slots: any SlotPool, metrics: LinkMetrics, logger: Logger, delegate: any LinkDelegate,
         name: String? = nil
     ) {

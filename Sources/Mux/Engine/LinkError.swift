@@ -9,6 +9,13 @@ public enum LinkError: Error, Equatable, Sendable, CustomStringConvertible {
     /// another protocol version, it is overloaded by a flood and shed our connection, or it is not a tcptunnel
     /// remote agent.
     case noHandshakeReply
+    /// Something answered our hello and closed, but not as a remote agent of our transport does: with the TLS
+    /// transport, the remote agent's cover site (or another TLS server); with the native one, a TLS server or a
+    /// remote agent that uses the TLS transport, which relays us to its cover.
+    case unexpectedReply
+    /// TLS transport: the remote agent answered as a TLS server that is not a tcptunnel agent holding our key,
+    /// as the remote agent's cover site answers anyone whose hello it does not accept.
+    case answeredAsCover
     /// The peer broke docs/PROTOCOL.md (tampered or replayed frames included); the link was closed.
     case protocolViolation(String)
     /// Nothing arrived from the peer for this many seconds, not even a keepalive answer.
@@ -31,7 +38,7 @@ public enum LinkError: Error, Equatable, Sendable, CustomStringConvertible {
     /// Whether the handshake failed: the remote agent holds another key, is not a tcptunnel agent, or did not answer.
     var isHandshakeFailure: Bool {
         switch self {
-        case .handshakeFailed, .noHandshakeReply: true
+        case .handshakeFailed, .noHandshakeReply, .unexpectedReply, .answeredAsCover: true
         default: false
         }
     }
@@ -45,7 +52,16 @@ public enum LinkError: Error, Equatable, Sendable, CustomStringConvertible {
         case .noHandshakeReply:
             "no handshake reply (the remote agent has another key, the clocks differ by more than "
                 + "\(ServerHandshake.maximumClockSkew) s or ours is behind its start, it runs another protocol "
-                + "version, it is shedding connections under a flood, or it is not a tcptunnel remote agent)"
+                + "version or another --transport, it is shedding connections under a flood, or it is not a "
+                + "tcptunnel remote agent)"
+        case .unexpectedReply:
+            "the remote agent's port answered, but not as a remote agent of this --transport does (a remote agent "
+                + "with --transport tls relays other hellos to its cover site; or the port is another server's)"
+        case .answeredAsCover:
+            "the remote agent answered as a TLS server that is not a tcptunnel agent holding this key: its cover "
+                + "site answers hellos it refuses (another key, clocks more than "
+                + "\(ServerHandshake.maximumClockSkew) s apart or ours behind its start, another protocol version), "
+                + "or --remote is not a tcptunnel remote agent"
         case .protocolViolation(let reason): "protocol violation: \(reason)"
         case .peerSilent(let seconds): "peer silent for \(seconds) s"
         case .peerStalled(let seconds): "peer accepted no data for \(seconds) s"

@@ -5,18 +5,36 @@ import Glibc
 struct Epoll {
     private let fd: Int32
 
+    /// What a watched descriptor reports. Errors and hang-ups are always reported.
+    struct Interest: OptionSet {
+        let rawValue: UInt32
+        /// Input, or end of stream.
+        static let input = Interest(rawValue: EPOLLIN.rawValue | EPOLLRDHUP.rawValue)
+        /// Room to write, or a non-blocking connect that completed.
+        static let output = Interest(rawValue: EPOLLOUT.rawValue)
+    }
+
     /// epoll_create1(2) with close-on-exec.
     init() throws(SocketError) {
         fd = epoll_create1(Int32(EPOLL_CLOEXEC))
         guard fd >= 0 else { throw .lastError("epoll_create1") }
     }
 
-    /// Watches `descriptor` for input, end of stream and errors; `token` comes back with its events.
-    func watch(_ descriptor: Int32, token: UInt64) throws(SocketError) {
+    /// Watches `descriptor` for `interest` (input, end of stream and errors by default); `token` comes back with
+    /// its events.
+    func watch(_ descriptor: Int32, token: UInt64, for interest: Interest = .input) throws(SocketError) {
         var event = epoll_event()
-        event.events = EPOLLIN.rawValue | EPOLLRDHUP.rawValue
+        event.events = interest.rawValue
         event.data.u64 = token
         guard epoll_ctl(fd, EPOLL_CTL_ADD, descriptor, &event) == 0 else { throw .lastError("epoll_ctl") }
+    }
+
+    /// Changes what a watched `descriptor` reports.
+    func change(_ descriptor: Int32, token: UInt64, to interest: Interest) {
+        var event = epoll_event()
+        event.events = interest.rawValue
+        event.data.u64 = token
+        _ = epoll_ctl(fd, EPOLL_CTL_MOD, descriptor, &event)
     }
 
     /// Stops watching `descriptor` (before it is handed to another owner; a closed descriptor leaves by itself).

@@ -1,0 +1,84 @@
+/// The relays to the cover the handshake thread runs (TLS transport), and which of them it closes when there are
+/// too many: at most `Limits.maxCoverRelays` at once and `Limits.maxCoverRelaysPerSource` from one source,
+/// shedding old ones for new ones as `PendingTable` sheds pending connections. Owned by the handshake thread.
+struct CoverRelays {
+    private struct Entry {
+        var relay: CoverRelay
+        /// What each side is watched for now, so that epoll is only told of changes.
+        var clientInterest: Epoll.Interest
+        var coverInterest: Epoll.Interest
+    }
+
+    private var entries: [Int32: Entry] = [:]
+    /// The client descriptor of the relay each cover descriptor belongs to.
+    private var clientOfCover: [Int32: Int32] = [:]
+    private var table = PendingTable(capacity: Limits.maxCoverRelays, capacityPerSource: Limits.maxCoverRelaysPerSource)
+
+    /// Relays running now.
+    var count: Int { entries.count }
+
+    /// The client descriptor of the relay `fd` belongs to (as its client's or its cover's connection).
+    func clientDescriptor(of fd: Int32) -> Int32? {
+        entries[fd] != nil ? fd : clientOfCover[fd]
+    }
+
+    /// Adds `relay`, from `source`, whose client `epoll` already watches, and has `epoll` watch both sides for
+    /// what the relay wants; returns the relay shed to make room, out of the table and still open.
+    mutating func add(
+        _ relay: CoverRelay, from source: ConnectionSource, now: UInt64, epoll: Epoll,
+        using generator: inout some RandomNumberGenerator
+    ) -> CoverRelay? {
+        let shed = table.admit(relay.client.fd, from: source, now: now, deadline: .max, using: &generator).flatMap {
+            remove($0)
+        }
+        let (client, cover) = (relay.clientInterest, relay.coverInterest)
+        epoll.change(relay.client.fd, token: Self.token(relay.client.fd), to: client)
+        try? epoll.watch(relay.cover.fd, token: Self.token(relay.cover.fd), for: cover)
+        entries[relay.client.fd] = Entry(relay: relay, clientInterest: client, coverInterest: cover)
+        clientOfCover[relay.cover.fd] = relay.client.fd
+        return shed
+    }
+
+    /// Takes the relay of client descriptor `fd` out; returns it, still open.
+    @discardableResult
+    mutating func remove(_ fd: Int32) -> CoverRelay? {
+        guard let entry = entries.removeValue(forKey: fd) else { return nil }
+        clientOfCover[entry.relay.cover.fd] = nil
+        table.remove(fd)
+        return entry.relay
+    }
+
+    /// Runs `body` on the relay of client descriptor `fd`, then tells `epoll` what each side is watched for if
+    /// that changed; returns what `body` returned.
+    mutating func update(_ fd: Int32, epoll: Epoll, _ body: (inout CoverRelay) -> CoverRelay.Outcome)
+        -> CoverRelay.Outcome?
+    {
+        guard var entry = entries[fd] else { return nil }
+        let outcome = body(&entry.relay)
+        let (client, cover) = (entry.relay.clientInterest, entry.relay.coverInterest)
+        if client != entry.clientInterest { epoll.change(fd, token: Self.token(fd), to: client) }
+        if cover != entry.coverInterest {
+            epoll.change(entry.relay.cover.fd, token: Self.token(entry.relay.cover.fd), to: cover)
+        }
+        entry.clientInterest = client
+        entry.coverInterest = cover
+        entries[fd] = entry
+        return outcome
+    }
+
+    /// The client descriptors of relays that moved no byte for `Limits.coverRelayIdleTimeout`.
+    func idle(now: UInt64) -> [Int32] {
+        let timeout = UInt64(Limits.coverRelayIdleTimeout * 1e9)
+        return entries.compactMap { now - $0.value.relay.lastActivity >= timeout ? $0.key : nil }
+    }
+
+    /// Closes every relay (the agent is stopping).
+    mutating func closeAll() {
+        for entry in entries.values { entry.relay.close(abort: false) }
+        entries = [:]
+        clientOfCover = [:]
+    }
+
+    /// Epoll tokens are descriptors, for relays as for pending connections.
+    static func token(_ fd: Int32) -> UInt64 { UInt64(UInt32(bitPattern: fd)) }
+}
