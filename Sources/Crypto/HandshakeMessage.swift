@@ -117,6 +117,8 @@ enum HelloText {
 
     /// The bytes `text` stands for, or `nil` when it is not canonical base64 without padding.
     static func decode(_ text: ArraySlice<UInt8>) -> [UInt8]? {
+        // libsodium's decoder reads a byte above 0x7F as some character of the alphabet: refuse it first.
+        guard text.allSatisfy({ $0 < 0x80 }) else { return nil }
         var bytes = [UInt8](repeating: 0, count: text.count * 3 / 4 + 1)
         var decodedCount = 0
         var end: UnsafePointer<CChar>?

@@ -11,32 +11,9 @@ final class HAProxyProcess {
     let endpoint: Endpoint
     private let configPath: String
 
-    /// Installs HAProxy when it is missing (as root, from Debian's packages, as `.ci/run` does); throws with what
-    /// to do when that cannot be done.
-    static func ensureInstalled() throws {
-        guard !FileManager.default.isExecutableFile(atPath: binary) else { return }
-        guard getuid() == 0 else {
-            throw HAProxyError("HAProxy is not installed and the tests are not root: apt-get install haproxy")
-        }
-        for arguments in [["install", "-y", "haproxy"], ["update"], ["install", "-y", "haproxy"]] {
-            if FileManager.default.isExecutableFile(atPath: binary) { return }
-            let apt = Process()
-            apt.executableURL = URL(fileURLWithPath: "/usr/bin/apt-get")
-            apt.arguments = arguments
-            apt.environment = ["DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"]
-            apt.standardOutput = FileHandle.nullDevice
-            apt.standardError = FileHandle.nullDevice
-            try apt.run()
-            apt.waitUntilExit()
-        }
-        guard FileManager.default.isExecutableFile(atPath: binary) else {
-            throw HAProxyError("apt-get install haproxy did not install \(binary)")
-        }
-    }
-
     /// HAProxy balancing `examples/haproxy.cfg`'s way over remote agents on 127.0.0.1 at `agentPorts`.
     init(agentPorts: [UInt16]) throws {
-        try Self.ensureInstalled()
+        try DebianPackages.ensureInstalled("haproxy", providing: Self.binary)
         let example = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
             .appendingPathComponent("../../examples/haproxy.cfg").standardized
         let port = try freeLoopbackPort()
@@ -67,7 +44,7 @@ final class HAProxyProcess {
             process.isRunning
         else {
             let said = (try? String(contentsOfFile: configPath + ".log", encoding: .utf8)) ?? ""
-            throw HAProxyError("HAProxy did not listen on \(endpoint): \(said)")
+            throw MissingComponent("HAProxy did not listen on \(endpoint): \(said)")
         }
     }
 
@@ -79,11 +56,6 @@ final class HAProxyProcess {
         try? FileManager.default.removeItem(atPath: configPath)
         try? FileManager.default.removeItem(atPath: configPath + ".log")
     }
-}
-
-struct HAProxyError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
 }
 
 /// The local ports of established TCP connections to 127.0.0.1:`port` from this host: the connecting ends.

@@ -45,7 +45,9 @@ enum TLSRecord {
         }
 
         /// Whether it is the one-byte ChangeCipherSpec record of TLS 1.3's middlebox compatibility.
-        var isChangeCipherSpec: Bool { type == ContentType.changeCipherSpec.rawValue && length == 1 }
+        var isChangeCipherSpec: Bool {
+            type == ContentType.changeCipherSpec.rawValue && version == 0x0303 && length == 1
+        }
     }
 
     /// The header of a record of `type` holding `length` bytes, with version `version` (0x0303 by default).

@@ -1,0 +1,67 @@
+import Foundation
+
+@testable import Mux
+
+/// The real components tests run come from Debian's packages. When one is missing and the tests run as root (as
+/// `.ci/run` and the README's `swift test` on a fresh machine do), it is installed with apt-get; otherwise the
+/// test fails with what to run.
+enum DebianPackages {
+    /// Makes sure `path` exists, installing `package` for it if needed.
+    static func ensureInstalled(_ package: String, providing path: String) throws {
+        guard !FileManager.default.isExecutableFile(atPath: path) else { return }
+        guard getuid() == 0 else {
+            throw MissingComponent("\(path) is missing and the tests are not root: apt-get install \(package)")
+        }
+        for arguments in [["install", "-y", "--no-install-recommends", package], ["update"], ["install", "-y", "--no-install-recommends", package]] {
+            if FileManager.default.isExecutableFile(atPath: path) { return }
+            let apt = Process()
+            apt.executableURL = URL(fileURLWithPath: "/usr/bin/apt-get")
+            apt.arguments = arguments
+            apt.environment = ["DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"]
+            apt.standardOutput = FileHandle.nullDevice
+            apt.standardError = FileHandle.nullDevice
+            try apt.run()
+            apt.waitUntilExit()
+        }
+        guard FileManager.default.isExecutableFile(atPath: path) else {
+            throw MissingComponent("apt-get install \(package) did not install \(path)")
+        }
+    }
+}
+
+/// A real component a test needs could not be had.
+struct MissingComponent: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Runs `path` with `arguments` to its end and returns its exit status and standard output (standard error is
+/// kept apart, in `errors`); for the command-line tools the tests drive (curl, openssl, tshark).
+@discardableResult
+func run(_ path: String, _ arguments: [String], input: Data? = nil) throws -> (status: Int32, output: Data, errors: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: path)
+    process.arguments = arguments
+    let output = Pipe()
+    let errors = Pipe()
+    let stdin = Pipe()
+    process.standardOutput = output
+    process.standardError = errors
+    process.standardInput = input == nil ? FileHandle.nullDevice : stdin
+    try process.run()
+    if let input {
+        stdin.fileHandleForWriting.write(input)
+        try stdin.fileHandleForWriting.close()
+    }
+    // Both pipes are read to their end before the wait, so a chatty tool never blocks on a full pipe.
+    let errorText = Locked(Data())
+    let errorReader = Completion()
+    try startThread(named: "stderr") {
+        errorText.withLock { $0 = errors.fileHandleForReading.readDataToEndOfFile() }
+        errorReader.complete()
+    }
+    let data = output.fileHandleForReading.readDataToEndOfFile()
+    errorReader.wait()
+    process.waitUntilExit()
+    return (process.terminationStatus, data, String(decoding: errorText.withLock { $0 }, as: UTF8.self))
+}
