@@ -13,7 +13,7 @@ struct BenchCommand: ParsableCommand {
         discussion: """
             Starts an echo target, then for each route (tcptunnel first, then each peer) and each stream count: starts the route afresh, and runs three loads one after another, each for --seconds: bulk echo (verified byte for byte), small request/response round trips, and new connections. It samples the CPU time, peak RSS and threads of the route's processes. Progress goes to standard error; the table (Markdown) to standard output.
 
-            Peers: direct (no tunnel), socat, ssh (ssh -L to a private sshd), spiped, ss-tunnel (shadowsocks-libev). Each must be installed; scripts/bench-peers installs them from Debian and runs the full comparison.
+            Peers: tcptunnel-tls (this build with --transport tls, an openssl s_server as its cover), direct (no tunnel), socat, ssh (ssh -L to a private sshd), spiped, ss-tunnel (shadowsocks-libev). Each must be installed; scripts/bench-peers installs them from Debian and runs the full comparison.
             """
     )
 

@@ -14,15 +14,21 @@ enum LongPath: Sendable {
 struct ServerPlacement: Sendable {
     let listen: Endpoint
     let namespace: String?
+    /// Another free port beside `listen`, for a program the server needs next to it (tcptunnel-tls's cover).
+    let companionPort: UInt16
 
     /// In the server namespace, across an emulated path; on a free loopback port here otherwise.
     static func across(_ path: LongPath?) throws(BenchError) -> ServerPlacement {
         guard case .emulated(let emulated) = path else {
             return ServerPlacement(
-                listen: Endpoint(host: "127.0.0.1", port: try RunningRoute.freePort()), namespace: nil)
+                listen: Endpoint(host: "127.0.0.1", port: try RunningRoute.freePort()), namespace: nil,
+                companionPort: try RunningRoute.freePort())
         }
         return ServerPlacement(
             listen: Endpoint(host: EmulatedPath.serverAddress, port: emulated.serverPort()),
-            namespace: emulated.server.name)
+            namespace: emulated.server.name, companionPort: emulated.serverPort())
     }
+
+    /// Where the companion listens.
+    var companion: Endpoint { Endpoint(host: listen.host, port: companionPort) }
 }

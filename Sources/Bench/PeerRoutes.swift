@@ -135,9 +135,9 @@ struct ShadowsocksRoute: Route {
 enum Routes {
     static let tcptunnel: any Route = TCPTunnelRoute()
     static let peers: [String: any Route] = [
-        "direct": DirectRoute(), "socat": SocatRoute(), "ssh": SSHRoute(), "spiped": SpipedRoute(),
-        "ss-tunnel": ShadowsocksRoute(),
+        "tcptunnel-tls": TCPTunnelRoute(transport: .tls), "direct": DirectRoute(), "socat": SocatRoute(),
+        "ssh": SSHRoute(), "spiped": SpipedRoute(), "ss-tunnel": ShadowsocksRoute(),
     ]
     /// The order peers run and appear in tables.
-    static let peerOrder = ["direct", "socat", "ssh", "spiped", "ss-tunnel"]
+    static let peerOrder = ["tcptunnel-tls", "direct", "socat", "ssh", "spiped", "ss-tunnel"]
 }

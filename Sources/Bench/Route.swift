@@ -45,12 +45,18 @@ final class RunningRoute: Sendable {
     /// The process(es) next to the clients, and next to the target.
     let local: ChildProcess?
     let remote: ChildProcess?
+    /// A process the server needs beside it, off the data path and not measured (tcptunnel-tls's cover).
+    private let companion: ChildProcess?
     private let relay: LatencyRelay?
 
-    init(entry: Endpoint, local: ChildProcess?, remote: ChildProcess?, relay: LatencyRelay?) {
+    init(
+        entry: Endpoint, local: ChildProcess?, remote: ChildProcess?, companion: ChildProcess? = nil,
+        relay: LatencyRelay?
+    ) {
         self.entry = entry
         self.local = local
         self.remote = remote
+        self.companion = companion
         self.relay = relay
     }
 
@@ -58,6 +64,7 @@ final class RunningRoute: Sendable {
     func stop() {
         local?.stop()
         remote?.stop()
+        companion?.stop()
         relay?.stop()
     }
 
@@ -91,16 +98,26 @@ final class RunningRoute: Sendable {
     }
 
     /// Starts a tunnel with two ends: `server` where `path` puts it (a free loopback port, or the far
-    /// namespace of an emulated path), the relay (if any) in front of it, then `client`, given the port
-    /// clients will use and where the server is reached. Waits until a byte makes the round trip; whatever
-    /// was started is stopped if any step fails.
+    /// namespace of an emulated path), after its `companion` if it has one (listening on the placement's
+    /// companion port), the relay (if any) in front of it, then `client`, given the port clients will use and
+    /// where the server is reached. Waits until a byte makes the round trip; whatever was started is stopped
+    /// if any step fails.
     static func startTwoEnded(
-        path: LongPath?, server: (ServerPlacement) throws(BenchError) -> ChildProcess,
+        path: LongPath?, companion: ((ServerPlacement) throws(BenchError) -> ChildProcess)? = nil,
+        server: (ServerPlacement) throws(BenchError) -> ChildProcess,
         client: (_ port: UInt16, _ server: Endpoint) throws(BenchError) -> ChildProcess
     ) throws(BenchError) -> RunningRoute {
         let placement = try ServerPlacement.across(path)
         let serverEndpoint = placement.listen
-        let serverProcess = try server(placement)
+        let companionProcess = try companion?(placement)
+        let serverProcess: ChildProcess
+        do {
+            if let companionProcess { try waitUntilListening(companionProcess, on: placement.companion) }
+            serverProcess = try server(placement)
+        } catch {
+            companionProcess?.stop()
+            throw error
+        }
         var relay: LatencyRelay?
         do {
             try waitUntilListening(serverProcess, on: serverEndpoint)
@@ -110,11 +127,12 @@ final class RunningRoute: Sendable {
             let clientProcess = try client(clientPort, link)
             let route = RunningRoute(
                 entry: Endpoint(host: "127.0.0.1", port: clientPort), local: clientProcess, remote: serverProcess,
-                relay: relay)
+                companion: companionProcess, relay: relay)
             try route.waitUntilServing()
             return route
         } catch {
             serverProcess.stop()
+            companionProcess?.stop()
             relay?.stop()
             throw error
         }

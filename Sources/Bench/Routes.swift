@@ -13,11 +13,25 @@ struct DirectRoute: Route {
     }
 }
 
-/// tcptunnel itself: both agents of this very build, as separate processes.
+/// tcptunnel itself: both agents of this very build, as separate processes, with the native transport or, as
+/// `tcptunnel-tls`, the TLS transport in front of an `openssl s_server` cover beside the remote agent.
 struct TCPTunnelRoute: Route {
-    let name = "tcptunnel"
-    let detail = "XChaCha20-Poly1305, multiplexed links (--links)"
-    let requirements: [(program: String, package: String)] = []
+    /// Which transport the agents use.
+    enum Transport: Sendable {
+        case native, tls
+    }
+
+    var transport = Transport.native
+
+    var name: String { transport == .native ? "tcptunnel" : "tcptunnel-tls" }
+    var detail: String {
+        transport == .native
+            ? "XChaCha20-Poly1305, multiplexed links (--links)"
+            : "the same, in TLS 1.3 records shaped like an openssl s_server cover"
+    }
+    var requirements: [(program: String, package: String)] {
+        transport == .native ? [] : [(program: "openssl", package: "openssl")]
+    }
 
     func start(target: Endpoint, path: LongPath?, context: RouteContext) throws(BenchError) -> RunningRoute {
         let binary = ChildProcess.ownExecutable
@@ -28,22 +42,53 @@ struct TCPTunnelRoute: Route {
             guard keygen.waitUntilExit() else { throw BenchError("tcptunnel keygen failed: \(keygen.logTail)") }
         }
         let common = ["--key-file", key, "--log-level", "warning", "--max-streams", String(context.maxStreams + 16)]
+        let isTLS = transport == .tls
+        if isTLS { try Self.makeCoverCertificate(in: context.scratch) }
         return try RunningRoute.startTwoEnded(
             path: path,
+            companion: isTLS
+                ? { placement throws(BenchError) in try Self.startCover(placement, scratch: context.scratch) } : nil,
             server: { placement throws(BenchError) in
                 try ChildProcess(
                     "tcptunnel remote", executable: binary,
                     arguments: ["remote", "--listen", placement.listen.description, "--target", target.description]
-                        + common,
+                        + (isTLS ? ["--transport", "tls", "--cover", placement.companion.description] : []) + common,
                     scratch: context.scratch, namespace: placement.namespace)
             },
             client: { port, remote throws(BenchError) in
                 try ChildProcess(
                     "tcptunnel local", executable: binary,
                     arguments: ["local", "--listen", "127.0.0.1:\(port)", "--remote", remote.description]
-                        + ["--links", String(context.tcptunnelLinks)] + common,
+                        + ["--links", String(context.tcptunnelLinks)]
+                        + (isTLS ? ["--transport", "tls", "--sni", Self.coverName] : []) + common,
                     scratch: context.scratch)
             })
+    }
+
+    private static let coverName = "cover.example"
+
+    /// A self-signed certificate for the cover, made once per run.
+    private static func makeCoverCertificate(in scratch: URL) throws(BenchError) {
+        guard !FileManager.default.fileExists(atPath: scratch.appendingPathComponent("cover.pem").path) else { return }
+        let request = try ChildProcess(
+            "openssl req", executable: "openssl",
+            arguments: [
+                "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2",
+                "-subj", "/CN=\(coverName)", "-keyout", scratch.appendingPathComponent("cover.key").path, "-out",
+                scratch.appendingPathComponent("cover.pem").path,
+            ], scratch: scratch)
+        guard request.waitUntilExit() else { throw BenchError("openssl req failed: \(request.logTail)") }
+    }
+
+    /// `openssl s_server` as the cover, on the placement's companion port.
+    private static func startCover(_ placement: ServerPlacement, scratch: URL) throws(BenchError) -> ChildProcess {
+        try ChildProcess(
+            "cover (openssl s_server)", executable: "openssl",
+            arguments: [
+                "s_server", "-accept", placement.companion.description, "-cert",
+                scratch.appendingPathComponent("cover.pem").path, "-key",
+                scratch.appendingPathComponent("cover.key").path, "-www", "-quiet",
+            ], scratch: scratch, namespace: placement.namespace)
     }
 }
 

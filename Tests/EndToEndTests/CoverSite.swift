@@ -69,14 +69,7 @@ final class CoverSite: Sendable {
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
-        let process = self.process
-        let endpoint = self.endpoint
-        guard eventually(within: 10, { !process.isRunning || (try? connect(to: endpoint))?.close() != nil }),
-            process.isRunning
-        else {
-            let said = (try? String(contentsOfFile: prefix + "/error.log", encoding: .utf8)) ?? ""
-            throw MissingComponent("nginx did not listen on \(endpoint): \(said)")
-        }
+        try awaitListening(process, at: endpoint, what: "nginx", log: prefix + "/error.log")
     }
 
     func stop() {
@@ -119,7 +112,8 @@ final class MessageLoggingCover: Sendable {
     private let logPath: String
     private let directory: String
 
-    init(certificate: String, key: String) throws {
+    /// s_server with `certificate` and `key`, and `extra` options (`-tls1_2` for a server without TLS 1.3).
+    init(certificate: String, key: String, extra: [String] = []) throws {
         directory = NSTemporaryDirectory() + "tcptunnel-s_server-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         logPath = directory + "/messages.log"
@@ -130,17 +124,13 @@ final class MessageLoggingCover: Sendable {
         process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
         process.arguments = [
             "s_server", "-accept", "127.0.0.1:\(port)", "-cert", certificate, "-key", key, "-msg", "-www",
-        ]
+        ] + extra
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         process.standardOutput = log
         process.standardError = log
         process.standardInput = Pipe()  // open and silent: s_server reads commands from it
         try process.run()
-        let endpoint = self.endpoint
-        let process = self.process
-        guard eventually(within: 10, { !process.isRunning || (try? connect(to: endpoint))?.close() != nil }) else {
-            throw MissingComponent("openssl s_server did not listen on \(endpoint)")
-        }
+        try awaitListening(process, at: endpoint, what: "openssl s_server", log: logPath)
     }
 
     /// Every ClientHello handshake message it has received so far (the record's payload), in order.

@@ -65,3 +65,14 @@ func run(_ path: String, _ arguments: [String], input: Data? = nil) throws -> (s
     process.waitUntilExit()
     return (process.terminationStatus, data, String(decoding: errorText.withLock { $0 }, as: UTF8.self))
 }
+
+/// Waits up to 10 s for `process`, a server just started, to accept connections at `endpoint`; throws naming
+/// `what` with the end of `log` (the file it writes to) if it exits or does not listen by then.
+func awaitListening(_ process: Process, at endpoint: Endpoint, what: String, log: String) throws {
+    guard eventually(within: 10, { !process.isRunning || (try? connect(to: endpoint))?.close() != nil }),
+        process.isRunning
+    else {
+        let said = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        throw MissingComponent("\(what) did not listen on \(endpoint): \(said.suffix(2000))")
+    }
+}

@@ -1,5 +1,7 @@
 import Testing
 
+@testable import Mux
+
 /// The Great Firewall's fully encrypted traffic detector, rule by rule. Each crafted payload makes exactly one
 /// exemption hold (or none), so a test fails for one reason.
 struct FullyEncryptedDetectorTests {
@@ -27,7 +29,7 @@ struct FullyEncryptedDetectorTests {
 
     @Test func uniformlyRandomThousandBytePayloadsAreBlockingCandidatesUnderBothRuleSets() {
         // About 1 in 380 uniform payloads starts with six printable bytes (Ex2); none of this seed's 50 does.
-        var generator = SplitMix64(seed: 0x5EED)
+        var generator = SeededGenerator(seed: 0x5EED)
         for _ in 0..<50 {
             let payload = (0..<1000).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
             for rules in Detector.RuleSet.allCases {
@@ -151,20 +153,5 @@ struct FullyEncryptedDetectorTests {
         for rules in Detector.RuleSet.allCases {
             #expect(Detector.isBlockingCandidate(payload, under: rules))
         }
-    }
-}
-
-/// SplitMix64, seeded: the same payloads on every run.
-private struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var mixed = state
-        mixed = (mixed ^ (mixed >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        mixed = (mixed ^ (mixed >> 27)) &* 0x94D0_49BB_1331_11EB
-        return mixed ^ (mixed >> 31)
     }
 }

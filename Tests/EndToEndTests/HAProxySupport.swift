@@ -38,14 +38,7 @@ final class HAProxyProcess {
         process.standardOutput = log
         process.standardError = log
         try process.run()
-        let process = self.process
-        let endpoint = self.endpoint
-        guard eventually(within: 10, { !process.isRunning || (try? connect(to: endpoint))?.close() != nil }),
-            process.isRunning
-        else {
-            let said = (try? String(contentsOfFile: configPath + ".log", encoding: .utf8)) ?? ""
-            throw MissingComponent("HAProxy did not listen on \(endpoint): \(said)")
-        }
+        try awaitListening(process, at: endpoint, what: "HAProxy", log: configPath + ".log")
     }
 
     deinit {

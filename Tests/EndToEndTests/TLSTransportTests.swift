@@ -119,7 +119,9 @@ struct TLSTransportTests {
         #expect(remote.rejectedCount(.notAuthentic) == 1)
     }
 
-    @Test func aLinkIsTLSRecordsFromItsFirstByteToItsLastWithNoneMalformed() throws {
+    /// tshark's capture of one link between agents in this process, from its first byte to its last, that
+    /// carried an echo of `bytes` each way; and the remote agent's port.
+    private func capturedLink(echoing bytes: Int) throws -> (capture: PacketCapture, port: UInt16) {
         let cover = try CoverSite.current
         let target = try TestTarget.echo()
         defer { target.stop() }
@@ -130,9 +132,16 @@ struct TLSTransportTests {
         let capture = try PacketCapture(port: port)
         let local = try localAgent(remote: remote.listeningEndpoint, key: key)
         #expect(eventually(within: 10) { local.isLinkUp })
-        #expect(try echoesExactly(pattern(count: 2 << 20, seed: 7), through: local.listeningEndpoints[0]))
+        if bytes > 0 {
+            #expect(try echoesExactly(pattern(count: bytes, seed: 7), through: local.listeningEndpoints[0]))
+        }
         local.stop()
         capture.stop()
+        return (capture, port)
+    }
+
+    @Test func aLinkIsTLSRecordsFromItsFirstByteToItsLastWithNoneMalformed() throws {
+        let (capture, port) = try capturedLink(echoing: 2 << 20)
         let options = [
             "-d", "tcp.port==\(port),tls", "-o", "tcp.desegment_tcp_streams:TRUE", "-o", "tls.desegment_ssl_records:TRUE",
         ]
@@ -163,18 +172,7 @@ struct TLSTransportTests {
     }
 
     @Test func ourClientHelloOnTheWireHasTheBrowsersJA3WithExtensionsSorted() throws {
-        let cover = try CoverSite.current
-        let target = try TestTarget.echo()
-        defer { target.stop() }
-        let key = try makeKey()
-        let remote = try remoteAgent(cover: cover.endpoint, target: target.endpoint, key: key)
-        defer { remote.stop() }
-        let port = remote.listeningEndpoint.port
-        let capture = try PacketCapture(port: port)
-        let local = try localAgent(remote: remote.listeningEndpoint, key: key)
-        #expect(eventually(within: 10) { local.isLinkUp })
-        local.stop()
-        capture.stop()
+        let (capture, port) = try capturedLink(echoing: 0)
         let ours = try capture.fields(
             ["tls.handshake.ja3_full"], filter: "tls.handshake.type == 1", extra: ["-d", "tcp.port==\(port),tls"])
         let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent()

@@ -49,7 +49,7 @@ import Testing
     }
 
     private func makeHello(
-        _ shares: Shares, serverName: String? = coverName, using generator: inout SplitMix64
+        _ shares: Shares, serverName: String? = coverName, using generator: inout SeededGenerator
     ) -> BrowserClientHello {
         BrowserClientHello(
             serverName: serverName, x25519Share: shares.x25519, hybridX25519Share: shares.hybrid, echKey: shares.ech,
@@ -58,7 +58,7 @@ import Testing
 
     /// One hello to cover.example from a fixed seed.
     private func makeHello(_ shares: Shares, seed: UInt64 = 1) -> BrowserClientHello {
-        var generator = SplitMix64(seed: seed)
+        var generator = SeededGenerator(seed: seed)
         return makeHello(shares, using: &generator)
     }
 
@@ -154,7 +154,7 @@ import Testing
 
     @Test func greaseExtensionsOpenAndCloseTheListAndGreaseGroupsAgree() throws {
         let shares = try makeShares()
-        var generator = SplitMix64(seed: 2)
+        var generator = SeededGenerator(seed: 2)
         for _ in 0..<200 {
             let hello = try ParsedHello(makeHello(shares, using: &generator).bytes)
             let first = try #require(hello.extensions.first)
@@ -169,7 +169,7 @@ import Testing
 
     @Test func otherExtensionsComeInManyOrders() throws {
         let shares = try makeShares()
-        var generator = SplitMix64(seed: 3)
+        var generator = SeededGenerator(seed: 3)
         var orders: Set<[UInt16]> = []
         for _ in 0..<50 {
             let hello = try ParsedHello(makeHello(shares, using: &generator).bytes)
@@ -180,7 +180,7 @@ import Testing
 
     @Test func echPayloadTakesOnlyTheBrowsersFourSizes() throws {
         let shares = try makeShares()
-        var generator = SplitMix64(seed: 4)
+        var generator = SeededGenerator(seed: 4)
         var payloads: Set<Int> = []
         var lengths: Set<Int> = []
         for _ in 0..<200 {
@@ -197,7 +197,7 @@ import Testing
 
     @Test func hybridShareIsAWellFormedMLKEMKeyThenTheGivenX25519Share() throws {
         let shares = try makeShares()
-        var generator = SplitMix64(seed: 5)
+        var generator = SeededGenerator(seed: 5)
         for _ in 0..<20 {
             let hello = try ParsedHello(makeHello(shares, using: &generator).bytes)
             let hybrid = try #require(hello.keyShares.first { $0.group == 0x11ec }?.key)
@@ -267,7 +267,7 @@ import Testing
 
     @Test func helloWithoutServerNameHasTheBrowsersOtherSixteenExtensions() throws {
         let shares = try makeShares()
-        var generator = SplitMix64(seed: 6)
+        var generator = SeededGenerator(seed: 6)
         let ours = try ParsedHello(makeHello(shares, serverName: nil, using: &generator).bytes)
         let ourTypes = ours.extensions.map(\.type).filter { !isGrease($0) }
         #expect(!ourTypes.contains(0x0000))
@@ -440,20 +440,5 @@ private struct ParsedHello {
             payload = try reader.vector(lengthBytes: 2)
             try reader.end()
         }
-    }
-}
-
-/// SplitMix64 (Steele, Lea and Flood 2014): a seeded generator, so every run draws the same hellos.
-private struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
     }
 }

@@ -120,6 +120,13 @@ private struct Learned: Equatable {
         #expect(throws: CoverShape.Refusal.serverHello(.notTLS13)) { try CoverShape(answer: answer.bytes) }
     }
 
+    @Test(arguments: [0, 16])
+    func serverHelloEchoingASessionIDOfAnotherLengthIsRefused(length: Int) throws {
+        var answer = CoverAnswer(seed: 7)
+        answer.sessionID = [UInt8](repeating: 0x11, count: length)
+        #expect(throws: CoverShape.Refusal.sessionIDNotEchoed) { try CoverShape(answer: answer.bytes) }
+    }
+
     @Test func keyShareOfP256IsUnusable() throws {
         var answer = CoverAnswer(seed: 6)
         answer.group = 0x0017

@@ -139,6 +139,13 @@ struct LinkRuleTests {
         )
     }
 
+    @Test func aSecondOpenOKEndsTheLink() throws {
+        let harness = try LinkHarness(role: .local)
+        _ = try openedStream(harness)
+        try harness.send([.openOK(1, window: 1 << 20)])
+        expectViolation(harness, "a second OPEN_OK for stream 1")
+    }
+
     @Test func theAnsweringEndHoldsTheOpenersBytesAndFINUntilItsTargetConnects() throws {
         let harness = try LinkHarness(role: .remote)
         try harness.send([

@@ -12,7 +12,18 @@ struct CoverRelays {
     private var entries: [Int32: Entry] = [:]
     /// The client descriptor of the relay each cover descriptor belongs to.
     private var clientOfCover: [Int32: Int32] = [:]
-    private var table = PendingTable(capacity: Limits.maxCoverRelays, capacityPerSource: Limits.maxCoverRelaysPerSource)
+    private var table: PendingTable
+    private let idleTimeout: UInt64
+
+    /// Room for `capacity` relays, `capacityPerSource` from one source, each closed after `idleTimeout` seconds
+    /// without a byte: `Limits`' bounds unless a test needs smaller ones.
+    init(
+        capacity: Int = Limits.maxCoverRelays, capacityPerSource: Int = Limits.maxCoverRelaysPerSource,
+        idleTimeout: Double = Limits.coverRelayIdleTimeout
+    ) {
+        table = PendingTable(capacity: capacity, capacityPerSource: capacityPerSource)
+        self.idleTimeout = UInt64(idleTimeout * 1e9)
+    }
 
     /// Relays running now.
     var count: Int { entries.count }
@@ -66,10 +77,10 @@ struct CoverRelays {
         return outcome
     }
 
-    /// The client descriptors of relays that moved no byte for `Limits.coverRelayIdleTimeout`.
+    /// The client descriptors of relays that moved no byte for the idle timeout, at `now` (monotonic
+    /// nanoseconds).
     func idle(now: UInt64) -> [Int32] {
-        let timeout = UInt64(Limits.coverRelayIdleTimeout * 1e9)
-        return entries.compactMap { now - $0.value.relay.lastActivity >= timeout ? $0.key : nil }
+        entries.compactMap { now - $0.value.relay.lastActivity >= idleTimeout ? $0.key : nil }
     }
 
     /// Closes every relay (the agent is stopping).

@@ -70,6 +70,10 @@ extension Link {
         let size: Int
         do {
             size = try handshake.serverHelloSize(header: reply[...])
+        } catch .handshakeNotAuthentic {
+            // A remote agent answers only a hello it verified, so an answer that does not verify is someone
+            // else's: a TLS server (a remote agent of the TLS transport relays us to its cover), an HTTP server.
+            throw .unexpectedReply
         } catch {
             throw .handshakeFailed(error)
         }

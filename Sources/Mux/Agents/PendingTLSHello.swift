@@ -4,9 +4,9 @@ import Crypto
 /// must announce a handshake record no longer than a local agent's hello, then the record, then its
 /// authentication (one AEAD open per key). Pure: the caller reads the socket, keeps the replay cache, and relays
 /// to the cover whatever is not a local agent's hello, with every byte received so far.
-struct PendingTLSHello {
+package struct PendingTLSHello {
     /// What the bytes so far amount to.
-    enum Progress {
+    package enum Progress {
         /// More bytes are needed.
         case incomplete
         /// Not a local agent's hello: it goes to the cover, with `received`.
@@ -16,14 +16,16 @@ struct PendingTLSHello {
     }
 
     /// The bytes so far: the hello, or what a stranger sent instead, passed on to the cover as they are.
-    private(set) var received: [UInt8] = []
+    package private(set) var received: [UInt8] = []
+
+    package init() {}
 
     /// Whether any byte has arrived.
     var hasStarted: Bool { !received.isEmpty }
 
     /// The bytes to read next: the rest of the record header, then the rest of the record. Never more, so
     /// that nothing a local agent sends after its hello is taken from the link.
-    var missing: Int {
+    package var missing: Int {
         received.count < TLSRecord.headerSize
             ? TLSRecord.headerSize - received.count
             : TLSRecord.headerSize + TLSRecord.Header(received).length - received.count
@@ -31,7 +33,7 @@ struct PendingTLSHello {
 
     /// Adds `bytes` (at most `missing` of them) and checks what is complete, against `keys`, the clock
     /// `nowMillis` and the agent's start `notBefore` (Unix milliseconds).
-    mutating func append(
+    package mutating func append(
         _ bytes: ArraySlice<UInt8>, keys: [PreSharedKey], nowMillis: UInt64, notBefore: UInt64
     ) -> Progress {
         precondition(bytes.count <= missing, "read past the hello")

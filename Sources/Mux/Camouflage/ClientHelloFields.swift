@@ -1,22 +1,22 @@
 /// The fields of a ClientHello record that the TLS transport's authentication uses, read from anyone's bytes
 /// before anything is known about them: the random, the session id, the two X25519 shares a tcptunnel hello
 /// carries, and the server name. Pure and bounds-checked: a malformed hello is `nil`, never a trap.
-struct ClientHelloFields {
+package struct ClientHelloFields {
     /// The whole record.
-    let record: [UInt8]
-    let randomRange: Range<Int>
-    let sessionIDRange: Range<Int>
+    package let record: [UInt8]
+    package let randomRange: Range<Int>
+    package let sessionIDRange: Range<Int>
     /// The `x25519` key share's public key, if the hello offers one of 32 bytes.
-    let x25519Share: Range<Int>?
+    package let x25519Share: Range<Int>?
     /// The X25519 half (the last 32 bytes) of the `X25519MLKEM768` share, if the hello offers one of the
     /// browser's 1,216 bytes.
-    let hybridX25519Share: Range<Int>?
+    package let hybridX25519Share: Range<Int>?
     /// The host name in server_name, if any.
-    let serverName: String?
+    package let serverName: String?
 
     /// The fields of `record`, a whole TLS record holding exactly one ClientHello with a 32-byte session id;
     /// `nil` for anything else.
-    init?(record: [UInt8]) {
+    package init?(record: [UInt8]) {
         self.record = record
         var reader = TLSReader(record)
         guard reader.u8() == TLSRecord.ContentType.handshake.rawValue, reader.u8() == 0x03, reader.u8() != nil,

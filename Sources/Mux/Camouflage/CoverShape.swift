@@ -4,35 +4,38 @@ import Crypto
 /// (cipher suite, key-share group, extensions and their order, as sent), whether a ChangeCipherSpec follows, and
 /// the lengths of the encrypted records of its first flight. The remote agent answers its local agents' hellos
 /// in this shape, with its own random, key share and flight contents (docs/PROTOCOL.md §3.2).
-struct CoverShape: Sendable, Equatable {
+package struct CoverShape: Sendable, Equatable {
     /// The cover's ServerHello record, as it sent it.
-    let serverHello: [UInt8]
-    let fields: ServerHelloFields
+    package let serverHello: [UInt8]
+    package let fields: ServerHelloFields
     /// Whether a ChangeCipherSpec record came between the ServerHello and the encrypted flight.
-    let sendsChangeCipherSpec: Bool
+    package let sendsChangeCipherSpec: Bool
     /// The payload lengths of the application-data records of its first flight, in order.
-    let flightRecordLengths: [Int]
+    package let flightRecordLengths: [Int]
 
     /// Why a cover's answer cannot be mimicked.
-    enum Refusal: Error, Equatable, CustomStringConvertible {
+    package enum Refusal: Error, Equatable, CustomStringConvertible {
         case serverHello(ServerHelloFields.Refusal)
         /// Records that are not ServerHello, ChangeCipherSpec and application data, in that order.
         case unexpectedRecords
         /// No encrypted flight after the ServerHello (or one whose first record is shorter than a flight header,
         /// or longer in all than a flight header can announce).
         case noEncryptedFlight
+        /// The ServerHello did not echo a session id of the browser's 32 bytes, as TLS 1.3 requires.
+        case sessionIDNotEchoed
 
-        var description: String {
+        package var description: String {
             switch self {
             case .serverHello(let refusal): "\(refusal)"
             case .unexpectedRecords: "its answer is not a TLS 1.3 server's first flight"
             case .noEncryptedFlight: "no encrypted flight followed its ServerHello"
+            case .sessionIDNotEchoed: "its ServerHello did not echo the hello's session id"
             }
         }
     }
 
     /// Parses `answer`, everything the cover sent after a ClientHello until it waited for the client.
-    init(answer: [UInt8]) throws(Refusal) {
+    package init(answer: [UInt8]) throws(Refusal) {
         var records: [(type: UInt8, range: Range<Int>)] = []
         var offset = 0
         while answer.count - offset >= TLSRecord.headerSize {
@@ -49,6 +52,8 @@ struct CoverShape: Sendable, Equatable {
         } catch {
             throw .serverHello(error)
         }
+        // Our answers put the client's 32-byte session id where the cover echoed the probe's.
+        guard fields.sessionIDRange.count == TLSHelloAuthentication.sessionIDSize else { throw .sessionIDNotEchoed }
         self.serverHello = serverHello
         var rest = records.dropFirst()
         sendsChangeCipherSpec = rest.first?.type == TLSRecord.ContentType.changeCipherSpec.rawValue
@@ -80,7 +85,7 @@ struct CoverShape: Sendable, Equatable {
 
     /// A ServerHello of this shape: `random`, the client's `sessionID` echoed, and `serverShare` as the X25519
     /// key (after a random ML-KEM ciphertext when the cover chose the hybrid group).
-    func serverHello(random: [UInt8], sessionID: ArraySlice<UInt8>, serverShare: [UInt8],
+    package func serverHello(random: [UInt8], sessionID: ArraySlice<UInt8>, serverShare: [UInt8],
         using generator: inout some RandomNumberGenerator) -> [UInt8]
     {
         var record = serverHello
@@ -94,7 +99,7 @@ struct CoverShape: Sendable, Equatable {
 
     /// The rest of the answer: the ChangeCipherSpec if the cover sends one, then records of the cover's flight
     /// lengths, the first starting with `header` (the sealed flight header) and the rest random, like ciphertext.
-    func flight(header: [UInt8], using generator: inout some RandomNumberGenerator) -> [UInt8] {
+    package func flight(header: [UInt8], using generator: inout some RandomNumberGenerator) -> [UInt8] {
         var bytes = sendsChangeCipherSpec ? TLSRecord.changeCipherSpec : []
         for (index, length) in flightRecordLengths.enumerated() {
             let filler = randomBytes(length - (index == 0 ? header.count : 0), using: &generator)

@@ -1,17 +1,17 @@
 /// The fields of a TLS 1.3 ServerHello record that the TLS transport reads: where its random, echoed session id
 /// and key share lie, and the cipher suite and group it chose. Read from a cover site's answer (to learn its
 /// shape) and, by the local agent, from the remote agent's; pure and bounds-checked.
-struct ServerHelloFields: Equatable {
-    let randomRange: Range<Int>
-    let sessionIDRange: Range<Int>
+package struct ServerHelloFields: Equatable {
+    package let randomRange: Range<Int>
+    package let sessionIDRange: Range<Int>
     /// The key_exchange bytes of the key_share extension.
-    let keyExchangeRange: Range<Int>
-    let cipherSuite: UInt16
+    package let keyExchangeRange: Range<Int>
+    package let cipherSuite: UInt16
     /// The key share's group: `BrowserClientHello.x25519Group` or `.hybridGroup`.
-    let group: UInt16
+    package let group: UInt16
 
     /// Why a record is not a TLS 1.3 ServerHello the transport can answer in the shape of.
-    enum Refusal: Error, Equatable, CustomStringConvertible {
+    package enum Refusal: Error, Equatable, CustomStringConvertible {
         /// Not a handshake record holding exactly one ServerHello.
         case notServerHello
         /// A HelloRetryRequest: the server wants a key share the browser's hello did not offer.
@@ -21,7 +21,7 @@ struct ServerHelloFields: Equatable {
         /// A key share of a group other than x25519 and X25519MLKEM768, or of the wrong size.
         case unusableKeyShare
 
-        var description: String {
+        package var description: String {
             switch self {
             case .notServerHello: "the answer is not a TLS ServerHello"
             case .helloRetryRequest: "it asked for another key share (HelloRetryRequest)"
@@ -35,7 +35,7 @@ struct ServerHelloFields: Equatable {
     private static let helloRetryRandom = hexBytes("cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c")
 
     /// The fields of `record`, a whole TLS record; throws what it is instead when it is not a usable ServerHello.
-    init(record: [UInt8]) throws(Refusal) {
+    package init(record: [UInt8]) throws(Refusal) {
         var reader = TLSReader(record)
         guard reader.u8() == TLSRecord.ContentType.handshake.rawValue, reader.u8() == 0x03, reader.u8() != nil,
             reader.u16().map(Int.init) == record.count - TLSRecord.headerSize,

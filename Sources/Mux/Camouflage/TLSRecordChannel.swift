@@ -11,7 +11,7 @@ import Glibc
 /// state has a single thread.
 final class TLSRecordChannel: LinkChannel, @unchecked Sendable {
     private let socket: Socket
-    private let inbound: InboundRecords
+    private let inbound: TLSInboundRecords
     private let outbound: OutboundRecords
 
     /// Adopts `socket`, whose handshake is done. `prelude` is written before the first byte sent (the part of
@@ -20,7 +20,7 @@ final class TLSRecordChannel: LinkChannel, @unchecked Sendable {
     /// Finished — is read and dropped before any byte is delivered.
     init(socket: Socket, prelude: [UInt8] = [], skippingPeerFinished: Bool = false) {
         self.socket = socket
-        inbound = InboundRecords(recordsToSkip: skippingPeerFinished ? 1 : 0)
+        inbound = TLSInboundRecords(recordsToSkip: skippingPeerFinished ? 1 : 0)
         outbound = OutboundRecords(prelude: prelude)
     }
 
@@ -66,7 +66,7 @@ final class TLSRecordChannel: LinkChannel, @unchecked Sendable {
 
 /// The receiving side's record state: where in the current record the stream is, and the header bytes of the
 /// next one when a receive ended inside it. Owned by the reading thread.
-private final class InboundRecords {
+package final class TLSInboundRecords {
     /// Payload bytes left in the current record.
     private var remaining = 0
     /// Whether the current record's payload is dropped (the peer's Finished) rather than delivered.
@@ -77,14 +77,14 @@ private final class InboundRecords {
     private var hasSeenApplicationData = false
     private var header: [UInt8] = []
 
-    init(recordsToSkip: Int) {
+    package init(recordsToSkip: Int) {
         self.recordsToSkip = recordsToSkip
         header.reserveCapacity(TLSRecord.headerSize)
     }
 
     /// Takes the record headers (and skipped payloads) out of `count` received bytes at `base`, in place;
     /// returns how many payload bytes are left at `base` for the caller.
-    func strip(_ base: UnsafeMutableRawPointer, count: Int) throws(SocketError) -> Int {
+    package func strip(_ base: UnsafeMutableRawPointer, count: Int) throws(SocketError) -> Int {
         var read = 0
         var write = 0
         while read < count {

@@ -9,9 +9,9 @@ public enum LinkError: Error, Equatable, Sendable, CustomStringConvertible {
     /// another protocol version, it is overloaded by a flood and shed our connection, or it is not a tcptunnel
     /// remote agent.
     case noHandshakeReply
-    /// Something answered our hello and closed, but not as a remote agent of our transport does: with the TLS
-    /// transport, the remote agent's cover site (or another TLS server); with the native one, a TLS server or a
-    /// remote agent that uses the TLS transport, which relays us to its cover.
+    /// Something answered our hello, but not as a remote agent of our transport does: it closed before a whole
+    /// reply, or (native transport) its reply is not a hello made with our key. With the native transport that
+    /// is a TLS or HTTP server, such as the cover a remote agent of the TLS transport relays us to.
     case unexpectedReply
     /// TLS transport: the remote agent answered as a TLS server that is not a tcptunnel agent holding our key,
     /// as the remote agent's cover site answers anyone whose hello it does not accept.

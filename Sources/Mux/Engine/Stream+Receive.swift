@@ -3,7 +3,8 @@ import CoreMetrics
 /// The link's reader thread's side of a stream: frames from the peer. Never blocks.
 extension Stream {
     /// The peer accepted our OPEN and granted `window` bytes of credit, counted from the stream's first byte.
-    /// Throws if that is less than the opening window, which we may have sent already.
+    /// Throws if that is less than the opening window, which we may have sent already, or if the stream was
+    /// established before (a second OPEN_OK).
     func receiveOpenOK(window: UInt32) throws(LinkError) {
         guard window >= Limits.openingWindow else {
             throw .protocolViolation(
@@ -12,7 +13,10 @@ extension Stream {
         }
         condition.lock()
         defer { condition.unlock() }
-        guard guarded.lifecycle.establish() else { return }  // we reset it already; our RESET is on its way
+        if guarded.lifecycle.isReset { return }  // we reset it already; our RESET is on its way
+        guard guarded.lifecycle.establish() else {
+            throw .protocolViolation("a second OPEN_OK for stream \(id)")
+        }
         guarded.openOutcome = .established
         link.metrics.streamsOpened.increment()
         guarded.sendCredit += Int(window) - Limits.openingWindow

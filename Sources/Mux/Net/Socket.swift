@@ -69,35 +69,21 @@ package struct Socket: Sendable, Hashable {
     }
 
     private static func connect(to address: ResolvedAddress, timeout: Double) throws(SocketError) -> Socket {
-        let fd = Glibc.socket(
-            address.family,
-            Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
-        guard fd >= 0 else { throw .lastError("socket") }
-        let socket = Socket(fd: fd)
         // A non-blocking connect bounded by poll(2): a blocking connect could hang for the kernel's
         // SYN retry time (over two minutes) on a black-holed target.
-        if address.withSockaddr({ Glibc.connect(fd, $0, $1) }) != 0 {
-            let code = errno
-            guard code == EINPROGRESS else {
-                socket.close()
-                throw SocketError(call: "connect", code: code)
-            }
-            var poller = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-            var ready: Int32
-            repeat { ready = poll(&poller, 1, Int32(timeout * 1000)) } while ready < 0 && errno == EINTR
-            guard ready > 0 else {
-                socket.close()
-                throw SocketError(call: "connect", code: ready == 0 ? ETIMEDOUT : errno)
-            }
-            var pending: Int32 = 0
-            var length = socklen_t(MemoryLayout<Int32>.size)
-            getsockopt(fd, SOL_SOCKET, SO_ERROR, &pending, &length)
-            guard pending == 0 else {
-                socket.close()
-                throw SocketError(call: "connect", code: pending)
-            }
+        let socket = try startConnect(to: address)
+        var poller = pollfd(fd: socket.fd, events: Int16(POLLOUT), revents: 0)
+        var ready: Int32
+        repeat { ready = poll(&poller, 1, Int32(timeout * 1000)) } while ready < 0 && errno == EINTR
+        guard ready > 0 else {
+            socket.close()
+            throw SocketError(call: "connect", code: ready == 0 ? ETIMEDOUT : errno)
         }
-        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
+        if let error = socket.connectionError {
+            socket.close()
+            throw error
+        }
+        socket.setBlocking(true)
         return socket
     }
 
