@@ -134,13 +134,34 @@ import Testing
     }
 
     @Test(arguments: [
-        (["remote", "--listen", "h:1", "--transport", "tls"], "--transport tls needs --cover HOST:PORT: a real HTTPS site whose answers this agent borrows"),
-        (["remote", "--listen", "h:1", "--cover", "www.example.com:443"], "--cover is for --transport tls (this agent uses --transport native)"),
-        (["local", "--remote", "h:1", "--transport", "tls"], "--transport tls needs --sni NAME: the DNS name of the remote agent's --cover site"),
-        (["local", "--remote", "h:1", "--sni", "www.example.com"], "--sni is for --transport tls (this agent uses --transport native)"),
-        (["local", "--remote", "h:1", "--transport", "tls", "--sni", "192.0.2.1"], "--sni 192.0.2.1: give the cover site's DNS name, as a browser would send it (like www.example.com)"),
-        (["local", "--remote", "h:1", "--transport", "tls", "--sni", "localhost"], "--sni localhost: give the cover site's DNS name, as a browser would send it (like www.example.com)"),
-        (["local", "--remote", "h:1", "--transport", "tls", "--sni", "a_b.example.com"], "--sni a_b.example.com: give the cover site's DNS name, as a browser would send it (like www.example.com)"),
+        (
+            ["remote", "--listen", "h:1", "--transport", "tls"],
+            "--transport tls needs --cover HOST:PORT: a real HTTPS site whose answers this agent borrows"
+        ),
+        (
+            ["remote", "--listen", "h:1", "--cover", "www.example.com:443"],
+            "--cover is for --transport tls (this agent uses --transport native)"
+        ),
+        (
+            ["local", "--remote", "h:1", "--transport", "tls"],
+            "--transport tls needs --sni NAME: the DNS name of the remote agent's --cover site"
+        ),
+        (
+            ["local", "--remote", "h:1", "--sni", "www.example.com"],
+            "--sni is for --transport tls (this agent uses --transport native)"
+        ),
+        (
+            ["local", "--remote", "h:1", "--transport", "tls", "--sni", "192.0.2.1"],
+            "--sni 192.0.2.1: give the cover site's DNS name, as a browser would send it (like www.example.com)"
+        ),
+        (
+            ["local", "--remote", "h:1", "--transport", "tls", "--sni", "localhost"],
+            "--sni localhost: give the cover site's DNS name, as a browser would send it (like www.example.com)"
+        ),
+        (
+            ["local", "--remote", "h:1", "--transport", "tls", "--sni", "a_b.example.com"],
+            "--sni a_b.example.com: give the cover site's DNS name, as a browser would send it (like www.example.com)"
+        ),
     ])
     func transportOptionsThatDoNotGoTogetherSayWhatIsMissing(arguments: [String], message: String) {
         do {
@@ -157,7 +178,8 @@ import Testing
         #expect(try local.linkTransport() == .tls(serverName: "www.example.com"))
         #expect(try parse(["local", "--remote", "h:1"], as: LocalCommand.self).linkTransport() == .native)
         let remote = try parse(
-            ["remote", "--listen", "h:1", "--transport", "tls", "--cover", "www.example.com:443"], as: RemoteCommand.self)
+            ["remote", "--listen", "h:1", "--transport", "tls", "--cover", "www.example.com:443"],
+            as: RemoteCommand.self)
         #expect(try remote.coverEndpoint() == Endpoint(host: "www.example.com", port: 443))
         #expect(try parse(["remote", "--listen", "h:1"], as: RemoteCommand.self).coverEndpoint() == nil)
     }

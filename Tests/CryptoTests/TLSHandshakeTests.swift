@@ -71,7 +71,8 @@ import Testing
         let response = try verified.respond(to: clientShare[...])
         let serverHello = [UInt8](repeating: 2, count: 90) + response.serverShare
         let serverRandom = [UInt8](repeating: 9, count: 32)
-        let header = response.flightHeader(serverRandom: serverRandom[...], transcript: hello + serverHello, remainder: 2_345)
+        let header = response.flightHeader(
+            serverRandom: serverRandom[...], transcript: hello + serverHello, remainder: 2_345)
         #expect(header.count == TLSHelloAuthentication.flightHeaderSize)
         let remainder = try client.flightRemainder(
             header: header[...], serverRandom: serverRandom[...], transcript: hello + serverHello)

@@ -18,7 +18,7 @@ final class CoverSite: Sendable {
     /// The page at `/`.
     let page: Data
     private let prefix: String
-    private let process: Process
+    private let process: SpawnedProcess
 
     init() throws {
         try DebianPackages.ensureInstalled("nginx", providing: Self.binary)
@@ -63,20 +63,15 @@ final class CoverSite: Sendable {
             }
             """
         try configuration.write(toFile: prefix + "/nginx.conf", atomically: true, encoding: .utf8)
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.binary)
-        process.arguments = ["-p", prefix, "-c", prefix + "/nginx.conf", "-g", "daemon off; master_process off;"]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        try awaitListening(process, at: endpoint, what: "nginx", log: prefix + "/error.log")
+        let process = try SpawnedProcess(
+            Self.binary, ["-p", prefix, "-c", prefix + "/nginx.conf", "-g", "daemon off; master_process off;"],
+            output: prefix + "/output.log")
+        self.process = process
+        try awaitListening(isRunning: { process.isRunning }, at: endpoint, what: "nginx", log: prefix + "/error.log")
     }
 
     func stop() {
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
+        process.stop()
         try? FileManager.default.removeItem(atPath: prefix)
     }
 
@@ -108,7 +103,7 @@ extension Trait where Self == CoverSiteTrait {
 /// that a connection relayed to it arrived byte for byte. It serves one connection at a time.
 final class MessageLoggingCover: Sendable {
     let endpoint: Endpoint
-    private let process: Process
+    private let process: SpawnedProcess
     private let logPath: String
     private let directory: String
 
@@ -120,17 +115,13 @@ final class MessageLoggingCover: Sendable {
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let port = try freeLoopbackPort()
         endpoint = Endpoint(host: "127.0.0.1", port: port)
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-        process.arguments = [
-            "s_server", "-accept", "127.0.0.1:\(port)", "-cert", certificate, "-key", key, "-msg", "-www",
-        ] + extra
-        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-        process.standardOutput = log
-        process.standardError = log
-        process.standardInput = Pipe()  // open and silent: s_server reads commands from it
-        try process.run()
-        try awaitListening(process, at: endpoint, what: "openssl s_server", log: logPath)
+        let process = try SpawnedProcess(
+            "/usr/bin/openssl",
+            ["s_server", "-accept", "127.0.0.1:\(port)", "-cert", certificate, "-key", key, "-msg", "-www"] + extra,
+            output: logPath)
+        self.process = process
+        try awaitListening(
+            isRunning: { process.isRunning }, at: endpoint, what: "openssl s_server", log: logPath)
     }
 
     /// Every ClientHello handshake message it has received so far (the record's payload), in order.
@@ -151,10 +142,7 @@ final class MessageLoggingCover: Sendable {
     }
 
     func stop() {
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
+        process.stop()
         try? FileManager.default.removeItem(atPath: directory)
     }
 }

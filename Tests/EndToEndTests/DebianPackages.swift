@@ -12,7 +12,10 @@ enum DebianPackages {
         guard getuid() == 0 else {
             throw MissingComponent("\(path) is missing and the tests are not root: apt-get install \(package)")
         }
-        for arguments in [["install", "-y", "--no-install-recommends", package], ["update"], ["install", "-y", "--no-install-recommends", package]] {
+        for arguments in [
+            ["install", "-y", "--no-install-recommends", package], ["update"],
+            ["install", "-y", "--no-install-recommends", package],
+        ] {
             if FileManager.default.isExecutableFile(atPath: path) { return }
             let apt = Process()
             apt.executableURL = URL(fileURLWithPath: "/usr/bin/apt-get")
@@ -38,7 +41,9 @@ struct MissingComponent: Error, CustomStringConvertible {
 /// Runs `path` with `arguments` to its end and returns its exit status and standard output (standard error is
 /// kept apart, in `errors`); for the command-line tools the tests drive (curl, openssl, tshark).
 @discardableResult
-func run(_ path: String, _ arguments: [String], input: Data? = nil) throws -> (status: Int32, output: Data, errors: String) {
+func run(_ path: String, _ arguments: [String], input: Data? = nil) throws -> (
+    status: Int32, output: Data, errors: String
+) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: path)
     process.arguments = arguments
@@ -69,8 +74,12 @@ func run(_ path: String, _ arguments: [String], input: Data? = nil) throws -> (s
 /// Waits up to 10 s for `process`, a server just started, to accept connections at `endpoint`; throws naming
 /// `what` with the end of `log` (the file it writes to) if it exits or does not listen by then.
 func awaitListening(_ process: Process, at endpoint: Endpoint, what: String, log: String) throws {
-    guard eventually(within: 10, { !process.isRunning || (try? connect(to: endpoint))?.close() != nil }),
-        process.isRunning
+    try awaitListening(isRunning: { process.isRunning }, at: endpoint, what: what, log: log)
+}
+
+/// `awaitListening` for a server whose liveness `isRunning` tells.
+func awaitListening(isRunning: () -> Bool, at endpoint: Endpoint, what: String, log: String) throws {
+    guard eventually(within: 10, { !isRunning() || (try? connect(to: endpoint))?.close() != nil }), isRunning()
     else {
         let said = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
         throw MissingComponent("\(what) did not listen on \(endpoint): \(said.suffix(2000))")

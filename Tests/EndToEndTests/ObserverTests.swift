@@ -1,7 +1,7 @@
-@testable import Crypto
 import Foundation
 import Testing
 
+@testable import Crypto
 @testable import Mux
 
 /// What a passive observer and a replaying attacker get from links between real agents on 127.0.0.1.

@@ -8,8 +8,7 @@ import Testing
 final class PacketCapture {
     static let binary = "/usr/bin/tshark"
     let file: String
-    private let pid: pid_t
-    private var isRunning = true
+    private let process: SpawnedProcess
     private let log: String
 
     /// Starts capturing TCP to and from 127.0.0.1:`port` on lo; returns once tshark captures.
@@ -20,29 +19,31 @@ final class PacketCapture {
         log = base + ".log"
         _ = FileManager.default.createFile(atPath: log, contents: nil)
         // A 64 MiB kernel buffer: loopback segments are up to 64 KiB, and a bulk transfer fills the default 2 MiB.
-        pid = try spawnWithSignalsUnblocked(
+        process = try SpawnedProcess(
             Self.binary, ["-i", "lo", "-B", "64", "-f", "tcp port \(port)", "-w", file], output: log)
         let log = self.log
         let file = self.file
         guard
-            eventually(within: 20, {
-                let said = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-                return said.contains("Capturing on") && FileManager.default.fileExists(atPath: file)
-            })
-        else { throw MissingComponent("tshark did not start capturing: \(try String(contentsOfFile: log, encoding: .utf8))") }
+            eventually(
+                within: 20,
+                {
+                    let said = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+                    return said.contains("Capturing on") && FileManager.default.fileExists(atPath: file)
+                })
+        else {
+            throw MissingComponent(
+                "tshark did not start capturing: \(try String(contentsOfFile: log, encoding: .utf8))")
+        }
         // dumpcap says "Capturing on" a moment before its first packet is caught.
         Thread.sleep(forTimeInterval: 1)
     }
 
     /// Stops capturing and waits for tshark, which completes the file.
     func stop() {
-        guard isRunning else { return }
-        isRunning = false
+        guard process.isRunning else { return }
         // Give the last packets a moment to be written.
         Thread.sleep(forTimeInterval: 0.5)
-        kill(pid, SIGTERM)
-        var status: Int32 = 0
-        _ = waitpid(pid, &status, 0)
+        process.stop(with: SIGTERM)
     }
 
     deinit {
@@ -100,30 +101,58 @@ func bytes(ofHex text: String) -> [UInt8] {
     return stride(from: 0, to: digits.count - 1, by: 2).compactMap { UInt8(String(digits[$0...$0 + 1]), radix: 16) }
 }
 
-/// posix_spawn(2) of `path` with `arguments`, standard output and error to the file `output`, with every signal
-/// unblocked and at its default action. Foundation's `Process` starts children with most signals blocked
-/// (SigBlk fffffffe3bfbea27 here), and tshark then ignores the SIGTERM that asks it to finish its file.
-func spawnWithSignalsUnblocked(_ path: String, _ arguments: [String], output: String) throws -> pid_t {
-    var attributes = posix_spawnattr_t()
-    posix_spawnattr_init(&attributes)
-    defer { posix_spawnattr_destroy(&attributes) }
-    var none = sigset_t()
-    sigemptyset(&none)
-    var all = sigset_t()
-    sigfillset(&all)
-    posix_spawnattr_setsigmask(&attributes, &none)
-    posix_spawnattr_setsigdefault(&attributes, &all)
-    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-    posix_spawn_file_actions_adddup2(&actions, 1, 2)
-    let argv = ([path] + arguments).map { strdup($0) } + [nil]
-    defer { for pointer in argv { free(pointer) } }
-    var pid: pid_t = 0
-    let status = posix_spawn(&pid, path, &actions, &attributes, argv, environ)
-    guard status == 0 else { throw MissingComponent("cannot start \(path): \(String(cString: strerror(status)))") }
-    return pid
+/// A child process started with posix_spawn(2), every signal unblocked and at its default action, standard output
+/// and error appended to a file. Foundation's `Process` starts children with most signals blocked (SigBlk
+/// fffffffe3bfbea27 here), so tshark would ignore the SIGTERM that asks it to finish its file; and under
+/// ThreadSanitizer, Foundation's `Process` crashes when a child it started is killed. Stopped by pid only.
+final class SpawnedProcess: @unchecked Sendable {  // `exitStatus` is guarded by `lock`; the rest is immutable
+    let pid: pid_t
+    private let lock = PosixMutex()
+    private var exitStatus: Int32?
+
+    init(_ path: String, _ arguments: [String], output: String) throws {
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var none = sigset_t()
+        sigemptyset(&none)
+        var all = sigset_t()
+        sigfillset(&all)
+        posix_spawnattr_setsigmask(&attributes, &none)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        let argv = ([path] + arguments).map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        var pid: pid_t = 0
+        let status = posix_spawn(&pid, path, &actions, &attributes, argv, environ)
+        guard status == 0 else { throw MissingComponent("cannot start \(path): \(String(cString: strerror(status)))") }
+        self.pid = pid
+    }
+
+    /// Whether it has not exited yet (reaping it if it has).
+    var isRunning: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        guard exitStatus == nil else { return false }
+        var status: Int32 = 0
+        if waitpid(pid, &status, WNOHANG) == pid { exitStatus = status }
+        return exitStatus == nil
+    }
+
+    /// Sends `signal` and waits for it to exit.
+    func stop(with signal: Int32 = SIGKILL) {
+        guard isRunning else { return }
+        kill(pid, signal)
+        var status: Int32 = 0
+        _ = waitpid(pid, &status, 0)
+        lock.lock()
+        exitStatus = status
+        lock.unlock()
+    }
 }

@@ -60,7 +60,8 @@ struct TLSTransportSetupTests {
         let (remote, port) = try tlsRemote(cover: cover, keyFile: remoteKey)
         let local = try local(
             remotePort: port, keyFile: localKey, transport: ["--transport", "tls", "--sni", CoverSite.serverName])
-        #expect(local.waitForLog("answered as a TLS server that is not a tcptunnel agent holding this key", seconds: 15))
+        #expect(
+            local.waitForLog("answered as a TLS server that is not a tcptunnel agent holding this key", seconds: 15))
         #expect(remote.waitForLog("not authentic", seconds: 40))
     }
 

@@ -79,7 +79,9 @@ struct TLSTransportTests {
         let own = try String(contentsOfFile: cover.certificatePath, encoding: .utf8)
         #expect(direct.verified && relayed.verified)
         #expect(relayed.chain == direct.chain)
-        #expect(relayed.chain.trimmingCharacters(in: .whitespacesAndNewlines) == own.trimmingCharacters(in: .whitespacesAndNewlines))
+        #expect(
+            relayed.chain.trimmingCharacters(in: .whitespacesAndNewlines)
+                == own.trimmingCharacters(in: .whitespacesAndNewlines))
     }
 
     @Test func replayedAndAlteredClientHellosReachTheCoverByteForByte() throws {
@@ -143,7 +145,8 @@ struct TLSTransportTests {
     @Test func aLinkIsTLSRecordsFromItsFirstByteToItsLastWithNoneMalformed() throws {
         let (capture, port) = try capturedLink(echoing: 2 << 20)
         let options = [
-            "-d", "tcp.port==\(port),tls", "-o", "tcp.desegment_tcp_streams:TRUE", "-o", "tls.desegment_ssl_records:TRUE",
+            "-d", "tcp.port==\(port),tls", "-o", "tcp.desegment_tcp_streams:TRUE", "-o",
+            "tls.desegment_ssl_records:TRUE",
         ]
         #expect(capture.droppedPackets == 0, "tshark saw every packet")
         // TLS 1.3 records after the handshake carry their type as `opaque_type`.
@@ -164,7 +167,9 @@ struct TLSTransportTests {
             types.formUnion((row[2] + "," + row[3]).split(separator: ",").map(String.init))
             if !row[5].isEmpty { malformed += 1 }
         }
-        print("measured: a link of 2 MiB each way: \(payload[true] ?? 0) bytes to the remote agent, \(payload[false] ?? 0) back, all in TLS records of types \(types.sorted())")
+        print(
+            "measured: a link of 2 MiB each way: \(payload[true] ?? 0) bytes to the remote agent, \(payload[false] ?? 0) back, all in TLS records of types \(types.sorted())"
+        )
         #expect(payload[true] ?? 0 > 2 << 20 && payload[false] ?? 0 > 2 << 20)
         #expect(inRecords == payload, "every byte of the link is in a TLS record tshark read")
         #expect(types == ["20", "22", "23"])
@@ -177,10 +182,13 @@ struct TLSTransportTests {
             ["tls.handshake.ja3_full"], filter: "tls.handshake.type == 1", extra: ["-d", "tcp.port==\(port),tls"])
         let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
             .appendingPathComponent("Fixtures/chromium-client-hellos.pcapng").path
-        let browser = try PacketCapture.fields(["tls.handshake.ja3_full"], in: fixture, filter: "tls.handshake.type == 1")
+        let browser = try PacketCapture.fields(
+            ["tls.handshake.ja3_full"], in: fixture, filter: "tls.handshake.type == 1")
         let oursNormalized = Set(ours.map { sortedExtensions($0[0]) })
         let browserNormalized = Set(browser.map { sortedExtensions($0[0]) })
-        print("measured: JA3 with extensions sorted, ours: \(oursNormalized.sorted()); chromium's (\(browser.count) hellos): \(browserNormalized.sorted())")
+        print(
+            "measured: JA3 with extensions sorted, ours: \(oursNormalized.sorted()); chromium's (\(browser.count) hellos): \(browserNormalized.sorted())"
+        )
         #expect(oursNormalized.count == 1 && browserNormalized.count == 1)
         #expect(oursNormalized == browserNormalized)
     }
@@ -189,7 +197,8 @@ struct TLSTransportTests {
     private func sortedExtensions(_ ja3: String) -> String {
         var parts = ja3.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
         guard parts.count == 5 else { return ja3 }
-        parts[2] = parts[2].split(separator: "-").compactMap { Int($0) }.sorted().map(String.init).joined(separator: "-")
+        parts[2] = parts[2].split(separator: "-").compactMap { Int($0) }.sorted().map(String.init).joined(
+            separator: "-")
         return parts.joined(separator: ",")
     }
 

@@ -20,7 +20,13 @@ import Testing
         let (client, clientPeer) = try connectedPair()
         let (cover, coverPeer) = try connectedPair()
         try epoll.watch(client.fd, token: CoverRelays.token(client.fd))
-        return (CoverRelay(client: client, cover: cover, received: [], now: now), [client, clientPeer, cover, coverPeer])
+        return (
+            CoverRelay(client: client, cover: cover, received: [], now: now), [client, clientPeer, cover, coverPeer]
+        )
+    }
+
+    private func close(_ sockets: [Socket]) {
+        for socket in sockets { socket.close() }
     }
 
     private func source(_ last: UInt8) -> ConnectionSource { ConnectionSource(addressBytes: [127, 0, 0, last]) }
@@ -30,7 +36,7 @@ import Testing
         var generator = SeededGenerator(seed: 1)
         var made: [(relay: CoverRelay, ends: [Socket])] = []
         for now in [UInt64(10), 20, 30] { made.append(try relay(at: now)) }
-        defer { for (_, ends) in made { ends.forEach { $0.close() } } }
+        defer { close(made.flatMap(\.ends)) }
         #expect(relays.add(made[0].relay, from: source(2), now: 10, epoll: epoll, using: &generator) == nil)
         #expect(relays.add(made[1].relay, from: source(2), now: 20, epoll: epoll, using: &generator) == nil)
         let shed = relays.add(made[2].relay, from: source(2), now: 30, epoll: epoll, using: &generator)
@@ -43,7 +49,7 @@ import Testing
         var generator = SeededGenerator(seed: 2)
         var made: [(relay: CoverRelay, ends: [Socket])] = []
         for now in [UInt64(10), 20, 30] { made.append(try relay(at: now)) }
-        defer { for (_, ends) in made { ends.forEach { $0.close() } } }
+        defer { close(made.flatMap(\.ends)) }
         _ = relays.add(made[0].relay, from: source(2), now: 10, epoll: epoll, using: &generator)
         _ = relays.add(made[1].relay, from: source(3), now: 20, epoll: epoll, using: &generator)
         let shed = relays.add(made[2].relay, from: source(4), now: 30, epoll: epoll, using: &generator)
@@ -58,7 +64,7 @@ import Testing
         let second: UInt64 = 1_000_000_000
         let old = try relay(at: 1 * second)
         let young = try relay(at: 4 * second)
-        defer { (old.ends + young.ends).forEach { $0.close() } }
+        defer { close(old.ends + young.ends) }
         _ = relays.add(old.relay, from: source(2), now: 1 * second, epoll: epoll, using: &generator)
         _ = relays.add(young.relay, from: source(3), now: 4 * second, epoll: epoll, using: &generator)
         #expect(relays.idle(now: 5 * second).isEmpty)

@@ -123,7 +123,8 @@ extension GateLoop {
         guard sent >= 0 else { return close(fd, as: .silent) }
         if case .tls(_, let cover?) = connection.opening { cover.close() }
         // What the send buffer did not take goes first when the link's writer sends.
-        let channel = TLSRecordChannel(socket: connection.socket, prelude: Array(reply[sent...]), skippingPeerFinished: true)
+        let channel = TLSRecordChannel(
+            socket: connection.socket, prelude: Array(reply[sent...]), skippingPeerFinished: true)
         handOver(fd, connection, channel: channel, keys: keys)
     }
 

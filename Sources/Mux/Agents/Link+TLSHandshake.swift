@@ -31,7 +31,8 @@ extension Link {
         }
         let random = randomBytes(32, using: &generator)
         hello.fill(random: random)
-        let sessionID = handshake.sessionID(authenticating: hello.bytes, random: random[...], nowMillis: UnixClock.nowMillis())
+        let sessionID = handshake.sessionID(
+            authenticating: hello.bytes, random: random[...], nowMillis: UnixClock.nowMillis())
         hello.fill(sessionID: sessionID)
         do {
             try socket.sendAll(hello.bytes)
@@ -57,7 +58,8 @@ extension Link {
         let remainder: Int
         do {
             remainder = try handshake.flightRemainder(
-                header: flightHeader, serverRandom: serverHello[fields.randomRange], transcript: hello.bytes + serverHello)
+                header: flightHeader, serverRandom: serverHello[fields.randomRange],
+                transcript: hello.bytes + serverHello)
         } catch .handshakeNotAuthentic {
             throw .answeredAsCover
         } catch {

@@ -122,7 +122,8 @@ struct CoverRelay {
         from source: Socket, to destination: Socket?, backlog: inout [UInt8], ended: inout Bool,
         buffer: UnsafeMutableRawBufferPointer
     ) throws(SocketError) -> Int {
-        let room = UnsafeMutableRawBufferPointer(rebasing: buffer[..<min(buffer.count, Limits.coverRelayBacklog - backlog.count)])
+        let room = UnsafeMutableRawBufferPointer(
+            rebasing: buffer[..<min(buffer.count, Limits.coverRelayBacklog - backlog.count)])
         guard let count = try source.receiveAvailable(into: room) else { return 0 }
         if count == 0 {
             ended = true

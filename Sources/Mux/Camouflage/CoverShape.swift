@@ -85,12 +85,14 @@ package struct CoverShape: Sendable, Equatable {
 
     /// A ServerHello of this shape: `random`, the client's `sessionID` echoed, and `serverShare` as the X25519
     /// key (after a random ML-KEM ciphertext when the cover chose the hybrid group).
-    package func serverHello(random: [UInt8], sessionID: ArraySlice<UInt8>, serverShare: [UInt8],
-        using generator: inout some RandomNumberGenerator) -> [UInt8]
-    {
+    package func serverHello(
+        random: [UInt8], sessionID: ArraySlice<UInt8>, serverShare: [UInt8],
+        using generator: inout some RandomNumberGenerator
+    ) -> [UInt8] {
         var record = serverHello
         record.replaceSubrange(fields.randomRange, with: random)
-        let keyExchange = fields.isHybrid ? randomBytes(MLKEMCiphertext.size, using: &generator) + serverShare : serverShare
+        let keyExchange =
+            fields.isHybrid ? randomBytes(MLKEMCiphertext.size, using: &generator) + serverShare : serverShare
         record.replaceSubrange(fields.keyExchangeRange, with: keyExchange)
         // The session id last: the cover echoed the probe's, which has the length of every browser's (32 bytes).
         record.replaceSubrange(fields.sessionIDRange, with: sessionID)

@@ -133,7 +133,8 @@ final class CoverShapes: @unchecked Sendable {  // `state` is guarded by `condit
                 }
             }
             logger.warning(
-                "cannot learn how the cover \(cover) answers \(name.map { "'\($0)'" } ?? "a hello without a name"): \(error); answering in the shape it had")
+                "cannot learn how the cover \(cover) answers \(name.map { "'\($0)'" } ?? "a hello without a name"): \(error); answering in the shape it had"
+            )
         }
     }
 }
