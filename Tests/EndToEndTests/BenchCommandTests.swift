@@ -8,14 +8,15 @@ import Testing
         let json = NSTemporaryDirectory() + "tcptunnel-bench-\(UUID().uuidString).json"
         defer { try? FileManager.default.removeItem(atPath: json) }
         let bench = try AgentProcess([
-            "bench", "--streams", "1,3", "--seconds", "0.1", "--peers", "direct", "--hold", "50", "--json", json,
+            "bench", "--streams", "1,3", "--seconds", "0.1", "--peers", "tcptunnel-tls,direct", "--hold", "50",
+            "--json", json,
         ])
         #expect(bench.waitForExit(seconds: 60) == 0, "bench: \(bench.standardError)")
 
         let report =
             try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [String: Any]
         let routes = report?["routes"] as? [[String: Any]] ?? []
-        #expect(routes.compactMap { $0["name"] as? String } == ["tcptunnel", "direct"])
+        #expect(routes.compactMap { $0["name"] as? String } == ["tcptunnel", "tcptunnel-tls", "direct"])
         for route in routes {
             let points = route["points"] as? [[String: Any]] ?? []
             #expect(points.compactMap { $0["streams"] as? Int } == [1, 3])
@@ -62,14 +63,16 @@ import Testing
         #expect(firstResponses[0] >= 200_000 && firstResponses[0] < 230_000, "tcptunnel: \(firstResponses)")
     }
 
-    /// The emulated path as a user runs it: both namespaces made, each route's ends on either side, the loads
-    /// measured across the path (a round trip of at least the 10 ms asked for), and the namespaces gone after.
+    /// The emulated path as a user runs it: both namespaces made, each route's ends on either side (tcptunnel-tls's
+    /// cover beside its remote agent), the loads measured across the path (a round trip of at least the 10 ms
+    /// asked for), and the namespaces gone after.
     @Test(.enabled(if: geteuid() == 0 && access("/dev/net/tun", R_OK | W_OK) == 0, "the emulated path needs root"))
     func benchAcrossAnEmulatedPathMeasuresEveryRouteAndRemovesItsNamespaces() throws {
         let json = NSTemporaryDirectory() + "tcptunnel-bench-\(UUID().uuidString).json"
         defer { try? FileManager.default.removeItem(atPath: json) }
         let bench = try AgentProcess([
-            "bench", "--path", "5ms,50MB/s", "--streams", "1", "--seconds", "0.2", "--peers", "direct", "--json", json,
+            "bench", "--path", "5ms,50MB/s", "--streams", "1", "--seconds", "0.2", "--peers", "tcptunnel-tls,direct",
+            "--json", json,
         ])
         #expect(bench.waitForExit(seconds: 60) == 0, "bench: \(bench.standardError)")
         #expect(bench.standardError.contains("path: 5 ms each way, 50 MB/s, 256 KiB queue, from network namespace"))
@@ -77,7 +80,7 @@ import Testing
         let report =
             try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [String: Any]
         let routes = report?["routes"] as? [[String: Any]] ?? []
-        #expect(routes.compactMap { $0["name"] as? String } == ["tcptunnel", "direct"])
+        #expect(routes.compactMap { $0["name"] as? String } == ["tcptunnel", "tcptunnel-tls", "direct"])
         for route in routes {
             let point = (route["points"] as? [[String: Any]])?.first
             #expect((point?["bulk"] as? [String: Any])?["verified"] as? Bool == true)

@@ -9,6 +9,8 @@ import Testing
 final class CoverSite: Sendable {
     static let binary = "/usr/sbin/nginx"
     static let serverName = "cover.example"
+    /// Seconds nginx waits for a silent client before closing it.
+    static let silenceTimeout = 3.0
     @TaskLocal static var shared: CoverSite?
 
     let endpoint: Endpoint
@@ -47,6 +49,9 @@ final class CoverSite: Sendable {
             events { worker_connections 512; }
             http {
                 access_log \(prefix)/access.log;
+                # A silent client is closed after this long (nginx's default is 60 s): short enough for a test
+                # to see that a stranger the agent relays meets the cover's timeout, not the agent's.
+                client_header_timeout \(Int(Self.silenceTimeout))s;
                 client_body_temp_path \(prefix)/body;
                 proxy_temp_path \(prefix)/proxy;
                 fastcgi_temp_path \(prefix)/fastcgi;

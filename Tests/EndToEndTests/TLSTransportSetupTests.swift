@@ -65,6 +65,34 @@ struct TLSTransportSetupTests {
         #expect(remote.waitForLog("not authentic", seconds: 40))
     }
 
+    @Test func localAgentsStillLinkWhenTheCoverGoesDown() throws {
+        let site = try CoverSite.current
+        let cover = try MessageLoggingCover(certificate: site.certificatePath, key: site.keyPath)
+        let keyFile = try makeKeyFile()
+        defer { try? FileManager.default.removeItem(atPath: keyFile) }
+        let remote = try AgentProcess(
+            [
+                "remote", "--listen", "127.0.0.1:0", "--target", "127.0.0.1:9", "--key-file", keyFile,
+                "--transport", "tls", "--cover", "\(cover.endpoint)",
+            ])
+        let port = try #require(remote.listeningPort())
+        cover.stop()  // its connections are now refused at once
+        let local = try local(
+            remotePort: port, keyFile: keyFile, transport: ["--transport", "tls", "--sni", CoverSite.serverName])
+        #expect(local.waitForLog("link up to", seconds: 10))
+    }
+
+    @Test func sigtermStopsARemoteAgentOfTheTLSTransportAtOnce() throws {
+        let cover = try CoverSite.current
+        let keyFile = try makeKeyFile()
+        defer { try? FileManager.default.removeItem(atPath: keyFile) }
+        let (remote, _) = try tlsRemote(cover: cover, keyFile: keyFile)
+        let start = ContinuousClock.now
+        remote.send(SIGTERM)
+        #expect(remote.waitForExit(seconds: 10) == 0)
+        #expect(ContinuousClock.now - start < .seconds(2), "its cover probe thread wakes to stop")
+    }
+
     @Test func remoteAgentWhoseCoverRefusesConnectionsDoesNotStart() throws {
         let keyFile = try makeKeyFile()
         defer { try? FileManager.default.removeItem(atPath: keyFile) }
@@ -139,6 +167,65 @@ struct TLSTransportSetupTests {
         // The oldest were closed to make room, with a reset; the newest are still talking to the cover.
         #expect(isClosed(strangers[0]))
         #expect(!isClosed(strangers[strangers.count - 1]))
+    }
+
+    @Test func aSilentStrangerIsClosedWhenTheCoverClosesItNotAtTheAgentsDeadline() throws {
+        let cover = try CoverSite.current
+        let keyFile = try makeKeyFile()
+        defer { try? FileManager.default.removeItem(atPath: keyFile) }
+        // The agent's own deadline for a hello would be 10 to 30 s.
+        let (remote, port) = try tlsRemote(cover: cover, keyFile: keyFile, extra: ["--handshake-timeout", "20"])
+        let stranger = try connect(to: Endpoint(host: "127.0.0.1", port: port))
+        defer { stranger.close() }
+        let closed = withExtendedLifetime(remote) { waitForClose(stranger, limit: 15) }
+        print(
+            "measured: a silent stranger at the agent's port was closed after \(closed.seconds) s (nginx closes silent clients after \(CoverSite.silenceTimeout) s)"
+        )
+        #expect(closed.seconds >= CoverSite.silenceTimeout - 0.5 && closed.seconds < CoverSite.silenceTimeout + 2)
+    }
+
+    @Test func aPendingStrangerShedForRoomIsRelayedNotClosed() throws {
+        let cover = try CoverSite.current
+        let keyFile = try makeKeyFile()
+        defer { try? FileManager.default.removeItem(atPath: keyFile) }
+        let (remote, port) = try tlsRemote(
+            cover: cover, keyFile: keyFile, extra: ["--handshake-timeout", "20", "--max-pending-per-source", "4"])
+        // Five silent connections from one source: the fifth sheds the first from the pending table.
+        let strangers = (0..<5).map { _ in Socket(fd: Flooder.connect(from: "127.0.0.3", port: port)) }
+        defer { for stranger in strangers { stranger.close() } }
+        withExtendedLifetime(remote) {
+            Thread.sleep(forTimeInterval: 1)
+            #expect(!isClosed(strangers[0]), "the shed stranger is still talking to the cover")
+            #expect(waitForClose(strangers[0], limit: 10).seconds < CoverSite.silenceTimeout + 2)
+            #expect(remote.count(of: "1 shed") > 0 || remote.waitForLog("1 shed", seconds: 5))
+        }
+    }
+
+    @Test func aRelayWhoseCoverResetItKeepsNoThreadBusy() throws {
+        let cover = try CoverSite.current
+        let keyFile = try makeKeyFile()
+        defer { try? FileManager.default.removeItem(atPath: keyFile) }
+        let (remote, port) = try tlsRemote(cover: cover, keyFile: keyFile)
+        let stranger = try connect(to: Endpoint(host: "127.0.0.1", port: port))
+        defer { stranger.close() }
+        // nginx answers plain HTTP on its TLS port with an error page and closes; the byte sent after that
+        // makes its kernel answer with a reset, which the relay's cover side then reports.
+        try stranger.sendAll(Array("GET / HTTP/1.0\r\n\r\n".utf8))
+        _ = readToEnd(stranger, limit: 1 << 16)
+        _ = try? stranger.sendAll([0x41])
+        Thread.sleep(forTimeInterval: 0.5)
+        let before = try cpuSeconds(of: remote)
+        Thread.sleep(forTimeInterval: 2)
+        let busy = try cpuSeconds(of: remote) - before
+        print("measured: the remote agent used \(busy) s of CPU in 2 s beside a relay whose cover reset it")
+        #expect(busy < 0.2)
+    }
+
+    /// User and system CPU seconds the process has used, from /proc/PID/stat.
+    private func cpuSeconds(of agent: AgentProcess) throws -> Double {
+        let stat = try String(contentsOfFile: "/proc/\(agent.process.processIdentifier)/stat", encoding: .utf8)
+        let fields = stat[stat.lastIndex(of: ")")!...].split(separator: " ")
+        return Double(Int(fields[12])! + Int(fields[13])!) / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
     /// The value of `series` at the agent's metrics endpoint.

@@ -6,10 +6,13 @@ import Testing
 @Suite struct TLSRecordChannelTests {
     /// A record TLS 1.3 would not send once its handshake is done, each of which must fail the receive.
     enum BadRecord: CaseIterable, Sendable {
-        case changeCipherSpecAfterApplicationData, alert, versionTLS10, emptyApplicationData, lengthPastTheMaximum
+        case changeCipherSpecWhereNoneIsExpected, changeCipherSpecAfterApplicationData, alert, versionTLS10
+        case emptyApplicationData, lengthPastTheMaximum
 
         var bytes: [UInt8] {
             switch self {
+            case .changeCipherSpecWhereNoneIsExpected:
+                TLSRecord.changeCipherSpec + TLSRecord.header(.applicationData, length: 3) + [1, 2, 3]
             case .changeCipherSpecAfterApplicationData:
                 TLSRecord.header(.applicationData, length: 3) + [1, 2, 3] + TLSRecord.changeCipherSpec
             case .alert: [0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28]
@@ -170,18 +173,6 @@ import Testing
         #expect(receiveToEnd(channel) == .success(payload))
     }
 
-    @Test func changeCipherSpecBeforeApplicationDataIsDroppedWithoutSkippingAnyRecord() throws {
-        let (channel, peer) = try makeChannel()
-        defer {
-            channel.close()
-            peer.close()
-        }
-        let payload: [UInt8] = [7, 8, 9]
-        try peer.sendAll(TLSRecord.changeCipherSpec + TLSRecord.header(.applicationData, length: 3) + payload)
-        peer.shutdown(.write)
-        #expect(receiveToEnd(channel) == .success(payload))
-    }
-
     @Test(arguments: BadRecord.allCases)
     func recordTLS13WouldNotSendFailsTheReceive(_ record: BadRecord) throws {
         let (channel, peer) = try makeChannel()
@@ -192,6 +183,30 @@ import Testing
         try peer.sendAll(record.bytes)
         peer.shutdown(.write)
         #expect(receiveToEnd(channel) == .failure(SocketError(call: "TLS record", code: EPROTO)))
+    }
+
+    @Test(arguments: OpeningMistake.allCases)
+    func anOpeningThatIsNotOneChangeCipherSpecThenTheFinishedFailsTheReceive(_ mistake: OpeningMistake) throws {
+        let (channel, peer) = try makeChannel(skippingPeerFinished: true)
+        defer {
+            channel.close()
+            peer.close()
+        }
+        try peer.sendAll(mistake.bytes)
+        peer.shutdown(.write)
+        #expect(receiveToEnd(channel) == .failure(SocketError(call: "TLS record", code: EPROTO)))
+    }
+
+    /// Openings a local agent never sends: two ChangeCipherSpecs, or one whose byte is not 1.
+    enum OpeningMistake: CaseIterable, Sendable {
+        case twoChangeCipherSpecs, changeCipherSpecOfAnotherByte
+
+        var bytes: [UInt8] {
+            switch self {
+            case .twoChangeCipherSpecs: TLSRecord.changeCipherSpec + TLSRecord.changeCipherSpec
+            case .changeCipherSpecOfAnotherByte: [20, 0x03, 0x03, 0x00, 0x01, 0x02]
+            }
+        }
     }
 
     @Test func endOfStreamReturnsZero() throws {

@@ -33,8 +33,9 @@ struct CoverRelays {
         entries[fd] != nil ? fd : clientOfCover[fd]
     }
 
-    /// Adds `relay`, from `source`, whose client `epoll` already watches, and has `epoll` watch both sides for
-    /// what the relay wants; returns the relay shed to make room, out of the table and still open.
+    /// Adds `relay`, from `source`, whose client `epoll` already watches for input and whose cover it does not
+    /// watch, and has `epoll` watch both sides for what the relay wants; returns the relay shed to make room, out
+    /// of the table and still open.
     mutating func add(
         _ relay: CoverRelay, from source: ConnectionSource, now: UInt64, epoll: Epoll,
         using generator: inout some RandomNumberGenerator
@@ -43,8 +44,8 @@ struct CoverRelays {
             remove($0)
         }
         let (client, cover) = (relay.clientInterest, relay.coverInterest)
-        epoll.change(relay.client.fd, token: Self.token(relay.client.fd), to: client)
-        try? epoll.watch(relay.cover.fd, token: Self.token(relay.cover.fd), for: cover)
+        epoll.update(relay.client.fd, token: Self.token(relay.client.fd), from: .input, to: client)
+        epoll.update(relay.cover.fd, token: Self.token(relay.cover.fd), from: [], to: cover)
         entries[relay.client.fd] = Entry(relay: relay, clientInterest: client, coverInterest: cover)
         clientOfCover[relay.cover.fd] = relay.client.fd
         return shed
@@ -67,10 +68,9 @@ struct CoverRelays {
         guard var entry = entries[fd] else { return nil }
         let outcome = body(&entry.relay)
         let (client, cover) = (entry.relay.clientInterest, entry.relay.coverInterest)
-        if client != entry.clientInterest { epoll.change(fd, token: Self.token(fd), to: client) }
-        if cover != entry.coverInterest {
-            epoll.change(entry.relay.cover.fd, token: Self.token(entry.relay.cover.fd), to: cover)
-        }
+        epoll.update(fd, token: Self.token(fd), from: entry.clientInterest, to: client)
+        let coverFD = entry.relay.cover.fd
+        epoll.update(coverFD, token: Self.token(coverFD), from: entry.coverInterest, to: cover)
         entry.clientInterest = client
         entry.coverInterest = cover
         entries[fd] = entry
@@ -80,7 +80,8 @@ struct CoverRelays {
     /// The client descriptors of relays that moved no byte for the idle timeout, at `now` (monotonic
     /// nanoseconds).
     func idle(now: UInt64) -> [Int32] {
-        entries.compactMap { now - $0.value.relay.lastActivity >= idleTimeout ? $0.key : nil }
+        // A relay that began after `now` was read (in the same sweep) is not idle.
+        entries.compactMap { now >= $0.value.relay.lastActivity &+ idleTimeout ? $0.key : nil }
     }
 
     /// Closes every relay (the agent is stopping).

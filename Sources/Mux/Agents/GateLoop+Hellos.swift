@@ -19,7 +19,7 @@ extension GateLoop {
         case .failure(let error) where error.isTimeout: return
         default:  // end of stream, or a reset: the peer gave up, or closed after its hello failed
             // A stranger who sent something and then closed its side is the cover's to answer.
-            if case .tls(let hello, _) = connection.opening, hello.hasStarted, connection.proxyHeader == nil {
+            if connection.canGoToCover && connection.hasStarted {
                 return relay(fd, connection, as: .silent, detail: "closed before completing a hello")
             }
             return close(fd, as: connection.reasonOnceThePeerLeft)
@@ -121,6 +121,7 @@ extension GateLoop {
         }
         let sent = reply.withUnsafeBytes { raw in (try? connection.socket.sendAvailable(raw)) ?? -1 }
         guard sent >= 0 else { return close(fd, as: .silent) }
+        forgetCover(of: connection)
         if case .tls(_, let cover?) = connection.opening { cover.close() }
         // What the send buffer did not take goes first when the link's writer sends.
         let channel = TLSRecordChannel(

@@ -15,6 +15,7 @@ extension GateLoop {
         }
         table.remove(fd)
         connections[fd] = nil
+        forgetCover(of: connection)
         count(reason)
         guard let cover = started ?? connectCover() else {
             gate.logger.debug("connection from \(connection.peerEndpoint) closed: the cover cannot be reached")

@@ -15,6 +15,8 @@ struct GateLoop {
     let onAuthenticated: HandshakeGate.Authenticated
     var table: PendingTable
     var connections: [Int32: PendingConnection] = [:]
+    /// TLS transport: the pending connection (its descriptor) each cover connection started at accept is for.
+    var pendingOfCover: [Int32: Int32] = [:]
     var relays = CoverRelays()
     var replays = HelloReplayCache()
     var report: RejectionReport
@@ -55,6 +57,7 @@ struct GateLoop {
         }
         for connection in connections.values { connection.close() }
         connections = [:]
+        pendingOfCover = [:]
         relays.closeAll()
         gate.metrics.handshakesPending.record(0)
         gate.metrics.coverRelays.record(0)
@@ -87,17 +90,38 @@ struct GateLoop {
     private mutating func expire(_ fd: Int32) {
         guard let connection = connections[fd] else { return }
         let reason = connection.rejection ?? .silent
-        if case .tls = connection.opening, connection.proxyHeader == nil, connection.rejection == nil {
+        if connection.canGoToCover {
             relay(fd, connection, as: reason, detail: "no hello before its deadline")
         } else {
             close(fd, as: reason)
         }
     }
 
-    /// Serves the descriptor `fd`, which epoll says is ready: a pending connection, or a side of a relay.
+    /// Serves the descriptor `fd`, which epoll says is ready: a pending connection, the cover connection of one,
+    /// or a side of a relay.
     private mutating func service(_ fd: Int32) {
         if connections[fd] != nil { return receive(fd) }
+        if let pending = pendingOfCover[fd], let connection = connections[pending] {
+            return coverActed(for: pending, connection)
+        }
         serveRelay(fd)
+    }
+
+    /// The cover connection started for pending `connection` has news before its hello is complete. If the
+    /// connect failed, that connection goes on without one (a relay connects again), so that a cover that is
+    /// down never costs a local agent its link. If the cover spoke or closed, the stranger gets that at once.
+    private mutating func coverActed(for fd: Int32, _ connection: PendingConnection) {
+        guard case .tls(let hello, let cover?) = connection.opening else { return }
+        if cover.connectionError != nil {
+            var connection = connection
+            forgetCover(of: connection)
+            cover.close()
+            connection.opening = .tls(hello, cover: nil)
+            connections[fd] = connection
+            return
+        }
+        guard connection.canGoToCover else { return close(fd, as: .silent) }
+        relay(fd, connection, as: .silent, detail: "the cover answered before a hello")
     }
 
     // MARK: Accepting
@@ -121,7 +145,7 @@ struct GateLoop {
                 failures.log(
                     gate.logger, level: .warning, "out of descriptors (\(error)); shedding pending connections")
                 table.remove(victim)
-                shed(victim)
+                shed(victim, forDescriptor: true)
                 continue
             }
             guard let (socket, peer) = accepted else { return }
@@ -149,7 +173,8 @@ struct GateLoop {
             self.shed(shed)
         }
         let opening: PendingConnection.Opening =
-            gate.configuration.cover == nil ? .native(PendingHello()) : .tls(PendingTLSHello(), cover: connectCover())
+            gate.configuration.cover == nil
+            ? .native(PendingHello()) : .tls(PendingTLSHello(), cover: watchedCoverConnection(for: socket.fd))
         connections[socket.fd] = PendingConnection(
             socket: socket, peer: peer, proxyHeader: isBalanced ? ProxyHeaderReader() : nil, opening: opening)
     }
@@ -160,6 +185,20 @@ struct GateLoop {
         return try? Socket.startConnect(to: address)
     }
 
+    /// A connection to the cover for pending connection `fd`, watched for input so that the cover's own
+    /// answers (a close at its timeout, say) reach the stranger when they happen, not at our deadline.
+    private mutating func watchedCoverConnection(for fd: Int32) -> Socket? {
+        guard let cover = connectCover() else { return nil }
+        do {
+            try epoll.watch(cover.fd, token: CoverRelays.token(cover.fd))
+        } catch {
+            cover.close()
+            return nil
+        }
+        pendingOfCover[cover.fd] = fd
+        return cover
+    }
+
     // MARK: Closing
 
     /// Closes a pending connection and counts why.
@@ -168,21 +207,36 @@ struct GateLoop {
         finish(fd, as: reason)
     }
 
-    /// Closes a connection already out of the table to make room. One whose peer has already gone (a
-    /// connect-and-close flood's) is counted for what it was, so that "shed" counts only live connections.
-    mutating func shed(_ fd: Int32) {
+    /// Ends a connection already out of the table to make room. One whose peer has already gone (a
+    /// connect-and-close flood's) is counted for what it was, so that "shed" counts only live connections. With
+    /// the TLS transport a live one goes to the cover, as a real site would have served it, unless the room
+    /// wanted is `forDescriptor`: then it is closed.
+    mutating func shed(_ fd: Int32, forDescriptor: Bool = false) {
         guard let connection = connections[fd] else { return }
-        finish(fd, as: connection.socket.hasPeerLeft ? connection.reasonOnceThePeerLeft : .shed)
+        if connection.socket.hasPeerLeft { return finish(fd, as: connection.reasonOnceThePeerLeft) }
+        if connection.canGoToCover && !forDescriptor {
+            return relay(fd, connection, as: .shed, detail: "shed to make room")
+        }
+        finish(fd, as: .shed)
     }
 
     /// Closes a connection already out of the table and counts why.
     private mutating func finish(_ fd: Int32, as reason: HandshakeRejection) {
         guard let connection = connections.removeValue(forKey: fd) else { return }
+        forgetCover(of: connection)
         count(reason)
         if reason == .closedWithoutData || reason == .shed {
             gate.logger.debug("connection from \(connection.peerEndpoint) closed: \(reason)")
         }
         connection.close()
+    }
+
+    /// Takes the cover connection started for pending `connection`, if any, out of the map and out of epoll; the
+    /// caller closes it or hands it on.
+    mutating func forgetCover(of connection: PendingConnection) {
+        guard case .tls(_, let cover?) = connection.opening else { return }
+        pendingOfCover[cover.fd] = nil
+        epoll.forget(cover.fd)
     }
 
     /// Counts a connection turned away for `reason`, before it is closed or relayed, so whoever sees that also

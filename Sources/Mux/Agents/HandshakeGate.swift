@@ -88,8 +88,12 @@ final class HandshakeGate: Sendable {
     private func warnIfDescriptorsAreShort() {
         var limit = rlimit()
         guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return }
-        let perPending: UInt64 = configuration.cover == nil ? 1 : 2  // a TLS-transport one has its cover's too
-        let wanted = UInt64(configuration.maxPending) * perPending + Limits.descriptorHeadroom
+        // With the TLS transport a pending connection has its cover connection too, and so does each relay.
+        let isRelaying = configuration.cover != nil
+        let wanted =
+            UInt64(configuration.maxPending) * (isRelaying ? 2 : 1)
+            + (isRelaying ? 2 * UInt64(Limits.maxCoverRelays) : 0)
+            + Limits.descriptorHeadroom
         guard limit.rlim_cur < wanted else { return }
         let message =
             "the open-file limit (\(limit.rlim_cur)) is below what --max-pending (\(configuration.maxPending)) "

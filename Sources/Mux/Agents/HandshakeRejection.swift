@@ -113,7 +113,7 @@ struct RejectionReport {
         }
         counts = [:]
         lastLine = now
-        let outcome = relaysToCover ? " (relayed to the cover, but those shed)" : ""
+        let outcome = relaysToCover ? " (relayed to the cover)" : ""
         return "turned away \(total) unauthenticated connection\(total == 1 ? "" : "s")\(since)\(outcome): "
             + parts.joined(separator: ", ") + "; \(pending) pending"
     }

@@ -27,6 +27,13 @@ struct PendingConnection {
         }
     }
 
+    /// Whether, failing to authenticate, it goes to the cover: with the TLS transport, once past any PROXY header
+    /// (a balancer's connection without a good header is closed, as with the native transport).
+    var canGoToCover: Bool {
+        guard case .tls = opening else { return false }
+        return proxyHeader == nil && rejection == nil
+    }
+
     /// Why it ends, now that its peer has closed or reset it. A balancer's header alone is a health check.
     var reasonOnceThePeerLeft: HandshakeRejection {
         rejection ?? (hasStarted ? .silent : .closedWithoutData)

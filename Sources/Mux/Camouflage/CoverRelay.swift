@@ -48,6 +48,9 @@ struct CoverRelay {
     /// Moves what `side` being ready allows, reading into `buffer`; `now` is monotonic nanoseconds.
     mutating func serve(_ side: Side, buffer: UnsafeMutableRawBufferPointer, now: UInt64) -> Outcome {
         if side == .cover && !isConnected {
+            // An event for the cover's descriptor number may be a stale one, of a descriptor closed earlier in
+            // the same wake whose number this connection got: only a writable socket has finished connecting.
+            guard cover.hasConnectEnded else { return .running }
             guard cover.connectionError == nil else { return .failed }
             isConnected = true
         }

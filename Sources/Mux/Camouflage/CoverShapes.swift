@@ -23,6 +23,7 @@ final class CoverShapes: @unchecked Sendable {  // `state` is guarded by `condit
         /// Names an authentic hello brought, waiting for the refresh thread.
         var wanted: Set<String> = []
         var isStopping = false
+        var isRunning = false
     }
     private var state = State()
 
@@ -55,16 +56,21 @@ final class CoverShapes: @unchecked Sendable {  // `state` is guarded by `condit
 
     /// Starts the refresh thread. Call after `learnAtStart`.
     func start() throws(ThreadError) {
+        locked { $0.isRunning = true }
         try startThread(named: "cover-probe") { [self] in
             refreshUntilStopped()
             stopped.complete()
         }
     }
 
-    /// Stops the refresh thread, waiting up to a probe's time for it.
+    /// Stops the refresh thread, waiting up to a probe's time for it (at once when it is not probing).
     func stop() {
-        locked { $0.isStopping = true }
-        stopped.wait(seconds: 2 * connectTimeout + 1)
+        let isRunning = locked { state in
+            state.isStopping = true
+            condition.signal()
+            return state.isRunning
+        }
+        if isRunning { stopped.wait(seconds: 2 * connectTimeout + 1) }
     }
 
     /// Where strangers' connections are relayed: the cover's addresses as last resolved.

@@ -20,7 +20,7 @@ final class TLSRecordChannel: LinkChannel, @unchecked Sendable {
     /// Finished — is read and dropped before any byte is delivered.
     init(socket: Socket, prelude: [UInt8] = [], skippingPeerFinished: Bool = false) {
         self.socket = socket
-        inbound = TLSInboundRecords(recordsToSkip: skippingPeerFinished ? 1 : 0)
+        inbound = TLSInboundRecords(expectingPeerFinished: skippingPeerFinished)
         outbound = OutboundRecords(prelude: prelude)
     }
 
@@ -69,16 +69,22 @@ final class TLSRecordChannel: LinkChannel, @unchecked Sendable {
 package final class TLSInboundRecords {
     /// Payload bytes left in the current record.
     private var remaining = 0
-    /// Whether the current record's payload is dropped (the peer's Finished) rather than delivered.
+    /// Whether the current record's payload is dropped (the peer's ChangeCipherSpec or Finished) rather than
+    /// delivered.
     private var isSkipping = false
-    /// Application-data records still to drop before delivering.
+    /// Whether the current record is a ChangeCipherSpec, whose one byte must be 1.
+    private var isChangeCipherSpec = false
+    /// ChangeCipherSpec records still allowed: one before the peer's Finished, if it sends one.
+    private var changeCipherSpecsAllowed: Int
+    /// Application-data records still to drop before delivering: the peer's Finished.
     private var recordsToSkip: Int
-    /// Whether an application-data record has arrived: a ChangeCipherSpec is accepted only before the first.
-    private var hasSeenApplicationData = false
     private var header: [UInt8] = []
 
-    package init(recordsToSkip: Int) {
-        self.recordsToSkip = recordsToSkip
+    /// The state of a stream that starts, when `expectingPeerFinished`, with the peer's opening (at most one
+    /// ChangeCipherSpec, then one application-data record to drop), and otherwise with application data.
+    package init(expectingPeerFinished: Bool) {
+        changeCipherSpecsAllowed = expectingPeerFinished ? 1 : 0
+        recordsToSkip = expectingPeerFinished ? 1 : 0
         header.reserveCapacity(TLSRecord.headerSize)
     }
 
@@ -90,7 +96,9 @@ package final class TLSInboundRecords {
         while read < count {
             if remaining > 0 {
                 let take = min(remaining, count - read)
-                if !isSkipping {
+                if isChangeCipherSpec {
+                    guard base.load(fromByteOffset: read, as: UInt8.self) == 1 else { throw Self.malformed }
+                } else if !isSkipping {
                     if write != read { memmove(base + write, base + read, take) }
                     write += take
                 }
@@ -105,16 +113,19 @@ package final class TLSInboundRecords {
         return write
     }
 
+    private static let malformed = SocketError(call: "TLS record", code: EPROTO)
+
     private func begin(_ record: TLSRecord.Header) throws(SocketError) {
         header.removeAll(keepingCapacity: true)
-        if record.isChangeCipherSpec && !hasSeenApplicationData {
-            remaining = record.length
+        remaining = record.length
+        isChangeCipherSpec = record.isChangeCipherSpec && changeCipherSpecsAllowed > 0
+        if isChangeCipherSpec {
+            changeCipherSpecsAllowed -= 1
             isSkipping = true
             return
         }
-        guard record.isApplicationData else { throw SocketError(call: "TLS record", code: EPROTO) }
-        hasSeenApplicationData = true
-        remaining = record.length
+        guard record.isApplicationData else { throw Self.malformed }
+        changeCipherSpecsAllowed = 0  // none after application data
         isSkipping = recordsToSkip > 0
         if isSkipping { recordsToSkip -= 1 }
     }

@@ -37,6 +37,20 @@ struct Epoll {
         _ = epoll_ctl(fd, EPOLL_CTL_MOD, descriptor, &event)
     }
 
+    /// Moves `descriptor` from watching `old` to watching `new`, which may be empty: then it is not watched at all,
+    /// since epoll reports errors and hang-ups whatever the interest, and a level-triggered hang-up nobody acts on
+    /// would wake every wait.
+    func update(_ descriptor: Int32, token: UInt64, from old: Interest, to new: Interest) {
+        guard old != new else { return }
+        if new.isEmpty {
+            forget(descriptor)
+        } else if old.isEmpty {
+            try? watch(descriptor, token: token, for: new)
+        } else {
+            change(descriptor, token: token, to: new)
+        }
+    }
+
     /// Stops watching `descriptor` (before it is handed to another owner; a closed descriptor leaves by itself).
     func forget(_ descriptor: Int32) {
         var event = epoll_event()

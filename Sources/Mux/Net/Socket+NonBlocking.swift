@@ -19,6 +19,12 @@ extension Socket {
         return socket
     }
 
+    /// Whether poll(2) finds the socket writable, or failed, now: a connect started by `startConnect` is over.
+    var hasConnectEnded: Bool {
+        var poller = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+        return poll(&poller, 1, 0) > 0
+    }
+
     /// How a connect started by `startConnect` ended, once the socket is writable: `nil` when it connected.
     var connectionError: SocketError? {
         var pending: Int32 = 0
