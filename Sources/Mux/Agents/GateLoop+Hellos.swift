@@ -96,7 +96,8 @@ extension GateLoop {
     private mutating func answer(
         _ fd: Int32, _ connection: PendingConnection, _ verified: TLSVerifiedHello, _ fields: ClientHelloFields
     ) {
-        guard let shape = gate.configuration.cover?.shape(for: fields.serverName) else { return }
+        // A TLS hello is read only in TLS mode, which has a cover; closing keeps the connection from leaking anyway.
+        guard let shape = gate.configuration.cover?.shape(for: fields.serverName) else { return close(fd, as: .silent) }
         guard let share = shape.fields.isHybrid ? fields.hybridX25519Share : fields.x25519Share else {
             return relay(fd, connection, as: .notAuthentic, detail: "no key share of the group the cover chooses")
         }
