@@ -18,6 +18,7 @@ let package = Package(
         // epoll(7), accept4(2), setns(2) and the TUN ioctl, which Swift's Glibc module leaves out; part of glibc
         // and the kernel headers, so nothing to link.
         .systemLibrary(name: "CLinux"),
+        .target(name: "CrashExit"),
         .target(name: "Crypto", dependencies: ["CSodium"], swiftSettings: shippedCode),
         .target(
             name: "Mux",
@@ -43,6 +44,8 @@ let package = Package(
                 "Mux",
                 "Crypto",
                 "Bench",
+                "CLinux",
+                "CrashExit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -56,7 +59,7 @@ let package = Package(
         .testTarget(name: "AppTests", dependencies: ["App"]),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["Mux", "Crypto", .product(name: "Prometheus", package: "swift-prometheus")],
+            dependencies: ["Mux", "Crypto", "CLinux", .product(name: "Prometheus", package: "swift-prometheus")],
             // Captures the tests read by path (scripts/capture-browser-hello makes them).
             exclude: ["Fixtures"]),
         .testTarget(name: "BenchTests", dependencies: ["Bench", "Mux"]),

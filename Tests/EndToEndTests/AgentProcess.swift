@@ -1,3 +1,4 @@
+import CLinux
 import Foundation
 import Testing
 
@@ -116,6 +117,26 @@ final class AgentProcess: @unchecked Sendable {  // `process` is only started an
     /// since strace itself would only detach.
     func send(_ signal: Int32) {
         kill(agentPID, signal)
+    }
+
+    /// Sends `signal` to the agent's thread named `name` alone, as a fault in that thread would raise it.
+    /// Returns false if no thread has that name.
+    func send(_ signal: Int32, toThreadNamed name: String) -> Bool {
+        let pid = agentPID
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+        for task in tasks {
+            let comm = try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/comm", encoding: .utf8)
+            guard comm?.trimmingCharacters(in: .newlines) == name, let tid = Int32(task) else { continue }
+            return clinux_tgkill(pid, tid, signal) == 0
+        }
+        return false
+    }
+
+    /// How the process ended: by a signal (and which), or by exit (and its status); nil while it runs.
+    var ending: (signal: Int32?, status: Int32?)? {
+        guard !process.isRunning else { return nil }
+        let status = process.terminationStatus
+        return process.terminationReason == .uncaughtSignal ? (status, nil) : (nil, status)
     }
 
     /// The agent's pid: the child process, or under strace the child that strace started.

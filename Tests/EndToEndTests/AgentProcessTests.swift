@@ -159,6 +159,34 @@ struct AgentProcessTests {
         #expect(agent.standardError.contains("received SIGTERM; shutting down"))
     }
 
+    /// Swift's crash handler prints its report and returns, expecting the fault to happen again; a signal sent
+    /// with kill does not, and the agent went on running with its port. Its handler also pauses every other
+    /// thread, which the signal thread did not allow for 32 s. A crash must free the agent's ports at once.
+    @Test(arguments: [SIGSEGV, SIGBUS, SIGILL, SIGABRT])
+    func aCrashSignalEndsTheAgentWithinTwoSecondsWithThatSignal(signal: Int32) throws {
+        let path = try makeKeyFile()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let agent = try AgentProcess(["remote", "127.0.0.1", "0", "--key-file", path])
+        #expect(agent.listeningPort() != nil)
+        agent.send(signal)
+        _ = agent.waitForExit(seconds: 2)
+        let ending = try #require(agent.ending, "still running 2 s after signal \(signal)")
+        #expect(ending.signal == signal)
+    }
+
+    /// A fault in a worker thread: the report pauses every other thread, the main one included, then the agent ends.
+    @Test func aCrashInTheHandshakeThreadEndsTheAgentWithinTwoSecondsWithItsReport() throws {
+        let path = try makeKeyFile()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let agent = try AgentProcess(["remote", "127.0.0.1", "0", "--key-file", path])
+        #expect(agent.listeningPort() != nil)
+        #expect(agent.send(SIGSEGV, toThreadNamed: "handshakes"))
+        _ = agent.waitForExit(seconds: 2)
+        let ending = try #require(agent.ending, "still running 2 s after the handshake thread's crash")
+        #expect(ending.signal == SIGSEGV)
+        #expect(agent.standardError.contains("Thread 0 \"tcptunnel\""))  // the main thread paused for the report
+    }
+
     @Test func killedLocalAgentIsReplacedByARestartedOneOnTheSamePort() throws {
         let path = try makeKeyFile()
         defer { try? FileManager.default.removeItem(atPath: path) }
