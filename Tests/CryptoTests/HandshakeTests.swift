@@ -31,6 +31,34 @@ import Testing
         #expect(try seal([0, 0, 0, 0], with: &first) != seal([0, 0, 0, 0], with: &second))
     }
 
+    /// A key holder stamps its hello as it likes, and a clock may read anything: a stamp at either end of the
+    /// clock, or 2^63 away from it, is refused with its skew, never a trap (which took every link down).
+    @Test(arguments: [
+        (sentAt: UInt64(0), now: UInt64(1_800_000_000_000)), (sentAt: .max, now: 1_800_000_000_000),
+        (sentAt: 1_800_000_000_000 &+ (1 << 63), now: 1_800_000_000_000),
+        (sentAt: 1_800_000_000_000 &- (1 << 63), now: 1_800_000_000_000),
+        (sentAt: 1_800_000_000_000, now: 0), (sentAt: 1_800_000_000_000, now: .max), (sentAt: 0, now: .max),
+        (sentAt: .max, now: 0), (sentAt: 1 << 63, now: 0),
+    ])
+    func authenticHelloStampedAtAnyDistanceIsRefusedWithItsSkew(sentAt: UInt64, now: UInt64) throws {
+        let key = try makeKey()
+        let expectedSkew = now >= sentAt
+            ? Int64(clamping: (now - sentAt) / 1000) : -Int64(clamping: (sentAt - now) / 1000)
+        let native = try ClientHandshake(key: key, nowMillis: sentAt)
+        #expect(throws: CryptoError.clockSkew(seconds: expectedSkew)) {
+            try ServerHandshake.verify(native.hello, keys: [key], nowMillis: now)
+        }
+        let hello = [UInt8](repeating: 0x16, count: 100)
+        let random = [UInt8](repeating: 3, count: 32)
+        let sessionID = try TLSClientHandshake(key: key).sessionID(
+            authenticating: hello, random: random[...], nowMillis: sentAt)
+        #expect(throws: CryptoError.clockSkew(seconds: expectedSkew)) {
+            try TLSServerHandshake.open(
+                sessionID: sessionID[...], random: random[...], hello: hello, keys: [key], nowMillis: now,
+                notBefore: 0)
+        }
+    }
+
     @Test func serverRejectsHelloMadeWithAnotherKey() throws {
         let client = try ClientHandshake(key: try makeKey(), nowMillis: now)
         #expect(throws: CryptoError.handshakeNotAuthentic) {
