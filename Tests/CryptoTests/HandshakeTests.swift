@@ -42,7 +42,8 @@ import Testing
     ])
     func authenticHelloStampedAtAnyDistanceIsRefusedWithItsSkew(sentAt: UInt64, now: UInt64) throws {
         let key = try makeKey()
-        let expectedSkew = now >= sentAt
+        let expectedSkew =
+            now >= sentAt
             ? Int64(clamping: (now - sentAt) / 1000) : -Int64(clamping: (sentAt - now) / 1000)
         let native = try ClientHandshake(key: key, nowMillis: sentAt)
         #expect(throws: CryptoError.clockSkew(seconds: expectedSkew)) {
