@@ -49,58 +49,68 @@ struct CommonOptions: ParsableArguments {
         try metrics.map { try Endpoint(parsingArgument: $0, option: "--metrics") }
     }
 
-    @Option(name: .long, help: ArgumentHelp("Receive window per stream, e.g. 1M or 256K.", valueName: "bytes"))
+    @Option(
+        name: .long, help: ArgumentHelp("Receive window per stream, e.g. 1M or 256K (64K to 2G).", valueName: "bytes"))
     var streamWindow: ByteCount = ByteCount(TunnelSettings().streamWindow)
 
     @Option(
         name: .long,
         help: ArgumentHelp(
-            "Largest window a stream grows to on a long, fast path, e.g. 16M (window ÷ RTT caps one stream).",
+            "Largest window a stream grows to on a long, fast path, e.g. 16M (window ÷ RTT caps one stream; at most 2G).",
             valueName: "bytes"))
     var maxStreamWindow: ByteCount = ByteCount(TunnelSettings().maxStreamWindow)
 
     @Option(
         name: .long,
-        help: ArgumentHelp("Memory all streams of one link may hold for slow readers, e.g. 64M.", valueName: "bytes"))
+        help: ArgumentHelp(
+            "Memory all streams of one link may hold for slow readers, e.g. 64M (at most 64G).", valueName: "bytes"))
     var linkBudget: ByteCount = ByteCount(TunnelSettings().linkReceiveBudget)
 
-    @Option(name: .long, help: ArgumentHelp("Seconds a peer has to complete the handshake.", valueName: "seconds"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp("Seconds a peer has to complete the handshake (at most 300).", valueName: "seconds"))
     var handshakeTimeout: Double = TunnelSettings().handshakeTimeout
 
-    @Option(name: .long, help: ArgumentHelp("Seconds allowed for a TCP connect.", valueName: "seconds"))
+    @Option(name: .long, help: ArgumentHelp("Seconds allowed for a TCP connect (at most 300).", valueName: "seconds"))
     var connectTimeout: Double = TunnelSettings().connectTimeout
 
-    @Option(name: .long, help: ArgumentHelp("Seconds of silence before a link sends PING.", valueName: "seconds"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp("Seconds of silence before a link sends PING (at most 3600).", valueName: "seconds"))
     var keepalive: Double = TunnelSettings().keepaliveInterval
 
     @Option(
         name: .long,
         help: ArgumentHelp(
-            "Seconds without a byte from the peer before the link is declared dead.", valueName: "seconds"))
+            "Seconds without a byte from the peer before the link is declared dead (at most 86400).",
+            valueName: "seconds"))
     var deadLinkTimeout: Double = TunnelSettings().deadLinkTimeout
 
     @Option(
         name: .long,
-        help: ArgumentHelp("Streams this agent runs at once; clients beyond it are refused.", valueName: "count"))
+        help: ArgumentHelp(
+            "Streams this agent runs at once; clients beyond it are refused (at most 1000000).", valueName: "count"))
     var maxStreams: Int = TunnelSettings().maxStreams
 
     @Option(
         name: .long,
         help: ArgumentHelp(
-            "Seconds a client or target may accept no data before its stream is reset (0: never).",
+            "Seconds a client or target may accept no data before its stream is reset (0: never; at most 604800).",
             valueName: "seconds"))
     var writeTimeout: Double = TunnelSettings().writeTimeout
 
     @Option(
         name: .long,
         help: ArgumentHelp(
-            "Seconds a stream may carry no data either way before it is reset (0: never).", valueName: "seconds"))
+            "Seconds a stream may carry no data either way before it is reset (0: never; at most 604800).",
+            valueName: "seconds"))
     var idleTimeout: Double = TunnelSettings().idleTimeout
 
     @Option(
         name: .long,
         help: ArgumentHelp(
-            "Seconds SIGINT/SIGTERM lets streams in flight finish before resetting them.", valueName: "seconds"))
+            "Seconds SIGINT/SIGTERM lets streams in flight finish before resetting them (at most 3600).",
+            valueName: "seconds"))
     var drainTimeout: Double = TunnelSettings().drainTimeout
 
     @Option(
@@ -131,10 +141,15 @@ struct CommonOptions: ParsableArguments {
 
     mutating func validate() throws {
         _ = try metricsEndpoint()
+        try Self.validate(settings)
+    }
+
+    /// Throws a usage error naming the option of the first setting in `settings` out of its range.
+    static func validate(_ settings: TunnelSettings) throws {
         do {
             try settings.validate()
         } catch {
-            throw ValidationError("\(Self.optionNames[error.field] ?? error.field): \(error.reason)")
+            throw ValidationError("\(optionNames[error.field] ?? error.field): \(error.reason)")
         }
     }
 
@@ -184,7 +199,8 @@ struct CommonOptions: ParsableArguments {
         "connect timeout": "--connect-timeout", "keepalive interval": "--keepalive",
         "link wait timeout": "--link-wait-timeout", "write timeout": "--write-timeout",
         "idle timeout": "--idle-timeout", "drain timeout": "--drain-timeout", "max streams": "--max-streams",
-        "dead-link timeout": "--dead-link-timeout",
+        "dead-link timeout": "--dead-link-timeout", "SOCKS handshake timeout": "--socks-handshake-timeout",
+        "max pending": "--max-pending", "max pending per source": "--max-pending-per-source",
     ]
 
     /// Loads the keys from each `--key-file`, else the one in `TCPTUNNEL_KEY`, else systemd's credentials

@@ -73,13 +73,14 @@ struct LocalCommand: ParsableCommand {
     @Option(
         name: .long,
         help: ArgumentHelp(
-            "Seconds a new client waits for the link to come up before it is closed.", valueName: "seconds"))
+            "Seconds a new client waits for the link to come up before it is closed (at most 3600).",
+            valueName: "seconds"))
     var linkWaitTimeout: Double = TunnelSettings().linkWaitTimeout
 
     @Option(
         name: .long,
         help: ArgumentHelp(
-            "Seconds a SOCKS client has for its whole handshake (greeting, login and request together).",
+            "Seconds a SOCKS client has for its whole handshake (greeting, login and request together; at most 300).",
             valueName: "seconds"))
     var socksHandshakeTimeout: Double = TunnelSettings().socksHandshakeTimeout
 
@@ -109,10 +110,7 @@ struct LocalCommand: ParsableCommand {
             throw ValidationError("--links must be from 1 to \(Self.maxLinks)")
         }
         _ = try forwards()
-        guard linkWaitTimeout > 0 else { throw ValidationError("--link-wait-timeout must be more than 0 seconds") }
-        guard socksHandshakeTimeout > 0 else {
-            throw ValidationError("--socks-handshake-timeout must be more than 0 seconds")
-        }
+        try CommonOptions.validate(settings)
         guard common.keyFile.count <= 1 else {
             throw ValidationError(
                 "the local agent uses one key: give --key-file once (during a rotation the remote agent takes both)")

@@ -47,7 +47,7 @@ struct RemoteCommand: ParsableCommand {
     @Option(
         name: .long,
         help: ArgumentHelp(
-            "Connections waiting for their hello at once; when full, an old one is dropped for each new one.",
+            "Connections waiting for their hello at once; when full, an old one is dropped for each new one (at most 1000000).",
             valueName: "count"))
     var maxPending: Int = TunnelSettings().maxPending
 
@@ -81,10 +81,7 @@ struct RemoteCommand: ParsableCommand {
     @OptionGroup var common: CommonOptions
 
     mutating func validate() throws {
-        guard maxPending >= 1 else { throw ValidationError("--max-pending must be at least 1") }
-        guard (1...maxPending).contains(maxPendingPerSource) else {
-            throw ValidationError("--max-pending-per-source must be from 1 to --max-pending (\(maxPending))")
-        }
+        try CommonOptions.validate(settings)
         _ = try listenEndpoint()
         _ = try allowList()
         _ = try listenRules()

@@ -102,6 +102,31 @@ import Testing
         #expect(try command.listenRules().map(\.description) == ["8000-8100"])
     }
 
+    /// Every duration and size has an upper bound: past it, or infinite, a value would overflow a deadline or a
+    /// socket timeout and trap the agent at its first link (and `--check` while printing it).
+    @Test(arguments: [
+        (["--dead-link-timeout", "inf"], "--dead-link-timeout: must be more than 0 and at most 86400 seconds"),
+        (["--dead-link-timeout", "86401"], "--dead-link-timeout: must be more than 0 and at most 86400 seconds"),
+        (["--idle-timeout", "1e300"], "--idle-timeout: must be from 0 to 604800 seconds"),
+        (["--write-timeout", "inf"], "--write-timeout: must be from 0 to 604800 seconds"),
+        (["--drain-timeout", "3601"], "--drain-timeout: must be from 0 to 3600 seconds"),
+        (["--handshake-timeout", "nan"], "--handshake-timeout: must be more than 0 and at most 300 seconds"),
+        (["--connect-timeout", "301"], "--connect-timeout: must be more than 0 and at most 300 seconds"),
+        (["--keepalive", "3601"], "--keepalive: must be more than 0 and at most 3600 seconds"),
+        (["--link-wait-timeout", "inf"], "--link-wait-timeout: must be more than 0 and at most 3600 seconds"),
+        (["--stream-window", "3G"], "--stream-window: must be from 65536 bytes to 2 GiB"),
+        (["--link-budget", "65G"], "--link-budget: must be from the stream window to 64 GiB"),
+        (["--max-streams", "1000001"], "--max-streams: must be from 1 to 1000000"),
+    ])
+    func outOfRangeDurationOrSizeIsAUsageErrorNamingItsBound(option: [String], message: String) {
+        do {
+            _ = try TCPTunnel.parseAsRoot(["local", "--remote", "h:1"] + option)
+            Issue.record("expected a usage error for \(option)")
+        } catch {
+            #expect(TCPTunnel.message(for: error) == message)
+        }
+    }
+
     @Test func badForwardOrRuleMessageNamesTheOptionAndTheProblem() {
         let cases: [([String], String)] = [
             (["local", "--remote", "h:1", "-L", "8080:db"], "bad -L '8080:db': expected [BIND:]PORT:HOST:HOSTPORT"),
@@ -115,12 +140,12 @@ import Testing
             ),
             (
                 ["remote", "--listen", "h:1", "--max-pending", "10", "--max-pending-per-source", "20"],
-                "--max-pending-per-source must be from 1 to --max-pending (10)"
+                "--max-pending-per-source: must be from 1 to --max-pending"
             ),
-            (["remote", "--listen", "h:1", "--max-pending", "0"], "--max-pending must be at least 1"),
+            (["remote", "--listen", "h:1", "--max-pending", "0"], "--max-pending: must be from 1 to 1000000"),
             (
                 ["local", "--remote", "h:1", "--socks-handshake-timeout", "0"],
-                "--socks-handshake-timeout must be more than 0 seconds"
+                "--socks-handshake-timeout: must be more than 0 and at most 300 seconds"
             ),
         ]
         for (arguments, message) in cases {

@@ -156,6 +156,14 @@ import Testing
                 "FILE:3: key 'stream-window': --stream-window: must be from 65536 bytes to 2 GiB"
             ),
             (
+                "remote = \"h:1\"\ndead-link-timeout = inf\n",
+                "FILE:2: key 'dead-link-timeout': --dead-link-timeout: must be more than 0 and at most 86400 seconds"
+            ),
+            (
+                "remote = \"h:1\"\nidle-timeout = 1e300\n",
+                "FILE:2: key 'idle-timeout': --idle-timeout: must be from 0 to 604800 seconds"
+            ),
+            (
                 "remote = \"h:1\"\nforward = [\"1:x\"]\n",
                 "FILE:2: key 'forward': bad -L '1:x': expected [BIND:]PORT:HOST:HOSTPORT"
             ),

@@ -57,35 +57,63 @@ public struct TunnelSettings: Sendable, Equatable {
             deadLinkTimeout: deadLinkTimeout, writeTimeout: writeTimeout, idleTimeout: idleTimeout)
     }
 
+    /// The upper bounds of the settings, each far above any use and low enough that no deadline, socket timeout
+    /// or budget computed from it can overflow (a finite number of seconds is all `validate()` checks below).
+    public enum Bounds {
+        /// Handshake, connect and SOCKS handshake timeouts: a handshake that takes longer has failed.
+        public static let handshakeSeconds: Double = 300
+        /// The keepalive interval, the link wait timeout and the drain timeout.
+        public static let linkSeconds: Double = 3_600
+        /// The dead-link timeout: a day of silence.
+        public static let deadLinkSeconds: Double = 86_400
+        /// The write and idle timeouts (0 turns them off): a week.
+        public static let streamSeconds: Double = 604_800
+        /// A stream's window, and its largest: windows travel in 32-bit fields, and half of that keeps the sum of
+        /// a window and its credit in range.
+        public static let windowBytes = Int(UInt32.max / 2)
+        /// One link's receive budget: 64 GiB.
+        public static let linkBudgetBytes = 64 << 30
+        /// Streams at once, and connections pending their hello at once: a million.
+        public static let count = 1_000_000
+    }
+
     /// Throws `SettingsError` naming the first field that is out of range.
     public func validate() throws(SettingsError) {
-        guard streamWindow >= Limits.minimumStreamWindow, streamWindow <= Int(UInt32.max / 2) else {
+        guard streamWindow >= Limits.minimumStreamWindow, streamWindow <= Bounds.windowBytes else {
             throw SettingsError(
                 field: "stream window", reason: "must be from \(Limits.minimumStreamWindow) bytes to 2 GiB")
         }
-        guard maxStreamWindow >= streamWindow, maxStreamWindow <= Int(UInt32.max / 2) else {
+        guard maxStreamWindow >= streamWindow, maxStreamWindow <= Bounds.windowBytes else {
             throw SettingsError(field: "max stream window", reason: "must be from the stream window to 2 GiB")
         }
-        guard linkReceiveBudget >= streamWindow else {
-            throw SettingsError(field: "link receive budget", reason: "must be at least the stream window")
+        guard linkReceiveBudget >= streamWindow, linkReceiveBudget <= Bounds.linkBudgetBytes else {
+            throw SettingsError(field: "link receive budget", reason: "must be from the stream window to 64 GiB")
         }
         guard outboundQueueBytes >= Limits.maxSealedFrame else {
             throw SettingsError(field: "outbound queue", reason: "must hold at least one frame")
         }
-        for (name, value) in [
-            ("handshake timeout", handshakeTimeout), ("connect timeout", connectTimeout),
-            ("keepalive interval", keepaliveInterval), ("link wait timeout", linkWaitTimeout),
-            ("SOCKS handshake timeout", socksHandshakeTimeout),
-        ] where !(value > 0) {
-            throw SettingsError(field: name, reason: "must be more than 0 seconds")
+        for (name, value, maximum) in [
+            ("handshake timeout", handshakeTimeout, Bounds.handshakeSeconds),
+            ("connect timeout", connectTimeout, Bounds.handshakeSeconds),
+            ("SOCKS handshake timeout", socksHandshakeTimeout, Bounds.handshakeSeconds),
+            ("keepalive interval", keepaliveInterval, Bounds.linkSeconds),
+            ("link wait timeout", linkWaitTimeout, Bounds.linkSeconds),
+            ("dead-link timeout", deadLinkTimeout, Bounds.deadLinkSeconds),
+        ] where !(value > 0 && value <= maximum) {
+            throw SettingsError(field: name, reason: "must be more than 0 and at most \(Int(maximum)) seconds")
         }
-        for (name, value) in [
-            ("write timeout", writeTimeout), ("idle timeout", idleTimeout), ("drain timeout", drainTimeout),
-        ] where !(value >= 0) {
-            throw SettingsError(field: name, reason: "must be 0 seconds or more")
+        for (name, value, maximum) in [
+            ("write timeout", writeTimeout, Bounds.streamSeconds), ("idle timeout", idleTimeout, Bounds.streamSeconds),
+            ("drain timeout", drainTimeout, Bounds.linkSeconds),
+        ] where !(value >= 0 && value <= maximum) {
+            throw SettingsError(field: name, reason: "must be from 0 to \(Int(maximum)) seconds")
         }
-        guard maxStreams >= 1 else { throw SettingsError(field: "max streams", reason: "must be at least 1") }
-        guard maxPending >= 1 else { throw SettingsError(field: "max pending", reason: "must be at least 1") }
+        guard (1...Bounds.count).contains(maxStreams) else {
+            throw SettingsError(field: "max streams", reason: "must be from 1 to \(Bounds.count)")
+        }
+        guard (1...Bounds.count).contains(maxPending) else {
+            throw SettingsError(field: "max pending", reason: "must be from 1 to \(Bounds.count)")
+        }
         guard maxPendingPerSource >= 1, maxPendingPerSource <= maxPending else {
             throw SettingsError(field: "max pending per source", reason: "must be from 1 to --max-pending")
         }
