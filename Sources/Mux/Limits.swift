@@ -49,6 +49,9 @@ package enum Limits {
     static let descriptorHeadroom: UInt64 = 1024
     /// Connections the handshake thread accepts per wake before it serves the pending ones again.
     static let acceptsPerWake = 64
+    /// Seconds a stopping agent waits, for all its links at once, for each peer to close its side after the
+    /// GOAWAY and end of stream, before closing them itself: a peer that is alive answers within a round trip.
+    static let linkCloseWait = 2.0
     /// The longest PROXY v2 address block (after its 16-byte fixed part) read from a trusted balancer: an IPv6
     /// address pair is 36 bytes, and HAProxy's optional TLVs (ALPN, authority, unique id) fit well within 512; a
     /// stranger who could reach the gate through the balancer makes it buffer no more than this.

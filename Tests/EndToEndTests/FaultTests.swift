@@ -339,6 +339,22 @@ struct FaultTests {
         #expect(local.process.isRunning)
     }
 
+    /// Links whose peer has frozen never close their side: a stop that waited on them one by one took 2 s or more
+    /// each, so ten of them outlasted systemd's stop timeout. All are waited on at once.
+    @Test func sigtermEndsTwentyLinksToAFrozenPeerAtOnce() throws {
+        let target = try TestTarget.echo()
+        defer { target.stop() }
+        let tunnel = try ProcessTunnel(target: target.endpoint, localArguments: ["--links", "20"])
+        #expect(tunnel.remote.waitForLog("link up from", times: 20))
+        tunnel.local.send(SIGSTOP)
+        defer { tunnel.local.send(SIGCONT) }
+        let started = ContinuousClock.now
+        tunnel.remote.send(SIGTERM)
+        #expect(tunnel.remote.waitForExit(seconds: 20) == 0)
+        #expect(ContinuousClock.now - started < .seconds(6))
+        #expect(tunnel.remote.standardError.contains("closed 20 links whose peers did not close theirs"))
+    }
+
     @Test func sigtermLetsAStreamInFlightFinishThenExitsZero() throws {
         let target = try TestTarget.echo()
         defer { target.stop() }

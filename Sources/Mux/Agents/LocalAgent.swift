@@ -152,15 +152,7 @@ public final class LocalAgent: LinkDelegate, Sendable {
         let current = links.stop()
         stopRequested.complete()
         for (_, listener) in forwards.withLock({ $0.listeners }) { listener.stop() }
-        for link in current { link.beginDrain() }
-        let open = current.reduce(0) { $0 + $1.streamCount }
-        if open > 0 { logger.info("letting \(open) streams finish (up to \(Int(settings.drainTimeout)) s)") }
-        let deadline = ContinuousClock.now + .seconds(settings.drainTimeout)
-        let unfinished = current.filter { !$0.waitUntilDrained(deadline: deadline) }
-        if !unfinished.isEmpty {
-            logger.warning("drain timeout: resetting \(unfinished.reduce(0) { $0 + $1.streamCount }) streams")
-        }
-        for link in current { link.finishDrain(waitingUpTo: 2) }
+        LinkDrain.run(current, drainTimeout: settings.drainTimeout, logger: logger)
     }
 
     /// Changes what the agent forwards while it runs (a reload): forwards that are no longer wanted stop taking

@@ -146,15 +146,7 @@ public final class RemoteAgent: LinkDelegate, @unchecked Sendable {
         coverShapes?.stop()
         reverseListeners.releaseAll()
         let current = links.withLock { Array($0.values) }
-        for link in current { link.beginDrain() }
-        let open = current.reduce(0) { $0 + $1.streamCount }
-        if open > 0 { logger.info("letting \(open) streams finish (up to \(Int(settings.drainTimeout)) s)") }
-        let deadline = ContinuousClock.now + .seconds(settings.drainTimeout)
-        let unfinished = current.filter { !$0.waitUntilDrained(deadline: deadline) }
-        if !unfinished.isEmpty {
-            logger.warning("drain timeout: resetting \(unfinished.reduce(0) { $0 + $1.streamCount }) streams")
-        }
-        for link in current { link.finishDrain(waitingUpTo: 2) }
+        LinkDrain.run(current, drainTimeout: settings.drainTimeout, logger: logger)
     }
 
     /// Replaces what local agents may reach and where they may have this agent listen, while it runs (a

@@ -227,14 +227,27 @@ final class Link: @unchecked Sendable {
         drained.wait(until: deadline)
     }
 
-    /// Resets the streams still running, flushes what is queued, half-closes the TCP connection and waits up to
-    /// `seconds` for the peer to close its side; then closes the link regardless.
-    func finishDrain(waitingUpTo seconds: Double) {
+    /// Resets the streams still running and lets the writer flush what is queued and half-close the TCP
+    /// connection; returns at once. `closeUnlessFinished(by:)` then ends the link.
+    func resetAndFinish() {
         beginDrain()
         streams.visitAll { $0.abort(sending: .aborted) }
         queue.finish()
-        if !finished.wait(seconds: seconds) { close(.localShutdown) }
-        finished.wait(seconds: seconds)
+    }
+
+    /// Waits until `deadline` for the peer to close its side after `resetAndFinish()`; if it has not, closes the
+    /// link. Returns whether the link had finished by itself.
+    @discardableResult
+    func closeUnlessFinished(by deadline: ContinuousClock.Instant) -> Bool {
+        guard !finished.wait(until: deadline) else { return true }
+        close(.localShutdown)
+        return false
+    }
+
+    /// Waits until the link's threads have ended, or `deadline`; returns whether they have.
+    @discardableResult
+    func waitUntilFinished(deadline: ContinuousClock.Instant) -> Bool {
+        finished.wait(until: deadline)
     }
 
     /// Called by a stream when its last thread ended.
