@@ -3,13 +3,24 @@ import Mux
 import Prometheus
 
 /// Serves an agent's metrics in Prometheus text format at `GET /metrics` (`--metrics HOST:PORT`): a minimal
-/// HTTP/1.0 responder, one short-lived thread per scrape, on its own listening socket.
+/// HTTP/1.0 responder on its own listening socket. At most `maxScrapes` scrapes are answered at once, each on a
+/// short-lived thread and within `scrapeDeadline` from its accept to its last byte, so neither many scrapers
+/// nor a slow one can hold threads; a connection beyond the cap is closed at once (a scraper retries at its
+/// next interval).
 final class MetricsServer: Sendable {
     /// Where it listens.
     var endpoint: Endpoint { listener.endpoint }
 
+    /// Scrapes answered at once: Prometheus scrapes one target once per interval, so a few is room to spare.
+    static let maxScrapes = 4
+    /// From accept to the response's last byte. Reading the request and writing the response (tens of KiB,
+    /// which the socket's send buffer takes whole) takes milliseconds on any path a scraper uses.
+    static let scrapeDeadline = Duration.seconds(5)
+
     private let listener: Listener
     private let exporter: MetricsExporter
+    /// Scrapes being answered; guarded by its lock, taken on the accept thread, released by the scrape's thread.
+    private let scrapes = Locked(0)
 
     /// Binds `listen` now, so that a port in use fails before the agent starts.
     init(listen: Endpoint, exporter: MetricsExporter) throws(AgentError) {
@@ -24,11 +35,22 @@ final class MetricsServer: Sendable {
     /// Starts answering scrapes. Returns at once.
     func start(logger: Logger) throws(AgentError) {
         do {
-            try listener.start(logger: logger) { [exporter] client in
+            try listener.start(logger: logger) { [exporter, scrapes] client in
+                let deadline = ContinuousClock.now + Self.scrapeDeadline
+                let admitted = scrapes.withLock { count in
+                    guard count < Self.maxScrapes else { return false }
+                    count += 1
+                    return true
+                }
+                guard admitted else { return client.close() }
                 do {
-                    try startThread(named: "metrics-scrape") { Self.answer(client, exporter: exporter) }
+                    try startThread(named: "metrics-scrape") {
+                        Self.answer(client, exporter: exporter, deadline: deadline)
+                        scrapes.withLock { $0 -= 1 }
+                    }
                 } catch {
-                    client.close()  // the scraper retries at its next interval
+                    scrapes.withLock { $0 -= 1 }
+                    client.close()
                 }
             }
         } catch {
@@ -42,14 +64,16 @@ final class MetricsServer: Sendable {
         listener.stop()
     }
 
-    /// Reads one request (at most 8 KiB, within 5 s) and answers it, then closes the connection.
-    private static func answer(_ client: Socket, exporter: MetricsExporter) {
+    /// Reads one request (at most 8 KiB) and answers it, then closes the connection; gives up at `deadline`,
+    /// however the client trickles its bytes.
+    private static func answer(_ client: Socket, exporter: MetricsExporter, deadline: ContinuousClock.Instant) {
         defer { client.close() }
-        client.setReceiveTimeout(seconds: 5)
-        client.setSendTimeout(seconds: 5)
         var request: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 8192)
         while request.count < buffer.count, !request.containsHeaderEnd {
+            let remaining = deadline - .now
+            guard remaining > .zero else { return }
+            client.setReceiveTimeout(seconds: remaining.inSeconds)
             guard let count = try? buffer.withUnsafeMutableBytes({ try client.receive(into: $0) }), count > 0 else {
                 return
             }
@@ -70,6 +94,9 @@ final class MetricsServer: Sendable {
         let header =
             "HTTP/1.0 \(response.status)\r\nContent-Type: \(response.type)\r\n"
             + "Content-Length: \(response.body.count)\r\nConnection: close\r\n\r\n"
+        let remaining = deadline - .now
+        guard remaining > .zero else { return }
+        client.setSendTimeout(seconds: remaining.inSeconds)
         try? client.sendAll(Array(header.utf8) + response.body)
     }
 }

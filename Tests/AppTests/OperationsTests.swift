@@ -5,7 +5,7 @@ import Testing
 
 @testable import App
 
-@Suite struct OperationsTests {
+@Suite(.serialized) struct OperationsTests {
     @Test func versionNamesTheReleaseTheCommitAndLibsodium() {
         let version = TCPTunnel.configuration.version
         let pattern = #/^tcptunnel \d+\.\d+\.\d+ \(commit ([0-9a-f]{12}|unknown), libsodium \d+\.\d+\.\d+\)$/#
@@ -42,6 +42,78 @@ import Testing
         #expect(try get("GET / HTTP/1.0\r\n\r\n", from: server.endpoint).hasPrefix("HTTP/1.0 404 "))
         #expect(try get("POST /metrics HTTP/1.0\r\n\r\n", from: server.endpoint).hasPrefix("HTTP/1.0 405 "))
         #expect(exporter.summary().contains(#"streams_refused_total{reason="not_allowed"}=1"#))
+    }
+
+    /// The server's 5 s bound covers the whole request: a scraper sending a byte every 0.4 s (each recv well
+    /// within any per-call timeout) is closed when it runs out, not kept for as long as it trickles.
+    @Test func aScraperTricklingItsRequestIsClosedAtTheWholeRequestDeadline() throws {
+        let server = try startedServer()
+        defer { server.stop() }
+        let socket = try Socket.connect(to: try server.endpoint.resolve(), timeout: 2)
+        defer { socket.close() }
+        let started = ContinuousClock.now
+        let trickling = Locked(true)
+        try startThread(named: "trickle") {
+            for byte in Array("GET /metrics HTTP/1.0\r\nX-Padding: ".utf8) + [UInt8](repeating: 65, count: 100) {
+                guard trickling.withLock({ $0 }), (try? socket.sendAll([byte])) != nil else { return }
+                Thread.sleep(forTimeInterval: 0.4)
+            }
+        }
+        defer { trickling.withLock { $0 = false } }
+        socket.setReceiveTimeout(seconds: 10)
+        var byte = [UInt8](repeating: 0, count: 1)
+        let received = try? byte.withUnsafeMutableBytes { try socket.receive(into: $0) }
+        let waited = ContinuousClock.now - started
+        #expect(received == 0 || received == nil, "the trickling scraper got a response")
+        #expect(waited > .seconds(4.5) && waited < .seconds(7), "closed after \(waited)")
+    }
+
+    /// Silent scrapers take at most `maxScrapes` threads; one more is closed at once rather than given a thread,
+    /// and once they go, a scrape is answered again.
+    @Test func scrapesBeyondTheCapAreClosedAtOnceWithoutAThread() throws {
+        let server = try startedServer()
+        defer { server.stop() }
+        let silent = try (0..<MetricsServer.maxScrapes).map { _ in
+            try Socket.connect(to: try server.endpoint.resolve(), timeout: 2)
+        }
+        #expect(eventually { threadCount(named: "metrics-scrape") == MetricsServer.maxScrapes })
+        let extra = try Socket.connect(to: try server.endpoint.resolve(), timeout: 2)
+        defer { extra.close() }
+        extra.setReceiveTimeout(seconds: 3)
+        let started = ContinuousClock.now
+        var byte = [UInt8](repeating: 0, count: 1)
+        let received = try? byte.withUnsafeMutableBytes { try extra.receive(into: $0) }
+        #expect(received == 0, "the scraper beyond the cap was not closed")
+        #expect(ContinuousClock.now - started < .seconds(1))
+        #expect(threadCount(named: "metrics-scrape") <= MetricsServer.maxScrapes)
+        for socket in silent { socket.close() }
+        #expect(eventually { threadCount(named: "metrics-scrape") == 0 })
+        #expect(try get("GET /metrics HTTP/1.0\r\n\r\n", from: server.endpoint).hasPrefix("HTTP/1.0 200 OK"))
+    }
+
+    private func startedServer() throws -> MetricsServer {
+        let server = try MetricsServer(listen: Endpoint(host: "127.0.0.1", port: 0), exporter: MetricsExporter())
+        try server.start(logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+        return server
+    }
+
+    /// This process's threads named `name`.
+    private func threadCount(named name: String) -> Int {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
+        return tasks.filter { task in
+            let comm = try? String(contentsOfFile: "/proc/self/task/\(task)/comm", encoding: .utf8)
+            return comm?.trimmingCharacters(in: .newlines) == name
+        }.count
+    }
+
+    /// Whether `condition` holds within `seconds`.
+    private func eventually(within seconds: Double = 5, _ condition: () -> Bool) -> Bool {
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        while ContinuousClock.now < deadline {
+            if condition() { return true }
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        return condition()
     }
 
     private func get(_ request: String, from endpoint: Endpoint) throws -> String {

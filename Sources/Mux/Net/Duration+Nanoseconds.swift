@@ -6,5 +6,5 @@ extension Duration {
     }
 
     /// This duration in seconds, for calls that take them as a `Double`.
-    var inSeconds: Double { Double(nanoseconds) / 1e9 }
+    package var inSeconds: Double { Double(nanoseconds) / 1e9 }
 }
