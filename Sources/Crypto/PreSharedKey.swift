@@ -19,17 +19,30 @@ public struct PreSharedKey: Sendable {
     /// A short, non-secret identifier of the key, safe to log and compare between machines.
     public let fingerprint: String
 
-    /// Decodes base64 text (surrounding white space ignored). `source` names the text's origin in errors.
+    /// Decodes base64 text (surrounding white space ignored). `source` names the text's origin in errors. The
+    /// text itself, a `String`, cannot be wiped; a key file's bytes never become one (`load(fromFile:)`).
     public init(base64 text: String, source: String) throws(KeyError) {
+        var bytes = Array(text.utf8)
+        defer { wipe(&bytes) }
+        try self.init(base64Bytes: bytes[...], source: source)
+    }
+
+    /// Decodes base64 bytes, ASCII white space around them ignored.
+    private init(base64Bytes bytes: ArraySlice<UInt8>, source: String) throws(KeyError) {
         Sodium.ensureReady()
+        let isSpace = { (byte: UInt8) in byte == 0x20 || (0x09...0x0D).contains(byte) }
+        let start = bytes.firstIndex { !isSpace($0) } ?? bytes.endIndex
+        let end = bytes.lastIndex { !isSpace($0) }.map { $0 + 1 } ?? start
+        let text = bytes[start..<max(start, end)]
         var raw = [UInt8](repeating: 0, count: Self.byteCount + 1)
         defer { wipe(&raw) }
-        let trimmed = text.trimmingWhitespace()
         var decodedCount = 0
-        let status = trimmed.withCString { chars in
-            sodium_base642bin(
-                &raw, raw.count, chars, strlen(chars), nil, &decodedCount, nil,
-                sodium_base64_VARIANT_ORIGINAL)
+        let status = text.withUnsafeBufferPointer { chars in
+            chars.withMemoryRebound(to: CChar.self) { chars in
+                sodium_base642bin(
+                    &raw, raw.count, chars.baseAddress, chars.count, nil, &decodedCount, nil,
+                    sodium_base64_VARIANT_ORIGINAL)
+            }
         }
         guard status == 0, decodedCount == Self.byteCount else { throw .malformed(source: source) }
         do {
@@ -71,10 +84,7 @@ public struct PreSharedKey: Sendable {
             throw .malformed(source: "key file \(path)")
         }
         defer { wipe(&contents) }
-        guard let text = String(validating: contents, as: UTF8.self) else {
-            throw .malformed(source: "key file \(path)")
-        }
-        return try PreSharedKey(base64: text, source: "key file \(path)")
+        return try PreSharedKey(base64Bytes: contents[...], source: "key file \(path)")
     }
 
     /// Returns base64 text of 32 fresh random bytes from libsodium's CSPRNG, ending in a newline.
@@ -93,14 +103,6 @@ public struct PreSharedKey: Sendable {
 }
 
 extension String {
-    fileprivate func trimmingWhitespace() -> String {
-        let isSpace: (Character) -> Bool = { $0.isWhitespace }
-        guard let first = firstIndex(where: { !isSpace($0) }), let last = lastIndex(where: { !isSpace($0) }) else {
-            return ""
-        }
-        return String(self[first...last])
-    }
-
     fileprivate init(format2Hex byte: UInt8) {
         let digits = Array("0123456789abcdef")
         self = String([digits[Int(byte >> 4)], digits[Int(byte & 0xf)]])

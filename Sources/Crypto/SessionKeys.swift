@@ -9,12 +9,24 @@ public struct SessionKeys: Sendable {
     /// key = BLAKE2b-256(key: PSK session subkey, message: label ‖ X25519 shared secret ‖ client hello ‖ server hello).
     /// Binding the transcript means a tampered hello yields different keys on the two sides.
     init(presharedKey: PreSharedKey, sharedSecret: [UInt8], transcript: [UInt8]) throws(CryptoError) {
+        // The hash reads its input in pieces, so the shared secret is never copied into a concatenation (a
+        // temporary that would be freed unwiped); its state, which holds the secret's influence, is wiped.
         func derive(_ label: [UInt8]) throws(CryptoError) -> SecretBytes {
-            var input = label + sharedSecret + transcript
-            defer { wipe(&input) }
-            return try SecretBytes(count: 32) { out in
+            try SecretBytes(count: 32) { out in
                 presharedKey.sessionKey.withBytes { key in
-                    _ = crypto_generichash(out, 32, input, UInt64(input.count), key, 32)
+                    // libsodium's state is 64-byte aligned, which Swift does not import as a type.
+                    let size = crypto_generichash_statebytes()
+                    let memory = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 64)
+                    defer {
+                        sodium_memzero(memory, size)
+                        memory.deallocate()
+                    }
+                    let state = OpaquePointer(memory)
+                    _ = crypto_generichash_init(state, key, 32, 32)
+                    for piece in [label, sharedSecret, transcript] {
+                        _ = crypto_generichash_update(state, piece, UInt64(piece.count))
+                    }
+                    _ = crypto_generichash_final(state, out, 32)
                 }
             }
         }

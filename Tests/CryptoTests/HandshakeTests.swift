@@ -1,3 +1,4 @@
+import CSodium
 import Testing
 
 @testable import Crypto
@@ -57,6 +58,27 @@ import Testing
             try TLSServerHandshake.open(
                 sessionID: sessionID[...], random: random[...], hello: hello, keys: [key], nowMillis: now,
                 notBefore: 0)
+        }
+    }
+
+    /// PROTOCOL.md §3.1's derivation, computed here over the concatenation it names: hashing the pieces one by one
+    /// (so the shared secret is never copied into a temporary) must give the same keys, or agents of this version
+    /// could not talk to the last.
+    @Test func sessionKeysAreBlake2bOfLabelSharedSecretAndTranscriptUnderTheSessionSubkey() throws {
+        let key = try makeKey()
+        let shared = (0..<32).map { UInt8($0 &* 7 &+ 1) }
+        let transcript = (0..<700).map { UInt8(truncatingIfNeeded: $0 &* 13) }
+        let keys = try SessionKeys(presharedKey: key, sharedSecret: shared, transcript: transcript)
+        for (label, derived) in [
+            (HandshakeMessage.sessionLabelClientToServer, keys.clientToServer),
+            (HandshakeMessage.sessionLabelServerToClient, keys.serverToClient),
+        ] {
+            let message = label + shared + transcript
+            var expected = [UInt8](repeating: 0, count: 32)
+            key.sessionKey.withBytes { subkey in
+                _ = crypto_generichash(&expected, 32, message, UInt64(message.count), subkey, 32)
+            }
+            #expect(derived.withBytes { Array(UnsafeBufferPointer(start: $0, count: 32)) } == expected)
         }
     }
 
