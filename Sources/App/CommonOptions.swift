@@ -68,6 +68,13 @@ struct CommonOptions: ParsableArguments {
 
     @Option(
         name: .long,
+        help: ArgumentHelp(
+            "Memory all streams of all links together may hold for slow readers, e.g. 256M (at most 64G).",
+            valueName: "bytes"))
+    var agentBudget: ByteCount = ByteCount(TunnelSettings().agentReceiveBudget)
+
+    @Option(
+        name: .long,
         help: ArgumentHelp("Seconds a peer has to complete the handshake (at most 300).", valueName: "seconds"))
     var handshakeTimeout: Double = TunnelSettings().handshakeTimeout
 
@@ -128,6 +135,7 @@ struct CommonOptions: ParsableArguments {
         settings.streamWindow = streamWindow.bytes
         settings.maxStreamWindow = maxStreamWindow.bytes
         settings.linkReceiveBudget = linkBudget.bytes
+        settings.agentReceiveBudget = agentBudget.bytes
         settings.handshakeTimeout = handshakeTimeout
         settings.connectTimeout = connectTimeout
         settings.keepaliveInterval = keepalive
@@ -169,6 +177,7 @@ struct CommonOptions: ParsableArguments {
             TOMLLine.string("stream-window", streamWindow.defaultValueDescription),
             TOMLLine.string("max-stream-window", maxStreamWindow.defaultValueDescription),
             TOMLLine.string("link-budget", linkBudget.defaultValueDescription),
+            TOMLLine.string("agent-budget", agentBudget.defaultValueDescription),
             TOMLLine.number("handshake-timeout", handshakeTimeout), TOMLLine.number("connect-timeout", connectTimeout),
             TOMLLine.number("keepalive", keepalive), TOMLLine.number("dead-link-timeout", deadLinkTimeout),
             "max-streams = \(maxStreams)", TOMLLine.number("write-timeout", writeTimeout),
@@ -195,7 +204,8 @@ struct CommonOptions: ParsableArguments {
     /// The option behind each `SettingsError` field.
     private static let optionNames = [
         "stream window": "--stream-window", "max stream window": "--max-stream-window",
-        "link receive budget": "--link-budget", "handshake timeout": "--handshake-timeout",
+        "link receive budget": "--link-budget", "agent receive budget": "--agent-budget",
+        "handshake timeout": "--handshake-timeout",
         "connect timeout": "--connect-timeout", "keepalive interval": "--keepalive",
         "link wait timeout": "--link-wait-timeout", "write timeout": "--write-timeout",
         "idle timeout": "--idle-timeout", "drain timeout": "--drain-timeout", "max streams": "--max-streams",

@@ -45,6 +45,7 @@ import Testing
         stream-window = "2M"
         max-stream-window = "32M"
         link-budget = "128M"
+        agent-budget = "512M"
         handshake-timeout = 4
         connect-timeout = 5
         keepalive = 6

@@ -6,7 +6,8 @@ extension Link {
     /// logs and metrics call link `number`. Blocks for at most the connect timeout plus the handshake timeout.
     static func connect(
         to remote: Endpoint, number: Int, key: PreSharedKey, transport: LinkTransport, settings: TunnelSettings,
-        limiter: StreamLimiter, metrics: AgentMetrics, logger: Logger, delegate: any LinkDelegate
+        limiter: StreamLimiter, agentBudget: ReceiveBudget, metrics: AgentMetrics, logger: Logger,
+        delegate: any LinkDelegate
     ) throws(LinkError) -> Link {
         let addresses: [ResolvedAddress]
         do {
@@ -36,7 +37,7 @@ extension Link {
             let peer = socket.peerEndpoint
             let link = Link(
                 channel: channel, peer: peer, keys: keys.clientSide(), role: .local, settings: settings.link,
-                slots: limiter, metrics: metrics.linkMetrics(number: number, remote: remote),
+                slots: limiter, agentBudget: agentBudget, metrics: metrics.linkMetrics(number: number, remote: remote),
                 logger: logger.withMetadata("link", "\(number)"), delegate: delegate,
                 name: "link \(number) to \(remote)")
             try link.start()

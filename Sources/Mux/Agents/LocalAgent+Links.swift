@@ -17,7 +17,7 @@ extension LocalAgent {
             do throws(LinkError) {
                 let link = try Link.connect(
                     to: slot.remote, number: slot.number, key: key, transport: transport, settings: settings,
-                    limiter: limiter, metrics: metrics, logger: logger, delegate: self)
+                    limiter: limiter, agentBudget: receiveBudget, metrics: metrics, logger: logger, delegate: self)
                 guard link.identified.wait(seconds: settings.handshakeTimeout), let agentID = link.peerAgentID else {
                     link.close(.protocolViolation("the remote agent did not name itself (AGENT_ID)"))
                     throw LinkError.protocolViolation("no AGENT_ID within \(Int(settings.handshakeTimeout)) s")

@@ -38,6 +38,8 @@ public final class LocalAgent: LinkDelegate, Sendable {
     let settings: TunnelSettings
     let logger: Logger
     let limiter: StreamLimiter
+    /// Received data all links' streams may hold at once (`--agent-budget`).
+    let receiveBudget: ReceiveBudget
     /// What this agent counts; see `AgentMetrics`.
     public let metrics: AgentMetrics
     /// Links established so far, for the reconnect counter.
@@ -92,6 +94,7 @@ public final class LocalAgent: LinkDelegate, Sendable {
         self.metrics = metrics
         let limiter = StreamLimiter(limit: settings.maxStreams, metrics: metrics)
         self.limiter = limiter
+        receiveBudget = ReceiveBudget(bytes: settings.agentReceiveBudget)
         clients = LocalClients(
             links: links, limiter: limiter, settings: settings, metrics: metrics, logger: logger
         ) { forwards.withLock { $0.socksCredentials } }

@@ -28,6 +28,9 @@ public final class RemoteAgent: LinkDelegate, @unchecked Sendable {
     private let logger: Logger
     private let links = Locked<[ObjectIdentifier: Link]>([:])
     private let limiter: StreamLimiter
+    /// Received data all links' streams may hold at once (`--agent-budget`), so that key holders opening many
+    /// links cannot multiply the link budget.
+    private let receiveBudget: ReceiveBudget
     private let failures = LogThrottle()
     /// What this agent counts; see `AgentMetrics`.
     public let metrics: AgentMetrics
@@ -70,6 +73,7 @@ public final class RemoteAgent: LinkDelegate, @unchecked Sendable {
         self.logger = logger
         self.metrics = metrics
         limiter = StreamLimiter(limit: settings.maxStreams, metrics: metrics)
+        receiveBudget = ReceiveBudget(bytes: settings.agentReceiveBudget)
         coverShapes = cover.map { CoverShapes(cover: $0, connectTimeout: settings.connectTimeout, logger: logger) }
         let configuration = HandshakeGate.Configuration(
             keys: keys, handshakeTimeout: settings.handshakeTimeout, maxPending: settings.maxPending,
@@ -203,8 +207,8 @@ public final class RemoteAgent: LinkDelegate, @unchecked Sendable {
         socket.prepareForLink()
         let link = Link(
             channel: channel, peer: peer, keys: keys.serverSide(), role: .remote, settings: settings.link,
-            slots: limiter, metrics: metrics.linkMetrics(peer: peer), logger: logger.withMetadata("link", "\(peer)"),
-            delegate: self)
+            slots: limiter, agentBudget: receiveBudget, metrics: metrics.linkMetrics(peer: peer),
+            logger: logger.withMetadata("link", "\(peer)"), delegate: self)
         link.send(.agentID(instanceID))  // queued first: the local agent waits for it before using the link
         do {
             try link.start()

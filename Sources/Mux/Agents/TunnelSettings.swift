@@ -9,6 +9,10 @@ public struct TunnelSettings: Sendable, Equatable {
     /// All streams of one link together never hold more than this much unconsumed received data
     /// (beyond `Limits.minimumStreamWindow` per stream once it is spent).
     public var linkReceiveBudget: Int = 64 * 1024 * 1024
+    /// All streams of all this agent's links together never hold more than this much unconsumed received data
+    /// (beyond `Limits.minimumStreamWindow` per stream once it is spent): however many links key holders open,
+    /// the agent's memory for slow readers stays bounded.
+    public var agentReceiveBudget: Int = 256 * 1024 * 1024
     /// Bytes of DATA frames the writer queue holds before stream threads wait for it.
     public var outboundQueueBytes: Int = 4 * 1024 * 1024
     /// Seconds a peer has to complete the handshake.
@@ -71,7 +75,7 @@ public struct TunnelSettings: Sendable, Equatable {
         /// A stream's window, and its largest: windows travel in 32-bit fields, and half of that keeps the sum of
         /// a window and its credit in range.
         public static let windowBytes = Int(UInt32.max / 2)
-        /// One link's receive budget: 64 GiB.
+        /// One link's receive budget, and the agent's: 64 GiB.
         public static let linkBudgetBytes = 64 << 30
         /// Streams at once, and connections pending their hello at once: a million.
         public static let count = 1_000_000
@@ -88,6 +92,9 @@ public struct TunnelSettings: Sendable, Equatable {
         }
         guard linkReceiveBudget >= streamWindow, linkReceiveBudget <= Bounds.linkBudgetBytes else {
             throw SettingsError(field: "link receive budget", reason: "must be from the stream window to 64 GiB")
+        }
+        guard agentReceiveBudget >= streamWindow, agentReceiveBudget <= Bounds.linkBudgetBytes else {
+            throw SettingsError(field: "agent receive budget", reason: "must be from the stream window to 64 GiB")
         }
         guard outboundQueueBytes >= Limits.maxSealedFrame else {
             throw SettingsError(field: "outbound queue", reason: "must hold at least one frame")

@@ -81,11 +81,12 @@ final class Link: @unchecked Sendable {
     private let measuredRoundTrip = Locked<Duration?>(nil)
 
     /// A link over `channel`, already authenticated with the peer at `peer`, which it now owns; `start()` runs it
-    /// and reports to `delegate` from then on.
+    /// and reports to `delegate` from then on. Its streams' windows come out of its own receive budget and, when
+    /// given, out of `agentBudget`, which all the agent's links share.
     init(
         channel: any LinkChannel, peer: Endpoint, keys: (sealer: FrameSealer, opener: FrameOpener), role: Role,
-        settings: LinkSettings, slots: any SlotPool, metrics: LinkMetrics, logger: Logger, delegate: any LinkDelegate,
-        name: String? = nil
+        settings: LinkSettings, slots: any SlotPool, agentBudget: ReceiveBudget? = nil, metrics: LinkMetrics,
+        logger: Logger, delegate: any LinkDelegate, name: String? = nil
     ) {
         self.channel = channel
         self.peer = peer
@@ -101,7 +102,7 @@ final class Link: @unchecked Sendable {
         queue = OutboundQueue(dataLimit: settings.outboundQueueBytes)
         // As many free blocks as a full queue holds, so that bulk streams keeping it full allocate none.
         blocks = DataBlockPool(limit: settings.outboundQueueBytes / Limits.maxDataPayload)
-        budget = ReceiveBudget(bytes: settings.linkReceiveBudget)
+        budget = ReceiveBudget(bytes: settings.linkReceiveBudget, within: agentBudget)
     }
 
     /// Starts the reader and writer threads. On failure the link ends: its channel is closed, at once or when
