@@ -49,6 +49,10 @@ package enum Limits {
     static let descriptorHeadroom: UInt64 = 1024
     /// Connections the handshake thread accepts per wake before it serves the pending ones again.
     static let acceptsPerWake = 64
+    /// Seconds an opener waits for the answer to its OPEN before it resets the stream: the longest a remote agent
+    /// may take to connect a target (its `--connect-timeout` is at most `TunnelSettings.Bounds.handshakeSeconds`)
+    /// and a margin for the round trip.
+    static let openAnswerTimeout = TunnelSettings.Bounds.handshakeSeconds + 10
     /// Seconds a stopping agent waits, for all its links at once, for each peer to close its side after the
     /// GOAWAY and end of stream, before closing them itself: a peer that is alive answers within a round trip.
     static let linkCloseWait = 2.0

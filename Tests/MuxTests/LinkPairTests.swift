@@ -67,7 +67,7 @@ final class LinkPairTests {
         let stream = try #require(local.openStream(to: .defaultTarget))
         let (client, streamEnd) = try connectedPair()
         try startThread(named: "test-client") {
-            if stream.awaitEstablished() == .established, stream.attach(streamEnd) {
+            if stream.awaitEstablished(within: 10) == .established, stream.attach(streamEnd) {
                 stream.run()
             } else {
                 stream.abandon()
@@ -142,7 +142,7 @@ final class LinkPairTests {
         acceptor.refusesNext.withLock { $0 = .notAllowed }
         #expect(localSlots.tryAcquire())
         let refused = try #require(local.openStream(to: .defaultTarget))
-        #expect(refused.awaitEstablished() == .refused(.notAllowed))
+        #expect(refused.awaitEstablished(within: 10) == .refused(.notAllowed))
         refused.abandon()
         #expect(eventually { local.streamCount == 0 })
 
@@ -161,7 +161,7 @@ final class LinkPairTests {
         let outcome = Locked<Mux.Stream.OpenOutcome?>(nil)
         try startThread(named: "test-client") {
             stream.run()
-            outcome.withLock { $0 = stream.awaitEstablished() }
+            outcome.withLock { $0 = stream.awaitEstablished(within: 10) }
             ended.complete()
         }
         client.setReceiveTimeout(seconds: 5)

@@ -35,7 +35,7 @@ struct LinkRuleTests {
         let stream = try #require(harness.link.openStream(to: .defaultTarget))
         #expect(harness.receive { if case .open(1, _, _, _) = $0 { true } else { false } } != nil)
         try harness.send([.openOK(1, window: window)])
-        #expect(stream.awaitEstablished() == .established)
+        #expect(stream.awaitEstablished(within: 10) == .established)
         return stream
     }
 
@@ -49,6 +49,20 @@ struct LinkRuleTests {
     }
 
     // MARK: Stream ids (§6)
+
+    /// A live peer that never answers an OPEN: the opener gives up at its deadline and resets the stream, rather
+    /// than hold its thread, descriptor and slot for as long as the link lives.
+    @Test func anOpenThePeerNeverAnswersIsResetAtTheDeadline() throws {
+        let harness = try LinkHarness(role: .local)
+        #expect(harness.slots.tryAcquire())
+        let stream = try #require(harness.link.openStream(to: .defaultTarget))
+        #expect(harness.receive { if case .open(1, _, _, _) = $0 { true } else { false } } != nil)
+        let started = ContinuousClock.now
+        #expect(stream.awaitEstablished(within: 0.3) == .unanswered)
+        #expect(ContinuousClock.now - started < .seconds(2))
+        #expect(harness.receive { $0 == .reset(1, .aborted) } != nil)
+        #expect(try answersPing(harness), "the link goes on")
+    }
 
     @Test func openWithAnIdOfTheReceiversParityEndsTheLink() throws {
         let harness = try LinkHarness(role: .remote)

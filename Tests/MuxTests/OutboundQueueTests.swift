@@ -131,6 +131,29 @@ import Testing
         #expect(result.withLock { $0 } == false)
     }
 
+    /// A stream reset while its uplink waits for room: the uplink leaves at once, queueing nothing (it waited until
+    /// the writer freed room or the link died), the stream's queued data goes, and only its RESET is sent.
+    @Test func resettingAStreamWakesItsWaitingPusherAndDropsItsData() throws {
+        let queue = OutboundQueue(dataLimit: 10)
+        _ = queue.pushData(.data(1, [UInt8](repeating: 0, count: 10)))
+        _ = queue.pushData(.data(3, [3]))
+        let result = Locked<Bool?>(nil)
+        let started = Completion()
+        let done = Completion()
+        try startThread(named: "pusher") {
+            started.complete()
+            let accepted = queue.pushData(.data(1, [1]))
+            result.withLock { $0 = accepted }
+            done.complete()
+        }
+        #expect(started.wait(seconds: 5))
+        #expect(!done.wait(seconds: 0.2), "the pusher waits for room")
+        queue.resetStream(1, sending: .reset(1, .aborted))
+        #expect(done.wait(seconds: 5))
+        #expect(result.withLock { $0 } == false)
+        #expect(batch(queue, maxBytes: 1 << 20) == [.reset(1, .aborted), .data(3, [3])])
+    }
+
     @Test func finishedQueueDrainsThenCloses() {
         let queue = OutboundQueue(dataLimit: 1024)
         queue.pushControl(.goAway(.shutdown))

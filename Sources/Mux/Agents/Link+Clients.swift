@@ -29,9 +29,9 @@ extension Link {
         }
         if carriesAtOnce {
             stream.run()
-            return stream.awaitEstablished()
+            return stream.awaitEstablished(within: Limits.openAnswerTimeout)
         }
-        let outcome = stream.awaitEstablished()
+        let outcome = stream.awaitEstablished(within: Limits.openAnswerTimeout)
         if outcome == .established, answer.tell(.established), stream.attach(client) {
             stream.run()
             return outcome

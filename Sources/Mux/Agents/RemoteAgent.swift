@@ -301,6 +301,10 @@ public final class RemoteAgent: LinkDelegate, @unchecked Sendable {
                     "client \(origin.clientText) of reverse forward \(forward) refused by the local agent: \(reason)")
             case nil, .linkClosed:
                 link.logger.info("client \(origin.clientText) of reverse forward \(forward) closed: the link is down")
+            case .unanswered:
+                link.logger.warning(
+                    "client \(origin.clientText) of reverse forward \(forward) reset: the local agent did not answer its OPEN within \(Int(Limits.openAnswerTimeout)) s"
+                )
             case .established: break
             }
         }

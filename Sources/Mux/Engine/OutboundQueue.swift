@@ -23,8 +23,8 @@ import Glibc
 /// most `answerLimit` wait at once, so that a peer that sends PINGs or OPENs and never reads cannot make the
 /// queue grow without end.
 ///
-/// `@unchecked Sendable`: `control`, `queuedAnswers`, `streams`, `newcomers`, `backlogged`, `dataBytes` and
-/// `phase` are guarded by `mutex`.
+/// `@unchecked Sendable`: `control`, `queuedAnswers`, `streams`, `newcomers`, `backlogged`, `dataBytes`,
+/// `waitingPushers`, `resetWhileWaiting` and `phase` are guarded by `mutex`.
 final class OutboundQueue: @unchecked Sendable {
     /// What the writer should do next.
     enum Next {
@@ -58,6 +58,10 @@ final class OutboundQueue: @unchecked Sendable {
     private var backlogged = Deque<StreamID>()
     /// Payload bytes queued over all streams.
     private var dataBytes = 0
+    /// Streams whose pusher waits for room, and those of them reset meanwhile: each of the latter leaves its wait
+    /// with `false`. Entries live only while their pusher waits.
+    private var waitingPushers: Set<StreamID> = []
+    private var resetWhileWaiting: Set<StreamID> = []
     private var phase = Phase.open
     private let dataLimit: Int
 
@@ -115,7 +119,10 @@ final class OutboundQueue: @unchecked Sendable {
         lock()
         defer { unlock() }
         while phase == .open && streams[id] != nil && dataBytes + size > dataLimit {
+            waitingPushers.insert(id)
             pthread_cond_wait(spaceFreed, mutex)
+            waitingPushers.remove(id)
+            if resetWhileWaiting.remove(id) != nil { return false }
         }
         guard phase == .open else { return false }
         if streams[id] == nil {
@@ -127,6 +134,29 @@ final class OutboundQueue: @unchecked Sendable {
         pthread_cond_signal(framesQueued)
         if dataBytes < dataLimit { pthread_cond_signal(spaceFreed) }  // room for the next waiter too
         return true
+    }
+
+    /// Stream `id` was reset: drops its queued DATA and FIN, queues `reset` (its RESET, when one is to be sent)
+    /// as a control frame, and wakes its pusher if it waits for room, which then queues nothing and gets
+    /// `false`. Never waits.
+    func resetStream(_ id: StreamID, sending reset: Frame?) {
+        lock()
+        defer { unlock() }
+        var wakesPushers = false
+        if let backlog = streams.removeValue(forKey: id) {
+            dataBytes -= backlog.outputs.reduce(0) { $0 + $1.dataSize }
+            newcomers.removeAll { $0 == id }
+            backlogged.removeAll { $0 == id }
+            wakesPushers = true  // the room it took is free
+        }
+        if waitingPushers.contains(id) {
+            resetWhileWaiting.insert(id)
+            wakesPushers = true
+        }
+        if wakesPushers { pthread_cond_broadcast(spaceFreed) }
+        guard phase == .open, let reset else { return }
+        control.append((reset, false))
+        pthread_cond_signal(framesQueued)
     }
 
     /// Accepts no more frames; the writer still gets what is queued, then `.closed`.

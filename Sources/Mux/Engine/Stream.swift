@@ -51,14 +51,21 @@ final class Stream: @unchecked Sendable {
 
     // MARK: Called by the uplink thread
 
-    /// Opener: waits until the peer answered OPEN, or the stream ended without an answer.
-    func awaitEstablished() -> OpenOutcome {
+    /// Opener: waits until the peer answered OPEN or the stream ended without an answer, for at most `seconds`;
+    /// then the stream is reset and the outcome is `.unanswered`. (A dead peer ends the link sooner, by the
+    /// dead-link timeout; this bounds a live one that never answers.)
+    func awaitEstablished(within seconds: Double) -> OpenOutcome {
+        let deadline = ContinuousClock.now + .seconds(seconds)
         condition.lock()
-        defer { condition.unlock() }
-        while true {
-            if let outcome = guarded.openOutcome { return outcome }
-            condition.wait()
+        while guarded.openOutcome == nil && condition.wait(until: deadline) {}
+        if let outcome = guarded.openOutcome {
+            condition.unlock()
+            return outcome
         }
+        guarded.openOutcome = .unanswered
+        condition.unlock()
+        abort(sending: .aborted)
+        return .unanswered
     }
 
     /// Opener, once established: hands the client's connection to the stream, which owns it from then on. Bytes
@@ -152,7 +159,9 @@ final class Stream: @unchecked Sendable {
         let retirement = endsDownlink ? takeRetirement() : nil
         condition.broadcast()
         condition.unlock()
-        if let reason { link.queue.pushControl(.reset(id, reason)) }
+        // Its queued DATA and FIN go, and its uplink stops waiting for room in the queue: nothing of the stream
+        // may follow its RESET, and its thread, descriptor and slot are free at once.
+        link.queue.resetStream(id, sending: reason.map { .reset(id, $0) })
         retire(retirement)
     }
 

@@ -7,5 +7,7 @@ extension Stream {
         case refused(ResetReason)
         /// The link ended first (or this side aborted the stream).
         case linkClosed
+        /// The peer did not answer within `Limits.openAnswerTimeout`; the stream was reset.
+        case unanswered
     }
 }

@@ -23,7 +23,7 @@ package struct SocksServer {
             case .refused(.targetUnreachable), .refused(.nameNotResolved): self = .hostUnreachable
             case .refused(.targetRefused): self = .connectionRefused
             case .refused(.timedOut): self = .ttlExpired
-            case .refused, .linkClosed: self = .generalFailure
+            case .refused, .linkClosed, .unanswered: self = .generalFailure
             }
         }
     }
