@@ -104,8 +104,11 @@ struct EmulatedPathTests {
                 return started.duration(to: .now).seconds
             }
         }
-        let median = times.sorted()[times.count / 2]
-        #expect(abs(median - 0.04) < 0.004, "round trips \(times)")
+        // No echo may come back early; the fastest shows what the emulator adds itself, while the others may also
+        // wait for a busy core (the suite must pass with both cores busy).
+        let sorted = times.sorted()
+        #expect(sorted[0] >= 0.0395 && sorted[0] < 0.044, "round trips \(times)")
+        #expect(sorted[times.count / 2] < 0.06, "round trips \(times)")
     }
 
     @Test func bulkTransferRunsAtTheRate() throws {

@@ -209,7 +209,7 @@ struct AgentProcessTests {
         #expect(first.waitForLog("link up"))
         let held = try connect(to: client)  // a stream left open when the agent dies
         defer { held.close() }
-        expectIdentical(try exchange(pattern(count: 50_000, seed: 1), through: client), pattern(count: 50_000, seed: 1))
+        expectEchoed(try exchange(pattern(count: 50_000, seed: 1), through: client), pattern(count: 50_000, seed: 1))
         first.send(SIGKILL)
         #expect(first.waitForExit() == SIGKILL)
         // FIN, or RST when the killed agent left bytes unread (a PING, a WINDOW): either way the link is down.
@@ -219,6 +219,6 @@ struct AgentProcessTests {
         defer { second.send(SIGTERM) }
         #expect(second.waitForLog("link up"))
         let data = pattern(count: 500_000, seed: 2)
-        expectIdentical(try exchange(data, through: client), data)
+        expectEchoed(try exchange(data, through: client), data)
     }
 }

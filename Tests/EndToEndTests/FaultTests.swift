@@ -38,8 +38,10 @@ struct FaultTests {
         // While the remote agent is down, a new client waits for the link-wait timeout and is then closed.
         let early = try connect(to: client)
         defer { early.close() }
-        let waitedForLink = waitForClose(early)
-        #expect(waitedForLink.bytes == 0 && waitedForLink.seconds < 4)
+        let waitedForLink = receive(early, within: 10)
+        #expect(
+            waitedForLink.bytes.isEmpty && waitedForLink.ending == .reset && waitedForLink.seconds < 4,
+            "\(waitedForLink)")
 
         try tunnel.restartRemote()
         #expect(tunnel.local.waitForLog("link up", times: 2, seconds: 15))
@@ -57,8 +59,8 @@ struct FaultTests {
         #expect(try echoesExactly(pattern(count: 1000, seed: 3), through: tunnel.client))
 
         tunnel.remote.send(SIGSTOP)  // the TCP connection stays up; nothing answers
-        let afterStop = waitForClose(held)
-        #expect(afterStop.bytes == 0 && afterStop.seconds < 3)
+        let afterStop = receive(held, within: 10)
+        #expect(afterStop.bytes.isEmpty && afterStop.ending == .reset && afterStop.seconds < 3, "\(afterStop)")
         #expect(tunnel.local.waitForLog("down: peer silent for 1 s"))
 
         tunnel.remote.send(SIGCONT)
@@ -123,7 +125,7 @@ struct FaultTests {
         var answered = 0
         for socket in clients {
             try socket.sendAll([7])
-            if readToEnd(socket, limit: 1) == [7] { answered += 1 }
+            if receive(socket, limit: 1, within: 10).bytes == [7] { answered += 1 }
         }
         #expect(answered == 2000)
         let busyThreads = agents.map { $0.status("Threads") ?? -1 }
@@ -152,7 +154,7 @@ struct FaultTests {
         defer { for socket in held { socket.close() } }
         for socket in held {
             try socket.sendAll([1])
-            #expect(readToEnd(socket, limit: 1) == [1])
+            #expect(read(socket, exactly: 1) == [1])
         }
 
         let refusedAt = Date()
@@ -176,7 +178,7 @@ struct FaultTests {
         defer { for socket in held { socket.close() } }
         for socket in held {
             try socket.sendAll([1])
-            #expect(readToEnd(socket, limit: 1) == [1])
+            #expect(read(socket, exactly: 1) == [1])
         }
         #expect(isReset(at: tunnel.client))
         #expect(tunnel.local.waitForLog("refused client"))
@@ -191,8 +193,10 @@ struct FaultTests {
         let client = try connect(to: tunnel.client)
         defer { client.close() }
         try client.sendAll(Array("GET / HTTP/1.0\r\n\r\n".utf8))
-        let waited = waitForClose(client)
-        #expect(waited.bytes == 0 && waited.seconds >= 0.9 && waited.seconds < 3, "the idle timeout is 1 s: \(waited)")
+        let waited = receive(client, within: 10)
+        #expect(
+            waited.bytes.isEmpty && waited.ending == .reset && waited.seconds >= 0.9 && waited.seconds < 3,
+            "the idle timeout is 1 s: \(waited)")
         #expect(tunnel.remote.waitForLog("idle for 1 s"))
     }
 
@@ -204,8 +208,10 @@ struct FaultTests {
         defer { client.close() }
         try client.sendAll(Array("QUIT\r\n".utf8))
         client.shutdown(.write)
-        let waited = waitForClose(client)
-        #expect(waited.bytes == 0 && waited.seconds >= 0.9 && waited.seconds < 3, "the idle timeout is 1 s: \(waited)")
+        let waited = receive(client, within: 10)
+        #expect(
+            waited.bytes.isEmpty && waited.ending == .reset && waited.seconds >= 0.9 && waited.seconds < 3,
+            "the idle timeout is 1 s: \(waited)")
         #expect(tunnel.local.waitForLog("idle for 1 s"))
     }
 
@@ -234,16 +240,17 @@ struct FaultTests {
         let tunnel = try ProcessTunnel(target: full.endpoint, remoteArguments: ["--connect-timeout", "1"])
         let client = try connect(to: tunnel.client)
         defer { client.close() }
-        let waited = waitForClose(client)
+        let waited = receive(client, within: 10)
         #expect(
-            waited.bytes == 0 && waited.seconds >= 0.9 && waited.seconds < 3, "the connect timeout is 1 s: \(waited)")
+            waited.bytes.isEmpty && waited.ending == .reset && waited.seconds >= 0.9 && waited.seconds < 3,
+            "the connect timeout is 1 s: \(waited)")
         #expect(tunnel.remote.waitForLog("Connection timed out"))
     }
 
     @Test func targetResetMidStreamResetsOnlyItsClient() throws {
         // Sends 100 kB and then resets a client whose first byte is "R"; echoes everyone else.
         let target = try TestTarget { socket in
-            let first = readToEnd(socket, limit: 1)
+            let first = receive(socket, limit: 1, within: 10).bytes
             if first == Array("R".utf8) {
                 try? socket.sendAll(pattern(count: 100_000, seed: 7))
                 socket.setAbortOnClose()  // the close after this returns sends RST
@@ -264,15 +271,13 @@ struct FaultTests {
         let bystander = try connect(to: tunnel.client)
         defer { bystander.close() }
         try bystander.sendAll([0])
-        #expect(readToEnd(bystander, limit: 1) == [0])
+        #expect(read(bystander, exactly: 1) == [0])
 
         let victim = try connect(to: tunnel.client)
         defer { victim.close() }
         try victim.sendAll(Array("R".utf8))
-        victim.setReceiveTimeout(seconds: 5)
-        let started = Date()
-        #expect(readToEnd(victim).count <= 100_000)
-        #expect(Date().timeIntervalSince(started) < 3)
+        let reset = receive(victim, within: 5)
+        #expect(reset.bytes.count <= 100_000 && reset.ending == .reset && reset.seconds < 3, "\(reset)")
 
         let data = pattern(count: 1 << 20, seed: 8)
         try bystander.sendAll(data)
@@ -315,8 +320,7 @@ struct FaultTests {
         let tunnel = try ProcessTunnel(target: closing.endpoint)
         let client = try connect(to: tunnel.client)
         defer { client.close() }
-        client.setReceiveTimeout(seconds: 10)
-        expectIdentical(readToEnd(client), reply)
+        expectIdentical(readToEnd(client, within: 10), reply)
     }
 
     @Test func lowDescriptorLimitMakesAcceptFailLoudlyAndTheAgentRecovers() throws {
@@ -362,10 +366,10 @@ struct FaultTests {
         let socket = try connect(to: tunnel.client)
         defer { socket.close() }
         let data = pattern(count: 2 << 20, seed: 11)
-        let received = Locked<[UInt8]>([])
+        let received = Locked<Received?>(nil)
         let done = Completion()
         try startThread(named: "reader") {
-            received.withLock { $0 = readToEnd(socket) }
+            received.withLock { $0 = receive(socket) }
             done.complete()
         }
         try socket.sendAll(Array(data[..<(1 << 20)]))
@@ -375,7 +379,8 @@ struct FaultTests {
         try socket.sendAll(Array(data[(1 << 20)...]))
         socket.shutdown(.write)
         #expect(done.wait(seconds: 10))
-        expectIdentical(received.withLock { $0 }, data)
+        let reply = try #require(received.withLock { $0 })
+        expectEchoed(reply, data)
         #expect(tunnel.remote.waitForExit(seconds: 5) == 0)
     }
 }

@@ -176,6 +176,6 @@ struct SocksClient {
 
     /// Whether the server closed the connection (end of stream or reset) within `seconds`.
     func isClosed(within seconds: Double = 5) -> Bool {
-        waitForClose(socket, limit: seconds).seconds < seconds
+        [.endOfStream, .reset].contains(receive(socket, within: seconds).ending)
     }
 }

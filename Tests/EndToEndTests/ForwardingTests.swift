@@ -64,8 +64,7 @@ import Testing
         for entry in [tunnel.endpoints[0], reverseEntry] {
             let socket = try connect(to: entry)
             defer { socket.close() }
-            socket.setReceiveTimeout(seconds: 5)
-            #expect(readToEnd(socket, limit: banner.count) == banner, "through \(entry)")
+            #expect(read(socket, exactly: banner.count, within: 5) == banner, "through \(entry)")
         }
         let (client, accepted, _) = try SocksClient.connect(to: tunnel.endpoints[1])
         defer { client.socket.close() }

@@ -27,8 +27,7 @@ final class ScrapedMetrics: Sendable {
     @Test func countersHoldExactlyTheStreamsAndPayloadBytesCarriedAndTheRefusals() throws {
         let (up, down) = (300_001, 1_000_003)
         let target = try TestTarget { socket in
-            socket.setReceiveTimeout(seconds: 10)
-            guard readToEnd(socket).count == up else { return }
+            guard receive(socket, within: 10).bytes.count == up else { return }
             try? socket.sendAll(pattern(count: down, seed: 1))
             socket.shutdown(.write)
         }
@@ -43,7 +42,8 @@ final class ScrapedMetrics: Sendable {
         defer { tunnel.stop() }
 
         for stream in 0..<3 {
-            #expect(try exchange(pattern(count: up, seed: UInt64(stream)), through: tunnel.endpoints[0]).count == down)
+            let reply = try exchange(pattern(count: up, seed: UInt64(stream)), through: tunnel.endpoints[0])
+            #expect(reply.bytes.count == down && reply.ending == .endOfStream, "\(reply)")
         }
         #expect(isReset(at: tunnel.endpoints[1]))
         // The local agent counts the refusal just after it closes the client, so wait for it as for the slots.

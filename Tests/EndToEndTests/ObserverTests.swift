@@ -144,8 +144,8 @@ struct ObserverTests {
         guard let socket = try? connect(to: endpoint) else { return false }
         defer { socket.close() }
         guard (try? socket.sendAll(hello)) != nil else { return false }
-        let (bytes, seconds) = waitForClose(socket, limit: 5)
-        return bytes == 0 && seconds < 5
+        let answer = receive(socket, within: 5)
+        return answer.bytes.isEmpty && [.endOfStream, .reset].contains(answer.ending)
     }
 }
 

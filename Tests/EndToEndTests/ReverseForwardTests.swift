@@ -112,10 +112,9 @@ import Testing
     private func banner(at entry: Endpoint) -> String? {
         guard let socket = try? connect(to: entry) else { return nil }
         defer { socket.close() }
-        socket.setReceiveTimeout(seconds: 5)
         var line: [UInt8] = []
         while !line.contains(UInt8(ascii: "\n")) {
-            let chunk = readToEnd(socket, limit: 1)
+            let chunk = receive(socket, limit: 1, within: 5).bytes
             if chunk.isEmpty { break }
             line += chunk
         }

@@ -45,7 +45,10 @@ import Testing
         // Each link carried two of the four clients, in turn: 0 and 2 on one, 1 and 3 on the other.
         let onDoomed = clients.enumerated().filter { $0.offset % 2 == 0 }.map(\.element)
         let onSurvivor = clients.enumerated().filter { $0.offset % 2 == 1 }.map(\.element)
-        for client in onDoomed { #expect(waitForClose(client).bytes == 0) }
+        for client in onDoomed {
+            let ended = receive(client, within: 10)
+            #expect(ended.bytes.isEmpty && ended.ending == .reset, "a stream of the closed link: \(ended)")
+        }
         for client in onSurvivor { #expect(try roundTrip(pattern(count: 100_000, seed: 1), over: client)) }
         #expect(try echoesExactly(Array("new".utf8), through: tunnel.endpoints[0]))
         #expect(eventually(within: 10) { tunnel.local.openLinkCount == 2 }, "the dead link reconnects")

@@ -63,8 +63,7 @@ final class TestTarget: Sendable {
     /// a target that accepted but never answers.
     static func silent() throws -> TestTarget {
         try TestTarget { socket in
-            socket.setReceiveTimeout(seconds: 10)
-            _ = readToEnd(socket)
+            _ = receive(socket, within: 10)
             Thread.sleep(forTimeInterval: 5)
         }
     }
@@ -89,7 +88,8 @@ final class TestTarget: Sendable {
     }
 }
 
-/// A remote agent in front of a target, and a local agent linked to it, all on 127.0.0.1.
+/// A remote agent in front of a target, and a local agent linked to it (the link is up when `init` returns),
+/// all on 127.0.0.1.
 final class Tunnel {
     let remote: RemoteAgent
     let local: LocalAgent
@@ -101,6 +101,8 @@ final class Tunnel {
         local = try LocalAgent(
             listen: loopback, remote: remote.listeningEndpoint, key: key, settings: settings, logger: quietLogger)
         try local.start()
+        // Clients are carried only once the link is up: a late link must fail here, not pass for lost data.
+        #expect(eventually(within: 10) { local.isLinkUp }, "the local agent did not link within 10 s")
     }
 
     var clientEndpoint: Endpoint { local.listeningEndpoints[0] }
@@ -145,29 +147,96 @@ func isReset(at endpoint: Endpoint, within seconds: Double = 5) -> Bool {
     return false
 }
 
-/// Reads `socket` until the other side ends it (or `limit` seconds pass) and returns how many bytes arrived and
-/// after how long: what a client that is about to be closed observes.
-func waitForClose(_ socket: Socket, limit: Double = 10) -> (bytes: Int, seconds: Double) {
-    socket.setReceiveTimeout(seconds: limit)
-    let started = Date()
-    let received = readToEnd(socket)
-    return (received.count, Date().timeIntervalSince(started))
-}
+/// How the incoming side of a connection ended, as a client sees it.
+enum Ending: Hashable, CustomStringConvertible {
+    /// The peer closed its side (FIN).
+    case endOfStream
+    /// The peer reset the connection (RST).
+    case reset
+    /// The time allowed passed with the connection still open: the peer neither closed nor sent enough.
+    case timedOut
+    /// As many bytes as were asked for arrived; the connection may go on.
+    case limitReached
+    /// recv(2) failed with this errno.
+    case failed(Int32)
 
-/// Reads until end of stream (or `limit` bytes). A reset connection ends the read like end of stream.
-func readToEnd(_ socket: Socket, limit: Int = .max) -> [UInt8] {
-    var received: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 64 * 1024)
-    while received.count < limit {
-        guard let count = try? buffer.withUnsafeMutableBytes({ try socket.receive(into: $0) }), count > 0 else { break }
-        received.append(contentsOf: buffer[..<count])
+    var description: String {
+        switch self {
+        case .endOfStream: "end of stream"
+        case .reset: "reset"
+        case .timedOut: "still open at the deadline"
+        case .limitReached: "limit reached"
+        case .failed(let code): "recv failed (errno \(code))"
+        }
     }
-    return received
 }
 
-/// Sends `data` and half-closes on a helper thread while this thread reads the reply to its end:
-/// the way a client of a request/response protocol uses TCP.
-func exchange(_ data: [UInt8], through endpoint: Endpoint) throws -> [UInt8] {
+/// What a read of a connection got: the bytes, how it ended, and after how long.
+struct Received: CustomStringConvertible {
+    let bytes: [UInt8]
+    let ending: Ending
+    let seconds: Double
+
+    var description: String { "\(bytes.count) B, then \(ending) after \(String(format: "%.2f", seconds)) s" }
+}
+
+/// Reads `socket` until the peer ends or resets it, `limit` bytes have arrived, or `seconds` pass (a deadline for
+/// the whole read, however the peer trickles), and says which.
+func receive(_ socket: Socket, limit: Int = .max, within seconds: Double = 30) -> Received {
+    let started = ContinuousClock.now
+    let deadline = started + .seconds(seconds)
+    var bytes: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+    func result(_ ending: Ending) -> Received {
+        Received(bytes: bytes, ending: ending, seconds: (ContinuousClock.now - started).inSeconds)
+    }
+    while bytes.count < limit {
+        let remaining = deadline - .now
+        guard remaining > .zero else { return result(.timedOut) }
+        socket.setReceiveTimeout(seconds: remaining.inSeconds)
+        let wanted = min(buffer.count, limit - bytes.count)
+        let received = buffer.withUnsafeMutableBytes { raw in
+            Result { () throws(SocketError) in
+                try socket.receive(into: UnsafeMutableRawBufferPointer(rebasing: raw[..<wanted]))
+            }
+        }
+        switch received {
+        case .success(0): return result(.endOfStream)
+        case .success(let count): bytes += buffer[..<count]
+        case .failure(let error) where error.isTimeout: return result(.timedOut)
+        case .failure(let error) where error.code == ECONNRESET: return result(.reset)
+        case .failure(let error): return result(.failed(error.code))
+        }
+    }
+    return result(.limitReached)
+}
+
+/// Reads `socket` to its end, which must come as one of `endings` (by default the peer's FIN) within `seconds`;
+/// records an issue at the caller otherwise. Returns the bytes. Call it on the test's own thread.
+@discardableResult
+func readToEnd(
+    _ socket: Socket, within seconds: Double = 30, expecting endings: Set<Ending> = [.endOfStream],
+    sourceLocation: SourceLocation = #_sourceLocation
+) -> [UInt8] {
+    let received = receive(socket, within: seconds)
+    #expect(endings.contains(received.ending), "read \(received)", sourceLocation: sourceLocation)
+    return received.bytes
+}
+
+/// Reads exactly `count` bytes from `socket` within `seconds`; records an issue at the caller if the connection
+/// ended, or the time passed, first. Call it on the test's own thread.
+func read(
+    _ socket: Socket, exactly count: Int, within seconds: Double = 10, sourceLocation: SourceLocation = #_sourceLocation
+) -> [UInt8] {
+    let received = receive(socket, limit: count, within: seconds)
+    #expect(received.ending == .limitReached, "read \(received)", sourceLocation: sourceLocation)
+    return received.bytes
+}
+
+/// Sends `data` and half-closes on a helper thread while this thread reads the reply to its end (or `seconds`):
+/// the way a client of a request/response protocol uses TCP. The reply says how the connection ended, so a
+/// caller can tell a reset (a link that was late, say) from lost bytes.
+func exchange(_ data: [UInt8], through endpoint: Endpoint, within seconds: Double = 60) throws -> Received {
     let socket = try connect(to: endpoint)
     defer { socket.close() }
     let sent = Completion()
@@ -176,9 +245,16 @@ func exchange(_ data: [UInt8], through endpoint: Endpoint) throws -> [UInt8] {
         socket.shutdown(.write)
         sent.complete()
     }
-    let reply = readToEnd(socket)
+    let reply = receive(socket, within: seconds)
     sent.wait(seconds: 30)
     return reply
+}
+
+/// Whether `reply` is `data` echoed whole and then ended with the peer's FIN; otherwise records an issue at the
+/// caller saying what came instead.
+func expectEchoed(_ reply: Received, _ data: [UInt8], sourceLocation: SourceLocation = #_sourceLocation) {
+    #expect(reply.ending == .endOfStream, "reply: \(reply)", sourceLocation: sourceLocation)
+    expectIdentical(reply.bytes, data, sourceLocation: sourceLocation)
 }
 
 /// Deterministic test bytes: stream `seed`'s pattern, cheap to make even in debug builds.

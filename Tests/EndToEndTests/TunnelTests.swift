@@ -21,8 +21,8 @@ struct TunnelTests {
             let data = pattern(count: sizes[index], seed: UInt64(index))
             do {
                 let reply = try exchange(data, through: endpoint)
-                if !identical(reply, data) {
-                    failures.withLock { $0.append("stream \(index): sent \(data.count) B, got \(reply.count) B back") }
+                if reply.ending != .endOfStream || !identical(reply.bytes, data) {
+                    failures.withLock { $0.append("stream \(index): sent \(data.count) B, got \(reply)") }
                 }
             } catch {
                 failures.withLock { $0.append("stream \(index): \(error)") }
@@ -53,8 +53,12 @@ struct TunnelTests {
         let failures = Locked<[String]>([])
         let finished = try runConcurrently(20, within: 60) { index in
             let data = pattern(count: 1 << 20, seed: UInt64(index))
-            let reply = (try? exchange(data, through: endpoint)) ?? []
-            if !identical(reply, data) { failures.withLock { $0.append("stream \(index) got \(reply.count) B") } }
+            let reply = try? exchange(data, through: endpoint)
+            guard let reply, reply.ending == .endOfStream, identical(reply.bytes, data) else {
+                return failures.withLock {
+                    $0.append("stream \(index) got \(reply.map(\.description) ?? "no connection")")
+                }
+            }
         }
         #expect(finished)
         #expect(failures.withLock { $0 } == [])
@@ -91,7 +95,7 @@ struct TunnelTests {
         defer { tunnel.stop() }
         let client = try connect(to: tunnel.clientEndpoint)
         defer { client.close() }
-        #expect(readToEnd(client, limit: banner.count) == banner)
+        #expect(read(client, exactly: banner.count) == banner)
     }
 
     @Test func refusedTargetClosesTheClientPromptly() throws {
@@ -102,10 +106,8 @@ struct TunnelTests {
         defer { tunnel.stop() }
         let client = try connect(to: tunnel.clientEndpoint)
         defer { client.close() }
-        client.setReceiveTimeout(seconds: 5)
-        let started = Date()
-        #expect(readToEnd(client).isEmpty)
-        #expect(Date().timeIntervalSince(started) < 3)
+        let refused = receive(client, within: 5)
+        #expect(refused.bytes.isEmpty && refused.ending == .reset && refused.seconds < 3, "\(refused)")
         #expect(eventually { tunnel.remote.streamCount == 0 })
     }
 
@@ -125,8 +127,8 @@ struct TunnelTests {
         defer { local.stop() }
         let client = try connect(to: local.listeningEndpoints[0])
         defer { client.close() }
-        client.setReceiveTimeout(seconds: 5)
-        #expect(readToEnd(client).isEmpty)
+        let closed = receive(client, within: 5)
+        #expect(closed.bytes.isEmpty && closed.ending == .reset, "after the 1 s link wait: \(closed)")
         #expect(!local.isLinkUp)
         #expect(remote.linkCount == 0)
     }
@@ -144,14 +146,15 @@ struct TunnelTests {
         defer { second.stop() }
         #expect(eventually { first.remote.linkCount == 2 })
         let endpoints = [first.clientEndpoint, second.listeningEndpoints[0]]
-        let replies = Locked<[Int: [UInt8]]>([:])
+        let replies = Locked<[Int: Received]>([:])
         #expect(
             try runConcurrently(2, within: 30) { index in
                 let reply = try? exchange(pattern(count: 300_000, seed: UInt64(index)), through: endpoints[index])
                 replies.withLock { $0[index] = reply }
             })
         for index in 0..<2 {
-            expectIdentical(replies.withLock { $0[index] } ?? [], pattern(count: 300_000, seed: UInt64(index)))
+            let reply = try #require(replies.withLock { $0[index] })
+            expectEchoed(reply, pattern(count: 300_000, seed: UInt64(index)))
         }
     }
 
@@ -173,7 +176,7 @@ struct TunnelTests {
         try restarted.start()
         defer { restarted.stop() }
         let data = pattern(count: 100_000, seed: 7)
-        expectIdentical(try exchange(data, through: restarted.listeningEndpoints[0]), data)
+        expectEchoed(try exchange(data, through: restarted.listeningEndpoints[0]), data)
     }
 
     @Test func stoppedAgentsAreFreedOnceTheirThreadsEnd() throws {
@@ -203,11 +206,11 @@ struct TunnelTests {
             let prober = try connect(to: tunnel.remote.listeningEndpoint)
             defer { prober.close() }
             try prober.sendAll(probe)
-            prober.setReceiveTimeout(seconds: 5)
-            #expect(readToEnd(prober).isEmpty)
+            let answer = receive(prober, within: 5)
+            #expect(answer.bytes.isEmpty && [.endOfStream, .reset].contains(answer.ending), "\(answer)")
         }
         let data = pattern(count: 200_000, seed: 8)
-        expectIdentical(try exchange(data, through: tunnel.clientEndpoint), data)
+        expectEchoed(try exchange(data, through: tunnel.clientEndpoint), data)
         #expect(tunnel.remote.linkCount == 1)
     }
 }
