@@ -12,6 +12,7 @@ public enum FuzzChecks {
         "frame-codec": frameCodec, "frame-decoder": frameDecoder, "handshake": handshake, "endpoint": endpoint,
         "socks": socks, "forward": forward, "proxy-header": proxyHeader, "tls-client-hello": tlsClientHello,
         "tls-server-answer": tlsServerAnswer, "tls-records": tlsRecords, "handshake-clock": handshakeClock,
+        "stream-machine": streamMachine,
     ]
 
     /// A frame plaintext from the peer: decoding either throws or gives a frame that encodes back to the input.

@@ -154,7 +154,11 @@ struct TLSTransportTests {
             [
                 "tcp.srcport", "tcp.len", "tls.record.content_type", "tls.record.opaque_type", "tls.record.length",
                 "_ws.malformed",
-            ], filter: "tcp.len > 0", extra: options)
+            ],
+            // A segment TCP sent again (a loaded machine's loopback retransmits now and then) carries bytes counted
+            // once already, and tshark reads no record in it.
+            filter: "tcp.len > 0 && !tcp.analysis.retransmission && !tcp.analysis.spurious_retransmission",
+            extra: options)
         var payload: [Bool: Int] = [:]
         var inRecords: [Bool: Int] = [:]
         var types = Set<String>()

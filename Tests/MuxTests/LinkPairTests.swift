@@ -153,12 +153,12 @@ final class LinkPairTests {
 
     /// Carries a client's socketpair end on a new stream at once, as a local agent carries a forward's client;
     /// returns the client's end and what the uplink thread learnt of the OPEN once the stream ended.
-    private func carryClientAtOnce() throws -> (Socket, Completion, Locked<Mux.Stream.OpenOutcome?>) {
+    private func carryClientAtOnce() throws -> (Socket, Completion, Locked<Mux.StreamOpenOutcome?>) {
         #expect(localSlots.tryAcquire())
         let (client, streamEnd) = try connectedPair()
         let stream = try #require(local.openStream(to: .defaultTarget, carrying: streamEnd))
         let ended = Completion()
-        let outcome = Locked<Mux.Stream.OpenOutcome?>(nil)
+        let outcome = Locked<Mux.StreamOpenOutcome?>(nil)
         try startThread(named: "test-client") {
             stream.run()
             outcome.withLock { $0 = stream.awaitEstablished(within: 10) }

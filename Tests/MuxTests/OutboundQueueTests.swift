@@ -154,6 +154,18 @@ import Testing
         #expect(batch(queue, maxBytes: 1 << 20) == [.reset(1, .aborted), .data(3, [3])])
     }
 
+    /// An uplink that read its bytes just before its stream was reset cannot queue them behind the RESET.
+    @Test func aResetStreamsDataIsRefusedUntilTheStreamIsForgotten() {
+        let queue = OutboundQueue(dataLimit: 1 << 20)
+        queue.resetStream(1, sending: .reset(1, .aborted))
+        #expect(!queue.pushData(.data(1, [1])))
+        #expect(!queue.pushData(.fin(1)))
+        #expect(queue.pushData(.data(3, [3])))
+        #expect(batch(queue, maxBytes: 1 << 20) == [.reset(1, .aborted), .data(3, [3])])
+        queue.forget(1)
+        #expect(queue.pushData(.data(1, [1])), "ids are never reused; forgetting only frees the memory")
+    }
+
     @Test func finishedQueueDrainsThenCloses() {
         let queue = OutboundQueue(dataLimit: 1024)
         queue.pushControl(.goAway(.shutdown))

@@ -19,7 +19,7 @@ extension Link {
     /// A client with nothing to be told is carried at once: its first bytes go out right behind the OPEN,
     /// and a refusal resets it. A SOCKS client must hear the real outcome first, so its stream waits for it.
     func carry(_ client: Socket, to target: StreamTarget, from origin: StreamOrigin?, answer: ClientAnswer)
-        -> Stream.OpenOutcome?
+        -> StreamOpenOutcome?
     {
         let carriesAtOnce = if case .none = answer { true } else { false }
         guard let stream = openStream(to: target, from: origin, carrying: carriesAtOnce ? client : nil) else {
@@ -42,7 +42,7 @@ extension Link {
         return outcome
     }
 
-    private func close(_ client: Socket, answer: ClientAnswer, outcome: Stream.OpenOutcome) {
+    private func close(_ client: Socket, answer: ClientAnswer, outcome: StreamOpenOutcome) {
         if case .none = answer {
             client.setAbortOnClose()
         } else if outcome != .established {
@@ -55,7 +55,7 @@ extension Link {
 extension Link.ClientAnswer {
     /// Tells the client `outcome`; returns whether it got it.
     @discardableResult
-    fileprivate func tell(_ outcome: Stream.OpenOutcome) -> Bool {
+    fileprivate func tell(_ outcome: StreamOpenOutcome) -> Bool {
         switch self {
         case .none: true
         case .socks(let server): server.reply(SocksServer.ReplyCode(outcome))

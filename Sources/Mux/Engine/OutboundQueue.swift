@@ -24,7 +24,7 @@ import Glibc
 /// queue grow without end.
 ///
 /// `@unchecked Sendable`: `control`, `queuedAnswers`, `streams`, `newcomers`, `backlogged`, `dataBytes`,
-/// `waitingPushers`, `resetWhileWaiting` and `phase` are guarded by `mutex`.
+/// `resetStreams` and `phase` are guarded by `mutex`.
 final class OutboundQueue: @unchecked Sendable {
     /// What the writer should do next.
     enum Next {
@@ -58,10 +58,9 @@ final class OutboundQueue: @unchecked Sendable {
     private var backlogged = Deque<StreamID>()
     /// Payload bytes queued over all streams.
     private var dataBytes = 0
-    /// Streams whose pusher waits for room, and those of them reset meanwhile: each of the latter leaves its wait
-    /// with `false`. Entries live only while their pusher waits.
-    private var waitingPushers: Set<StreamID> = []
-    private var resetWhileWaiting: Set<StreamID> = []
+    /// Streams reset and not yet retired: their DATA and FIN are refused, so that none follows their RESET, even
+    /// from an uplink that read its bytes before the reset.
+    private var resetStreams: Set<StreamID> = []
     private var phase = Phase.open
     private let dataLimit: Int
 
@@ -118,13 +117,10 @@ final class OutboundQueue: @unchecked Sendable {
         let size = output.dataSize
         lock()
         defer { unlock() }
-        while phase == .open && streams[id] != nil && dataBytes + size > dataLimit {
-            waitingPushers.insert(id)
+        while phase == .open && !resetStreams.contains(id) && streams[id] != nil && dataBytes + size > dataLimit {
             pthread_cond_wait(spaceFreed, mutex)
-            waitingPushers.remove(id)
-            if resetWhileWaiting.remove(id) != nil { return false }
         }
-        guard phase == .open else { return false }
+        guard phase == .open, !resetStreams.contains(id) else { return false }
         if streams[id] == nil {
             streams[id] = StreamBacklog(deficit: Self.quantum)
             newcomers.append(id)
@@ -137,26 +133,28 @@ final class OutboundQueue: @unchecked Sendable {
     }
 
     /// Stream `id` was reset: drops its queued DATA and FIN, queues `reset` (its RESET, when one is to be sent)
-    /// as a control frame, and wakes its pusher if it waits for room, which then queues nothing and gets
-    /// `false`. Never waits.
+    /// as a control frame, and refuses the stream's DATA and FIN from now on until `forget(id)`; its pusher, if
+    /// it waits for room, wakes and queues nothing. Never waits.
     func resetStream(_ id: StreamID, sending reset: Frame?) {
         lock()
         defer { unlock() }
-        var wakesPushers = false
+        resetStreams.insert(id)
         if let backlog = streams.removeValue(forKey: id) {
             dataBytes -= backlog.outputs.reduce(0) { $0 + $1.dataSize }
             newcomers.removeAll { $0 == id }
             backlogged.removeAll { $0 == id }
-            wakesPushers = true  // the room it took is free
         }
-        if waitingPushers.contains(id) {
-            resetWhileWaiting.insert(id)
-            wakesPushers = true
-        }
-        if wakesPushers { pthread_cond_broadcast(spaceFreed) }
+        pthread_cond_broadcast(spaceFreed)  // its pusher leaves, and the room its data took is free
         guard phase == .open, let reset else { return }
         control.append((reset, false))
         pthread_cond_signal(framesQueued)
+    }
+
+    /// Stream `id` has retired: no thread of it pushes any more, so the queue need not remember it was reset.
+    func forget(_ id: StreamID) {
+        lock()
+        defer { unlock() }
+        resetStreams.remove(id)
     }
 
     /// Accepts no more frames; the writer still gets what is queued, then `.closed`.

@@ -10,7 +10,7 @@
 /// to `maxSize`, judged over each half window consumed, whatever the cadence of the updates. Throughput of one
 /// stream is at most window ÷ round-trip time; this lets a stream across a long path open its window to the
 /// path's bandwidth-delay product, while streams on short paths or with slow readers keep the initial size.
-struct ReceiveWindow {
+package struct ReceiveWindow {
     /// Bytes of credit this stream holds (and has reserved from the link budget).
     private(set) var size: Int
     /// The size this window grows towards.
@@ -27,7 +27,7 @@ struct ReceiveWindow {
     private var consumedInSpan = 0
 
     /// A window of `size` bytes, all of it granted to the peer at once, that auto-tuning may grow to `maxSize`.
-    init(size: Int, targetSize: Int, maxSize: Int? = nil) {
+    package init(size: Int, targetSize: Int, maxSize: Int? = nil) {
         self.size = size
         self.targetSize = targetSize
         self.maxSize = max(maxSize ?? targetSize, targetSize)

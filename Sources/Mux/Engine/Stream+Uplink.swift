@@ -68,58 +68,49 @@ extension Stream {
         let timeout = link.settings.idleTimeout
         guard timeout > 0 else { return }
         condition.lock()
-        while !guarded.lifecycle.isReset && guarded.lifecycle.downlink != .done {
-            let lastActivity = guarded.traffic.lastActivity
-            if ContinuousClock.now - lastActivity >= .seconds(timeout) {
+        while !guarded.machine.isReset && guarded.machine.downlink != .done {
+            if guarded.machine.isIdle(now: .now, timeout: timeout) {
                 condition.unlock()
                 link.logger.info("stream \(id): idle for \(Int(timeout)) s; resetting it")
                 return abort(sending: .aborted)
             }
-            _ = condition.wait(until: lastActivity + .seconds(timeout))
+            _ = condition.wait(until: guarded.machine.traffic.lastActivity + .seconds(timeout))
         }
         condition.unlock()
     }
 
     /// Whether no byte moved either way for the idle timeout.
     private func isIdle() -> Bool {
-        condition.lock()
-        defer { condition.unlock() }
-        return ContinuousClock.now - guarded.traffic.lastActivity >= .seconds(link.settings.idleTimeout)
+        locked { $0.machine.isIdle(now: .now, timeout: link.settings.idleTimeout) }
     }
 
     /// The connection, unless the stream was reset.
     private var currentChannel: (any ByteChannel)? {
-        condition.lock()
-        defer { condition.unlock() }
-        return guarded.lifecycle.isReset ? nil : guarded.channel
+        locked { $0.machine.isReset ? nil : $0.channel }
     }
 
     /// Sends FIN after the stream's DATA, unless it was reset.
     private func sendFIN() {
-        condition.lock()
-        let canSend = guarded.lifecycle.sendFIN()
-        condition.unlock()
         // FIN travels in the data queue, behind this stream's DATA, so it cannot overtake it.
-        if canSend { _ = link.queue.pushData(.fin, of: id) }
+        if locked({ $0.machine.sendFIN() }) { _ = link.queue.pushData(.fin, of: id) }
     }
 
     /// Waits for send credit; returns up to `wanted` bytes of it, or 0 if the stream was reset.
     private func takeCredit(upTo wanted: Int) -> Int {
         condition.lock()
         defer { condition.unlock() }
-        while guarded.sendCredit == 0 && !guarded.lifecycle.isReset { condition.wait() }
-        guard !guarded.lifecycle.isReset else { return 0 }
-        let grant = min(wanted, guarded.sendCredit)
-        guarded.sendCredit -= grant
-        return grant
+        while true {
+            switch guarded.machine.takeCredit(upTo: wanted) {
+            case .granted(let grant): return grant
+            case .reset: return 0
+            case .wait: condition.wait()
+            }
+        }
     }
 
     /// After a read that was granted `granted` bytes of credit and brought `received`: gives back the credit it
     /// did not use and counts the bytes, in one hold of the lock.
     private func settleRead(granted: Int, received: Int) {
-        condition.lock()
-        guarded.sendCredit += granted - received
-        if received > 0 { guarded.traffic.recordUp(received) }
-        condition.unlock()
+        locked { $0.machine.settleRead(granted: granted, received: received) }
     }
 }

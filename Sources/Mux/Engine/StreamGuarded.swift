@@ -1,27 +1,9 @@
-import DequeModule
-
 /// A stream's mutable state, in one place so that one lock (the stream's `condition`) visibly guards all of it.
 struct StreamGuarded {
-    /// The connection the stream carries, from `attach` or `accept` until the stream retires.
+    /// The connection the stream carries, while the machine says it is connected.
     var channel: (any ByteChannel)?
-    var lifecycle: StreamLifecycle
-    /// How the peer answered our OPEN, or how the stream ended before an answer; nil while it is unanswered.
-    var openOutcome: Stream.OpenOutcome?
-    /// Bytes we may still send before the peer's next WINDOW frame.
-    var sendCredit: Int
-    /// DATA received and not yet written to the connection (on the answering end, also what the opener sent
-    /// before the target was connected); its size is bounded by `window`.
-    var inbound = Deque<[UInt8]>()
-    var window: ReceiveWindow
-    /// Why the stream was reset: the peer's reason, or the one we sent.
-    var resetReason: ResetReason?
-    var traffic = StreamTraffic()
-
-    init(isOpener: Bool, window: ReceiveWindow, sendCredit: Int) {
-        lifecycle = StreamLifecycle(isOpener: isOpener)
-        self.window = window
-        self.sendCredit = sendCredit
-    }
+    /// Everything the stream decides.
+    var machine: StreamMachine
 }
 
 /// What a stream carried, and when it last carried anything (for the idle timeout).

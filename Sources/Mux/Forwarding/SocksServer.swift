@@ -15,7 +15,7 @@ package struct SocksServer {
         case addressTypeNotSupported = 8
 
         /// The code for a stream the tunnel could not open.
-        init(_ outcome: Stream.OpenOutcome) {
+        init(_ outcome: StreamOpenOutcome) {
             switch outcome {
             case .established: self = .succeeded
             case .refused(.notAllowed): self = .notAllowedByRuleset
