@@ -16,17 +16,22 @@ static unsigned report_deadline_ms;
 /* The signal of the first crash; 0 until one happens. Any later crash, or the deadline, ends the process with it. */
 static volatile sig_atomic_t crash_signal;
 
-/* Ends the process with `signum`'s default action. Only async-signal-safe calls. */
-static void die_with(int signum) {
+/* Sets `signum`'s action to `handler` (or SIG_DFL) and unblocks it in this thread. Async-signal-safe. */
+static void handle_here(int signum, void (*handler)(int)) {
     struct sigaction action;
     memset(&action, 0, sizeof action);
-    action.sa_handler = SIG_DFL;
+    action.sa_handler = handler;
     sigemptyset(&action.sa_mask);
     sigaction(signum, &action, NULL);
     sigset_t unblock;
     sigemptyset(&unblock);
     sigaddset(&unblock, signum);
     sigprocmask(SIG_UNBLOCK, &unblock, NULL);
+}
+
+/* Ends the process with `signum`'s default action. Only async-signal-safe calls. */
+static void die_with(int signum) {
+    handle_here(signum, SIG_DFL);
     /* To this thread, where the signal is unblocked: a process-directed signal could wait on a thread that blocks it. */
     syscall(SYS_tgkill, getpid(), syscall(SYS_gettid), signum);
     /* Unreachable unless the signal was ignored by default (none of ours is); exit as a shell reports a signal. */
@@ -44,15 +49,7 @@ static void on_fatal(int signum, siginfo_t *info, void *context) {
         /* A second crash, or the report itself crashed: no second report. */
         die_with(crash_signal);
     }
-    struct sigaction deadline;
-    memset(&deadline, 0, sizeof deadline);
-    deadline.sa_handler = on_deadline;
-    sigemptyset(&deadline.sa_mask);
-    sigaction(SIGALRM, &deadline, NULL);
-    sigset_t alarm_only;
-    sigemptyset(&alarm_only);
-    sigaddset(&alarm_only, SIGALRM);
-    sigprocmask(SIG_UNBLOCK, &alarm_only, NULL);
+    handle_here(SIGALRM, on_deadline);
     struct itimerval timer;
     memset(&timer, 0, sizeof timer);
     timer.it_value.tv_sec = report_deadline_ms / 1000;

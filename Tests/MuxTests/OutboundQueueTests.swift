@@ -111,8 +111,9 @@ import Testing
         #expect(pushed.wait(seconds: 5))
     }
 
-    @Test func closeWakesWaitingPusherWithFailure() throws {
-        let queue = OutboundQueue(dataLimit: 10)
+    /// Fills `queue` (a limit of 10 bytes) with stream 1's data and starts a pusher of one more byte for it, which
+    /// waits for room: what it returns, and when it has.
+    private func waitingPusher(on queue: OutboundQueue) throws -> (result: Locked<Bool?>, done: Completion) {
         _ = queue.pushData(.data(1, [UInt8](repeating: 0, count: 10)))
         let result = Locked<Bool?>(nil)
         let started = Completion()
@@ -123,34 +124,29 @@ import Testing
             result.withLock { $0 = accepted }
             done.complete()
         }
-        // The pusher must be waiting when the queue closes: a push after the close would fail without waiting.
+        // The pusher must be waiting before the test goes on: a push after a close would fail without waiting.
         #expect(started.wait(seconds: 5))
         #expect(!done.wait(seconds: 0.2), "the pusher waits for room")
+        return (result, done)
+    }
+
+    @Test func closeWakesWaitingPusherWithFailure() throws {
+        let queue = OutboundQueue(dataLimit: 10)
+        let pusher = try waitingPusher(on: queue)
         queue.close()
-        #expect(done.wait(seconds: 5))
-        #expect(result.withLock { $0 } == false)
+        #expect(pusher.done.wait(seconds: 5))
+        #expect(pusher.result.withLock { $0 } == false)
     }
 
     /// A stream reset while its uplink waits for room: the uplink leaves at once, queueing nothing (it waited until
     /// the writer freed room or the link died), the stream's queued data goes, and only its RESET is sent.
     @Test func resettingAStreamWakesItsWaitingPusherAndDropsItsData() throws {
         let queue = OutboundQueue(dataLimit: 10)
-        _ = queue.pushData(.data(1, [UInt8](repeating: 0, count: 10)))
         _ = queue.pushData(.data(3, [3]))
-        let result = Locked<Bool?>(nil)
-        let started = Completion()
-        let done = Completion()
-        try startThread(named: "pusher") {
-            started.complete()
-            let accepted = queue.pushData(.data(1, [1]))
-            result.withLock { $0 = accepted }
-            done.complete()
-        }
-        #expect(started.wait(seconds: 5))
-        #expect(!done.wait(seconds: 0.2), "the pusher waits for room")
+        let pusher = try waitingPusher(on: queue)
         queue.resetStream(1, sending: .reset(1, .aborted))
-        #expect(done.wait(seconds: 5))
-        #expect(result.withLock { $0 } == false)
+        #expect(pusher.done.wait(seconds: 5))
+        #expect(pusher.result.withLock { $0 } == false)
         #expect(batch(queue, maxBytes: 1 << 20) == [.reset(1, .aborted), .data(3, [3])])
     }
 
