@@ -98,8 +98,11 @@ struct FaultTests {
         let beside = try fiftyTransfers()
         #expect(alone.allExact && beside.allExact)
         #expect(!stuckSender.hasCompleted, "flow control should hold the stuck client back")
+        // Held back by the stuck client, the fifty would wait for its write timeout (120 s). Two runs of the same
+        // load differ by up to 2.5× when other suites share both busy cores (5.2 s, then 12.8 s measured), so the
+        // bound leaves room for that and still tells a stall.
         #expect(
-            beside.seconds < alone.seconds * 2 + 1,
+            beside.seconds < alone.seconds * 3 + 5,
             "50 × 10 MB took \(alone.seconds) s alone, \(beside.seconds) s beside")
         let localPeak = tunnel.local.status("VmHWM") ?? .max
         let remotePeak = tunnel.remote.status("VmHWM") ?? .max
