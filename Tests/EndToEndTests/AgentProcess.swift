@@ -81,6 +81,21 @@ final class AgentProcess: @unchecked Sendable {  // `process` is only started an
         return Int(line.split(whereSeparator: { $0 == " " || $0 == "\t" })[1])
     }
 
+    /// Waits up to `seconds` until every thread of the agent is stopped (SIGSTOP takes effect asynchronously).
+    func waitUntilStopped(seconds: Double = 5) -> Bool {
+        let deadline = Date(timeIntervalSinceNow: seconds)
+        let tasks = "/proc/\(process.processIdentifier)/task"
+        while Date() < deadline {
+            let states = ((try? FileManager.default.contentsOfDirectory(atPath: tasks)) ?? []).map { task in
+                (try? String(contentsOfFile: "\(tasks)/\(task)/stat", encoding: .utf8))?
+                    .split(separator: ")").last?.split(separator: " ").first
+            }
+            if !states.isEmpty && states.allSatisfy({ $0 == "T" }) { return true }
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+        return false
+    }
+
     /// Open descriptors, from /proc/PID/fd.
     var descriptorCount: Int {
         (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(process.processIdentifier)/fd").count) ?? -1

@@ -355,6 +355,7 @@ struct FaultTests {
         #expect(tunnel.remote.waitForLog("link up from", times: 20))
         tunnel.local.send(SIGSTOP)
         defer { tunnel.local.send(SIGCONT) }
+        #expect(tunnel.local.waitUntilStopped(), "the local agent froze")
         let started = ContinuousClock.now
         tunnel.remote.send(SIGTERM)
         #expect(tunnel.remote.waitForExit(seconds: 20) == 0)
