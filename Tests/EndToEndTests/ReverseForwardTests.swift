@@ -70,8 +70,10 @@ import Testing
         #expect(banner(at: entry) == "first\n")
 
         tunnel.local.stop()
+        // The rival asks again every retry interval; with both cores busy the port's release and the answer can
+        // miss one turn, so two are allowed.
         #expect(
-            eventually(within: LocalAgent.listenRetryInterval + 3) {
+            eventually(within: LocalAgent.listenRetryInterval * 2 + 3) {
                 rival.reverseForwardResult(listen: entry) == .bound
             })
         #expect(banner(at: entry) == "second\n")
