@@ -68,6 +68,32 @@ struct TunnelTests {
         #expect(stuckSender.wait(seconds: 10))
     }
 
+    /// A keep-alive client reading 40 KiB responses (issue 29): each arrives at once. Without TCP_NODELAY on the
+    /// client's socket, a response's last partial segment waited for the client's delayed ACK: 40 ms each.
+    @Test func keepAliveResponsesOf40KiBArriveWithoutWaitingForADelayedACK() throws {
+        let response = pattern(count: 40 << 10, seed: 3)
+        let target = try TestTarget { socket in
+            while (try? socket.receive(exactly: 4, before: .now + .seconds(10))) != nil {
+                guard (try? socket.sendAll(response)) != nil else { return }
+            }
+        }
+        defer { target.stop() }
+        let tunnel = try Tunnel(target: target.endpoint)
+        defer { tunnel.stop() }
+        let client = try connect(to: tunnel.clientEndpoint)
+        defer { client.close() }
+        var times: [Double] = []
+        for _ in 0..<30 {
+            let started = ContinuousClock.now
+            try client.sendAll(Array("GET\n".utf8))
+            expectIdentical(read(client, exactly: response.count), response)
+            times.append((ContinuousClock.now - started).inSeconds)
+        }
+        let median = times.sorted()[times.count / 2]
+        print("measured: 40 KiB keep-alive responses through the tunnel, median \(Int(median * 1e6)) µs")
+        #expect(median < 0.02, "median \(median) s: a delayed ACK is 40 ms")
+    }
+
     @Test func idleLinkIsKeptAliveByPings() throws {
         let target = try TestTarget.echo()
         defer { target.stop() }

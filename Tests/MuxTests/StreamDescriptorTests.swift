@@ -64,6 +64,11 @@ final class TracedChannel: ByteChannel, @unchecked Sendable {  // `trace` is a `
         socket.setAbortOnClose()
     }
 
+    func setNoDelay() {
+        use("setsockopt(TCP_NODELAY)")
+        socket.setNoDelay()
+    }
+
     func close() {
         let isFirst = trace.withLock { trace in
             trace.closes += 1

@@ -12,7 +12,6 @@ enum StreamAcceptor {
             try WorkerPool.shared.run(named: "stream-\(stream.id)-up") {
                 switch connect() {
                 case .success(let socket):
-                    socket.setNoDelay()
                     if stream.accept(socket) { stream.run() } else { stream.abandon() }
                 case .failure(let reason): stream.refuse(reason)
                 }

@@ -29,6 +29,10 @@ protocol ByteChannel: LinkChannel {
     func sendAvailable(_ bytes: UnsafeRawBufferPointer) throws(SocketError) -> Int
     /// Makes `close()` abort the connection (TCP RST) instead of ending it gracefully.
     func setAbortOnClose()
+    /// Sends each write at once (`TCP_NODELAY`). A stream writes whole messages as they arrive; with Nagle's
+    /// algorithm a response's last partial segment would wait for the peer's ACK, which a client that has
+    /// nothing to send delays by 40 ms.
+    func setNoDelay()
 }
 
 extension LinkChannel {

@@ -47,10 +47,12 @@ final class Stream: @unchecked Sendable {
         if let channel { own(channel) }
     }
 
-    /// Takes `channel` as the stream's connection. The write timeout bounds how long a peer that stops reading
-    /// can hold the downlink thread; the receive timeout wakes the uplink to check the idle timeout.
+    /// Takes `channel` as the stream's connection: a client's or a target's, every socket an agent writes a
+    /// stream's bytes to, which sends each write at once. The write timeout bounds how long a peer that stops
+    /// reading can hold the downlink thread; the receive timeout wakes the uplink to check the idle timeout.
     private func own(_ channel: any ByteChannel) {
         guarded.channel = channel
+        channel.setNoDelay()
         channel.setTimeouts(receive: link.settings.idleTimeout, send: link.settings.writeTimeout)
     }
 

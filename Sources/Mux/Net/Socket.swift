@@ -250,7 +250,8 @@ package struct Socket: Sendable, Hashable {
         _ = setsockopt(fd, SOL_SOCKET, SO_LINGER, &option, socklen_t(MemoryLayout<linger>.size))
     }
 
-    /// `TCP_NODELAY`: our writer batches frames itself, so Nagle's delay would only add latency.
+    /// `TCP_NODELAY`: every write goes out at once. A link's writer batches frames itself and a stream writes
+    /// whole messages, so Nagle's wait for an ACK would only add latency.
     package func setNoDelay() {
         setOption(Int32(IPPROTO_TCP), TCP_NODELAY, 1)
     }
