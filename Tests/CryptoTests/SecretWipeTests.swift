@@ -87,7 +87,8 @@ private struct MemorySearch {
         let text = UnsafeRawBufferPointer(start: buffer, count: total)
         var lineStart = 0
         for index in 0..<total where text[index] == UInt8(ascii: "\n") {
-            if let range = writableAnonymous(text[lineStart..<index]),
+            // A mapping beyond 4 GiB is no heap or stack but a sanitizer's shadow, which this must not read.
+            if let range = writableAnonymous(text[lineStart..<index]), range.end - range.start <= 1 << 32,
                 !skipped.contains(where: { range.start <= $0 && $0 < range.end })
             {
                 ranges.append(range)
