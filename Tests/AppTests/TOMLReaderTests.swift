@@ -1,4 +1,5 @@
 import Foundation
+import Mux
 import Testing
 
 @testable import App
@@ -150,7 +151,7 @@ import Testing
             "a = \"x\\u00e9\" # c\r\nb = [1, 0x1F, 2.5e3, '''\nq''', \"\"\"\\\n  r\"\"\"]\n\"c\" = -inf\nd = true\n"
                 .utf8)
         let alphabet = Array("\"'\\[]{},.=#_+-:eE0x1 \t\n\rtfinu".utf8) + [0xC3, 0xA9, 0x07]
-        var generator = SplitMix64(seed: 17)
+        var generator = SeededGenerator(seed: 17)
         var inputs = (0...valid.count).map { Array(valid.prefix($0)) }
         for _ in 0..<5_000 {
             var bytes = valid
@@ -179,7 +180,7 @@ import Testing
             "q = \"\"\"\nline\r\n\"\"end\"\"\"\"\nr = 9_223_372_036_854_775_807\n",
         ].map { Array($0.utf8) }
         let alphabet = Array("\"'\\[]{},.=#_+-:eE0x17 \t\n\rtfinub".utf8) + [0x07, 0x7F]
-        var generator = SplitMix64(seed: 29)
+        var generator = SeededGenerator(seed: 29)
         var texts = seeds.map { String(decoding: $0, as: UTF8.self) }
         for index in 0..<3_000 {
             var bytes = seeds[index % seeds.count]
@@ -285,20 +286,5 @@ import Testing
             return items.contains(nil) ? nil : .array(items.compactMap { $0 })
         default: return nil
         }
-    }
-}
-
-/// A small seeded generator, so that the altered files are the same on every run.
-private struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var mixed = state
-        mixed = (mixed ^ (mixed >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        mixed = (mixed ^ (mixed >> 27)) &* 0x94D0_49BB_1331_11EB
-        return mixed ^ (mixed >> 31)
     }
 }

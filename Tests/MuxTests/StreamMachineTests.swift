@@ -217,27 +217,10 @@ import Testing
     /// 3,000 seeded sequences of up to 400 events each, through the same checks the fuzz target makes: bytes
     /// written once and in order, all before the FIN; nothing after RESET; credit never negative; one retirement.
     @Test func randomEventSequencesKeepEveryInvariant() {
-        var generator = SplitMix(seed: 28)
+        var generator = SeededGenerator(seed: 28)
         for _ in 0..<3_000 {
             let input = (0..<Int(generator.next() % 400)).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
             FuzzChecks.streamMachine(input)
         }
-    }
-}
-
-/// A seeded generator, so that a failing sequence can be found again.
-private struct SplitMix {
-    var state: UInt64
-
-    init(seed: UInt64) {
-        state = seed
-    }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
