@@ -19,8 +19,8 @@ final class MetricsServer: Sendable {
 
     private let listener: Listener
     private let exporter: MetricsExporter
-    /// Scrapes being answered; guarded by its lock, taken on the accept thread, released by the scrape's thread.
-    private let scrapes = Locked(0)
+    /// Scrapes being answered: a slot taken on the accept thread, released by the scrape's thread.
+    private let scrapes = SlotCounter(limit: maxScrapes, purpose: "metrics scrapes in progress")
 
     /// Binds `listen` now, so that a port in use fails before the agent starts.
     init(listen: Endpoint, exporter: MetricsExporter) throws(AgentError) {
@@ -37,19 +37,14 @@ final class MetricsServer: Sendable {
         do {
             try listener.start(logger: logger) { [exporter, scrapes] client in
                 let deadline = ContinuousClock.now + Self.scrapeDeadline
-                let admitted = scrapes.withLock { count in
-                    guard count < Self.maxScrapes else { return false }
-                    count += 1
-                    return true
-                }
-                guard admitted else { return client.close() }
+                guard scrapes.tryAcquire() else { return client.close() }
                 do {
                     try startThread(named: "metrics-scrape") {
                         Self.answer(client, exporter: exporter, deadline: deadline)
-                        scrapes.withLock { $0 -= 1 }
+                        scrapes.release()
                     }
                 } catch {
-                    scrapes.withLock { $0 -= 1 }
+                    scrapes.release()
                     client.close()
                 }
             }

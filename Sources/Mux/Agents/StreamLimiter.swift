@@ -79,19 +79,19 @@ extension SlotPool {
 extension StreamLimiter: SlotPool {}
 
 /// A count of slots in use with a fixed limit, for clients that cost a thread but are not streams (SOCKS
-/// handshakes in progress).
-final class SlotCounter: SlotPool {
+/// handshakes in progress, metrics scrapes).
+package final class SlotCounter: SlotPool {
     private let limit: Int
     private let used = Locked(0)
     /// What the slots are for, as a refusal says it: "SOCKS handshakes in progress".
     private let purpose: String
 
-    init(limit: Int, purpose: String) {
+    package init(limit: Int, purpose: String) {
         self.limit = limit
         self.purpose = purpose
     }
 
-    func tryAcquire() -> Bool {
+    package func tryAcquire() -> Bool {
         used.withLock { used in
             guard used < limit else { return false }
             used += 1
@@ -99,7 +99,7 @@ final class SlotCounter: SlotPool {
         }
     }
 
-    func release() {
+    package func release() {
         used.withLock { $0 -= 1 }
     }
 
