@@ -91,10 +91,10 @@ final class OutboundQueue: @unchecked Sendable {
     /// Queues a control frame. Never waits; dropped if the queue no longer accepts frames.
     func pushControl(_ frame: Frame) {
         lock()
-        defer { unlock() }
-        guard phase == .open else { return }
+        guard phase == .open else { return unlock() }
         control.append((frame, false))
-        pthread_cond_signal(framesQueued)
+        unlock()
+        wakeWriter()
     }
 
     /// Queues an answer the peer's own frame forced (PONG, or RESET for an OPEN refused at once), like a
@@ -102,12 +102,18 @@ final class OutboundQueue: @unchecked Sendable {
     /// not reading them. Dropped (and `true`) if the queue no longer accepts frames.
     func pushAnswer(_ frame: Frame) -> Bool {
         lock()
-        defer { unlock() }
-        guard phase == .open else { return true }
-        guard queuedAnswers < answerLimit else { return false }
+        guard phase == .open else {
+            unlock()
+            return true
+        }
+        guard queuedAnswers < answerLimit else {
+            unlock()
+            return false
+        }
         queuedAnswers += 1
         control.append((frame, true))
-        pthread_cond_signal(framesQueued)
+        unlock()
+        wakeWriter()
         return true
     }
 
@@ -116,19 +122,23 @@ final class OutboundQueue: @unchecked Sendable {
     func pushData(_ output: StreamOutput, of id: StreamID) -> Bool {
         let size = output.dataSize
         lock()
-        defer { unlock() }
         while phase == .open && !resetStreams.contains(id) && streams[id] != nil && dataBytes + size > dataLimit {
             pthread_cond_wait(spaceFreed, mutex)
         }
-        guard phase == .open, !resetStreams.contains(id) else { return false }
+        guard phase == .open, !resetStreams.contains(id) else {
+            unlock()
+            return false
+        }
         if streams[id] == nil {
             streams[id] = StreamBacklog(deficit: Self.quantum)
             newcomers.append(id)
         }
         streams[id]!.outputs.append(output)
         dataBytes += size
-        pthread_cond_signal(framesQueued)
-        if dataBytes < dataLimit { pthread_cond_signal(spaceFreed) }  // room for the next waiter too
+        let roomLeft = dataBytes < dataLimit
+        unlock()
+        wakeWriter()
+        if roomLeft { pthread_cond_signal(spaceFreed) }  // room for the next waiter too
         return true
     }
 
@@ -137,7 +147,6 @@ final class OutboundQueue: @unchecked Sendable {
     /// it waits for room, wakes and queues nothing. Never waits.
     func resetStream(_ id: StreamID, sending reset: Frame?) {
         lock()
-        defer { unlock() }
         resetStreams.insert(id)
         if let backlog = streams.removeValue(forKey: id) {
             dataBytes -= backlog.outputs.reduce(0) { $0 + $1.dataSize }
@@ -145,9 +154,10 @@ final class OutboundQueue: @unchecked Sendable {
             backlogged.removeAll { $0 == id }
         }
         pthread_cond_broadcast(spaceFreed)  // its pusher leaves, and the room its data took is free
-        guard phase == .open, let reset else { return }
+        guard phase == .open, let reset else { return unlock() }
         control.append((reset, false))
-        pthread_cond_signal(framesQueued)
+        unlock()
+        wakeWriter()
     }
 
     /// Stream `id` has retired: no thread of it pushes any more, so the queue need not remember it was reset.
@@ -178,6 +188,11 @@ final class OutboundQueue: @unchecked Sendable {
         dataBytes = 0
         wakeEveryone()
     }
+
+    /// Wakes the writer if it waits for frames. Called after unlocking, not before: a writer woken while the
+    /// pusher still holds the mutex only blocks on the mutex at once, and sleeps and wakes a second time.
+    /// Safe without the mutex, because the writer checks for frames under it before each wait.
+    private func wakeWriter() { pthread_cond_signal(framesQueued) }
 
     private func wakeEveryone() {
         pthread_cond_broadcast(framesQueued)
