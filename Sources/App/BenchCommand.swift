@@ -11,7 +11,7 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Benchmark tcptunnel (and, with --peers, other tunnels) on 127.0.0.1.",
         discussion: """
-            Starts an echo target, then for each route (tcptunnel first, then each peer) and each stream count: starts the route afresh, and runs three loads one after another, each for --seconds: bulk echo (verified byte for byte), small request/response round trips, and new connections. It samples the CPU time, peak RSS and threads of the route's processes. Progress goes to standard error; the table (Markdown) to standard output.
+            Starts an echo target, then for each route (tcptunnel first, then each peer) and each stream count: starts the route afresh, and runs four loads one after another, each for --seconds: bulk echo (verified byte for byte), small request/response round trips, new connections, and one request/response stream beside bulk streams. Then, on the route started once more, two loads shaped like real traffic: responses of each --responses size on keep-alive connections (a small request, the whole response read and checked), and --clients event-driven clients of small requests, with the context switches per request of the route's processes. It samples the CPU time, peak RSS and threads of the route's processes. Progress goes to standard error; the table (Markdown) to standard output.
 
             Peers: tcptunnel-tls (this build with --transport tls, an openssl s_server as its cover), direct (no tunnel), socat, ssh (ssh -L to a private sshd), spiped, ss-tunnel (shadowsocks-libev). Each must be installed; scripts/bench-peers installs them from Debian and runs the full comparison.
             """
@@ -29,6 +29,29 @@ struct BenchCommand: ParsableCommand {
 
     @Option(name: .long, help: ArgumentHelp("Bytes per request and per response.", valueName: "bytes"))
     var messageSize: Int = 64
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Response sizes of the responses load, comma-separated, e.g. 1K,1M, or 'none' (default: 1K,16K,64K,256K,1M).",
+            valueName: "sizes"),
+        transform: parseResponseSizes)
+    var responses: [Int] = [1 << 10, 16 << 10, 64 << 10, 256 << 10, 1 << 20]
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Keep-alive connection counts of the responses load (default: 1,16).", valueName: "n,n,..."),
+        transform: parseStreamCounts)
+    var responseConnections: [Int] = [1, 16]
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Client counts of the many-clients load (one event-driven thread drives them all), or 'none' (default: 16,64,256).",
+            valueName: "n,n,..."),
+        transform: { $0 == "none" ? [] : try parseStreamCounts($0) })
+    var clients: [Int] = [16, 64, 256]
 
     @Option(
         name: .long,
@@ -117,7 +140,8 @@ struct BenchCommand: ParsableCommand {
             let plan = BenchPlan(
                 settings: BenchSettings(
                     streams: streams, seconds: seconds, messageSize: messageSize, rttMilliseconds: rtt,
-                    bandwidthBytesPerSecond: bandwidth.map { $0 * 1e6 }, path: path, tcptunnelLinks: links),
+                    bandwidthBytesPerSecond: bandwidth.map { $0 * 1e6 }, path: path, tcptunnelLinks: links,
+                    responseSizes: responses, responseConnections: responseConnections, clientCounts: clients),
                 peers: try peerNames(),
                 target: try target.map { try Endpoint(parsingDialled: $0, option: "--target") },
                 hold: hold)
@@ -179,7 +203,17 @@ private func parseStreamCounts(_ text: String) throws -> [Int] {
     return counts
 }
 
-/// Parses `100ms`, `0.1s` or `100` (milliseconds) into milliseconds.
+/// Parses `1K,64K,1M` (K, M: binary multiples), or `none`: response sizes of the responses load.
+private func parseResponseSizes(_ text: String) throws -> [Int] {
+    guard text != "none" else { return [] }
+    return try text.split(separator: ",").map { part in
+        guard let size = ByteCount(argument: part.trimmed)?.bytes, size >= 8, size <= 64 << 20 else {
+            throw ValidationError("'\(part)' is not a response size from 8 bytes to 64M")
+        }
+        return size
+    }
+}
+
 private func parsePath(_ text: String) throws -> EmulatedPathShape {
     do {
         return try EmulatedPathShape(parsing: text)
@@ -188,6 +222,7 @@ private func parsePath(_ text: String) throws -> EmulatedPathShape {
     }
 }
 
+/// Parses `100ms`, `0.1s` or `100` (milliseconds) into milliseconds.
 private func parseMilliseconds(_ text: String) throws -> Double {
     let (number, scale): (Substring, Double) =
         text.hasSuffix("ms")

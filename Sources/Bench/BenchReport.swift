@@ -57,12 +57,22 @@ public struct BenchSettings: Codable, Sendable {
     public var path: EmulatedPathShape?
     /// The links tcptunnel's local agent keeps to its remote agent (`--links`).
     public var tcptunnelLinks: Int
+    /// Response sizes of the responses load, in bytes (empty: no responses load).
+    public var responseSizes: [Int]
+    /// Keep-alive connection counts of the responses load.
+    public var responseConnections: [Int]
+    /// Client counts of the many-clients load (empty: no such load).
+    public var clientCounts: [Int]
 
     public init(
         streams: [Int], seconds: Double, messageSize: Int, rttMilliseconds: Double?, bandwidthBytesPerSecond: Double?,
-        path: EmulatedPathShape? = nil, tcptunnelLinks: Int = 1
+        path: EmulatedPathShape? = nil, tcptunnelLinks: Int = 1, responseSizes: [Int] = [],
+        responseConnections: [Int] = [], clientCounts: [Int] = []
     ) {
         self.tcptunnelLinks = tcptunnelLinks
+        self.responseSizes = responseSizes
+        self.responseConnections = responseConnections
+        self.clientCounts = clientCounts
         self.streams = streams
         self.seconds = seconds
         self.messageSize = messageSize
@@ -79,6 +89,10 @@ public struct RouteReport: Codable, Sendable {
     /// What exactly ran, e.g. the cipher.
     public var detail: String
     public var points: [PointReport] = []
+    /// The responses load: one entry per response size and connection count.
+    public var responses: [ResponseReport] = []
+    /// The many-clients load: one entry per client count.
+    public var manyClients: [ClientsReport] = []
     /// Whether every byte sent before a half-close came back, and how many did.
     public var halfClose: HalfCloseReport?
     /// Why the route could not be measured (then `points` may be incomplete).
@@ -124,6 +138,35 @@ public struct RequestReport: Codable, Sendable {
     public var p99Microseconds: Double
     public var failedStreams: Int
     public var firstFailure: String?
+}
+
+/// Responses of one size on keep-alive connections, each asked for by a small request.
+public struct ResponseReport: Codable, Sendable {
+    /// Bytes per response.
+    public var size: Int
+    public var connections: Int
+    public var responsesPerSecond: Double
+    /// Response bytes per second (10^6), all connections together.
+    public var megabytesPerSecond: Double
+    public var count: Int
+    /// From the request's send to the response's last byte.
+    public var p50Microseconds: Double
+    public var p99Microseconds: Double
+    public var failedConnections: Int
+    public var firstFailure: String?
+}
+
+/// Many clients of small request/response round trips, driven by one event-driven thread.
+public struct ClientsReport: Codable, Sendable {
+    public var clients: Int
+    public var requestsPerSecond: Double
+    public var count: Int
+    public var p50Microseconds: Double
+    public var p99Microseconds: Double
+    /// Context switches (voluntary and involuntary) of every thread of the route's processes, both sides
+    /// together, per request; nil for the direct route, which has no processes.
+    public var contextSwitchesPerRequest: Double?
+    public var failure: String?
 }
 
 /// New connections, each with one request/response round trip and a clean close, from every stream's thread

@@ -36,7 +36,10 @@ public enum BenchRunner {
             return route
         }
         for route in peers { try route.checkInstalled() }
-        let maxStreams = max(plan.settings.streams.max() ?? 1, plan.hold ?? 0)
+        let settings = plan.settings
+        let maxStreams =
+            (settings.streams + settings.responseConnections + settings.clientCounts + [plan.hold ?? 0])
+            .max() ?? 1
         try SystemLimits.prepare(forStreams: maxStreams, holding: plan.hold != nil)
         let scratch = try makeScratchDirectory()
         defer { try? FileManager.default.removeItem(at: scratch) }
@@ -156,11 +159,50 @@ public enum BenchRunner {
                         local: local?.finish(),
                         remote: remote?.finish()))
             }
+            try measureTraffic(
+                route, into: &report, target: target, plan: plan, path: path, context: context, pattern: pattern,
+                progress: progress)
         } catch {
             report.failure = error.description
             progress("\(route.name): FAILED: \(error)")
         }
         return report
+    }
+
+    /// The loads shaped like real traffic, on the route started once more: responses of each size on keep-alive
+    /// connections, then many event-driven clients of small requests.
+    private static func measureTraffic(
+        _ route: any Route, into report: inout RouteReport, target: Endpoint, plan: BenchPlan, path: LongPath?,
+        context: RouteContext, pattern: TestPattern, progress: (String) -> Void
+    ) throws(BenchError) {
+        let settings = plan.settings
+        guard !settings.responseSizes.isEmpty || !settings.clientCounts.isEmpty else { return }
+        progress("\(route.name): responses and many clients: starting")
+        let running = try route.start(target: target, path: path, context: context)
+        defer { running.stop() }
+        for connections in settings.responseConnections {
+            for size in settings.responseSizes {
+                let responses = try ResponseLoad.run(
+                    entry: running.entry, connections: connections, size: size, seconds: settings.seconds,
+                    pattern: pattern)
+                report.responses.append(responses)
+                progress(
+                    "\(route.name): \(connections) connection\(connections == 1 ? "" : "s"), \(size)-byte responses: \(format(responses.responsesPerSecond))/s, p50 \(format(responses.p50Microseconds)) µs, p99 \(format(responses.p99Microseconds)) µs\(responses.firstFailure.map { " (FAILED: \($0))" } ?? "")"
+                )
+            }
+        }
+        let processes = [running.local, running.remote].compactMap { $0.map { ProcessProbe(root: $0.pid) } }
+        defer { for probe in processes { _ = probe.finish() } }
+        let contextSwitches = { processes.isEmpty ? nil : processes.reduce(0) { $0 + $1.contextSwitches } }
+        for clients in settings.clientCounts {
+            let load = try ManyClientsLoad.run(
+                entry: running.entry, clients: clients, seconds: settings.seconds, messageSize: settings.messageSize,
+                contextSwitches: contextSwitches)
+            report.manyClients.append(load)
+            progress(
+                "\(route.name): \(clients) clients: \(format(load.requestsPerSecond)) requests/s, p50 \(format(load.p50Microseconds)) µs, p99 \(format(load.p99Microseconds)) µs, \(load.contextSwitchesPerRequest.map { format($0) } ?? "–") context switches per request\(load.failure.map { " (FAILED: \($0))" } ?? "")"
+            )
+        }
     }
 
     private static func holdStreams(

@@ -51,6 +51,7 @@ public enum BenchTable {
                         return "\(measure.format(measure.value(local))) + \(measure.format(measure.value(remote))) = "
                     })
         }
+        out += trafficTables(report)
         out += "\n### Half-close (client sends 1 MiB, then FIN; is every echoed byte delivered before the end?)\n\n"
         out += "| route | echoed before end | verdict |\n|---|---|---|\n"
         for route in report.routes {

@@ -2,7 +2,8 @@ import FoundationEssentials
 import Glibc
 
 /// Draws a report as a PNG: throughput, request rate, p99 latency and connection rate against the
-/// stream count, one line per route. matplotlib does the drawing, through the system's python3.
+/// stream count, responses/s against the response size and requests/s against the client count, one line per
+/// route. matplotlib does the drawing, through the system's python3.
 public enum ChartRenderer {
     /// Writes the chart of the JSON report at `json` to `png`.
     public static func render(json: URL, png: URL) throws(BenchError) {
@@ -41,8 +42,8 @@ public enum ChartRenderer {
             ("Request p99 latency, µs", lambda p: p["requests"]["p99Microseconds"], "log"),
             ("New connections/s", lambda p: p["connects"]["connectionsPerSecond"], "log"),
         ]
-        figure, axes = plt.subplots(2, 2, figsize=(12, 8))
-        for axis, (title, value, scale) in zip(axes.flat, panels):
+        figure, axes = plt.subplots(2, 3, figsize=(18, 8))
+        for axis, (title, value, scale) in zip(axes.flat[:4], panels):
             for route in report["routes"]:
                 points = route["points"]
                 if not points:
@@ -53,6 +54,29 @@ public enum ChartRenderer {
             axis.set_xscale("log", base=2)
             axis.set_yscale(scale)
             axis.set_xlabel("concurrent streams")
+            axis.grid(True, which="both", alpha=0.3)
+        # The loads shaped like real traffic: their own x axes.
+        connections = min(report["settings"].get("responseConnections") or [1])
+        traffic = [
+            (axes.flat[4], "Responses/s on %d keep-alive connection%s" % (connections, "" if connections == 1 else "s"),
+             "response size, bytes",
+             lambda route: [(r["size"], r["responsesPerSecond"]) for r in route.get("responses", [])
+                            if r["connections"] == connections and r["failedConnections"] == 0]),
+            (axes.flat[5], "Many clients (one event-driven load thread), requests/s", "concurrent clients",
+             lambda route: [(c["clients"], c["requestsPerSecond"]) for c in route.get("manyClients", [])
+                            if c.get("failure") is None]),
+        ]
+        for axis, title, label, values in traffic:
+            for route in report["routes"]:
+                points = values(route)
+                if not points:
+                    continue
+                style = dict(linewidth=2.5) if route["name"] == "tcptunnel" else dict(linewidth=1.2)
+                axis.plot([x for x, _ in points], [y for _, y in points], marker="o", label=route["name"], **style)
+            axis.set_title(title)
+            axis.set_xscale("log", base=2)
+            axis.set_yscale("log")
+            axis.set_xlabel(label)
             axis.grid(True, which="both", alpha=0.3)
         axes.flat[0].legend()
         settings = report["settings"]

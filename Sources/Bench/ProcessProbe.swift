@@ -34,6 +34,19 @@ final class ProcessProbe: Sendable {
     /// CPU seconds used so far by the tree (children already reaped are in their parent's count).
     var cpuSeconds: Double { Self.cpuSeconds(of: Self.tree(of: root)) }
 
+    /// Context switches, voluntary and involuntary, of every thread of the tree so far (threads that already
+    /// ended are not counted: compare two readings only over a time when the route's threads all live on).
+    var contextSwitches: Int {
+        Self.tree(of: root).reduce(0) { total, pid in
+            let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+            return tasks.reduce(total) { total, task in
+                let status = "\(pid)/task/\(task)"
+                return total + (SystemFile.statusNumber("voluntary_ctxt_switches", of: status) ?? 0)
+                    + (SystemFile.statusNumber("nonvoluntary_ctxt_switches", of: status) ?? 0)
+            }
+        }
+    }
+
     /// Stops sampling and returns the peaks, with the CPU time used so far.
     func finish() -> ProcessUsage {
         running.withLock { $0 = false }

@@ -9,7 +9,7 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: json) }
         let bench = try AgentProcess([
             "bench", "--streams", "1,3", "--seconds", "0.1", "--peers", "tcptunnel-tls,direct", "--hold", "50",
-            "--json", json,
+            "--responses", "1K,1M", "--response-connections", "1,3", "--clients", "2,20", "--json", json,
         ])
         #expect(bench.waitForExit(seconds: 60) == 0, "bench: \(bench.standardError)")
 
@@ -34,6 +34,21 @@ import Testing
                 #expect((interactive?["bulk"] as? [String: Any])?["verified"] as? Bool == true)
             }
             #expect((route["halfClose"] as? [String: Any])?["intact"] as? Bool == true)
+            let responses = route["responses"] as? [[String: Any]] ?? []
+            #expect(responses.compactMap { $0["size"] as? Int } == [1024, 1 << 20, 1024, 1 << 20])
+            #expect(responses.compactMap { $0["connections"] as? Int } == [1, 1, 3, 3])
+            for response in responses {
+                #expect(response["failedConnections"] as? Int == 0, "\(response)")
+                #expect((response["count"] as? Int ?? 0) > 0)
+            }
+            let clients = route["manyClients"] as? [[String: Any]] ?? []
+            #expect(clients.compactMap { $0["clients"] as? Int } == [2, 20])
+            for load in clients {
+                #expect(load["failure"] == nil, "\(load)")
+                #expect((load["count"] as? Int ?? 0) > 0)
+                // The direct route has no processes whose threads could switch.
+                #expect((load["contextSwitchesPerRequest"] != nil) == (route["name"] as? String != "direct"))
+            }
         }
         let tunnelPoint = (routes.first?["points"] as? [[String: Any]])?.first
         #expect(((tunnelPoint?["local"] as? [String: Any])?["peakThreads"] as? Int ?? 0) > 0)
@@ -49,7 +64,8 @@ import Testing
         let json = NSTemporaryDirectory() + "tcptunnel-bench-\(UUID().uuidString).json"
         defer { try? FileManager.default.removeItem(atPath: json) }
         let bench = try AgentProcess([
-            "bench", "--rtt", "200ms", "--streams", "1", "--seconds", "1", "--peers", "direct", "--json", json,
+            "bench", "--rtt", "200ms", "--streams", "1", "--seconds", "1", "--peers", "direct", "--responses", "none",
+            "--clients", "none", "--json", json,
         ])
         #expect(bench.waitForExit(seconds: 90) == 0, "bench: \(bench.standardError)")
         let report =
@@ -72,7 +88,7 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: json) }
         let bench = try AgentProcess([
             "bench", "--path", "5ms,50MB/s", "--streams", "1", "--seconds", "0.2", "--peers", "tcptunnel-tls,direct",
-            "--json", json,
+            "--responses", "64K", "--response-connections", "1", "--clients", "4", "--json", json,
         ])
         #expect(bench.waitForExit(seconds: 60) == 0, "bench: \(bench.standardError)")
         #expect(bench.standardError.contains("path: 5 ms each way, 50 MB/s, 256 KiB queue, from network namespace"))

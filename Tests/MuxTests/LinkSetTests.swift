@@ -13,7 +13,8 @@ import Testing
         #expect(set.publish(harnesses[1].link, agentID: 1, at: 1) == true, "the first link up to agent 1 asks")
         #expect(set.publish(harnesses[0].link, agentID: 1, at: 0) == false, "a lower slot does not take it over")
         #expect(set.publish(harnesses[2].link, agentID: 2, at: 2) == true, "agent 2 is asked on its own link")
-        #expect(set.reverseForwardLinks.map(ObjectIdentifier.init) == [1, 2].map { ObjectIdentifier(harnesses[$0].link) })
+        #expect(
+            set.reverseForwardLinks.map(ObjectIdentifier.init) == [1, 2].map { ObjectIdentifier(harnesses[$0].link) })
         #expect(set.withdraw(at: 1) === harnesses[0].link, "slot 0 now asks agent 1")
         #expect(set.asksForReverseForwards(at: 0))
         #expect(set.withdraw(at: 2) == nil, "no other link reaches agent 2")

@@ -2,27 +2,28 @@ import CLinux
 import Glibc
 
 /// A thin typed layer over one epoll(7) instance, level-triggered. Owned by one thread, which closes it.
-struct Epoll {
+package struct Epoll {
     private let fd: Int32
 
     /// What a watched descriptor reports. Errors and hang-ups are always reported.
-    struct Interest: OptionSet {
-        let rawValue: UInt32
+    package struct Interest: OptionSet {
+        package let rawValue: UInt32
+        package init(rawValue: UInt32) { self.rawValue = rawValue }
         /// Input, or end of stream.
-        static let input = Interest(rawValue: EPOLLIN.rawValue | EPOLLRDHUP.rawValue)
+        package static let input = Interest(rawValue: EPOLLIN.rawValue | EPOLLRDHUP.rawValue)
         /// Room to write, or a non-blocking connect that completed.
-        static let output = Interest(rawValue: EPOLLOUT.rawValue)
+        package static let output = Interest(rawValue: EPOLLOUT.rawValue)
     }
 
     /// epoll_create1(2) with close-on-exec.
-    init() throws(SocketError) {
+    package init() throws(SocketError) {
         fd = epoll_create1(Int32(EPOLL_CLOEXEC))
         guard fd >= 0 else { throw .lastError("epoll_create1") }
     }
 
     /// Watches `descriptor` for `interest` (input, end of stream and errors by default); `token` comes back with
     /// its events.
-    func watch(_ descriptor: Int32, token: UInt64, for interest: Interest = .input) throws(SocketError) {
+    package func watch(_ descriptor: Int32, token: UInt64, for interest: Interest = .input) throws(SocketError) {
         var event = epoll_event()
         event.events = interest.rawValue
         event.data.u64 = token
@@ -59,7 +60,9 @@ struct Epoll {
 
     /// epoll_wait(2) for up to `timeoutMillis`; returns the tokens of the descriptors that are ready, in
     /// `tokens` (which it empties first). `EINTR` counts as a wake with nothing ready.
-    func wait(into tokens: inout [UInt64], events: UnsafeMutableBufferPointer<epoll_event>, timeoutMillis: Int32) {
+    package func wait(
+        into tokens: inout [UInt64], events: UnsafeMutableBufferPointer<epoll_event>, timeoutMillis: Int32
+    ) {
         tokens.removeAll(keepingCapacity: true)
         let count = epoll_wait(fd, events.baseAddress, Int32(events.count), timeoutMillis)
         guard count > 0 else { return }
@@ -67,7 +70,7 @@ struct Epoll {
     }
 
     /// close(2).
-    func close() {
+    package func close() {
         _ = Glibc.close(fd)
     }
 }
