@@ -166,6 +166,8 @@ public struct ClientsReport: Codable, Sendable {
     /// Context switches (voluntary and involuntary) of every thread of the route's processes, both sides
     /// together, per request; nil for the direct route, which has no processes.
     public var contextSwitchesPerRequest: Double?
+    /// CPU microseconds of the route's processes, both sides together, per request; nil for the direct route.
+    public var cpuMicrosecondsPerRequest: Double?
     public var failure: String?
 }
 

@@ -193,14 +193,14 @@ public enum BenchRunner {
         }
         let processes = [running.local, running.remote].compactMap { $0.map { ProcessProbe(root: $0.pid) } }
         defer { for probe in processes { _ = probe.finish() } }
-        let contextSwitches = { processes.isEmpty ? nil : processes.reduce(0) { $0 + $1.contextSwitches } }
+        let usage = { processes.isEmpty ? nil : processes.map(\.reading) }
         for clients in settings.clientCounts {
             let load = try ManyClientsLoad.run(
                 entry: running.entry, clients: clients, seconds: settings.seconds, messageSize: settings.messageSize,
-                contextSwitches: contextSwitches)
+                usage: usage)
             report.manyClients.append(load)
             progress(
-                "\(route.name): \(clients) clients: \(format(load.requestsPerSecond)) requests/s, p50 \(format(load.p50Microseconds)) µs, p99 \(format(load.p99Microseconds)) µs, \(load.contextSwitchesPerRequest.map { format($0) } ?? "–") context switches per request\(load.failure.map { " (FAILED: \($0))" } ?? "")"
+                "\(route.name): \(clients) clients: \(format(load.requestsPerSecond)) requests/s, p50 \(format(load.p50Microseconds)) µs, p99 \(format(load.p99Microseconds)) µs, \(load.contextSwitchesPerRequest.map { format($0) } ?? "–") context switches and \(load.cpuMicrosecondsPerRequest.map { format($0) } ?? "–") CPU µs per request\(load.failure.map { " (FAILED: \($0))" } ?? "")"
             )
         }
     }

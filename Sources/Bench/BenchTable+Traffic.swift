@@ -34,6 +34,7 @@ extension BenchTable {
                 "Many clients: context switches per request, all threads of both ends (lower is better)",
                 \.contextSwitchesPerRequest
             ),
+            ("Many clients: CPU µs per request, both ends (lower is better)", \.cpuMicrosecondsPerRequest),
         ]
         for measure in measures {
             out +=

@@ -3,7 +3,7 @@ import Mux
 
 /// The benchmark's target server: echoes every byte back on the connection it came from, answers the
 /// client's FIN with its own once all is echoed, one thread per connection. A connection that opens with
-/// `ResponseProtocol.greeting` is served responses of the sizes it asks for instead.
+/// `ResponseProtocol.greeting` gets the greeting echoed, then responses of the sizes it asks for.
 ///
 /// The accept thread owns the listening socket until `stop()`; each connection thread owns its socket.
 public final class EchoTarget: Sendable {
@@ -47,43 +47,33 @@ public final class EchoTarget: Sendable {
         defer { socket.close() }
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 16)
         defer { buffer.deallocate() }
-        guard let (count, greeted) = readOpening(of: socket, into: buffer) else { return socket.shutdown(.write) }
-        if greeted {
-            return serveResponses(on: socket, buffer: buffer, leftover: count - ResponseProtocol.greeting.count)
-        }
-        guard (try? socket.sendAll(UnsafeRawBufferPointer(rebasing: buffer[..<count]))) != nil else { return }
+        let greeting = ResponseProtocol.greeting
+        // How much of the greeting the connection opened with so far; nil once its opening differs.
+        var greeted: Int? = 0
         while let n = try? socket.receive(into: buffer), n > 0 {
-            guard (try? socket.sendAll(UnsafeRawBufferPointer(rebasing: buffer[..<n]))) != nil else { return }
+            var echoed = n
+            if let matched = greeted {
+                let compared = min(n, greeting.count - matched)
+                let same = greeting.withUnsafeBytes { memcmp($0.baseAddress! + matched, buffer.baseAddress!, compared) }
+                greeted = same == 0 ? matched + compared : nil
+                if greeted == greeting.count { echoed = compared }
+            }
+            guard (try? socket.sendAll(UnsafeRawBufferPointer(rebasing: buffer[..<echoed]))) != nil else { return }
+            if greeted == greeting.count {
+                let pending = Array(UnsafeRawBufferPointer(rebasing: buffer[echoed..<n]))
+                return serveResponses(on: socket, buffer: buffer, pending: pending)
+            }
         }
         socket.shutdown(.write)
     }
 
-    /// Reads until the connection's first bytes are known to be the responses greeting or not (nothing may be
-    /// echoed before that): returns how many bytes `buffer` holds and whether they begin with the greeting, or
-    /// nil when the connection ended first.
-    private static func readOpening(of socket: Socket, into buffer: UnsafeMutableRawBufferPointer) -> (Int, Bool)? {
-        let greeting = ResponseProtocol.greeting
-        var count = 0
-        repeat {
-            guard let n = try? socket.receive(into: UnsafeMutableRawBufferPointer(rebasing: buffer[count...])), n > 0
-            else { return nil }
-            count += n
-            let compared = min(count, greeting.count)
-            guard greeting.withUnsafeBytes({ memcmp($0.baseAddress!, buffer.baseAddress!, compared) }) == 0 else {
-                return (count, false)
-            }
-        } while count < greeting.count
-        return (count, true)
-    }
-
     /// Answers each request with its response until the client ends the connection or asks for a size out of
     /// range, each response in one send and without Nagle's delay, as a web server's keep-alive connection does.
-    /// `leftover` bytes after the greeting are already in `buffer`.
-    private static func serveResponses(on socket: Socket, buffer: UnsafeMutableRawBufferPointer, leftover: Int) {
+    /// `pending` holds the bytes that came after the greeting.
+    private static func serveResponses(on socket: Socket, buffer: UnsafeMutableRawBufferPointer, pending: [UInt8]) {
         socket.setNoDelay()
         let size = ResponseProtocol.requestSize
-        var request = [UInt8](
-            UnsafeRawBufferPointer(rebasing: buffer[ResponseProtocol.greeting.count...].prefix(leftover)))
+        var request = pending
         var response: [UInt8] = []
         while true {
             while request.count < size {

@@ -7,10 +7,10 @@ import Mux
 /// last is whole. Unlike `RequestLoad`, which spends a thread per stream, the load itself costs little CPU, so
 /// what each route spends per request shows in the rate.
 enum ManyClientsLoad {
-    /// Runs the load; `contextSwitches` reads the route's count so far (nil when it has no processes), which is
-    /// read once all clients are connected and again before any closes, so that no thread's start or end is in it.
+    /// Runs the load; `usage` reads what the route's processes used so far (nil when it has none), once all
+    /// clients are connected and again before any closes, so that no thread's start or end is counted.
     static func run(
-        entry: Endpoint, clients: Int, seconds: Double, messageSize: Int, contextSwitches: () -> Int?
+        entry: Endpoint, clients: Int, seconds: Double, messageSize: Int, usage: () -> [ProcessUsageReading]?
     ) throws(BenchError) -> ClientsReport {
         var connections: [Client] = []
         defer { for client in connections { client.connection.close() } }
@@ -28,7 +28,7 @@ enum ManyClientsLoad {
             throw BenchError("load generator: \(error)")
         }
         defer { epoll.close() }
-        let switchesBefore = contextSwitches()
+        let usageBefore = usage()
         let deadline = ContinuousClock.now + .seconds(seconds)
         var latencies: [Double] = []
         var failure: String?
@@ -64,15 +64,19 @@ enum ManyClientsLoad {
                 }
             }
         }
-        let switchesAfter = contextSwitches()
+        let used = usage().flatMap { after in
+            usageBefore.map { before in
+                zip(after, before).map { $0.since($1) }.reduce((0, 0.0)) { ($0.0 + $1.0, $0.1 + $1.1) }
+            }
+        }
+        let requests = Double(max(1, latencies.count))
         latencies.sort()
         return ClientsReport(
             clients: clients, requestsPerSecond: Double(latencies.count) / seconds, count: latencies.count,
             p50Microseconds: RequestLoad.percentile(0.50, of: latencies),
             p99Microseconds: RequestLoad.percentile(0.99, of: latencies),
-            contextSwitchesPerRequest: switchesBefore.flatMap { before in
-                switchesAfter.map { Double($0 - before) / Double(max(1, latencies.count)) }
-            },
+            contextSwitchesPerRequest: used.map { Double($0.0) / requests },
+            cpuMicrosecondsPerRequest: used.map { $0.1 / requests * 1e6 },
             failure: failure)
     }
 

@@ -34,17 +34,23 @@ final class ProcessProbe: Sendable {
     /// CPU seconds used so far by the tree (children already reaped are in their parent's count).
     var cpuSeconds: Double { Self.cpuSeconds(of: Self.tree(of: root)) }
 
-    /// Context switches, voluntary and involuntary, of every thread of the tree so far (threads that already
-    /// ended are not counted: compare two readings only over a time when the route's threads all live on).
-    var contextSwitches: Int {
-        Self.tree(of: root).reduce(0) { total, pid in
+    /// What each process of the tree has used so far: context switches (voluntary and involuntary, over its
+    /// threads alive now) and its own CPU seconds (user and system). Subtract two readings over the processes present in both
+    /// (`ProcessUsageReading.since`): a process that ended between them takes its share with it.
+    var reading: ProcessUsageReading {
+        var processes: [Int32: (contextSwitches: Int, cpuSeconds: Double)] = [:]
+        for pid in Self.tree(of: root) {
             let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
-            return tasks.reduce(total) { total, task in
+            let switches = tasks.reduce(0) { total, task in
                 let status = "\(pid)/task/\(task)"
                 return total + (SystemFile.statusNumber("voluntary_ctxt_switches", of: status) ?? 0)
                     + (SystemFile.statusNumber("nonvoluntary_ctxt_switches", of: status) ?? 0)
             }
+            // Its own CPU time only: a child reaped between the readings would add its whole life's to cutime.
+            let ticks = Self.statFields(of: pid).map { $0[11...12].reduce(0) { $0 + (Int($1) ?? 0) } } ?? 0
+            processes[pid] = (switches, Double(ticks) / Self.ticksPerSecond)
         }
+        return ProcessUsageReading(processes: processes)
     }
 
     /// Stops sampling and returns the peaks, with the CPU time used so far.
@@ -101,5 +107,21 @@ final class ProcessProbe: Sendable {
         else { return nil }
         let fields = text[text.index(after: close)...].split(separator: " ").map(String.init)
         return fields.count > 21 ? fields : nil
+    }
+}
+
+/// What the processes of a route used up to one moment, per process.
+struct ProcessUsageReading {
+    var processes: [Int32: (contextSwitches: Int, cpuSeconds: Double)]
+
+    /// Context switches and CPU seconds used since `earlier`, by the processes alive at both readings.
+    func since(_ earlier: ProcessUsageReading) -> (contextSwitches: Int, cpuSeconds: Double) {
+        processes.reduce((0, 0.0)) { total, entry in
+            guard let before = earlier.processes[entry.key] else { return total }
+            return (
+                total.0 + entry.value.contextSwitches - before.contextSwitches,
+                total.1 + entry.value.cpuSeconds - before.cpuSeconds
+            )
+        }
     }
 }

@@ -28,10 +28,15 @@ enum ResponseLoad {
     private static func responses(
         on connection: LoadConnection, size: Int, until deadline: ContinuousClock.Instant, pattern: TestPattern
     ) -> RequestLoad.StreamOutcome {
+        let greeting = ResponseProtocol.greeting
+        var echo = [UInt8](repeating: 0, count: greeting.count)
         do {
-            try connection.socket.sendAll(ResponseProtocol.greeting)
+            try connection.socket.sendAll(greeting)
         } catch {
             return RequestLoad.StreamOutcome(latencies: [], failure: "greeting: \(error)")
+        }
+        guard echo.withUnsafeMutableBytes({ connection.receiveExactly($0) }), echo == greeting else {
+            return RequestLoad.StreamOutcome(latencies: [], failure: "the greeting did not come back")
         }
         let response = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 16)
         defer { response.deallocate() }

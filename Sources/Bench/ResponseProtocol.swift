@@ -1,10 +1,11 @@
 import Glibc
 
 /// How the responses load talks to the benchmark's target, beside echo on the same port (so that every route,
-/// which forwards one target port, carries both): a connection that opens with `greeting` is served responses
-/// instead of echo. Each request is 8 bytes, the response size and a sequence number (both UInt32,
-/// little-endian); its response is that many bytes: the request itself, then the test pattern from its start.
-/// Any other opening is echoed, so the greeting is long and unlike what the other loads send first.
+/// which forwards one target port, carries both): a connection that opens with `greeting` gets it echoed like
+/// any bytes, then is served responses instead of echo. Each request is 8 bytes, the response size and a
+/// sequence number (both UInt32, little-endian); its response is that many bytes: the request itself, then the
+/// test pattern from its start. The target echoes every byte as it comes until the greeting is whole, so that a
+/// client of the other loads whose first bytes happen to begin like the greeting is never kept waiting.
 enum ResponseProtocol {
     /// The bytes that open a responses connection.
     static let greeting = Array("tcptunnel-bench responses 1\r\n".utf8)

@@ -29,6 +29,7 @@ import Testing
             // The greeting and the first request in one segment; then a large response, then a small one.
             let first = ResponseProtocol.request(size: 1 << 20 + 3, sequence: 1)
             try connection.socket.sendAll(ResponseProtocol.greeting + first)
+            #expect(try read(ResponseProtocol.greeting.count, from: connection) == ResponseProtocol.greeting)
             let large = try read(1 << 20 + 3, from: connection)
             #expect(large.withUnsafeBytes { ResponseProtocol.isResponse($0, to: first, pattern: pattern) })
             let second = ResponseProtocol.request(size: 1024, sequence: 2)
@@ -46,12 +47,25 @@ import Testing
             connection.socket.setNoDelay()
             let greeting = ResponseProtocol.greeting
             try connection.socket.sendAll(Array(greeting[..<5]))
-            usleep(20_000)
+            #expect(try read(5, from: connection) == Array(greeting[..<5]), "a prefix is echoed at once")
             try connection.socket.sendAll(Array(greeting[5...]))
+            #expect(try read(greeting.count - 5, from: connection) == Array(greeting[5...]))
             let request = ResponseProtocol.request(size: 100, sequence: 7)
             try connection.socket.sendAll(request)
             let response = try read(100, from: connection)
             #expect(response.withUnsafeBytes { ResponseProtocol.isResponse($0, to: request, pattern: TestPattern()) })
+        }
+    }
+
+    /// The hold load's one-byte round trips send every byte value first, the greeting's first among them.
+    @Test func aSingleByteLikeTheGreetingsFirstIsEchoedAtOnce() throws {
+        try withTarget { entry in
+            let connection = try LoadConnection.open(to: entry)
+            defer { connection.close() }
+            let first = [ResponseProtocol.greeting[0]]
+            try connection.socket.sendAll(first)
+            try #require(connection.waitUntilReadable(milliseconds: 2_000), "the byte was held back")
+            #expect(try read(1, from: connection) == first)
         }
     }
 
