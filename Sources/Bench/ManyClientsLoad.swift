@@ -101,12 +101,10 @@ enum ManyClientsLoad {
             case failed(String)
         }
 
-        /// Sends the next request, numbered so that its echo cannot be an earlier one's; false if it failed.
+        /// Sends the next request, numbered (`RequestLoad.stamp`); false if it failed.
         mutating func sendNext() -> Bool {
             sequence &+= 1
-            withUnsafeBytes(of: sequence.littleEndian) { bytes in
-                for index in 0..<min(4, request.count) { request[index] = bytes[index] }
-            }
+            RequestLoad.stamp(sequence, into: &request)
             received = 0
             sentAt = .now
             return (try? connection.socket.sendAll(request)) != nil

@@ -47,8 +47,7 @@ final class ProcessProbe: Sendable {
                     + (SystemFile.statusNumber("nonvoluntary_ctxt_switches", of: status) ?? 0)
             }
             // Its own CPU time only: a child reaped between the readings would add its whole life's to cutime.
-            let ticks = Self.statFields(of: pid).map { $0[11...12].reduce(0) { $0 + (Int($1) ?? 0) } } ?? 0
-            processes[pid] = (switches, Double(ticks) / Self.ticksPerSecond)
+            processes[pid] = (switches, Self.cpuSeconds(of: [pid], withReapedChildren: false))
         }
         return ProcessUsageReading(processes: processes)
     }
@@ -91,11 +90,13 @@ final class ProcessProbe: Sendable {
         }
     }
 
-    private static func cpuSeconds(of tree: [Int32]) -> Double {
+    /// CPU seconds (user and system) of the processes of `tree`, with or without their reaped children's.
+    private static func cpuSeconds(of tree: [Int32], withReapedChildren: Bool = true) -> Double {
+        // utime, stime, then cutime, cstime
+        let fields = withReapedChildren ? 11...14 : 11...12
         let ticks = tree.reduce(0) { total, pid in
-            guard let fields = statFields(of: pid) else { return total }
-            // utime, stime, cutime, cstime
-            return total + fields[11...14].reduce(0) { $0 + (Int($1) ?? 0) }
+            guard let stat = statFields(of: pid) else { return total }
+            return total + stat[fields].reduce(0) { $0 + (Int($1) ?? 0) }
         }
         return Double(ticks) / ticksPerSecond
     }

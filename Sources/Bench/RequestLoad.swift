@@ -35,6 +35,14 @@ enum RequestLoad {
         return sorted[min(max(rank, 0), sorted.count - 1)]
     }
 
+    /// Writes `sequence` over the first bytes of `request`: it proves the response is this round trip's echo,
+    /// not an earlier one's.
+    static func stamp(_ sequence: UInt32, into request: inout [UInt8]) {
+        withUnsafeBytes(of: sequence.littleEndian) { bytes in
+            for index in 0..<min(4, request.count) { request[index] = bytes[index] }
+        }
+    }
+
     private static func roundTrips(
         on connection: LoadConnection, stream: Int, until deadline: ContinuousClock.Instant, messageSize: Int
     ) -> StreamOutcome {
@@ -44,10 +52,7 @@ enum RequestLoad {
         var sequence: UInt32 = 0
         while ContinuousClock.now < deadline {
             sequence &+= 1
-            // The sequence number in each request proves the response is this round trip's echo.
-            withUnsafeBytes(of: sequence.littleEndian) { bytes in
-                for index in 0..<min(4, messageSize) { request[index] = bytes[index] }
-            }
+            stamp(sequence, into: &request)
             let sentAt = ContinuousClock.now
             do {
                 try connection.socket.sendAll(request)
