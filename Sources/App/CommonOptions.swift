@@ -116,6 +116,27 @@ struct CommonOptions: ParsableArguments {
     @Option(
         name: .long,
         help: ArgumentHelp(
+            "Seconds a UDP flow may carry no datagram either way before it ends (at most 604800).",
+            valueName: "seconds"))
+    var udpIdleTimeout: Double = TunnelSettings().udpIdleTimeout
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "UDP flows this agent keeps at once; at the cap one idle 5 s or more is ended for a new one, else the new one is refused (at most 1000000).",
+            valueName: "count"))
+    var maxUdpFlows: Int = TunnelSettings().maxUDPFlows
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "UDP flows at once from one client address (local agent) or one local agent (remote agent).",
+            valueName: "count"))
+    var maxUdpFlowsPerSource: Int = TunnelSettings().maxUDPFlowsPerSource
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
             "Seconds SIGINT/SIGTERM lets streams in flight finish before resetting them (at most 3600).",
             valueName: "seconds"))
     var drainTimeout: Double = TunnelSettings().drainTimeout
@@ -144,6 +165,9 @@ struct CommonOptions: ParsableArguments {
         settings.writeTimeout = writeTimeout
         settings.idleTimeout = idleTimeout
         settings.drainTimeout = drainTimeout
+        settings.udpIdleTimeout = udpIdleTimeout
+        settings.maxUDPFlows = maxUdpFlows
+        settings.maxUDPFlowsPerSource = maxUdpFlowsPerSource
         return settings
     }
 
@@ -182,6 +206,8 @@ struct CommonOptions: ParsableArguments {
             TOMLLine.number("keepalive", keepalive), TOMLLine.number("dead-link-timeout", deadLinkTimeout),
             "max-streams = \(maxStreams)", TOMLLine.number("write-timeout", writeTimeout),
             TOMLLine.number("idle-timeout", idleTimeout), TOMLLine.number("drain-timeout", drainTimeout),
+            TOMLLine.number("udp-idle-timeout", udpIdleTimeout), "max-udp-flows = \(maxUdpFlows)",
+            "max-udp-flows-per-source = \(maxUdpFlowsPerSource)",
             proxyProtocol.map { TOMLLine.string("proxy-protocol", $0.rawValue) } ?? "# proxy-protocol: off",
         ]
     }
@@ -211,6 +237,8 @@ struct CommonOptions: ParsableArguments {
         "idle timeout": "--idle-timeout", "drain timeout": "--drain-timeout", "max streams": "--max-streams",
         "dead-link timeout": "--dead-link-timeout", "SOCKS handshake timeout": "--socks-handshake-timeout",
         "max pending": "--max-pending", "max pending per source": "--max-pending-per-source",
+        "UDP idle timeout": "--udp-idle-timeout", "max UDP flows": "--max-udp-flows",
+        "max UDP flows per source": "--max-udp-flows-per-source",
     ]
 
     /// Loads the keys from each `--key-file`, else the one in `TCPTUNNEL_KEY`, else systemd's credentials

@@ -10,7 +10,7 @@ struct LocalCommand: ParsableCommand {
         discussion: """
             The remote agent is given as --remote HOST:PORT, or, as in the original tcptunnel, as two arguments: tcptunnel local REMOTE-HOST REMOTE-PORT. Give --remote more than once to link to several remote agents: new clients go to whichever link is up and has the fewest streams, so when one agent dies they go on over the others. --links keeps that many links to each.
 
-            Forwards (each repeatable, all carried over the same links): --listen takes clients to the remote agent's own --target; -L takes them to HOST:HOSTPORT as reached from the remote side; -D runs a SOCKS5 server whose CONNECT targets are reached from the remote side; -R has the remote agent listen and bring its clients back to HOST:HOSTPORT as reached from here. BIND defaults to 127.0.0.1; write IPv6 addresses in brackets ([::1]:8080). Without any forward, the agent listens on 127.0.0.1:1082 as --listen.
+            Forwards (each repeatable, all carried over the same links): --listen takes clients to the remote agent's own --target; -L takes them to HOST:HOSTPORT as reached from the remote side (-L 5353:127.0.0.53:53/udp carries UDP datagrams, DNS for one, with each client's replies); -D runs a SOCKS5 server whose CONNECT targets are reached from the remote side; -R has the remote agent listen and bring its clients back to HOST:HOSTPORT as reached from here. BIND defaults to 127.0.0.1; write IPv6 addresses in brackets ([::1]:8080). Without any forward, the agent listens on 127.0.0.1:1082 as --listen.
             """
     )
 
@@ -32,8 +32,8 @@ struct LocalCommand: ParsableCommand {
     @Option(
         name: [.customShort("L"), .customLong("forward")],
         help: ArgumentHelp(
-            "Listen on BIND:PORT here; each client reaches HOST:HOSTPORT from the remote side.",
-            valueName: "[bind:]port:host:hostport"))
+            "Listen on BIND:PORT here; each client reaches HOST:HOSTPORT from the remote side. With /udp at the end, take UDP datagrams on BIND:PORT and carry each client's to HOST:HOSTPORT and its replies back.",
+            valueName: "[bind:]port:host:hostport[/udp]"))
     var forward: [String] = []
 
     @Option(
@@ -214,7 +214,8 @@ struct LocalCommand: ParsableCommand {
     func listenOptions() throws -> [(endpoint: Endpoint, option: String)] {
         try writtenForwards().compactMap { forward, option in
             switch forward {
-            case .tunnel(let listen), .local(let listen, _), .socks(let listen): (listen, option)
+            case .tunnel(let listen), .local(let listen, _), .localUDP(let listen, _), .socks(let listen):
+                (listen, option)
             case .reverse: nil
             }
         }

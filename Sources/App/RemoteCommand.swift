@@ -10,7 +10,7 @@ struct RemoteCommand: ParsableCommand {
         discussion: """
             The address to listen on is given as --listen HOST:PORT, or, as in the original tcptunnel, as two arguments: tcptunnel remote BIND-HOST BIND-PORT. The port is meant to be reachable by local agents; it answers nothing to a peer without the key.
 
-            Local agents reach --target, and only what --allow rules name: a name rule (db.internal:5432, *.example.com:443) matches the name asked for; an address or network rule (10.1.2.3:22, 10.0.0.0/8:22, [::1]:80) matches every address actually dialled, so a name cannot reach an address no rule covers. Ports are a port, LOW-HIGH or *. Reverse forwards (-R) may listen only where --allow-listen rules say; a rule without BIND means 127.0.0.1.
+            Local agents reach --target, and only what --allow rules name: a name rule (db.internal:5432, *.example.com:443) matches the name asked for; an address or network rule (10.1.2.3:22, 10.0.0.0/8:22, [::1]:80) matches every address actually dialled, so a name cannot reach an address no rule covers. Ports are a port, LOW-HIGH or *. A rule covers TCP streams and UDP flows (-L …/udp) alike, unless it ends in /tcp or /udp; --target is for TCP only. Reverse forwards (-R) may listen only where --allow-listen rules say; a rule without BIND means 127.0.0.1.
             """
     )
 
@@ -33,7 +33,7 @@ struct RemoteCommand: ParsableCommand {
     @Option(
         name: .long,
         help: ArgumentHelp(
-            "Targets local agents may also ask for (-L, -D): HOST:PORT, HOST:LOW-HIGH, HOST:*, *.example.com:443, 10.0.0.0/8:22, [::1]:80.",
+            "Targets local agents may also ask for (-L, -D): HOST:PORT, HOST:LOW-HIGH, HOST:*, *.example.com:443, 10.0.0.0/8:22, [::1]:80; TCP and UDP alike unless it ends in /tcp or /udp (10.0.0.53:53/udp).",
             valueName: "rule"))
     var allow: [String] = []
 

@@ -5,12 +5,17 @@ package enum Limits {
     /// 32 KiB DATA payloads keep the 41 bytes of header and tags per frame under 0.13 % and amortise
     /// the two AEAD calls per frame, while one frame still fits a 64 KiB socket buffer twice.
     package static let maxDataPayload = 32 * 1024
-    /// The largest frame plaintext: header plus the largest payload. A receiver refuses longer frames.
-    package static let maxFrameBody = Frame.headerSize + maxDataPayload
+    /// The largest datagram a flow carries: the most a UDP datagram over IPv4 holds (65,535 bytes less its IP and
+    /// UDP headers). Carried whole in one DATAGRAM frame, never split, so that it arrives as it was sent or not at
+    /// all; a larger one (possible over IPv6 only) is dropped and counted.
+    package static let maxDatagram = 65_507
+    /// The largest frame plaintext: header plus the largest payload, a whole datagram's. A receiver refuses
+    /// longer frames.
+    package static let maxFrameBody = Frame.headerSize + maxDatagram
     /// The largest sealed frame on the wire.
     static let maxSealedFrame = maxFrameBody + SealedFrame.overhead
-    /// The link reader's receive buffer: several full frames per recv(2) call.
-    static let receiveBufferSize = 8 * maxSealedFrame
+    /// The link reader's receive buffer: eight full DATA frames, or four of the largest datagrams, per recv(2).
+    static let receiveBufferSize = 8 * (Frame.headerSize + maxDataPayload + SealedFrame.overhead)
     /// The writer seals up to this many bytes of frames per send(2) call, amortising the syscall
     /// without holding a frame back: it only takes what is already queued. A frame that arrives while a batch
     /// is being sent waits for it, so a batch is also the scheduler's horizon: 64 KiB is 6.5 ms at 10 MB/s.
@@ -103,6 +108,29 @@ package enum Limits {
     /// The longest ClientHello record the TLS transport reads before it decides: its own are about 2 KiB
     /// (Chromium's, with the ML-KEM share); a longer one is not an agent's and is relayed as it arrives.
     static let maxTLSClientHello = 4096
+    /// Datagram bytes a link's outbound queue holds; a datagram that finds it full is dropped and counted. About
+    /// 700 full-MTU datagrams: 100 ms of a 10 MB/s path, the longest a datagram may wait anyway.
+    static let datagramQueueBytes = 1024 * 1024
+    /// The longest a datagram waits for the link's writer before it is dropped and counted instead of sent: beyond
+    /// 100 ms a voice or game packet is worse than none (ITU-T G.114 finds one-way delay above 150 ms noticeable),
+    /// and DNS asks again after a second or more. UDP's own contract: late traffic is dropped, never queued
+    /// without limit.
+    static let maxDatagramWait = Duration.milliseconds(100)
+    /// Seconds a flow still awaiting an answer must have been idle before a cap may end it for a new one: longer
+    /// than DNS clients wait for an answer before asking again (5 s for glibc and dig), so a question in flight
+    /// keeps its flow.
+    static let flowEvictionIdle = 5.0
+    /// Flows drawn at random when a cap must end one for a new one: the idlest that may go is ended. With 16,
+    /// one of the idlest sixteenth of the flows is picked nine times in ten, at a cost that does not grow with
+    /// the number of flows.
+    static let evictionSample = 16
+    /// What a remote agent's flow holds for its target while the target's socket is being made (the name
+    /// resolved, the allow rules checked): the first datagrams of a flow arrive right behind its FLOW_OPEN.
+    static let heldDatagrams = 16
+    static let heldDatagramBytes = 64 * 1024
+    /// How often a UDP forward's thread looks for flows past their idle timeout: the timeout is kept to within
+    /// a second, and the thread wakes once a second when no datagram comes.
+    static let flowSweepInterval = 1.0
     /// Window updates are sent once this fraction (1/n) of the window has been consumed: one WINDOW frame per
     /// eight full DATA frames of a 1 MiB window. With a half, an echoing target (whose replies wait for credit
     /// while its socket fills) held so much credit unreturned that one echo stream across 100 ms moved

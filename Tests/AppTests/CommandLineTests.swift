@@ -129,7 +129,10 @@ import Testing
 
     @Test func badForwardOrRuleMessageNamesTheOptionAndTheProblem() {
         let cases: [([String], String)] = [
-            (["local", "--remote", "h:1", "-L", "8080:db"], "bad -L '8080:db': expected [BIND:]PORT:HOST:HOSTPORT"),
+            (
+                ["local", "--remote", "h:1", "-L", "8080:db"],
+                "bad -L '8080:db': expected [BIND:]PORT:HOST:HOSTPORT[/udp]"
+            ),
             (
                 ["remote", "--listen", "h:1", "--allow", "db"],
                 "--allow: bad rule 'db': expected HOST:PORTS"
@@ -146,6 +149,22 @@ import Testing
             (
                 ["local", "--remote", "h:1", "--socks-handshake-timeout", "0"],
                 "--socks-handshake-timeout: must be more than 0 and at most 300 seconds"
+            ),
+            (
+                ["local", "--remote", "h:1", "--udp-idle-timeout", "0"],
+                "--udp-idle-timeout: must be more than 0 and at most 604800 seconds"
+            ),
+            (
+                ["remote", "--listen", "h:1", "--max-udp-flows", "10", "--max-udp-flows-per-source", "20"],
+                "--max-udp-flows-per-source: must be from 1 to --max-udp-flows"
+            ),
+            (
+                ["local", "--remote", "h:1", "-R", "53:h:53/udp"],
+                "bad -R '53:h:53/udp': reverse forwards carry TCP only in this version"
+            ),
+            (
+                ["remote", "--listen", "h:1", "--allow", "h:53/sctp"],
+                "--allow: bad rule 'h:53/sctp': the ports must be a port, LOW-HIGH or *, from 1 to 65535"
             ),
         ]
         for (arguments, message) in cases {

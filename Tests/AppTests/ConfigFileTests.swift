@@ -34,7 +34,7 @@ import Testing
         proxy-protocol = "v2"
         key-file = ["/etc/tcptunnel/key"]
         listen = ["127.0.0.1:5432", "[::1]:5433"]
-        forward = ["8080:db.internal:5432"]
+        forward = ["8080:db.internal:5432", "5353:10.0.0.53:53/udp"]
         socks = ["1080"]
         reverse = ["0.0.0.0:9000:127.0.0.1:3000"]
         socks-user-file = "/etc/tcptunnel/users"
@@ -55,6 +55,9 @@ import Testing
         idle-timeout = 600
         drain-timeout = 2.5
         socks-handshake-timeout = 3
+        udp-idle-timeout = 30
+        max-udp-flows = 2000
+        max-udp-flows-per-source = 100
         """
 
     @Test func everyLocalOptionCanBeSetInTheFileAndCheckPrintsItBack() throws {
@@ -166,7 +169,7 @@ import Testing
             ),
             (
                 "remote = \"h:1\"\nforward = [\"1:x\"]\n",
-                "FILE:2: key 'forward': bad -L '1:x': expected [BIND:]PORT:HOST:HOSTPORT"
+                "FILE:2: key 'forward': bad -L '1:x': expected [BIND:]PORT:HOST:HOSTPORT[/udp]"
             ),
             (
                 "remote = \"h:1\"\nkeepalive = \"soon\"\n",

@@ -13,13 +13,14 @@ final class ForwardingTunnel {
 
     init(
         target: Endpoint, allow: [String] = [], allowListen: [String] = [], forwards: [Forward],
-        socksCredentials: SocksCredentials? = nil, settings: TunnelSettings = testSettings(), links: Int = 1,
+        socksCredentials: SocksCredentials? = nil, settings: TunnelSettings = testSettings(),
+        remoteSettings: TunnelSettings? = nil, links: Int = 1,
         metrics: (local: AgentMetrics, remote: AgentMetrics) = (AgentMetrics(), AgentMetrics())
     ) throws {
         key = try makeKey()
         remote = try RemoteAgent(
             listen: loopback, allowList: AllowList(defaultTarget: target, rules: try allow.map(AllowRule.init)),
-            listenRules: try allowListen.map(ListenRule.init), keys: [key], settings: settings,
+            listenRules: try allowListen.map(ListenRule.init), keys: [key], settings: remoteSettings ?? settings,
             metrics: metrics.remote, logger: quietLogger)
         try remote.start()
         local = try LocalAgent(

@@ -48,9 +48,32 @@ import Testing
         #expect(try rule("*:443").allows(address: v4("8.8.8.8"), port: 443))
     }
 
+    @Test func aRuleCoversBothKindsUnlessItNamesOne() throws {
+        #expect(try rule("10.0.0.53:53").kinds == [.tcp, .udp])
+        #expect(try rule("10.0.0.53:53/udp").kinds == [.udp])
+        #expect(try rule("10.0.0.0/8:53/tcp").kinds == [.tcp])
+        #expect(try rule("[fd00::/8]:53/udp").allows(address: IPNetwork.bytes(of: "fd00::53")!, port: 53))
+        #expect(AllowRule(exactly: Endpoint(host: "127.0.0.1", port: 22)).kinds == [.tcp], "--target is a TCP target")
+    }
+
+    @Test func aFlowIsDecidedOnlyByRulesThatCoverUDP() throws {
+        let list = AllowList(
+            defaultTarget: Endpoint(host: "127.0.0.1", port: 53),
+            rules: [try rule("127.0.0.2:53/tcp"), try rule("127.0.0.3:53/udp"), try rule("127.0.0.4:53")])
+        func verdict(_ host: String, _ kind: TrafficKind) -> ResetReason? {
+            list.decide(.endpoint(Endpoint(host: host, port: 53)), kind: kind).refusal
+        }
+        #expect(verdict("127.0.0.1", .udp) == .notAllowed, "the default target is TCP only")
+        #expect(verdict("127.0.0.2", .udp) == .notAllowed && verdict("127.0.0.2", .tcp) == nil)
+        #expect(verdict("127.0.0.3", .udp) == nil && verdict("127.0.0.3", .tcp) == .notAllowed)
+        #expect(verdict("127.0.0.4", .udp) == nil && verdict("127.0.0.4", .tcp) == nil)
+        #expect(list.decide(.defaultTarget, kind: .udp).refusal == .notAllowed, "a flow names its target")
+    }
+
     @Test(
         arguments: [
-            "db.internal", "db:0", "db:70000", "db:9-3", "db:x", "::1:80", "[::1:80", "10.0.0.1/8:22",
+            "db.internal", "db:0", "db:53/sctp", "db:53/UDP", "db:70000", "db:9-3", "db:x", "::1:80", "[::1:80",
+            "10.0.0.1/8:22",
             "10.0.0.0/33:22", "bad name:80", "*.*.com:80", "a*b:80", "[::1]80",
         ])
     func malformedRulesAreRefusedWithTheirText(text: String) {
@@ -97,9 +120,30 @@ import Testing
                     listen: Endpoint(host: "0.0.0.0", port: 8443), target: Endpoint(host: "127.0.0.1", port: 443)))
     }
 
-    @Test(arguments: ["8080", "8080:db", "a:b:c:d:e", "8080:db:0", "8080:bad host:80", "[::1:8080:db:80", "x:db:80"])
+    @Test(
+        arguments: [
+            "8080", "8080:db", "a:b:c:d:e", "8080:db:0", "8080:bad host:80", "[::1:8080:db:80", "x:db:80",
+            "53:db:53/quic", "53:db:53/",
+        ])
     func malformedLocalForwardsAreRefused(text: String) {
         #expect(throws: ForwardError.self) { try Forward.local(parsing: text) }
+    }
+
+    @Test func localForwardEndingInUDPCarriesDatagramsAndTCPIsTheDefault() throws {
+        let (listen, target) = (Endpoint(host: "127.0.0.1", port: 5353), Endpoint(host: "10.0.0.53", port: 53))
+        #expect(try Forward.local(parsing: "5353:10.0.0.53:53/udp") == .localUDP(listen: listen, target: target))
+        #expect(try Forward.local(parsing: "5353:10.0.0.53:53/tcp") == .local(listen: listen, target: target))
+        #expect(
+            try Forward.local(parsing: "[::1]:5353:[2001:db8::53]:53/udp")
+                == .localUDP(
+                    listen: Endpoint(host: "::1", port: 5353), target: Endpoint(host: "2001:db8::53", port: 53)))
+    }
+
+    @Test func reverseForwardOfUDPIsRefusedAsNotYetCarried() {
+        #expect(
+            throws: ForwardError(
+                option: "-R", text: "5353:127.0.0.1:53/udp", reason: "reverse forwards carry TCP only in this version")
+        ) { try Forward.reverse(parsing: "5353:127.0.0.1:53/udp") }
     }
 
     @Test func reverseForwardNeedsAnAddressAndAPort() {

@@ -5,7 +5,7 @@ import Testing
 /// source file grows past what one sitting reads.
 @Suite struct ArchitectureTests {
     /// Mux's folders, each allowed to use only the folders before it.
-    private static let layers = ["Net", "Wire", "Engine", "Camouflage", "Forwarding", "Agents"]
+    private static let layers = ["Net", "Wire", "Engine", "Camouflage", "Forwarding", "Flows", "Agents"]
     private static let sources = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .appendingPathComponent("../../Sources").standardized
 

@@ -27,6 +27,10 @@ import Testing
         .listen(forward: 1, address: Endpoint(host: "0.0.0.0", port: 8080)),
         .listenResult(forward: 1, .addressInUse, port: 0), .listenResult(forward: 2, .bound, port: 8080),
         .unlisten(forward: 3), .padding(count: 0), .padding(count: Limits.maxPadding), .agentID(0x0102_0304_0506_0708),
+        .flowOpen(1, target: .endpoint(Endpoint(host: "10.0.0.53", port: 53)), origin: origin4),
+        .flowOpen(3, target: .endpoint(Endpoint(host: "dns.internal", port: 53)), origin: nil),
+        .flowOpen(2, target: .reverseForward(1), origin: origin6),
+        .datagram(1, []), .datagram(2, [1, 2, 3]), .flowClose(3, .notAllowed), .flowClose(4, .tooManyStreams),
     ]
 
     static let origin4 = StreamOrigin(
@@ -43,6 +47,28 @@ import Testing
     @Test func largestDataFrameRoundTrips() throws {
         let frame = Frame.data(4, [UInt8](repeating: 9, count: Limits.maxDataPayload))
         #expect(try decode(encode(frame)) == frame)
+    }
+
+    @Test func largestDatagramRoundTripsWhole() throws {
+        let frame = Frame.datagram(7, [UInt8](repeating: 5, count: Limits.maxDatagram))
+        #expect(try decode(encode(frame)) == frame)
+        #expect(Limits.maxFrameBody == Frame.headerSize + 65_507)
+    }
+
+    @Test func datagramLargerThanUDPCarriesIsMalformed() {
+        let bytes = [16, 0, 0, 0, 1] + [UInt8](repeating: 0, count: Limits.maxDatagram + 1)
+        #expect(throws: FrameError.malformed(.datagram, "payload of 65508 bytes, expected at most 65507")) {
+            try decode(bytes)
+        }
+    }
+
+    @Test func flowFramesHaveTheirOwnKindsAndAStreamIDAboveZero() {
+        #expect(encode(.datagram(0x0102_0304, [9])) == [16, 1, 2, 3, 4, 9])
+        #expect(encode(.flowClose(1, .notAllowed)) == [17, 0, 0, 0, 1, 6])
+        #expect(
+            encode(.flowOpen(1, target: .endpoint(Endpoint(host: "10.1.2.3", port: 53)), origin: nil))
+                == [15, 0, 0, 0, 1, 1, 10, 1, 2, 3, 0, 53, 0])
+        #expect(throws: FrameError.malformed(.datagram, "stream id 0")) { try decode([16, 0, 0, 0, 0, 1]) }
     }
 
     @Test func headerIsKindThenBigEndianStreamID() {
@@ -103,7 +129,7 @@ import Testing
         #expect(throws: FrameError.self) { try decode(bytes) }
     }
 
-    @Test(arguments: [0, 15, 200, 255] as [UInt8])
+    @Test(arguments: [0, 18, 200, 255] as [UInt8])
     func unknownKindIsRejected(kind: UInt8) {
         #expect(throws: FrameError.unknownKind(kind)) { try decode([kind, 0, 0, 0, 1]) }
     }

@@ -39,15 +39,17 @@ import Testing
     @Test func dataIsHandedOverInPlaceAndEveryOtherFrameAsAValue() throws {
         var (sealer, decoder) = try pair()
         let payload = (0..<Limits.maxDataPayload).map { UInt8(truncatingIfNeeded: $0 &* 13) }
-        decoder.receive(try sealed([.data(5, payload), .window(5, increment: 9), .data(7, [1])], with: sealer))
+        let frames: [Frame] = [.data(5, payload), .window(5, increment: 9), .data(7, [1]), .datagram(3, [2, 4])]
+        decoder.receive(try sealed(frames, with: sealer))
         var received: [String] = []
         while let frame = try decoder.nextReceivedFrame() {
             switch frame {
             case .data(let id, let bytes): received.append("data \(id) \(Array(bytes) == (id == 5 ? payload : [1]))")
+            case .datagram(let id, let bytes): received.append("datagram \(id) \(Array(bytes))")
             case .other(let frame): received.append("\(frame)")
             }
         }
-        #expect(received == ["data 5 true", "\(Frame.window(5, increment: 9))", "data 7 true"])
+        #expect(received == ["data 5 true", "\(Frame.window(5, increment: 9))", "data 7 true", "datagram 3 [2, 4]"])
     }
 
     @Test func incompleteFrameAsksForMoreBytes() throws {

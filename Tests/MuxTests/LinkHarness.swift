@@ -16,6 +16,19 @@ final class RecordingDelegate: LinkDelegate, @unchecked Sendable {  // every fie
         opened.withLock { $0.append(stream) }
     }
 
+    /// The flows the peer opened, each attached to a recording end, unless `refusesFlows` names a reason.
+    let flows = Locked<[(id: FlowID, target: StreamTarget, end: RecordingFlow)]>([])
+    let refusesFlows = Locked<ResetReason?>(nil)
+
+    func link(_ link: Link, didOpenFlow id: FlowID, to target: StreamTarget, from origin: StreamOrigin?) -> ResetReason?
+    {
+        if let reason = refusesFlows.withLock({ $0 }) { return reason }
+        let end = RecordingFlow()
+        guard link.attachFlow(id, to: end) else { return .aborted }
+        flows.withLock { $0.append((id, target, end)) }
+        return nil
+    }
+
     func link(_ link: Link, didRequestListen address: Endpoint, forward: UInt32) {}
     func link(_ link: Link, didCancelListen forward: UInt32) {}
     func link(_ link: Link, didAnswerListen forward: UInt32, result: ListenResult, port: UInt16) {}
@@ -29,6 +42,17 @@ final class RecordingDelegate: LinkDelegate, @unchecked Sendable {  // every fie
     func awaitClose() -> LinkError? {
         closed.wait(seconds: 5) ? closeReason.withLock { $0 } : nil
     }
+}
+
+/// A flow's end that records what the link hands it.
+final class RecordingFlow: FlowEndpoint, @unchecked Sendable {  // every field is a `Locked`
+    let datagrams = Locked<[[UInt8]]>([])
+    let closes = Locked<[ResetReason]>([])
+    let linkClosed = Locked(false)
+
+    func receiveDatagram(_ payload: UnsafeRawBufferPointer) { datagrams.withLock { $0.append(Array(payload)) } }
+    func receiveClose(_ reason: ResetReason) { closes.withLock { $0.append(reason) } }
+    func linkDidClose() { linkClosed.withLock { $0 = true } }
 }
 
 /// A socketpair: two connected ends of a local stream socket, standing in for a TCP connection.
@@ -58,6 +82,7 @@ let uncountedLinkMetrics = LinkMetrics(
     streamsOpened: Counter(label: "test", factory: NOOPMetricsHandler.instance),
     bytesToTarget: Counter(label: "test", factory: NOOPMetricsHandler.instance),
     bytesToClient: Counter(label: "test", factory: NOOPMetricsHandler.instance),
+    datagrams: DatagramMetrics(factory: NOOPMetricsHandler.instance),
     roundTrip: Gauge(label: "test", factory: NOOPMetricsHandler.instance))
 
 /// A fixed number of stream slots.
@@ -191,6 +216,7 @@ extension OutboundFrame {
         switch self {
         case .frame(let frame): frame
         case .data(let id, let block): .data(id, [UInt8](block.payload))
+        case .datagram(let datagram): .datagram(datagram.flow, datagram.payload)
         }
     }
 }

@@ -24,6 +24,11 @@ final class PairingDelegate: LinkDelegate, @unchecked Sendable {  // every field
         }
     }
 
+    func link(_ link: Link, didOpenFlow id: FlowID, to target: StreamTarget, from origin: StreamOrigin?) -> ResetReason?
+    {
+        .notAllowed
+    }
+
     func link(_ link: Link, didRequestListen address: Endpoint, forward: UInt32) {}
     func link(_ link: Link, didCancelListen forward: UInt32) {}
     func link(_ link: Link, didAnswerListen forward: UInt32, result: ListenResult, port: UInt16) {}

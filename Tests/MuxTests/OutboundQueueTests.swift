@@ -177,6 +177,40 @@ import Testing
             return
         }
     }
+
+    // MARK: The datagram lane
+
+    @Test func aDatagramTakesItsTurnAheadOfStreamsThatStayedBackedUp() {
+        let queue = OutboundQueue(dataLimit: 1 << 20)
+        for _ in 0..<3 { _ = queue.pushData(.data(1, chunk)) }
+        #expect(batch(queue, maxBytes: OutboundQueue.quantum).map(\.streamID) == [1], "stream 1 used its turn")
+        #expect(queue.pushDatagram([1, 2, 3], of: 7))
+        let order = batch(queue, maxBytes: 1 << 20)
+        #expect(order.first == .datagram(7, [1, 2, 3]), "a sparse lane goes first, as a newcomer")
+        #expect(order.dropFirst().map(\.streamID) == [1, 1])
+    }
+
+    @Test func aDatagramThatFindsTheLaneFullIsRefusedAndNothingWaits() {
+        let queue = OutboundQueue(dataLimit: 1 << 20, datagramLimit: 100)
+        #expect(queue.pushDatagram([UInt8](repeating: 1, count: 60), of: 1))
+        #expect(!queue.pushDatagram([UInt8](repeating: 2, count: 41), of: 1), "101 bytes would exceed the lane")
+        #expect(queue.pushDatagram([UInt8](repeating: 3, count: 40), of: 3), "exactly full is allowed")
+        #expect(batch(queue, maxBytes: 1 << 20).map(\.streamID) == [1, 3])
+        #expect(queue.pushDatagram([UInt8](repeating: 4, count: 100), of: 5), "room again once the writer took them")
+    }
+
+    @Test func datagramsOfEveryFlowKeepTheirOrder() {
+        let queue = OutboundQueue(dataLimit: 1 << 20)
+        let sent: [Frame] = (0..<6).map { index in .datagram(index % 2 == 0 ? 1 : 3, [UInt8(index)]) }
+        for case .datagram(let flow, let bytes) in sent { _ = queue.pushDatagram(bytes, of: flow) }
+        #expect(batch(queue, maxBytes: 1 << 20) == sent)
+    }
+
+    @Test func aDatagramIsStaleOnlyAfterTheLongestWait() {
+        let queued = QueuedDatagram(flow: 1, payload: [], queuedAt: .now)
+        #expect(!queued.isStale(at: queued.queuedAt + Limits.maxDatagramWait))
+        #expect(queued.isStale(at: queued.queuedAt + Limits.maxDatagramWait + .milliseconds(1)))
+    }
 }
 
 extension OutboundQueue {

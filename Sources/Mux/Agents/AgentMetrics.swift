@@ -24,6 +24,8 @@ public final class AgentMetrics: Sendable {
     let handshakesPending: Gauge
     /// Remote agent of the TLS transport: strangers' connections relayed to the cover now.
     let coverRelays: Gauge
+    /// What the agent's UDP flows count.
+    package let datagrams: DatagramMetrics
     private let rejections: [HandshakeRejection: Counter]
     private let rejectionCounts = Locked<[HandshakeRejection: Int]>([:])
     private let refusals: Locked<[ResetReason: (counter: Counter, count: Int)]> = Locked([:])
@@ -43,15 +45,10 @@ public final class AgentMetrics: Sendable {
         handshakeFailures = Counter(label: "tcptunnel_handshake_failures_total", factory: factory)
         handshakesPending = Gauge(label: "tcptunnel_handshakes_pending", factory: factory)
         coverRelays = Gauge(label: "tcptunnel_cover_relays", factory: factory)
-        rejections = Dictionary(
-            uniqueKeysWithValues: HandshakeRejection.allCases.map { reason in
-                (
-                    reason,
-                    Counter(
-                        label: "tcptunnel_connections_rejected_total", dimensions: [("reason", reason.metricLabel)],
-                        factory: factory)
-                )
-            })
+        datagrams = DatagramMetrics(factory: factory)
+        rejections = Counter.family(
+            "tcptunnel_connections_rejected_total", by: "reason", of: HandshakeRejection.allCases, factory: factory,
+            name: \.metricLabel)
         handshakesPending.record(0)
         linksUp.record(0)
         streamsActive.record(0)
@@ -103,6 +100,7 @@ public final class AgentMetrics: Sendable {
     private func linkMetrics(dimensions: [(String, String)]) -> LinkMetrics {
         LinkMetrics(
             streamsOpened: streamsOpened, bytesToTarget: bytesToTarget, bytesToClient: bytesToClient,
+            datagrams: datagrams,
             roundTrip: Gauge(label: "tcptunnel_link_rtt_seconds", dimensions: dimensions, factory: factory))
     }
 
@@ -113,22 +111,5 @@ public final class AgentMetrics: Sendable {
             factory: factory)
         gauge.record(0)
         return gauge
-    }
-}
-
-extension ResetReason {
-    /// The reason as a Prometheus label value.
-    var metricLabel: String {
-        switch self {
-        case .aborted: "aborted"
-        case .targetRefused: "connection_refused"
-        case .targetUnreachable: "host_unreachable"
-        case .tooManyStreams: "too_many_streams"
-        case .protocolError: "protocol_error"
-        case .notAllowed: "not_allowed"
-        case .timedOut: "timed_out"
-        case .nameNotResolved: "name_not_resolved"
-        case .networkUnreachable: "network_unreachable"
-        }
     }
 }

@@ -13,7 +13,7 @@ import Logging
 /// `LocalClients`); per reverse-forward stream, a thread that connects its target and then serves as the uplink.
 public final class LocalAgent: LinkDelegate, Sendable {
     /// The addresses this agent listens on, one per forward that listens here (all but `-R`), in order.
-    public var listeningEndpoints: [Endpoint] { forwards.withLock { $0.listeners.map(\.listener.endpoint) } }
+    public var listeningEndpoints: [Endpoint] { forwards.withLock { $0.listeners.map(\.socket.endpoint) } }
 
     /// A reverse forward: the remote agent listens on `listen`; its clients reach `target` from here.
     struct ReverseForward: Hashable {
@@ -23,7 +23,7 @@ public final class LocalAgent: LinkDelegate, Sendable {
 
     /// What the agent forwards now; `reconfigure` changes it while the agent runs.
     struct Forwards {
-        var listeners: [(forward: Forward, listener: Listener)] = []
+        var listeners: [(forward: Forward, socket: ForwardSocket)] = []
         /// The reverse forwards by the id their LISTEN and their streams carry: 1, 2, … in the order given, and
         /// new ids for those a reload adds, so that an id never changes its meaning while the agent runs.
         var reverse: [UInt32: ReverseForward] = [:]
@@ -46,8 +46,10 @@ public final class LocalAgent: LinkDelegate, Sendable {
     let linksEstablished = Locked(0)
     /// Every link's slot, and the choice of link for new clients.
     let links: LinkSet
-    private let clients: LocalClients
+    let clients: LocalClients
     let stopRequested = Completion()
+    /// Caps the UDP flows of every `-L …/udp` forward together.
+    let flowLimiter: FlowLimiter
 
     /// How often a reverse forward the remote agent could not bind (address in use) is asked for again: the
     /// port may be held by this agent's previous link, which the remote agent may not yet know is dead.
@@ -68,30 +70,34 @@ public final class LocalAgent: LinkDelegate, Sendable {
         } catch {
             throw .invalidSettings(error)
         }
+        self.settings = settings
+        self.logger = logger
+        self.metrics = metrics
+        let links = LinkSet(remotes: remotes, linksPerRemote: linksPerRemote)
+        self.links = links
+        flowLimiter = FlowLimiter(
+            limit: settings.maxUDPFlows, perSourceLimit: settings.maxUDPFlowsPerSource, metrics: metrics.datagrams)
         var initial = Forwards(socksCredentials: socksCredentials)
         for forward in forwards {
-            switch forward {
-            case .tunnel(let listen), .local(let listen, _), .socks(let listen):
-                do {
-                    initial.listeners.append((forward, try Listener(endpoint: listen)))
-                } catch {
-                    for (_, bound) in initial.listeners { bound.stop() }
-                    throw AgentError(error)
+            do {
+                if let socket = try Self.bind(
+                    forward, links: links, limiter: flowLimiter, settings: settings, metrics: metrics, logger: logger)
+                {
+                    initial.listeners.append((forward, socket))
                 }
-            case .reverse(let listen, let target):
+            } catch {
+                for (_, bound) in initial.listeners { bound.stop() }
+                throw AgentError(error)
+            }
+            if case .reverse(let listen, let target) = forward {
                 initial.reverse[initial.nextReverseID] = ReverseForward(listen: listen, target: target)
                 initial.nextReverseID += 1
             }
         }
         let forwards = Locked(initial)
         self.forwards = forwards
-        let links = LinkSet(remotes: remotes, linksPerRemote: linksPerRemote)
-        self.links = links
         self.key = key
         self.transport = transport
-        self.settings = settings
-        self.logger = logger
-        self.metrics = metrics
         let limiter = StreamLimiter(limit: settings.maxStreams, metrics: metrics)
         self.limiter = limiter
         receiveBudget = ReceiveBudget(bytes: settings.agentReceiveBudget)
@@ -124,29 +130,16 @@ public final class LocalAgent: LinkDelegate, Sendable {
             for index in 0..<links.count {
                 try startThread(named: "link-\(index + 1)") { self.superviseLink(at: index) }
             }
-            for (forward, listener) in listeners {
-                try startListening(forward, on: listener, hasCredentials: hasCredentials)
+            for (forward, socket) in listeners {
+                try startListening(forward, on: socket, hasCredentials: hasCredentials)
             }
         } catch {
             stopRequested.complete()
-            for (_, listener) in listeners { listener.stop() }
+            for (_, socket) in listeners { socket.stop() }
             throw .resources(error)
         }
         let shape = if case .tls(let serverName) = transport { ", as TLS to \(serverName)" } else { "" }
         logger.info("local agent tunnelling to \(links.summary) (key \(key.fingerprint)\(shape))")
-    }
-
-    private func startListening(_ forward: Forward, on listener: Listener, hasCredentials: Bool) throws(ThreadError) {
-        try listener.start(logger: logger) { [clients] client in clients.admit(client, forward: forward) }
-        switch forward {
-        case .tunnel: logger.info("listening on \(listener.endpoint) for the remote agent's target")
-        case .local(_, let target): logger.info("listening on \(listener.endpoint), forwarding to \(target) (-L)")
-        case .socks:
-            let authentication = hasCredentials ? "username/password required" : "no authentication"
-            logger.info("listening on \(listener.endpoint) as a SOCKS5 server (-D), \(authentication)")
-        case .reverse: break
-        }
-        if let exposure = forward.exposure(socksLoginRequired: hasCredentials) { logger.warning("\(exposure)") }
     }
 
     /// Stops accepting, lets streams in flight finish for up to the drain timeout, then resets the rest and
@@ -154,78 +147,8 @@ public final class LocalAgent: LinkDelegate, Sendable {
     public func stop() {
         let current = links.stop()
         stopRequested.complete()
-        for (_, listener) in forwards.withLock({ $0.listeners }) { listener.stop() }
+        for (_, socket) in forwards.withLock({ $0.listeners }) { socket.stop() }
         LinkDrain.run(current, drainTimeout: settings.drainTimeout, logger: logger)
-    }
-
-    /// Changes what the agent forwards while it runs (a reload): forwards that are no longer wanted stop taking
-    /// new clients, new ones start, and those in both lists go on untouched; so do the links and every stream in
-    /// flight, whichever forward it came from. Reverse forwards are asked for or cancelled at once, on the link
-    /// that asks for them from each remote agent.
-    /// Returns one line per change; a new forward whose port cannot be bound is reported there and skipped.
-    public func reconfigure(forwards wanted: [Forward], socksCredentials: SocksCredentials?) -> [String] {
-        var changes: [String] = []
-        let wantedListening = wanted.filter { if case .reverse = $0 { false } else { true } }
-        let wantedReverse = wanted.compactMap { forward -> ReverseForward? in
-            if case .reverse(let listen, let target) = forward {
-                ReverseForward(listen: listen, target: target)
-            } else {
-                nil
-            }
-        }
-        let (removed, cancelled, asked, added, hasCredentials) = forwards.withLock { state in
-            let removed = state.listeners.filter { !wantedListening.contains($0.forward) }
-            state.listeners.removeAll { !wantedListening.contains($0.forward) }
-            let kept = state.listeners.map(\.forward)
-            let cancelled = state.reverse.filter { !wantedReverse.contains($0.value) }
-            for id in cancelled.keys { state.reverse[id] = nil }
-            let asked = wantedReverse.filter { !state.reverse.values.contains($0) }
-            for reverse in asked {
-                state.reverse[state.nextReverseID] = reverse
-                state.nextReverseID += 1
-            }
-            state.socksCredentials = socksCredentials
-            return (removed, cancelled, asked, wantedListening.filter { !kept.contains($0) }, socksCredentials != nil)
-        }
-        for (forward, listener) in removed {
-            listener.stop()
-            changes.append("stopped \(forward)")
-        }
-        for forward in added {
-            switch forward {
-            case .tunnel(let listen), .local(let listen, _), .socks(let listen):
-                do throws(AgentError) {
-                    let listener: Listener
-                    do {
-                        listener = try Listener(endpoint: listen)
-                    } catch {
-                        throw AgentError(error)
-                    }
-                    do {
-                        try startListening(forward, on: listener, hasCredentials: hasCredentials)
-                    } catch {
-                        listener.stop()
-                        throw .resources(error)
-                    }
-                    forwards.withLock { $0.listeners.append((forward, listener)) }
-                    changes.append("started \(forward)")
-                } catch {
-                    changes.append("could not start \(forward): \(error)")
-                }
-            case .reverse: break
-            }
-        }
-        links.forgetResults(for: cancelled.keys)
-        let askers = links.reverseForwardLinks
-        for (id, reverse) in cancelled {
-            for link in askers { link.send(.unlisten(forward: id)) }
-            changes.append("cancelled \(Forward.reverse(listen: reverse.listen, target: reverse.target))")
-        }
-        for reverse in asked {
-            changes.append("asked for \(Forward.reverse(listen: reverse.listen, target: reverse.target))")
-        }
-        for link in askers { requestReverseForwards(on: link) }
-        return changes
     }
 
     /// Whether a link that takes new streams is up now.
@@ -286,6 +209,13 @@ public final class LocalAgent: LinkDelegate, Sendable {
                 return reason
             }
         }
+    }
+
+    func link(_ link: Link, didOpenFlow id: FlowID, to target: StreamTarget, from origin: StreamOrigin?) -> ResetReason?
+    {
+        metrics.datagrams.recordRefusal(.notAllowed)
+        logger.warning("refused UDP flow \(id) to \(target): the remote agent may not open flows to this side")
+        return .notAllowed
     }
 
     func link(_ link: Link, didRequestListen address: Endpoint, forward: UInt32) {

@@ -36,7 +36,7 @@ final class LocalClients: Sendable {
         switch forward {
         case .tunnel: target = .defaultTarget
         case .local(_, let endpoint): target = .endpoint(endpoint)
-        case .reverse: preconditionFailure("reverse forwards listen on the remote side")
+        case .reverse, .localUDP: preconditionFailure("\(forward) takes no TCP clients here")
         case .socks:
             return socksHandshakes.admit(client, thread: "socks-client", logger: logger, warnings: socksWarnings) {
                 self.negotiate(client)

@@ -21,17 +21,19 @@ public final class RemoteAgent: LinkDelegate, @unchecked Sendable {
     private let coverShapes: CoverShapes?
     private let trustedBalancers: TrustedBalancers
     /// What streams may reach; `reconfigure` replaces it while the agent runs.
-    private let allowList: Locked<AllowList>
+    let allowList: Locked<AllowList>
     private let reverseListeners: ReverseListeners
     private let keys: [PreSharedKey]
-    private let settings: TunnelSettings
+    let settings: TunnelSettings
     private let logger: Logger
     private let links = Locked<[ObjectIdentifier: Link]>([:])
     private let limiter: StreamLimiter
+    /// Caps the UDP flows of all links together, and per local agent.
+    let flowLimiter: FlowLimiter
     /// Received data all links' streams may hold at once (`--agent-budget`), so that key holders opening many
     /// links cannot multiply the link budget.
     private let receiveBudget: ReceiveBudget
-    private let failures = LogThrottle()
+    let failures = LogThrottle()
     /// What this agent counts; see `AgentMetrics`.
     public let metrics: AgentMetrics
     private let refusedListens = Locked(0)
@@ -73,6 +75,8 @@ public final class RemoteAgent: LinkDelegate, @unchecked Sendable {
         self.logger = logger
         self.metrics = metrics
         limiter = StreamLimiter(limit: settings.maxStreams, metrics: metrics)
+        flowLimiter = FlowLimiter(
+            limit: settings.maxUDPFlows, perSourceLimit: settings.maxUDPFlowsPerSource, metrics: metrics.datagrams)
         receiveBudget = ReceiveBudget(bytes: settings.agentReceiveBudget)
         coverShapes = cover.map { CoverShapes(cover: $0, connectTimeout: settings.connectTimeout, logger: logger) }
         let configuration = HandshakeGate.Configuration(

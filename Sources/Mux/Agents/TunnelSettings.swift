@@ -46,6 +46,17 @@ public struct TunnelSettings: Sendable, Equatable {
     public var idleTimeout: Double = 0
     /// Seconds a stopping agent lets streams in flight finish before it resets them.
     public var drainTimeout: Double = 10
+    /// Seconds a UDP flow may carry no datagram either way before it ends. 60 s: longer than the keepalives of
+    /// UDP protocols that hold a flow open (WireGuard's 25 s, QUIC's and most NATs' 30 s), so a kept-alive flow
+    /// lives on; short enough that one-shot flows (a DNS question from a fresh port) give their slot back within
+    /// a minute. A flow ended early only costs its client's next datagram a new flow.
+    public var udpIdleTimeout: Double = 60
+    /// UDP flows one agent keeps at once. Each costs a socket, and on the remote agent a thread, so 4,096 fit a
+    /// small VPS; at the cap, a flow idle for 5 s or more is ended for a new one, else the new one is refused.
+    public var maxUDPFlows: Int = 4096
+    /// UDP flows at once from one source: one client address on the local agent, one local agent's address on
+    /// the remote agent. DNS clients use a fresh port per question, so one busy host holds many short flows.
+    public var maxUDPFlowsPerSource: Int = 1024
     /// The PROXY protocol header the agent that connects a stream's target (the remote agent; the local agent
     /// for reverse forwards) sends it first, naming the client; `nil` (the default) sends none.
     public var proxyProtocol: ProxyProtocolVersion?
@@ -117,6 +128,17 @@ public struct TunnelSettings: Sendable, Equatable {
         }
         guard (1...Bounds.count).contains(maxStreams) else {
             throw SettingsError(field: "max streams", reason: "must be from 1 to \(Bounds.count)")
+        }
+        guard udpIdleTimeout > 0, udpIdleTimeout <= Bounds.streamSeconds else {
+            throw SettingsError(
+                field: "UDP idle timeout",
+                reason: "must be more than 0 and at most \(Int(Bounds.streamSeconds)) seconds")
+        }
+        guard (1...Bounds.count).contains(maxUDPFlows) else {
+            throw SettingsError(field: "max UDP flows", reason: "must be from 1 to \(Bounds.count)")
+        }
+        guard maxUDPFlowsPerSource >= 1, maxUDPFlowsPerSource <= maxUDPFlows else {
+            throw SettingsError(field: "max UDP flows per source", reason: "must be from 1 to --max-udp-flows")
         }
         guard (1...Bounds.count).contains(maxPending) else {
             throw SettingsError(field: "max pending", reason: "must be from 1 to \(Bounds.count)")

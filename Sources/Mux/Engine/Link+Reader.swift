@@ -20,6 +20,7 @@ extension Link {
                     switch frame {
                     // Written to the stream's connection from where it was opened, before the next receive.
                     case .data(let id, let payload): try stream(id)?.receiveData(payload)
+                    case .datagram(let id, let payload): try flow(id)?.receiveDatagram(payload)
                     case .other(let frame): try dispatch(frame)
                     }
                 }
@@ -45,7 +46,7 @@ extension Link {
 
     private func dispatch(_ frame: Frame) throws(LinkError) {
         switch frame {
-        case .data: preconditionFailure("the decoder hands DATA over in place, as ReceivedFrame.data")
+        case .data, .datagram: preconditionFailure("the decoder hands DATA and DATAGRAM over in place")
         case .window(let id, let increment): try stream(id)?.receiveWindow(increment: increment)
         case .fin(let id): try stream(id)?.receiveFIN()
         case .reset(let id, let reason): try stream(id)?.receiveReset(reason)
@@ -68,6 +69,8 @@ extension Link {
             delegate?.link(self, didAnswerListen: forward, result: result, port: port)
         case .padding: break
         case .agentID(let instance): try receiveAgentID(instance)
+        case .flowOpen(let id, let target, let origin): try acceptFlow(id: id, target: target, origin: origin)
+        case .flowClose(let id, let reason): try receiveFlowClose(id, reason: reason)
         }
     }
 
@@ -84,7 +87,7 @@ extension Link {
 
     /// Queues an answer the peer's frame forced; ends the link when the peer has not read the last
     /// `Limits.maxQueuedAnswers` of them (PROTOCOL.md §8).
-    private func answer(_ frame: Frame) throws(LinkError) {
+    func answer(_ frame: Frame) throws(LinkError) {
         guard queue.pushAnswer(frame) else {
             throw .protocolViolation(
                 "the peer sent \(Limits.maxQueuedAnswers) frames that need an answer without reading one")
@@ -133,7 +136,7 @@ extension Link {
         let registration: Bool? = state.withLock { state in
             guard state.closeReason == nil else { return nil }
             guard !state.isDraining else { return false }
-            streams.insert(stream)
+            streams.insert(stream, at: stream.id)
             return true
         }
         switch registration {

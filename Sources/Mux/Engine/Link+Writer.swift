@@ -15,12 +15,17 @@ extension Link {
             }
             // The opening exchange of a link or a stream has fixed frame sizes (OPEN, OPEN_OK, the first PING);
             // padding hides them from an observer who sees only the sizes of sealed segments.
-            if paddedBatchesLeft > 0 || frames.contains(where: \.opensStream) {
+            if paddedBatchesLeft > 0 || frames.contains(where: \.isOpening) {
                 paddedBatchesLeft = max(0, paddedBatchesLeft - 1)
                 frames.append(.frame(.padding(count: Int.random(in: Limits.openingPadding))))
             }
+            let now = ContinuousClock.now
             do throws(LinkError) {
                 for frame in frames {
+                    if case .datagram(let datagram) = frame, datagram.isStale(at: now) {
+                        metrics.datagrams.recordDrop(.stale)
+                        continue
+                    }
                     if !encoder.canAppend(frame) { try flush(&encoder) }
                     do {
                         try encoder.append(frame)

@@ -34,6 +34,10 @@ final class Link: @unchecked Sendable {
         var nextStreamID: StreamID
         /// The highest id the peer has opened.
         var highestPeerStreamID: StreamID = 0
+        /// The id the next flow we open gets; flows count apart from streams, in the same parity.
+        var nextFlowID: FlowID
+        /// The highest flow id the peer has opened.
+        var highestPeerFlowID: FlowID = 0
         /// The remote agent's instance, once its AGENT_ID arrived (local role).
         var peerAgentID: UInt64?
         /// Reader and writer threads still running.
@@ -66,7 +70,9 @@ final class Link: @unchecked Sendable {
     /// What this link and its streams count.
     let metrics: LinkMetrics
     let channel: any LinkChannel
-    let streams = StreamTable()
+    let streams = IDTable<Stream>()
+    /// The flows carried by this link, by id: each id's end here, which the reader hands its datagrams.
+    let flows = IDTable<any FlowEndpoint>()
     let state: Locked<State>
     /// The agent that owns this link. Weak, because the agent holds its links: once the agent is gone, streams
     /// the peer opens are refused and control messages are dropped.
@@ -98,7 +104,7 @@ final class Link: @unchecked Sendable {
         self.slots = slots
         self.logger = logger
         self.delegate = delegate
-        state = Locked(State(nextStreamID: role.firstStreamID))
+        state = Locked(State(nextStreamID: role.firstStreamID, nextFlowID: role.firstStreamID))
         queue = OutboundQueue(dataLimit: settings.outboundQueueBytes)
         // As many free blocks as a full queue holds, so that bulk streams keeping it full allocate none.
         blocks = DataBlockPool(limit: settings.outboundQueueBytes / Limits.maxDataPayload)
@@ -176,7 +182,7 @@ final class Link: @unchecked Sendable {
                 id: state.nextStreamID, link: self, window: window, sendCredit: Limits.openingWindow, channel: client)
             state.nextStreamID += 2
             // Both under `state`'s lock: `close` cannot miss the stream, and OPENs reach the queue in id order.
-            streams.insert(stream)
+            streams.insert(stream, at: stream.id)
             queue.pushControl(.open(stream.id, window: UInt32(window.size), target: target, origin: origin))
             return stream
         }
@@ -206,6 +212,7 @@ final class Link: @unchecked Sendable {
         queue.close()
         channel.shutdown(.both)
         streams.visitAll { $0.linkDidClose() }
+        closeAllFlows()
     }
 
     // MARK: Draining, for a clean shutdown

@@ -4,6 +4,10 @@ protocol LinkDelegate: AnyObject, Sendable {
     /// The peer opened `stream` to `target` for a client that connected from `origin`, if the peer knows it. The
     /// delegate answers it, later and on another thread, with `stream.accept(_:)` or `stream.refuse(_:)`.
     func link(_ link: Link, didOpen stream: Stream, to target: StreamTarget, from origin: StreamOrigin?)
+    /// The peer opened UDP flow `id` to `target` for a client at `origin`, and may already be sending its
+    /// datagrams. The delegate either registers its end of the flow with `link.attachFlow(_:to:)` and returns
+    /// `nil`, or returns the reason it refuses the flow, which the link sends back in FLOW_CLOSE.
+    func link(_ link: Link, didOpenFlow id: FlowID, to target: StreamTarget, from origin: StreamOrigin?) -> ResetReason?
     /// Remote role: the peer asks this agent to listen on `address` for its reverse forward `forward`. The
     /// delegate answers with a LISTEN_RESULT frame.
     func link(_ link: Link, didRequestListen address: Endpoint, forward: UInt32)

@@ -9,6 +9,8 @@ struct LinkMetrics: Sendable {
     let bytesToTarget: Counter
     /// Payload bytes on their way to clients: read from targets, or written to clients.
     let bytesToClient: Counter
+    /// What the link's flows count (the agent's, shared by all its links).
+    let datagrams: DatagramMetrics
     /// This link's round-trip time in seconds, as PING last measured it; the link destroys it when it ends.
     let roundTrip: Gauge
 }

@@ -19,12 +19,17 @@ import Glibc
 /// signal on. (With one condition for both, every frame woke every waiting stream thread: with 1,000 streams
 /// backed up, bulk throughput fell to a tenth.)
 ///
+/// Datagrams of every flow wait in one more lane of the round, keyed `datagramLane` (no stream has id 0), so they
+/// take their turn like a stream: a datagram waits behind at most a quantum of each bulk stream, never behind all
+/// that is queued. The lane never makes a pusher wait: a datagram that finds `datagramLimit` bytes queued is
+/// dropped, as UDP drops what a full path cannot take.
+///
 /// Answers the peer forces (PONG, RESET for an OPEN refused at once) are control frames too, but counted: at
 /// most `answerLimit` wait at once, so that a peer that sends PINGs or OPENs and never reads cannot make the
 /// queue grow without end.
 ///
 /// `@unchecked Sendable`: `control`, `queuedAnswers`, `streams`, `newcomers`, `backlogged`, `dataBytes`,
-/// `resetStreams` and `phase` are guarded by `mutex`.
+/// `datagramBytes`, `resetStreams` and `phase` are guarded by `mutex`.
 final class OutboundQueue: @unchecked Sendable {
     /// What the writer should do next.
     enum Next {
@@ -58,16 +63,22 @@ final class OutboundQueue: @unchecked Sendable {
     private var backlogged = Deque<StreamID>()
     /// Payload bytes queued over all streams.
     private var dataBytes = 0
+    /// Datagram bytes queued in the datagram lane.
+    private var datagramBytes = 0
+    private let datagramLimit: Int
     /// Streams reset and not yet retired: their DATA and FIN are refused, so that none follows their RESET, even
     /// from an uplink that read its bytes before the reset.
     private var resetStreams: Set<StreamID> = []
     private var phase = Phase.open
     private let dataLimit: Int
 
-    /// A queue that makes data pushers wait once `dataLimit` payload bytes are queued, and refuses answers
-    /// beyond `answerLimit` waiting at once.
-    init(dataLimit: Int, answerLimit: Int = Limits.maxQueuedAnswers) {
+    /// A queue that makes data pushers wait once `dataLimit` payload bytes are queued, drops datagrams beyond
+    /// `datagramLimit` bytes queued, and refuses answers beyond `answerLimit` waiting at once.
+    init(
+        dataLimit: Int, datagramLimit: Int = Limits.datagramQueueBytes, answerLimit: Int = Limits.maxQueuedAnswers
+    ) {
         self.dataLimit = dataLimit
+        self.datagramLimit = datagramLimit
         self.answerLimit = answerLimit
         pthread_mutex_init(mutex, nil)
         MonotonicClock.initialise(framesQueued)  // the writer's idle wait must not follow wall-clock steps
@@ -142,6 +153,26 @@ final class OutboundQueue: @unchecked Sendable {
         return true
     }
 
+    /// Queues one datagram of `flow` in the datagram lane. Never waits: returns `false`, queueing nothing, when the
+    /// lane already holds `datagramLimit` bytes or the queue no longer accepts frames.
+    func pushDatagram(_ payload: [UInt8], of flow: FlowID) -> Bool {
+        lock()
+        guard phase == .open, datagramBytes + payload.count <= datagramLimit else {
+            unlock()
+            return false
+        }
+        let lane = Self.datagramLane
+        if streams[lane] == nil {
+            streams[lane] = StreamBacklog(deficit: Self.quantum)
+            newcomers.append(lane)
+        }
+        streams[lane]!.outputs.append(.datagram(QueuedDatagram(flow: flow, payload: payload, queuedAt: .now)))
+        datagramBytes += payload.count
+        unlock()
+        wakeWriter()
+        return true
+    }
+
     /// Stream `id` was reset: drops its queued DATA and FIN, queues `reset` (its RESET, when one is to be sent)
     /// as a control frame, and refuses the stream's DATA and FIN from now on until `forget(id)`; its pusher, if
     /// it waits for room, wakes and queues nothing. Never waits.
@@ -186,6 +217,7 @@ final class OutboundQueue: @unchecked Sendable {
         newcomers.removeAll()
         backlogged.removeAll()
         dataBytes = 0
+        datagramBytes = 0
         wakeEveryone()
     }
 
@@ -244,30 +276,43 @@ final class OutboundQueue: @unchecked Sendable {
             let output = streams[id]!.outputs.removeFirst()
             let size = output.dataSize
             streams[id]!.deficit -= size
-            dataBytes -= size
             if streams[id]!.outputs.isEmpty {
                 streams[id] = nil
                 if isNewcomer { newcomers.removeFirst() } else { backlogged.removeFirst() }
             }
             switch output {
-            case .data(let block): return .data(id, block)
+            case .data(let block):
+                dataBytes -= size
+                return .data(id, block)
             case .fin: return .frame(.fin(id))
+            case .datagram(let datagram):
+                datagramBytes -= size
+                return .datagram(datagram)
             }
         }
     }
 
     /// What a stream may send per turn: one full DATA frame, so a turn is never shorter than a frame.
     static let quantum = Limits.maxDataPayload
+
+    /// The key of the datagram lane among the streams' backlogs: 0, the id no stream has.
+    static let datagramLane: StreamID = 0
 }
 
-/// What a stream queues for the link, in order: DATA, in a block of its own, or its FIN.
+/// What a stream queues for the link, in order: DATA, in a block of its own, or its FIN; or, in the datagram
+/// lane, one datagram of a flow.
 enum StreamOutput {
     case data(DataBlock)
     case fin
+    case datagram(QueuedDatagram)
 
-    /// Payload bytes, which count against the queue's limit.
+    /// Payload bytes, which count against the stream's turn and the queue's limit of their kind.
     var dataSize: Int {
-        if case .data(let block) = self { block.count } else { 0 }
+        switch self {
+        case .data(let block): block.count
+        case .fin: 0
+        case .datagram(let datagram): datagram.payload.count
+        }
     }
 }
 

@@ -25,25 +25,29 @@ public struct AllowList: Sendable {
         let verdict: String
     }
 
-    /// Decides a stream to `target` and resolves it. A name is resolved only when a rule could allow it, so a
-    /// refused name is never looked up: if a name rule matches, every address of the name may be dialled;
-    /// otherwise only the addresses that an address or network rule covers.
-    func decide(_ target: StreamTarget) -> Decision {
+    /// Decides a stream (or, for `.udp`, a flow) to `target` and resolves it. A name is resolved only when a
+    /// rule could allow it, so a refused name is never looked up: if a name rule matches, every address of the
+    /// name may be dialled; otherwise only the addresses that an address or network rule covers. Only rules that
+    /// cover `kind` count; the default target is a TCP one, and a flow always names its target.
+    func decide(_ target: StreamTarget, kind: TrafficKind = .tcp) -> Decision {
         switch target {
-        case .defaultTarget: return resolve(defaultTarget, verdict: "the default target")
+        case .defaultTarget where kind == .tcp: return resolve(defaultTarget, verdict: "the default target")
+        case .defaultTarget: return refuse("a UDP flow must name its target")
         case .reverseForward:
             return Decision(addresses: [], refusal: .notAllowed, verdict: "not allowed: the remote agent opens those")
-        case .endpoint(let endpoint): return decide(endpoint)
+        case .endpoint(let endpoint): return decide(endpoint, kind: kind)
         }
     }
 
-    private func decide(_ endpoint: Endpoint) -> Decision {
+    private func decide(_ endpoint: Endpoint, kind: TrafficKind) -> Decision {
+        let effectiveRules = effectiveRules.filter { $0.kinds.contains(kind) }
         let isAddress = IPNetwork.bytes(of: endpoint.host) != nil
+        let what = kind == .udp ? "\(endpoint) for UDP" : "\(endpoint)"
         if !isAddress, let rule = effectiveRules.first(where: { $0.allows(name: endpoint.host, port: endpoint.port) }) {
             return resolve(endpoint, verdict: "allowed by rule \(rule)")
         }
         guard effectiveRules.contains(where: { $0.allowsAddresses(port: endpoint.port) }) else {
-            return refuse("no --allow rule names \(endpoint)")
+            return refuse("no --allow rule names \(what)")
         }
         let all: [ResolvedAddress]
         do {
@@ -64,8 +68,9 @@ public struct AllowList: Sendable {
             let addresses = all.map(\.endpoint.host).joined(separator: ", ")
             return refuse(
                 isAddress
-                    ? "no --allow rule covers \(endpoint)"
+                    ? "no --allow rule covers \(what)"
                     : "\(endpoint.host) resolves to \(addresses), which no --allow rule covers at port \(endpoint.port)"
+                        + (kind == .udp ? " for UDP" : "")
             )
         }
         return Decision(addresses: allowed, refusal: nil, verdict: "allowed: \(matched.joined(separator: ", "))")

@@ -4,7 +4,8 @@ import Glibc
 ///
 /// A name rule (`db.internal:5432`, `*.example.com:443`) matches the name a stream asks for; an address or
 /// network rule (`10.1.2.3:22`, `10.0.0.0/8:22`, `[::1]:80`) matches each address actually dialled, so a name
-/// cannot reach an address by resolving to it. `*` as the host matches any name and any address.
+/// cannot reach an address by resolving to it. `*` as the host matches any name and any address. A rule covers
+/// TCP and UDP alike, unless it ends in `/tcp` or `/udp`.
 public struct AllowRule: Sendable, Hashable, CustomStringConvertible {
     enum HostPattern: Hashable, Sendable {
         /// `*`: every name and every address.
@@ -19,19 +20,24 @@ public struct AllowRule: Sendable, Hashable, CustomStringConvertible {
 
     let host: HostPattern
     let ports: ClosedRange<UInt16>
+    /// What it lets through: TCP streams, UDP flows, or both.
+    let kinds: Set<TrafficKind>
     /// The rule as written.
     public let description: String
 
-    /// Parses `HOST:PORTS`: HOST is a name, `*.domain`, an address, a CIDR block (IPv6 ones in brackets, like
-    /// `[fd00::/8]`) or `*`; PORTS is a port, `LOW-HIGH` or `*`.
+    /// Parses `HOST:PORTS[/tcp|/udp]`: HOST is a name, `*.domain`, an address, a CIDR block (IPv6 ones in
+    /// brackets, like `[fd00::/8]`) or `*`; PORTS is a port, `LOW-HIGH` or `*`; without a suffix, both kinds.
     public init(parsing text: String) throws(RuleError) {
-        let (hostText, portText) = try Self.split(text)
+        let (body, kind) = TrafficKind.split(text)
+        let (hostText, portText) = try Self.split(body)
         ports = try Self.parsePorts(portText, in: text)
         host = try Self.parseHost(hostText, in: text)
+        kinds = kind.map { [$0] } ?? Set(TrafficKind.allCases)
         description = text
     }
 
-    /// The rule that allows exactly `endpoint` (the remote agent's own `--target`).
+    /// The rule that allows exactly `endpoint` (the remote agent's own `--target`), for TCP: it is where the
+    /// local agent's `--listen` clients go.
     init(exactly endpoint: Endpoint) {
         if let network = IPNetwork(address: endpoint.host) {
             host = .network(network)
@@ -39,6 +45,7 @@ public struct AllowRule: Sendable, Hashable, CustomStringConvertible {
             host = .name(Self.normalisedName(endpoint.host))
         }
         ports = endpoint.port...endpoint.port
+        kinds = [.tcp]
         description = "\(endpoint) (--target)"
     }
 

@@ -9,6 +9,8 @@ extension Forward {
             "\(listen) listens beyond loopback: anyone who can reach it reaches the remote agent's target through the tunnel"
         case .local(let listen, let target) where !listen.isLoopback:
             "\(listen) listens beyond loopback: anyone who can reach it reaches \(target) through the tunnel (-L)"
+        case .localUDP(let listen, let target) where !listen.isLoopback:
+            "\(listen) listens beyond loopback: anyone who can send to it reaches \(target) through the tunnel (-L, UDP)"
         case .socks(let listen) where !listen.isLoopback && !socksLoginRequired:
             "the SOCKS5 server on \(listen) has no login and listens beyond loopback: anyone who can reach it can use "
                 + "the tunnel as an open proxy to every target the remote agent allows (give --socks-user-file, or "

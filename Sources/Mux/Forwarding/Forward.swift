@@ -4,6 +4,9 @@ public enum Forward: Sendable, Hashable, CustomStringConvertible {
     case tunnel(listen: Endpoint)
     /// `-L`: clients of `listen` here reach `target`, connected from the remote agent's side.
     case local(listen: Endpoint, target: Endpoint)
+    /// `-L …/udp`: datagrams to `listen` here reach `target` from the remote agent's side, each client's
+    /// replies coming back to it.
+    case localUDP(listen: Endpoint, target: Endpoint)
     /// `-D`: a SOCKS5 server on `listen` here; each CONNECT target is connected from the remote agent's side.
     case socks(listen: Endpoint)
     /// `-R`: the remote agent listens on `listen` there; its clients reach `target`, connected from here.
@@ -13,10 +16,11 @@ public enum Forward: Sendable, Hashable, CustomStringConvertible {
     /// interface is always asked for.
     public static let defaultBind = "127.0.0.1"
 
-    /// Parses `-L [BIND:]PORT:HOST:HOSTPORT`.
+    /// Parses `-L [BIND:]PORT:HOST:HOSTPORT[/tcp|/udp]` (TCP without a suffix).
     public static func local(parsing text: String) throws(ForwardError) -> Forward {
-        let (listen, target) = try parseTunnel(text, option: "-L")
-        return .local(listen: listen, target: target)
+        let (body, kind) = TrafficKind.split(text)
+        let (listen, target) = try parseTunnel(body, option: "-L", as: text)
+        return kind == .udp ? .localUDP(listen: listen, target: target) : .local(listen: listen, target: target)
     }
 
     /// Parses `-D [BIND:]PORT`.
@@ -28,10 +32,14 @@ public enum Forward: Sendable, Hashable, CustomStringConvertible {
         return .socks(listen: try endpoint(parts.count == 2 ? parts[0] : defaultBind, parts.last!, text, "-D"))
     }
 
-    /// Parses `-R [BIND:]PORT:HOST:HOSTPORT`. BIND must be an address (the remote agent binds it as given) and
+    /// Parses `-R [BIND:]PORT:HOST:HOSTPORT[/tcp]`. BIND must be an address (the remote agent binds it as given) and
     /// PORT not 0 (the remote agent's rules name ports).
     public static func reverse(parsing text: String) throws(ForwardError) -> Forward {
-        let (listen, target) = try parseTunnel(text, option: "-R")
+        let (body, kind) = TrafficKind.split(text)
+        guard kind != .udp else {
+            throw ForwardError(option: "-R", text: text, reason: "reverse forwards carry TCP only in this version")
+        }
+        let (listen, target) = try parseTunnel(body, option: "-R", as: text)
         guard IPNetwork.bytes(of: listen.host) != nil, listen.port != 0 else {
             throw ForwardError(option: "-R", text: text, reason: "BIND must be an IP address and PORT from 1 to 65535")
         }
@@ -42,15 +50,21 @@ public enum Forward: Sendable, Hashable, CustomStringConvertible {
         switch self {
         case .tunnel(let listen): "\(listen) → the remote agent's target"
         case .local(let listen, let target): "\(listen) → \(target) (-L)"
+        case .localUDP(let listen, let target): "\(listen) → \(target) (-L, UDP)"
         case .socks(let listen): "SOCKS5 on \(listen) (-D)"
         case .reverse(let listen, let target): "\(listen) on the remote side → \(target) (-R)"
         }
     }
 
-    private static func parseTunnel(_ text: String, option: String) throws(ForwardError) -> (Endpoint, Endpoint) {
-        let parts = try split(text, option: option)
+    /// Parses `body`, the forward `text` was given as without its kind suffix.
+    private static func parseTunnel(_ body: String, option: String, as text: String) throws(ForwardError) -> (
+        Endpoint, Endpoint
+    ) {
+        let parts = try split(body, option: option)
         guard (3...4).contains(parts.count) else {
-            throw ForwardError(option: option, text: text, reason: "expected [BIND:]PORT:HOST:HOSTPORT")
+            throw ForwardError(
+                option: option, text: text,
+                reason: "expected [BIND:]PORT:HOST:HOSTPORT" + (option == "-L" ? "[/udp]" : "[/tcp]"))
         }
         let bind = parts.count == 4 ? parts[0] : defaultBind
         let listen = try endpoint(bind, parts[parts.count - 3], text, option)

@@ -16,16 +16,24 @@ package enum ListenError: Error, Equatable, Sendable, CustomStringConvertible {
 extension Socket {
     /// Binds and listens on `endpoint`: every address it resolves to for listening, the first that works.
     static func listen(on endpoint: Endpoint) throws(ListenError) -> Socket {
+        try endpoint.bind { (addresses) throws(SocketError) in try Socket.listen(on: addresses) }
+    }
+}
+
+extension Endpoint {
+    /// Resolves this endpoint for listening and binds one of its addresses with `bind`, each failure reported as
+    /// the `ListenError` it is.
+    func bind<Bound>(with bind: ([ResolvedAddress]) throws(SocketError) -> Bound) throws(ListenError) -> Bound {
         let addresses: [ResolvedAddress]
         do {
-            addresses = try endpoint.resolve(passive: true)
+            addresses = try resolve(passive: true)
         } catch {
             throw .badAddress(error)
         }
         do {
-            return try Socket.listen(on: addresses)
+            return try bind(addresses)
         } catch {
-            throw .cannotListen(endpoint, error)
+            throw .cannotListen(self, error)
         }
     }
 }

@@ -11,7 +11,7 @@ final class DataBlock: @unchecked Sendable {
     private(set) var count = 0
 
     init() {
-        base = .allocate(byteCount: Limits.maxFrameBody, alignment: 16)
+        base = .allocate(byteCount: Frame.headerSize + Limits.maxDataPayload, alignment: 16)
     }
 
     deinit {

@@ -3,6 +3,10 @@
 /// 0 addresses the link itself.
 package typealias StreamID = UInt32
 
+/// Identifies one UDP flow within one link, in a space of its own beside the streams': odd ids from the local
+/// agent, even ones from the remote agent, each increasing and never reused within a link.
+package typealias FlowID = UInt32
+
 /// One multiplexer message (docs/PROTOCOL.md, "Frames"). On the wire its plaintext is
 /// `kind (1 byte) ‖ stream id (4 bytes, big-endian) ‖ payload`, and the whole plaintext is sealed.
 package enum Frame: Equatable, Sendable {
@@ -40,6 +44,14 @@ package enum Frame: Equatable, Sendable {
     /// start and sends on every link, so that a local agent can tell which of its links reach the same remote
     /// agent (behind a load balancer, where the address does not say).
     case agentID(UInt64)
+    /// Either side: a client at `origin` sends datagrams to `target`; flow `id` carries them from now on, its first
+    /// DATAGRAM right behind this frame, without waiting for an answer.
+    case flowOpen(FlowID, target: StreamTarget, origin: StreamOrigin?)
+    /// One datagram of a flow, whole: 0 to `Limits.maxDatagram` bytes, delivered as one datagram or not at all.
+    case datagram(FlowID, [UInt8])
+    /// Either side: the sender has forgotten the flow (idle, refused, evicted, or its agent stopping) and drops
+    /// its datagrams from now on.
+    case flowClose(FlowID, ResetReason)
 
     /// The wire byte of each kind.
     package enum Kind: UInt8 {
@@ -57,12 +69,15 @@ package enum Frame: Equatable, Sendable {
         case unlisten = 12
         case padding = 13
         case agentID = 14
+        case flowOpen = 15
+        case datagram = 16
+        case flowClose = 17
 
         /// Whether frames of this kind address the link (stream id 0) rather than a stream.
         var isLinkLevel: Bool {
             switch self {
             case .ping, .pong, .goAway, .listen, .listenResult, .unlisten, .padding, .agentID: true
-            case .open, .openOK, .data, .fin, .reset, .window: false
+            case .open, .openOK, .data, .fin, .reset, .window, .flowOpen, .datagram, .flowClose: false
             }
         }
     }
@@ -86,22 +101,25 @@ package enum Frame: Equatable, Sendable {
         case .unlisten: .unlisten
         case .padding: .padding
         case .agentID: .agentID
+        case .flowOpen: .flowOpen
+        case .datagram: .datagram
+        case .flowClose: .flowClose
         }
     }
 
-    /// Whether this frame opens a stream or answers its opening (OPEN, OPEN_OK).
-    var opensStream: Bool {
+    /// Whether this frame opens a stream or a flow, or answers a stream's opening (OPEN, OPEN_OK, FLOW_OPEN).
+    var isOpening: Bool {
         switch self {
-        case .open, .openOK: true
+        case .open, .openOK, .flowOpen: true
         default: false
         }
     }
 
-    /// The stream addressed, or 0 for link-level frames.
+    /// The stream or flow addressed, or 0 for link-level frames.
     var streamID: StreamID {
         switch self {
         case .open(let id, _, _, _), .openOK(let id, _), .data(let id, _), .fin(let id), .reset(let id, _),
-            .window(let id, _):
+            .window(let id, _), .flowOpen(let id, _, _), .datagram(let id, _), .flowClose(let id, _):
             id
         case .ping, .pong, .goAway, .listen, .listenResult, .unlisten, .padding, .agentID: 0
         }
@@ -110,7 +128,7 @@ package enum Frame: Equatable, Sendable {
 
 /// Why a stream was reset, or its OPEN refused; carried as one byte. Unknown values from a newer peer read as
 /// `.aborted`.
-package enum ResetReason: UInt8, Error, Sendable, CustomStringConvertible {
+package enum ResetReason: UInt8, Error, Sendable, CaseIterable, CustomStringConvertible {
     /// An endpoint aborted the connection (RST, error, or its agent is stopping).
     case aborted = 1
     /// The target actively refused the connection.

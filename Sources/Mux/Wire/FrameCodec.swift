@@ -14,6 +14,10 @@ package enum FrameCodec {
         case .listenResult: Frame.headerSize + 4 + 1 + 2
         case .unlisten: Frame.headerSize + 4
         case .padding(let count): Frame.headerSize + count
+        case .flowOpen(_, let target, let origin):
+            Frame.headerSize + TargetCoding.size(of: target) + OriginCoding.size(of: origin)
+        case .datagram(_, let bytes): Frame.headerSize + bytes.count
+        case .flowClose: Frame.headerSize + 1
         }
     }
 
@@ -50,18 +54,35 @@ package enum FrameCodec {
         case .unlisten(let forward): payload.storeBytes(of: forward.bigEndian, as: UInt32.self)
         // Zeros: the frame is sealed, so its content is as random to an observer as any other.
         case .padding(let count): payload.initializeMemory(as: UInt8.self, repeating: 0, count: count)
+        case .flowOpen(_, let target, let origin):
+            var writer = PayloadWriter(payload)
+            TargetCoding.write(target, to: &writer)
+            OriginCoding.write(origin, to: &writer)
+        case .datagram(_, let bytes):
+            bytes.withUnsafeBytes { payload.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        case .flowClose(_, let reason): payload.storeBytes(of: reason.rawValue, as: UInt8.self)
         }
     }
 
-    /// A DATA frame's stream id and payload, left in place in `bytes`, or `nil` for a frame of any other kind.
-    /// Throws for malformed DATA.
-    package static func decodeDataInPlace(_ bytes: UnsafeRawBufferPointer) throws(FrameError)
-        -> (StreamID, UnsafeRawBufferPointer)?
-    {
-        guard bytes.count >= Frame.headerSize, bytes[0] == Frame.Kind.data.rawValue else { return nil }
+    /// A DATA or DATAGRAM frame's stream or flow id and payload, left in place in `bytes`, or `nil` for a frame
+    /// of any other kind. Throws for a malformed one.
+    package static func decodeInPlace(_ bytes: UnsafeRawBufferPointer) throws(FrameError) -> ReceivedFrame? {
+        guard bytes.count >= Frame.headerSize, let kind = Frame.Kind(rawValue: bytes[0]),
+            kind == .data || kind == .datagram
+        else { return nil }
         let id = StreamID(bigEndian: bytes.loadUnaligned(fromByteOffset: 1, as: StreamID.self))
-        guard id != 0 else { throw .malformed(.data, "stream id 0") }
-        return (id, try checkedDataPayload(UnsafeRawBufferPointer(rebasing: bytes[Frame.headerSize...])))
+        guard id != 0 else { throw .malformed(kind, "stream id 0") }
+        let payload = UnsafeRawBufferPointer(rebasing: bytes[Frame.headerSize...])
+        return kind == .data ? .data(id, try checkedDataPayload(payload)) : .datagram(id, try checkedDatagram(payload))
+    }
+
+    private static func checkedDatagram(_ payload: UnsafeRawBufferPointer) throws(FrameError)
+        -> UnsafeRawBufferPointer
+    {
+        guard payload.count <= Limits.maxDatagram else {
+            throw .malformed(.datagram, "payload of \(payload.count) bytes, expected at most \(Limits.maxDatagram)")
+        }
+        return payload
     }
 
     private static func checkedDataPayload(_ payload: UnsafeRawBufferPointer) throws(FrameError)
@@ -131,6 +152,13 @@ package enum FrameCodec {
                 throw .malformed(kind, "payload of \(payload.count) bytes, expected at most \(Limits.maxPadding)")
             }
             return .padding(count: payload.count)
+        case .flowOpen:
+            let target = try TargetCoding.readTarget(&reader)
+            frame = .flowOpen(id, target: target, origin: try OriginCoding.read(&reader))
+        case .datagram: return .datagram(id, [UInt8](copying: try checkedDatagram(payload)))
+        case .flowClose:
+            try expect(size: 1)
+            frame = .flowClose(id, ResetReason(rawValue: try reader.byte()) ?? .aborted)
         }
         try reader.expectEnd()
         return frame

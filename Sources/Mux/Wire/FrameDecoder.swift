@@ -46,10 +46,11 @@ package struct FrameDecoder {
         }
     }
 
-    /// The next complete frame, DATA's payload left where it was opened, or `nil` if more bytes are needed.
+    /// The next complete frame, the payload of DATA and DATAGRAM left where it was opened, or `nil` if more bytes
+    /// are needed.
     package mutating func nextReceivedFrame() throws(FrameError) -> ReceivedFrame? {
         guard let body = try openNextBody() else { return nil }
-        if let (id, payload) = try FrameCodec.decodeDataInPlace(body) { return .data(id, payload) }
+        if let frame = try FrameCodec.decodeInPlace(body) { return frame }
         return .other(try FrameCodec.decode(body))
     }
 
@@ -89,6 +90,8 @@ package enum ReceivedFrame {
     /// DATA for a stream. The payload lies in the decoder's buffer, where it was opened: valid only until the
     /// decoder next receives.
     case data(StreamID, UnsafeRawBufferPointer)
+    /// A DATAGRAM for a flow, its payload in the decoder's buffer like DATA's.
+    case datagram(FlowID, UnsafeRawBufferPointer)
     /// Any other frame.
     case other(Frame)
 }

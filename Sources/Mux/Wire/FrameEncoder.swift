@@ -29,6 +29,9 @@ struct FrameEncoder {
         case .frame(let frame):
             FrameCodec.encode(frame, into: self.plaintext.base)
             plaintext = UnsafeRawBufferPointer(start: self.plaintext.base, count: size)
+        case .datagram(let datagram):
+            FrameCodec.encode(.datagram(datagram.flow, datagram.payload), into: self.plaintext.base)
+            plaintext = UnsafeRawBufferPointer(start: self.plaintext.base, count: size)
         }
         try sealer.seal(plaintext, into: output.base + output.count)
         output.count += size + SealedFrame.overhead

@@ -1,0 +1,138 @@
+import Logging
+
+/// Where a forward of the local agent takes its clients in: a TCP listener, or a UDP forward's socket.
+enum ForwardSocket: Sendable {
+    case stream(Listener)
+    case datagrams(UDPForwarder)
+
+    /// The address bound.
+    var endpoint: Endpoint {
+        switch self {
+        case .stream(let listener): listener.endpoint
+        case .datagrams(let forwarder): forwarder.endpoint
+        }
+    }
+
+    /// Stops taking clients and frees the port; streams and flows in flight on TCP go on, UDP flows end.
+    func stop() {
+        switch self {
+        case .stream(let listener): listener.stop()
+        case .datagrams(let forwarder): forwarder.stop()
+        }
+    }
+}
+
+/// The local agent's forwards: binding and starting them, and changing them while the agent runs.
+extension LocalAgent {
+    /// Binds `forward`'s socket here, so that a port in use fails now; `nil` for a forward that listens on the
+    /// remote side (`-R`).
+    static func bind(
+        _ forward: Forward, links: LinkSet, limiter: FlowLimiter, settings: TunnelSettings, metrics: AgentMetrics,
+        logger: Logger
+    ) throws(ListenError) -> ForwardSocket? {
+        switch forward {
+        case .tunnel(let listen), .local(let listen, _), .socks(let listen):
+            return .stream(try Listener(endpoint: listen))
+        case .localUDP(let listen, let target):
+            return .datagrams(
+                try UDPForwarder(
+                    listen: listen, target: target, limiter: limiter, idleTimeout: settings.udpIdleTimeout,
+                    metrics: metrics.datagrams, logger: logger
+                ) { links.await(seconds: 0) })
+        case .reverse: return nil
+        }
+    }
+
+    /// Starts taking `forward`'s clients on `socket`, and says so.
+    func startListening(_ forward: Forward, on socket: ForwardSocket, hasCredentials: Bool) throws(ThreadError) {
+        switch socket {
+        case .stream(let listener):
+            try listener.start(logger: logger) { [clients] client in clients.admit(client, forward: forward) }
+        case .datagrams(let forwarder): try forwarder.start()
+        }
+        let endpoint = socket.endpoint
+        switch forward {
+        case .tunnel: logger.info("listening on \(endpoint) for the remote agent's target")
+        case .local(_, let target): logger.info("listening on \(endpoint), forwarding to \(target) (-L)")
+        case .localUDP(_, let target):
+            logger.info("listening on \(endpoint) for UDP, forwarding datagrams to \(target) (-L)")
+        case .socks:
+            let authentication = hasCredentials ? "username/password required" : "no authentication"
+            logger.info("listening on \(endpoint) as a SOCKS5 server (-D), \(authentication)")
+        case .reverse: break
+        }
+        if let exposure = forward.exposure(socksLoginRequired: hasCredentials) { logger.warning("\(exposure)") }
+    }
+
+    /// Changes what the agent forwards while it runs (a reload): forwards that are no longer wanted stop taking
+    /// new clients, new ones start, and those in both lists go on untouched; so do the links and every stream in
+    /// flight, whichever forward it came from. Reverse forwards are asked for or cancelled at once, on the link
+    /// that asks for them from each remote agent.
+    /// Returns one line per change; a new forward whose port cannot be bound is reported there and skipped.
+    public func reconfigure(forwards wanted: [Forward], socksCredentials: SocksCredentials?) -> [String] {
+        var changes: [String] = []
+        let wantedListening = wanted.filter { if case .reverse = $0 { false } else { true } }
+        let wantedReverse = wanted.compactMap { forward -> ReverseForward? in
+            if case .reverse(let listen, let target) = forward {
+                ReverseForward(listen: listen, target: target)
+            } else {
+                nil
+            }
+        }
+        let (removed, cancelled, asked, added, hasCredentials) = forwards.withLock { state in
+            let removed = state.listeners.filter { !wantedListening.contains($0.forward) }
+            state.listeners.removeAll { !wantedListening.contains($0.forward) }
+            let kept = state.listeners.map(\.forward)
+            let cancelled = state.reverse.filter { !wantedReverse.contains($0.value) }
+            for id in cancelled.keys { state.reverse[id] = nil }
+            let asked = wantedReverse.filter { !state.reverse.values.contains($0) }
+            for reverse in asked {
+                state.reverse[state.nextReverseID] = reverse
+                state.nextReverseID += 1
+            }
+            state.socksCredentials = socksCredentials
+            return (removed, cancelled, asked, wantedListening.filter { !kept.contains($0) }, socksCredentials != nil)
+        }
+        for (forward, socket) in removed {
+            socket.stop()
+            changes.append("stopped \(forward)")
+        }
+        for forward in added {
+            do throws(AgentError) {
+                let bound: ForwardSocket?
+                do {
+                    bound = try Self.bind(
+                        forward, links: links, limiter: flowLimiter, settings: settings, metrics: metrics,
+                        logger: logger)
+                } catch {
+                    throw AgentError(error)
+                }
+                guard let socket = bound else { continue }
+                do {
+                    try startListening(forward, on: socket, hasCredentials: hasCredentials)
+                } catch {
+                    socket.stop()
+                    throw .resources(error)
+                }
+                forwards.withLock { $0.listeners.append((forward, socket)) }
+                changes.append("started \(forward)")
+            } catch {
+                changes.append("could not start \(forward): \(error)")
+            }
+        }
+        links.forgetResults(for: cancelled.keys)
+        let askers = links.reverseForwardLinks
+        for (id, reverse) in cancelled {
+            for link in askers { link.send(.unlisten(forward: id)) }
+            changes.append("cancelled \(Forward.reverse(listen: reverse.listen, target: reverse.target))")
+        }
+        for reverse in asked {
+            changes.append("asked for \(Forward.reverse(listen: reverse.listen, target: reverse.target))")
+        }
+        for link in askers { requestReverseForwards(on: link) }
+        return changes
+    }
+
+    /// UDP flows running now, over every `-L …/udp` forward.
+    public var flowCount: Int { flowLimiter.count }
+}

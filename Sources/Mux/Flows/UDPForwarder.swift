@@ -1,0 +1,189 @@
+import Glibc
+import Logging
+
+/// A UDP forward (`-L [BIND:]PORT:HOST:HOSTPORT/udp`): its socket, and a flow per client address. One thread
+/// receives every client's datagrams and sends each on its client's flow, opening one (on the link `pickLink`
+/// gives) for a client it has not seen, and ends flows idle for the idle timeout. Replies come back on the link's
+/// reader thread, which sends them from the same socket to their client.
+///
+/// Ownership: the forward's thread closes the socket once it stops, under `socketState`'s lock, which every
+/// reply's send also holds, so that no reply reaches a descriptor already closed (and perhaps reused).
+final class UDPForwarder: Sendable {
+    /// The address bound (with the real port when port 0 was asked for).
+    let endpoint: Endpoint
+    /// Where every client's datagrams go, as the remote agent reaches it.
+    let target: Endpoint
+    let metrics: DatagramMetrics
+    private let socket: DatagramSocket
+    private let flows = Locked<[FlowKey: ClientFlow]>([:])
+    private let limiter: FlowLimiter
+    private let idleTimeout: Double
+    private let pickLink: @Sendable () -> Link?
+    private let logger: Logger
+    private let warnings = LogThrottle()
+    private enum SocketState { case bound, serving, stopping, closed }
+    private let socketState = Locked(SocketState.bound)
+    private let finished = Completion()
+
+    /// Binds `listen` now, so that a port in use fails here. Flows go to `target`, each on the link `pickLink`
+    /// gives when its first datagram comes, holding a slot of `limiter`, until idle for `idleTimeout` seconds.
+    init(
+        listen: Endpoint, target: Endpoint, limiter: FlowLimiter, idleTimeout: Double, metrics: DatagramMetrics,
+        logger: Logger, pickLink: @escaping @Sendable () -> Link?
+    ) throws(ListenError) {
+        socket = try listen.bind { (addresses) throws(SocketError) in try DatagramSocket.bind(to: addresses) }
+        endpoint = socket.localEndpoint
+        self.target = target
+        self.limiter = limiter
+        self.idleTimeout = idleTimeout
+        self.metrics = metrics
+        self.logger = logger
+        self.pickLink = pickLink
+    }
+
+    /// Starts the forward's thread.
+    func start() throws(ThreadError) {
+        socketState.withLock { $0 = .serving }
+        do {
+            try startThread(named: "udp-forward") { self.serve() }
+        } catch {
+            socketState.withLock { $0 = .bound }
+            throw error
+        }
+    }
+
+    /// Stops taking datagrams, ends every flow, and waits (briefly) for the socket to be closed, so that the port
+    /// is free when this returns. Idempotent.
+    func stop() {
+        let previous = socketState.withLock { state in
+            defer { if state != .closed { state = .stopping } }
+            if state == .serving { socket.shutdown() }
+            return state
+        }
+        switch previous {
+        case .serving: finished.wait(seconds: 2)
+        case .bound: closeSocket()
+        case .stopping, .closed: break
+        }
+    }
+
+    /// Clients with a flow now.
+    var flowCount: Int { flows.withLock { $0.count } }
+
+    // MARK: The forward's thread
+
+    private func serve() {
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Limits.maxDatagram + 1, alignment: 8)
+        defer { buffer.deallocate() }
+        socket.socket.setReceiveTimeout(seconds: Limits.flowSweepInterval)
+        var lastSweep = ContinuousClock.now
+        while !isStopping {
+            do {
+                let (count, sender) = try socket.receive(into: buffer)
+                if isStopping { break }
+                if count > Limits.maxDatagram {
+                    metrics.recordDrop(.tooLarge)
+                } else {
+                    forward(UnsafeRawBufferPointer(rebasing: buffer[..<count]), from: sender)
+                }
+            } catch {
+                if !error.isTimeout {
+                    warnings.log(logger, level: .error, "UDP forward \(endpoint): \(error); retrying every 100 ms")
+                    sleep(seconds: 0.1)
+                }
+            }
+            if ContinuousClock.now - lastSweep >= .seconds(Limits.flowSweepInterval) {
+                endIdleFlows()
+                lastSweep = .now
+            }
+        }
+        for flow in flows.withLock({ Array($0.values) }) { flow.close() }
+        closeSocket()
+        finished.complete()
+    }
+
+    private var isStopping: Bool { socketState.withLock { $0 != .serving } }
+
+    private func closeSocket() {
+        socketState.withLock { state in
+            state = .closed
+            socket.close()
+        }
+    }
+
+    /// Sends a client's datagram on its flow, opening one for a new client.
+    private func forward(_ payload: UnsafeRawBufferPointer, from sender: ResolvedAddress) {
+        let key = FlowKey(sender)
+        if let flow = flows.withLock({ $0[key] }) ?? open(for: sender, key: key) {
+            flow.send(payload)
+        }
+    }
+
+    /// A new flow for the client at `sender`, on the link with the fewest streams; `nil`, counting the datagram
+    /// as dropped, when no link is up or a cap refuses it.
+    private func open(for sender: ResolvedAddress, key: FlowKey) -> ClientFlow? {
+        guard let link = pickLink() else {
+            metrics.recordDrop(.noLink)
+            warnings.log(logger, level: .warning, "UDP forward \(endpoint): no link up; datagrams are dropped")
+            return nil
+        }
+        let flow = ClientFlow(client: sender, key: key, forward: self)
+        guard limiter.admit(flow, from: key.address) else {
+            metrics.recordDrop(.flowRefused)
+            warnings.log(logger, level: .warning, "UDP client \(sender.endpoint) refused: \(limiter.refusal)")
+            return nil
+        }
+        // In the table before the link knows it, so that a FLOW_CLOSE for it always finds it there.
+        flows.withLock { $0[key] = flow }
+        let destination = socket.socket.localAddress
+        let origin = StreamOrigin(
+            source: StreamOrigin.Address(bytes: sender.addressBytes, port: sender.port),
+            destination: StreamOrigin.Address(bytes: destination.addressBytes, port: destination.port))
+        guard let id = link.openFlow(to: .endpoint(target), from: origin, endpoint: flow) else {
+            forget(flow)
+            metrics.recordDrop(.noLink)
+            return nil
+        }
+        flow.opened(on: link, as: id)
+        metrics.countOpened()
+        logger.debug("UDP flow \(id) from \(sender.endpoint) to \(target)")
+        return flow
+    }
+
+    private func endIdleFlows() {
+        let idle = flows.withLock { $0.values.filter { $0.activity.idleSeconds >= idleTimeout } }
+        for flow in idle { flow.close() }
+    }
+
+    // MARK: Called by flows, on any thread
+
+    /// Forgets `flow` and returns its slot; the client's next datagram opens a new one.
+    func forget(_ flow: ClientFlow) {
+        flows.withLock { flows in
+            if flows[flow.key] === flow { flows[flow.key] = nil }
+        }
+        limiter.release(flow)
+    }
+
+    /// Sends a reply to the client at `client` without waiting; counted, or dropped and counted.
+    func sendToClient(_ payload: UnsafeRawBufferPointer, at client: ResolvedAddress) {
+        let drop: DatagramDrop? = socketState.withLock { state in
+            guard state == .serving else { return .flowRefused }
+            do {
+                return try socket.send(payload, to: client) ? nil : .socketFull
+            } catch {
+                return .sendFailed
+            }
+        }
+        if let drop { return metrics.recordDrop(drop) }
+        metrics.countToClient(bytes: payload.count)
+    }
+
+    /// The remote agent refused `flow`: counted and said (at most every few seconds).
+    func recordRefusal(_ reason: ResetReason, of flow: ClientFlow) {
+        metrics.recordRefusal(reason)
+        let why = reason == .notAllowed ? "not allowed by its --allow rules" : "\(reason)"
+        warnings.log(
+            logger, level: .warning, "UDP client \(flow.client.endpoint): the remote agent refused \(target): \(why)")
+    }
+}
