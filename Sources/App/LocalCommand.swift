@@ -216,7 +216,7 @@ struct LocalCommand: ParsableCommand {
             switch forward {
             case .tunnel(let listen), .local(let listen, _), .localUDP(let listen, _), .socks(let listen):
                 (listen, option)
-            case .reverse: nil
+            case .reverse, .reverseUDP: nil
             }
         }
     }

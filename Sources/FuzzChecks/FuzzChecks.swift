@@ -12,7 +12,7 @@ public enum FuzzChecks {
         "frame-codec": frameCodec, "frame-decoder": frameDecoder, "handshake": handshake, "endpoint": endpoint,
         "socks": socks, "forward": forward, "proxy-header": proxyHeader, "tls-client-hello": tlsClientHello,
         "tls-server-answer": tlsServerAnswer, "tls-records": tlsRecords, "handshake-clock": handshakeClock,
-        "stream-machine": streamMachine,
+        "stream-machine": streamMachine, "socks-datagram": socksDatagram,
     ]
 
     /// A frame plaintext from the peer: decoding either throws or gives a frame that encodes back to the input.
@@ -119,6 +119,18 @@ public enum FuzzChecks {
         _ = try? SocksServer(client: server, credentials: credentials, timeout: 1).negotiate()
     }
 
+    /// A datagram from a SOCKS5 client of a UDP association: its header is refused or names a target whose reply
+    /// header, written the server's way, reads back as the same target with the data at the same place.
+    public static func socksDatagram(_ input: [UInt8]) {
+        guard let (target, offset) = input.withUnsafeBytes({ try? SocksDatagram.parse($0) }) else { return }
+        precondition(offset <= input.count, "data offset \(offset) past the datagram's \(input.count) bytes")
+        let reply = SocksDatagram.header(from: target)
+        guard let (again, end) = reply.withUnsafeBytes({ try? SocksDatagram.parse($0) }) else {
+            preconditionFailure("the reply header for \(target) does not parse")
+        }
+        precondition(again == target && end == reply.count, "\(target) read back as \(again) ending at \(end)")
+    }
+
     /// What a trusted balancer sends before a hello, in input-chosen pieces: the reader asks for no byte past
     /// the header, buffers no more than its bound, and a header it accepts says the same once re-encoded.
     public static func proxyHeader(_ input: [UInt8]) {
@@ -158,9 +170,17 @@ public enum FuzzChecks {
         if case .local(_, let target)? = try? Forward.local(parsing: text) {
             roundTrip(.open(1, window: 1, target: .endpoint(target), origin: nil))
         }
-        if case .reverse(let listen, let target)? = try? Forward.reverse(parsing: text) {
-            roundTrip(.listen(forward: 1, address: listen))
+        if case .localUDP(_, let target)? = try? Forward.local(parsing: text) {
+            roundTrip(.flowOpen(1, target: .endpoint(target), origin: nil))
+        }
+        switch try? Forward.reverse(parsing: text) {
+        case .reverse(let listen, let target)?:
+            roundTrip(.listen(forward: 1, kind: .tcp, address: listen))
             roundTrip(.open(1, window: 1, target: .endpoint(target), origin: nil))
+        case .reverseUDP(let listen, let target)?:
+            roundTrip(.listen(forward: 1, kind: .udp, address: listen))
+            roundTrip(.flowOpen(1, target: .endpoint(target), origin: nil))
+        default: break
         }
     }
 

@@ -159,8 +159,8 @@ import Testing
                 "--max-udp-flows-per-source: must be from 1 to --max-udp-flows"
             ),
             (
-                ["local", "--remote", "h:1", "-R", "53:h:53/udp"],
-                "bad -R '53:h:53/udp': reverse forwards carry TCP only in this version"
+                ["local", "--remote", "h:1", "-R", "localhost:53:h:53/udp"],
+                "bad -R 'localhost:53:h:53/udp': BIND must be an IP address and PORT from 1 to 65535"
             ),
             (
                 ["remote", "--listen", "h:1", "--allow", "h:53/sctp"],

@@ -6,9 +6,9 @@ import Foundation
 /// `.ci/run` and the README's `swift test` on a fresh machine do), it is installed with apt-get; otherwise the
 /// test fails with what to run.
 enum DebianPackages {
-    /// Makes sure `path` exists, installing `package` for it if needed.
+    /// Makes sure `path` (a program, or a library's file) exists, installing `package` for it if needed.
     static func ensureInstalled(_ package: String, providing path: String) throws {
-        guard !FileManager.default.isExecutableFile(atPath: path) else { return }
+        guard !FileManager.default.fileExists(atPath: path) else { return }
         guard getuid() == 0 else {
             throw MissingComponent("\(path) is missing and the tests are not root: apt-get install \(package)")
         }
@@ -16,7 +16,7 @@ enum DebianPackages {
             ["install", "-y", "--no-install-recommends", package], ["update"],
             ["install", "-y", "--no-install-recommends", package],
         ] {
-            if FileManager.default.isExecutableFile(atPath: path) { return }
+            if FileManager.default.fileExists(atPath: path) { return }
             let apt = Process()
             apt.executableURL = URL(fileURLWithPath: "/usr/bin/apt-get")
             apt.arguments = arguments
@@ -26,7 +26,7 @@ enum DebianPackages {
             try apt.run()
             apt.waitUntilExit()
         }
-        guard FileManager.default.isExecutableFile(atPath: path) else {
+        guard FileManager.default.fileExists(atPath: path) else {
             throw MissingComponent("apt-get install \(package) did not install \(path)")
         }
     }

@@ -159,6 +159,18 @@ struct SocksClient {
         return reply.count == 10 ? reply[1] : nil
     }
 
+    /// Sends UDP ASSOCIATE and returns the relay's address from a success reply, or `nil` for any other reply.
+    func associate() throws -> Endpoint? {
+        try socket.sendAll([5, 3, 0, 1, 0, 0, 0, 0, 0, 0])
+        let reply = read(4)
+        guard reply.count == 4, reply[1] == 0 else { return nil }
+        let address = read(reply[3] == 4 ? 16 : 4)
+        let port = read(2)
+        guard port.count == 2 else { return nil }
+        let host = address.count == 16 ? WireHost.ipv6(address).text : WireHost.ipv4(address).text
+        return Endpoint(host: host, port: UInt16(port[0]) << 8 | UInt16(port[1]))
+    }
+
     /// Reads up to `count` bytes, fewer only if the server closed.
     func read(_ count: Int) -> [UInt8] {
         var bytes: [UInt8] = []

@@ -158,4 +158,39 @@ import Testing
         #expect(remote.metrics.datagrams.refusals(.tooManyStreams) == 1)
         #expect(sink.sources.withLock { $0.count } == 1)
     }
+
+    @Test func aReverseUDPForwardCarriesEachClientsDatagramsToTheLocalSideAndBack() throws {
+        let target = try UDPTarget()
+        defer { target.stop() }
+        let port = try freeLoopbackUDPPort()
+        let entry = Endpoint(host: "127.0.0.1", port: port)
+        let tunnel = try ForwardingTunnel(
+            target: loopback, allowListen: ["\(port)/udp"],
+            forwards: [.reverseUDP(listen: entry, target: target.endpoint)])
+        defer { tunnel.stop() }
+        #expect(eventually { tunnel.local.reverseForwardResult(listen: entry) == .bound })
+        let clients = try [UDPClient(), UDPClient()]
+        for (index, client) in clients.enumerated() {
+            for size in [1, 1_500, Limits.maxDatagram] {
+                let datagram = pattern(count: size, seed: UInt64(index * 100_000 + size))
+                try client.send(datagram, to: entry)
+                #expect(client.receive() == datagram)
+            }
+        }
+        #expect(target.sources.withLock { $0.count } == 2, "a socket of the local agent's own per client")
+        #expect(tunnel.remote.flowCount == 2 && tunnel.local.flowCount == 2)
+    }
+
+    @Test func aListenRuleForTCPOnlyRefusesAReverseUDPForward() throws {
+        let target = try UDPTarget()
+        defer { target.stop() }
+        let port = try freeLoopbackUDPPort()
+        let entry = Endpoint(host: "127.0.0.1", port: port)
+        let tunnel = try ForwardingTunnel(
+            target: loopback, allowListen: ["\(port)/tcp"],
+            forwards: [.reverseUDP(listen: entry, target: target.endpoint)])
+        defer { tunnel.stop() }
+        #expect(eventually { tunnel.local.reverseForwardResult(listen: entry) == .notAllowed })
+        #expect(tunnel.remote.refusedListenCount >= 1)
+    }
 }

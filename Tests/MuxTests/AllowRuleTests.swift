@@ -82,16 +82,16 @@ import Testing
 
     @Test func listenRuleWithoutBindMeansLoopbackOnly() throws {
         let rule = try ListenRule(parsing: "8000-8010")
-        #expect(rule.allows(Endpoint(host: "127.0.0.1", port: 8005)))
-        #expect(!rule.allows(Endpoint(host: "0.0.0.0", port: 8005)))
-        #expect(!rule.allows(Endpoint(host: "127.0.0.1", port: 8011)))
+        #expect(rule.allows(Endpoint(host: "127.0.0.1", port: 8005), kind: .tcp))
+        #expect(!rule.allows(Endpoint(host: "0.0.0.0", port: 8005), kind: .tcp))
+        #expect(!rule.allows(Endpoint(host: "127.0.0.1", port: 8011), kind: .tcp))
     }
 
     @Test func listenRuleBindIsExactOrStarAndNeverAName() throws {
-        #expect(try ListenRule(parsing: "0.0.0.0:8080").allows(Endpoint(host: "0.0.0.0", port: 8080)))
-        #expect(try ListenRule(parsing: "[::]:8080").allows(Endpoint(host: "0:0::0", port: 8080)))
-        #expect(try ListenRule(parsing: "*:8080").allows(Endpoint(host: "10.1.1.1", port: 8080)))
-        #expect(!(try ListenRule(parsing: "*:8080")).allows(Endpoint(host: "localhost", port: 8080)))
+        #expect(try ListenRule(parsing: "0.0.0.0:8080").allows(Endpoint(host: "0.0.0.0", port: 8080), kind: .tcp))
+        #expect(try ListenRule(parsing: "[::]:8080").allows(Endpoint(host: "0:0::0", port: 8080), kind: .tcp))
+        #expect(try ListenRule(parsing: "*:8080").allows(Endpoint(host: "10.1.1.1", port: 8080), kind: .tcp))
+        #expect(!(try ListenRule(parsing: "*:8080")).allows(Endpoint(host: "localhost", port: 8080), kind: .tcp))
         #expect(throws: RuleError.self) { try ListenRule(parsing: "localhost:8080") }
         #expect(throws: RuleError.self) { try ListenRule(parsing: "8080-80") }
     }
@@ -139,11 +139,18 @@ import Testing
                     listen: Endpoint(host: "::1", port: 5353), target: Endpoint(host: "2001:db8::53", port: 53)))
     }
 
-    @Test func reverseForwardOfUDPIsRefusedAsNotYetCarried() {
-        #expect(
-            throws: ForwardError(
-                option: "-R", text: "5353:127.0.0.1:53/udp", reason: "reverse forwards carry TCP only in this version")
-        ) { try Forward.reverse(parsing: "5353:127.0.0.1:53/udp") }
+    @Test func reverseForwardEndingInUDPCarriesDatagrams() throws {
+        let (listen, target) = (Endpoint(host: "127.0.0.1", port: 5353), Endpoint(host: "127.0.0.1", port: 53))
+        #expect(try Forward.reverse(parsing: "5353:127.0.0.1:53/udp") == .reverseUDP(listen: listen, target: target))
+        #expect(try Forward.reverse(parsing: "5353:127.0.0.1:53/tcp") == .reverse(listen: listen, target: target))
+    }
+
+    @Test func aListenRuleCoversBothKindsUnlessItNamesOne() throws {
+        let address = Endpoint(host: "127.0.0.1", port: 5353)
+        #expect(try ListenRule(parsing: "5353").kinds == [.tcp, .udp])
+        #expect(try ListenRule(parsing: "5353/udp").allows(address, kind: .udp))
+        #expect(!(try ListenRule(parsing: "5353/udp")).allows(address, kind: .tcp))
+        #expect(!(try ListenRule(parsing: "127.0.0.1:5300-5399/tcp")).allows(address, kind: .udp))
     }
 
     @Test func reverseForwardNeedsAnAddressAndAPort() {

@@ -29,7 +29,7 @@ final class PairingDelegate: LinkDelegate, @unchecked Sendable {  // every field
         .notAllowed
     }
 
-    func link(_ link: Link, didRequestListen address: Endpoint, forward: UInt32) {}
+    func link(_ link: Link, didRequestListen address: Endpoint, kind: TrafficKind, forward: UInt32) {}
     func link(_ link: Link, didCancelListen forward: UInt32) {}
     func link(_ link: Link, didAnswerListen forward: UInt32, result: ListenResult, port: UInt16) {}
     func linkDidClose(_ link: Link, reason: LinkError) {}

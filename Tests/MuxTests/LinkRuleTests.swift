@@ -251,7 +251,7 @@ struct LinkRuleTests {
 
     @Test func listenSentToTheLocalAgentEndsTheLink() throws {
         let harness = try LinkHarness(role: .local)
-        try harness.send([.listen(forward: 1, address: Endpoint(host: "127.0.0.1", port: 80))])
+        try harness.send([.listen(forward: 1, kind: .tcp, address: Endpoint(host: "127.0.0.1", port: 80))])
         expectViolation(harness, "LISTEN sent to the local agent")
     }
 

@@ -32,12 +32,12 @@ struct ReverseListenersTests {
         let handed = Completion()
         let outcome = listeners.bind(
             Endpoint(host: "127.0.0.1", port: port), forward: 1, for: harness.link,
-            logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
-        ) { client in
-            handed.complete()
-            busy.wait(seconds: 10)  // an accept thread the scheduler has not run again yet
-            client.close()
-        }
+            logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() },
+            service: .stream { client in
+                handed.complete()
+                busy.wait(seconds: 10)  // an accept thread the scheduler has not run again yet
+                client.close()
+            })
         #expect(outcome.result == .bound)
         let client = try Socket.connect(to: Endpoint(host: "127.0.0.1", port: port).resolve(), timeout: 5)
         #expect(handed.wait(seconds: 5))

@@ -1,27 +1,5 @@
 import Logging
 
-/// Where a forward of the local agent takes its clients in: a TCP listener, or a UDP forward's socket.
-enum ForwardSocket: Sendable {
-    case stream(Listener)
-    case datagrams(UDPForwarder)
-
-    /// The address bound.
-    var endpoint: Endpoint {
-        switch self {
-        case .stream(let listener): listener.endpoint
-        case .datagrams(let forwarder): forwarder.endpoint
-        }
-    }
-
-    /// Stops taking clients and frees the port; streams and flows in flight on TCP go on, UDP flows end.
-    func stop() {
-        switch self {
-        case .stream(let listener): listener.stop()
-        case .datagrams(let forwarder): forwarder.stop()
-        }
-    }
-}
-
 /// The local agent's forwards: binding and starting them, and changing them while the agent runs.
 extension LocalAgent {
     /// Binds `forward`'s socket here, so that a port in use fails now; `nil` for a forward that listens on the
@@ -36,10 +14,11 @@ extension LocalAgent {
         case .localUDP(let listen, let target):
             return .datagrams(
                 try UDPForwarder(
-                    listen: listen, target: target, limiter: limiter, idleTimeout: settings.udpIdleTimeout,
+                    listen: listen, addressing: .fixed(.endpoint(target)), limiter: limiter,
+                    idleTimeout: settings.udpIdleTimeout,
                     metrics: metrics.datagrams, logger: logger
                 ) { links.await(seconds: 0) })
-        case .reverse: return nil
+        case .reverse, .reverseUDP: return nil
         }
     }
 
@@ -59,7 +38,7 @@ extension LocalAgent {
         case .socks:
             let authentication = hasCredentials ? "username/password required" : "no authentication"
             logger.info("listening on \(endpoint) as a SOCKS5 server (-D), \(authentication)")
-        case .reverse: break
+        case .reverse, .reverseUDP: break
         }
         if let exposure = forward.exposure(socksLoginRequired: hasCredentials) { logger.warning("\(exposure)") }
     }
@@ -71,14 +50,8 @@ extension LocalAgent {
     /// Returns one line per change; a new forward whose port cannot be bound is reported there and skipped.
     public func reconfigure(forwards wanted: [Forward], socksCredentials: SocksCredentials?) -> [String] {
         var changes: [String] = []
-        let wantedListening = wanted.filter { if case .reverse = $0 { false } else { true } }
-        let wantedReverse = wanted.compactMap { forward -> ReverseForward? in
-            if case .reverse(let listen, let target) = forward {
-                ReverseForward(listen: listen, target: target)
-            } else {
-                nil
-            }
-        }
+        let wantedListening = wanted.filter { ReverseForward($0) == nil }
+        let wantedReverse = wanted.compactMap(ReverseForward.init)
         let (removed, cancelled, asked, added, hasCredentials) = forwards.withLock { state in
             let removed = state.listeners.filter { !wantedListening.contains($0.forward) }
             state.listeners.removeAll { !wantedListening.contains($0.forward) }
@@ -124,10 +97,10 @@ extension LocalAgent {
         let askers = links.reverseForwardLinks
         for (id, reverse) in cancelled {
             for link in askers { link.send(.unlisten(forward: id)) }
-            changes.append("cancelled \(Forward.reverse(listen: reverse.listen, target: reverse.target))")
+            changes.append("cancelled \(reverse.forward)")
         }
         for reverse in asked {
-            changes.append("asked for \(Forward.reverse(listen: reverse.listen, target: reverse.target))")
+            changes.append("asked for \(reverse.forward)")
         }
         for link in askers { requestReverseForwards(on: link) }
         return changes

@@ -67,7 +67,8 @@ extension LocalAgent {
         for (id, forward) in forwards.withLock({ $0.reverse }).sorted(by: { $0.key < $1.key }) {
             switch results[id] {
             case .bound, .notAllowed: continue
-            case nil, .addressInUse, .failed: link.send(.listen(forward: id, address: forward.listen))
+            case nil, .addressInUse, .failed:
+                link.send(.listen(forward: id, kind: forward.kind, address: forward.listen))
             }
         }
     }

@@ -19,6 +19,22 @@ public final class LocalAgent: LinkDelegate, Sendable {
     struct ReverseForward: Hashable {
         let listen: Endpoint
         let target: Endpoint
+        /// TCP clients (`-R`), or UDP datagrams (`-R …/udp`).
+        let kind: TrafficKind
+
+        /// The reverse forward `forward` is, or `nil` for one that listens here.
+        init?(_ forward: Forward) {
+            switch forward {
+            case .reverse(let listen, let target): (self.listen, self.target, kind) = (listen, target, .tcp)
+            case .reverseUDP(let listen, let target): (self.listen, self.target, kind) = (listen, target, .udp)
+            case .tunnel, .local, .localUDP, .socks: return nil
+            }
+        }
+
+        /// The forward as the command line gave it.
+        var forward: Forward {
+            kind == .tcp ? .reverse(listen: listen, target: target) : .reverseUDP(listen: listen, target: target)
+        }
     }
 
     /// What the agent forwards now; `reconfigure` changes it while the agent runs.
@@ -48,8 +64,10 @@ public final class LocalAgent: LinkDelegate, Sendable {
     let links: LinkSet
     let clients: LocalClients
     let stopRequested = Completion()
-    /// Caps the UDP flows of every `-L …/udp` forward together.
+    /// Caps the UDP flows of every `-L …/udp` forward, SOCKS association and `-R …/udp` forward together.
     let flowLimiter: FlowLimiter
+    /// Throttles the warning for UDP flows refused at a cap.
+    let flowWarnings = LogThrottle()
 
     /// How often a reverse forward the remote agent could not bind (address in use) is asked for again: the
     /// port may be held by this agent's previous link, which the remote agent may not yet know is dead.
@@ -89,8 +107,8 @@ public final class LocalAgent: LinkDelegate, Sendable {
                 for (_, bound) in initial.listeners { bound.stop() }
                 throw AgentError(error)
             }
-            if case .reverse(let listen, let target) = forward {
-                initial.reverse[initial.nextReverseID] = ReverseForward(listen: listen, target: target)
+            if let reverse = ReverseForward(forward) {
+                initial.reverse[initial.nextReverseID] = reverse
                 initial.nextReverseID += 1
             }
         }
@@ -102,7 +120,8 @@ public final class LocalAgent: LinkDelegate, Sendable {
         self.limiter = limiter
         receiveBudget = ReceiveBudget(bytes: settings.agentReceiveBudget)
         clients = LocalClients(
-            links: links, limiter: limiter, settings: settings, metrics: metrics, logger: logger
+            links: links, limiter: limiter, flowLimiter: flowLimiter, settings: settings, metrics: metrics,
+            logger: logger
         ) { forwards.withLock { $0.socksCredentials } }
     }
 
@@ -148,6 +167,7 @@ public final class LocalAgent: LinkDelegate, Sendable {
         let current = links.stop()
         stopRequested.complete()
         for (_, socket) in forwards.withLock({ $0.listeners }) { socket.stop() }
+        clients.endAssociations()
         LinkDrain.run(current, drainTimeout: settings.drainTimeout, logger: logger)
     }
 
@@ -186,7 +206,9 @@ public final class LocalAgent: LinkDelegate, Sendable {
     // MARK: LinkDelegate, called on link threads
 
     func link(_ link: Link, didOpen stream: Stream, to target: StreamTarget, from origin: StreamOrigin?) {
-        guard case .reverseForward(let id) = target, let forward = forwards.withLock({ $0.reverse[id] }) else {
+        guard case .reverseForward(let id) = target, let forward = forwards.withLock({ $0.reverse[id] }),
+            forward.kind == .tcp
+        else {
             metrics.recordRefusal(.notAllowed)
             logger.warning("refused stream \(stream.id) to \(target): the remote agent may only open reverse forwards")
             return stream.refuse(.notAllowed)
@@ -213,12 +235,20 @@ public final class LocalAgent: LinkDelegate, Sendable {
 
     func link(_ link: Link, didOpenFlow id: FlowID, to target: StreamTarget, from origin: StreamOrigin?) -> ResetReason?
     {
-        metrics.datagrams.recordRefusal(.notAllowed)
-        logger.warning("refused UDP flow \(id) to \(target): the remote agent may not open flows to this side")
-        return .notAllowed
+        guard case .reverseForward(let number) = target, let forward = forwards.withLock({ $0.reverse[number] }),
+            forward.kind == .udp
+        else {
+            metrics.datagrams.recordRefusal(.notAllowed)
+            logger.warning("refused UDP flow \(id) to \(target): the remote agent may only open UDP reverse forwards")
+            return .notAllowed
+        }
+        return TargetFlow.accept(
+            id, on: link, to: target, idleTimeout: settings.udpIdleTimeout, limiter: flowLimiter, logger: logger,
+            warnings: flowWarnings
+        ) { .resolving(forward.target, verdict: "reverse forward \(forward.listen) (UDP)") }
     }
 
-    func link(_ link: Link, didRequestListen address: Endpoint, forward: UInt32) {
+    func link(_ link: Link, didRequestListen address: Endpoint, kind: TrafficKind, forward: UInt32) {
         preconditionFailure("a link of the local role never receives LISTEN")
     }
 

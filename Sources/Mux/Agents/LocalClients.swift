@@ -1,29 +1,42 @@
 import Logging
 
 /// A local agent's clients, from the accept thread to their stream: each gets a thread of its own, a SOCKS
-/// client negotiates first, then it waits for the link and becomes its stream's uplink (see `Stream`).
+/// client negotiates first, then it waits for the link and becomes its stream's uplink (see `Stream`); or, for a
+/// SOCKS UDP association, serves its control connection while a relay carries its datagrams
+/// (`LocalClients+Associations.swift`).
 ///
 /// Threads: `admit` runs on a forward's accept thread and never blocks; everything else on the client's own
 /// thread. At most `Limits.maxSocksHandshakes` clients are negotiating at once, and they hold no stream slot,
 /// so clients stalling in their handshake never take the slots other forwards' clients need.
 final class LocalClients: Sendable {
-    private let links: LinkSet
-    private let limiter: StreamLimiter
-    private let settings: TunnelSettings
-    private let metrics: AgentMetrics
-    private let logger: Logger
+    let links: LinkSet
+    let limiter: StreamLimiter
+    /// Caps the UDP flows of SOCKS associations, with those of the agent's `-L …/udp` forwards.
+    let flowLimiter: FlowLimiter
+    let settings: TunnelSettings
+    let metrics: AgentMetrics
+    let logger: Logger
+    /// The control connections of the UDP associations running now, so that a stopping agent can end them.
+    let associations = Locked(Associations())
+
+    /// The control connections of UDP associations, by descriptor, and whether the agent is stopping.
+    struct Associations {
+        var controls: [Int32: Socket] = [:]
+        var isStopping = false
+    }
     /// The SOCKS credentials in force now (a reload may change them).
     private let socksCredentials: @Sendable () -> SocksCredentials?
-    private let limitWarnings = LogThrottle()
+    let limitWarnings = LogThrottle()
     private let socksHandshakes = SlotCounter(limit: Limits.maxSocksHandshakes, purpose: "SOCKS handshakes in progress")
-    private let socksWarnings = LogThrottle()
+    let socksWarnings = LogThrottle()
 
     init(
-        links: LinkSet, limiter: StreamLimiter, settings: TunnelSettings, metrics: AgentMetrics, logger: Logger,
-        socksCredentials: @escaping @Sendable () -> SocksCredentials?
+        links: LinkSet, limiter: StreamLimiter, flowLimiter: FlowLimiter, settings: TunnelSettings,
+        metrics: AgentMetrics, logger: Logger, socksCredentials: @escaping @Sendable () -> SocksCredentials?
     ) {
         self.links = links
         self.limiter = limiter
+        self.flowLimiter = flowLimiter
         self.settings = settings
         self.metrics = metrics
         self.logger = logger
@@ -36,7 +49,7 @@ final class LocalClients: Sendable {
         switch forward {
         case .tunnel: target = .defaultTarget
         case .local(_, let endpoint): target = .endpoint(endpoint)
-        case .reverse, .localUDP: preconditionFailure("\(forward) takes no TCP clients here")
+        case .reverse, .reverseUDP, .localUDP: preconditionFailure("\(forward) takes no TCP clients here")
         case .socks:
             return socksHandshakes.admit(client, thread: "socks-client", logger: logger, warnings: socksWarnings) {
                 self.negotiate(client)
@@ -56,7 +69,8 @@ final class LocalClients: Sendable {
         socksHandshakes.release()
         let target: Endpoint
         switch negotiated {
-        case .success(let endpoint): target = endpoint
+        case .success(.connect(let endpoint)): target = endpoint
+        case .success(.associate): return associate(client, server: server)
         case .failure(let error):
             socksWarnings.log(logger, level: .info, "SOCKS client \(client.peerEndpoint): \(error)")
             return client.close()

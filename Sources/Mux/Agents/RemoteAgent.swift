@@ -257,15 +257,26 @@ public final class RemoteAgent: LinkDelegate, @unchecked Sendable {
         }
     }
 
-    func link(_ link: Link, didRequestListen address: Endpoint, forward: UInt32) {
-        let outcome = reverseListeners.bind(address, forward: forward, for: link, logger: link.logger) {
-            [self] client in admitReverseClient(client, link: link, forward: forward)
+    func link(_ link: Link, didRequestListen address: Endpoint, kind: TrafficKind, forward: UInt32) {
+        let service: ReverseListeners.Service
+        switch kind {
+        case .tcp:
+            service = .stream { [self] client in admitReverseClient(client, link: link, forward: forward) }
+        case .udp:
+            service = .datagrams { [self] (address) throws(ListenError) in
+                try UDPForwarder(
+                    listen: address, addressing: .fixed(.reverseForward(forward)), limiter: flowLimiter,
+                    idleTimeout: settings.udpIdleTimeout, metrics: metrics.datagrams, logger: link.logger
+                ) { [weak link] in link }
+            }
         }
+        let outcome = reverseListeners.bind(address, forward: forward, for: link, logger: link.logger, service: service)
+        let what = kind == .udp ? "\(address) (UDP)" : "\(address)"
         if outcome.result == .bound {
-            link.logger.info("listening on \(address) for the link's reverse forward \(forward): \(outcome.verdict)")
+            link.logger.info("listening on \(what) for the link's reverse forward \(forward): \(outcome.verdict)")
         } else {
             refusedListens.withLock { $0 += 1 }
-            link.logger.warning("refused to listen on \(address) for reverse forward \(forward): \(outcome.verdict)")
+            link.logger.warning("refused to listen on \(what) for reverse forward \(forward): \(outcome.verdict)")
         }
         link.send(.listenResult(forward: forward, outcome.result, port: outcome.port))
     }

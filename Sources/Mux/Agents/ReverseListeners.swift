@@ -1,19 +1,37 @@
 import Glibc
 import Logging
 
-/// The ports a remote agent listens on for its links' reverse forwards (`-R`): each bound for one link only,
-/// within the `--allow-listen` rules, and released when that link goes down.
+/// The ports a remote agent listens on for its links' reverse forwards (`-R`, TCP or UDP): each bound for one link
+/// only, within the `--allow-listen` rules, and released when that link goes down.
 ///
-/// `@unchecked Sendable`: `ruleSet` and `entries` are each guarded by their `Locked`; links and listeners are Sendable.
+/// `@unchecked Sendable`: `ruleSet` and `entries` are each guarded by their `Locked`; links and sockets are Sendable.
 final class ReverseListeners: @unchecked Sendable {
     private struct Entry {
         let link: Link
         let forward: UInt32
-        let listener: Listener
+        let socket: ForwardSocket
+    }
+
+    /// A port and what it carries: TCP and UDP may each have the same port number, for different forwards.
+    private struct Key: Hashable {
+        let address: Endpoint
+        let kind: TrafficKind
+    }
+
+    /// How a bound port is served.
+    enum Service {
+        /// TCP: each client is handed to `onClient` on the accept thread, which must not block.
+        case stream(onClient: @Sendable (Socket) -> Void)
+        /// UDP: `forwarder` binds the port and serves it.
+        case datagrams(forwarder: (Endpoint) throws(ListenError) -> UDPForwarder)
+
+        var kind: TrafficKind {
+            if case .stream = self { .tcp } else { .udp }
+        }
     }
 
     private let ruleSet: Locked<[ListenRule]>
-    private let entries = Locked<[Endpoint: Entry]>([:])
+    private let entries = Locked<[Key: Entry]>([:])
 
     init(rules: [ListenRule]) {
         ruleSet = Locked(rules)
@@ -29,24 +47,23 @@ final class ReverseListeners: @unchecked Sendable {
         let verdict: String
     }
 
-    /// Listens on `address` for `link`'s reverse forward `forward`, calling `onClient` on the accept thread for
-    /// each client (it must not block). Binding is a few system calls, so this may run on the link's reader.
-    func bind(
-        _ address: Endpoint, forward: UInt32, for link: Link, logger: Logger,
-        onClient: @escaping @Sendable (Socket) -> Void
-    ) -> Outcome {
+    /// Listens on `address` for `link`'s reverse forward `forward`, served as `service` says. Binding is a few
+    /// system calls, so this may run on the link's reader.
+    func bind(_ address: Endpoint, forward: UInt32, for link: Link, logger: Logger, service: Service) -> Outcome {
+        let kind = service.kind
         guard IPNetwork.bytes(of: address.host) != nil else {
             return Outcome(result: .notAllowed, port: 0, verdict: "not allowed: the bind address must be an IP address")
         }
         let rules = self.rules
-        guard let rule = rules.first(where: { $0.allows(address) }) else {
+        guard let rule = rules.first(where: { $0.allows(address, kind: kind) }) else {
             let verdict =
                 rules.isEmpty
                 ? "not allowed: this agent has no --allow-listen rule"
-                : "not allowed: no --allow-listen rule covers it (rules: \(rules.map(\.description).joined(separator: ", ")))"
+                : "not allowed: no --allow-listen rule covers it for \(kind.rawValue.uppercased()) (rules: \(rules.map(\.description).joined(separator: ", ")))"
             return Outcome(result: .notAllowed, port: 0, verdict: verdict)
         }
-        let key = Endpoint(host: WireHost(address.host)!.text, port: address.port)
+        let canonical = Endpoint(host: WireHost(address.host)!.text, port: address.port)
+        let key = Key(address: canonical, kind: kind)
         return entries.withLock { entries in
             if let entry = entries[key] {
                 guard entry.link === link, entry.forward == forward else {
@@ -54,22 +71,30 @@ final class ReverseListeners: @unchecked Sendable {
                 }
                 return Outcome(result: .bound, port: address.port, verdict: "already bound for this link")
             }
-            let listener: Listener
+            let socket: ForwardSocket
             do throws(ListenError) {
-                listener = try Listener(endpoint: key)
+                switch service {
+                case .stream: socket = .stream(try Listener(endpoint: canonical))
+                case .datagrams(let forwarder): socket = .datagrams(try forwarder(canonical))
+                }
             } catch .cannotListen(_, let cause) where cause.code == EADDRINUSE {
                 return Outcome(result: .addressInUse, port: 0, verdict: "address in use by another program")
             } catch {
                 return Outcome(result: .failed, port: 0, verdict: "\(error)")
             }
             do {
-                try listener.start(logger: logger, handle: onClient)
+                switch (socket, service) {
+                case (.stream(let listener), .stream(let onClient)):
+                    try listener.start(logger: logger, handle: onClient)
+                case (.datagrams(let forwarder), _): try forwarder.start()
+                case (.stream, .datagrams): preconditionFailure("a TCP listener made for a UDP service")
+                }
             } catch {
-                listener.stop()
+                socket.stop()
                 return Outcome(result: .failed, port: 0, verdict: "\(error)")
             }
-            entries[key] = Entry(link: link, forward: forward, listener: listener)
-            return Outcome(result: .bound, port: listener.endpoint.port, verdict: "allowed by rule \(rule)")
+            entries[key] = Entry(link: link, forward: forward, socket: socket)
+            return Outcome(result: .bound, port: socket.endpoint.port, verdict: "allowed by rule \(rule)")
         }
     }
 
@@ -78,34 +103,34 @@ final class ReverseListeners: @unchecked Sendable {
     /// port soon after.
     @discardableResult
     func release(for link: Link, forward: UInt32? = nil) -> [Endpoint] {
-        Array(stop(waiting: false) { $0.link === link && (forward == nil || $0.forward == forward) }.keys)
+        stop(waiting: false) { $1.link === link && (forward == nil || $1.forward == forward) }.keys.map(\.address)
     }
 
     /// Replaces the rules (a reload). Ports the new rules do not cover stop listening; returns them, with the
     /// link and reverse forward each was bound for.
     func update(rules newRules: [ListenRule]) -> [(address: Endpoint, link: Link, forward: UInt32)] {
         ruleSet.withLock { $0 = newRules }
-        return stop(waiting: true) { entry in !newRules.contains { $0.allows(entry.listener.endpoint) } }.map {
-            ($0.key, $0.value.link, $0.value.forward)
+        return stop(waiting: true) { key, _ in !newRules.contains { $0.allows(key.address, kind: key.kind) } }.map {
+            ($0.key.address, $0.value.link, $0.value.forward)
         }
     }
 
     /// Removes and stops the listeners `matching` selects; `waiting` until each has closed its port, or not
     /// (on a link's threads, which must not block).
-    private func stop(waiting: Bool, matching: (Entry) -> Bool) -> [Endpoint: Entry] {
+    private func stop(waiting: Bool, matching: (Key, Entry) -> Bool) -> [Key: Entry] {
         let stopped = entries.withLock { entries in
-            let selected = entries.filter { matching($0.value) }
+            let selected = entries.filter { matching($0.key, $0.value) }
             for key in selected.keys { entries[key] = nil }
             return selected
         }
         for entry in stopped.values {
-            if waiting { entry.listener.stop() } else { entry.listener.requestStop() }
+            if waiting { entry.socket.stop() } else { entry.socket.requestStop() }
         }
         return stopped
     }
 
     /// Stops every listener.
     func releaseAll() {
-        _ = stop(waiting: true) { _ in true }
+        _ = stop(waiting: true) { _, _ in true }
     }
 }

@@ -18,6 +18,9 @@ package enum DatagramDrop: String, CaseIterable, Sendable {
     case targetNotReady = "target_not_ready"
     /// The send failed (the target's port was unreachable, the network down).
     case sendFailed = "send_failed"
+    /// A SOCKS5 client's datagram that was fragmented (FRAG ≠ 0, which RFC 1928 §7 lets a server drop),
+    /// malformed, or sent from another address than its association's client.
+    case socksRefused = "socks_refused"
 }
 
 /// What an agent counts of its UDP flows (README, "Metrics"): flows, datagrams and bytes each way, and drops and

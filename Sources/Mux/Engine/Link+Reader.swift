@@ -58,9 +58,9 @@ extension Link {
         case .ping(let value): try answer(.pong(value))
         case .pong(let value): recordPong(value)  // its arrival also proved the peer alive
         case .goAway: receiveGoAway()
-        case .listen(let forward, let address):
+        case .listen(let forward, let kind, let address):
             guard role == .remote else { throw .protocolViolation("LISTEN sent to the local agent") }
-            delegate?.link(self, didRequestListen: address, forward: forward)
+            delegate?.link(self, didRequestListen: address, kind: kind, forward: forward)
         case .unlisten(let forward):
             guard role == .remote else { throw .protocolViolation("UNLISTEN sent to the local agent") }
             delegate?.link(self, didCancelListen: forward)

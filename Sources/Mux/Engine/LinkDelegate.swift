@@ -8,9 +8,9 @@ protocol LinkDelegate: AnyObject, Sendable {
     /// datagrams. The delegate either registers its end of the flow with `link.attachFlow(_:to:)` and returns
     /// `nil`, or returns the reason it refuses the flow, which the link sends back in FLOW_CLOSE.
     func link(_ link: Link, didOpenFlow id: FlowID, to target: StreamTarget, from origin: StreamOrigin?) -> ResetReason?
-    /// Remote role: the peer asks this agent to listen on `address` for its reverse forward `forward`. The
-    /// delegate answers with a LISTEN_RESULT frame.
-    func link(_ link: Link, didRequestListen address: Endpoint, forward: UInt32)
+    /// Remote role: the peer asks this agent to listen on `address` for its reverse forward `forward`, of
+    /// `kind`. The delegate answers with a LISTEN_RESULT frame.
+    func link(_ link: Link, didRequestListen address: Endpoint, kind: TrafficKind, forward: UInt32)
     /// Remote role: the peer no longer wants its reverse forward `forward`.
     func link(_ link: Link, didCancelListen forward: UInt32)
     /// Local role: the remote agent answered our LISTEN for reverse forward `forward`.

@@ -1,5 +1,5 @@
-/// One client of a UDP forward (`-L …/udp`), as its forward keeps it: the flow its datagrams travel on, and the
-/// address its replies go back to, from the forward's own socket.
+/// One client of a UDP forward (`-L …/udp`, or a SOCKS5 association) and one target, as its forward keeps them:
+/// the flow the client's datagrams travel on, and the address its replies go back to, from the forward's socket.
 ///
 /// Threads: the forward's thread sends the client's datagrams (`send`); the link's reader delivers the replies
 /// (`receiveDatagram`) and the peer's FLOW_CLOSE. `state` is guarded by its lock.
@@ -16,13 +16,16 @@ final class ClientFlow: FlowEndpoint, LimitedFlow {
 
     /// The client's address, where replies go.
     let client: ResolvedAddress
+    /// Where the client's datagrams go, as the peer reaches it.
+    let target: StreamTarget
     let key: FlowKey
     let activity = FlowActivity()
     private let forward: UDPForwarder
     private let state = Locked(State.opening)
 
-    init(client: ResolvedAddress, key: FlowKey, forward: UDPForwarder) {
+    init(client: ResolvedAddress, target: StreamTarget, key: FlowKey, forward: UDPForwarder) {
         self.client = client
+        self.target = target
         self.key = key
         self.forward = forward
     }
@@ -63,7 +66,7 @@ final class ClientFlow: FlowEndpoint, LimitedFlow {
 
     func receiveDatagram(_ payload: UnsafeRawBufferPointer) {
         activity.touchToClient()
-        forward.sendToClient(payload, at: client)
+        forward.sendToClient(payload, of: self)
     }
 
     func receiveClose(_ reason: ResetReason) {
@@ -84,13 +87,15 @@ final class ClientFlow: FlowEndpoint, LimitedFlow {
     func evict() { close() }
 }
 
-/// A client's address and port, as a UDP forward tells its clients apart.
+/// A client's address and port, and the target it sends to: what tells a UDP forward's flows apart.
 struct FlowKey: Hashable {
     let address: [UInt8]
     let port: UInt16
+    let target: StreamTarget
 
-    init(_ address: ResolvedAddress) {
+    init(_ address: ResolvedAddress, target: StreamTarget) {
         self.address = address.addressBytes
         port = address.port
+        self.target = target
     }
 }

@@ -1,10 +1,11 @@
 import Glibc
 import Logging
 
-/// The remote agent's end of one UDP flow: on a thread of its own it decides the flow's target by the allow rules,
-/// resolves it, and connects a UDP socket of its own to it, so that the target's replies, and only they, come back
-/// to this flow; then it relays each datagram the target sends to the link, until the flow has carried nothing
-/// for the idle timeout or is closed.
+/// The end of one UDP flow that reaches its target (the remote agent's, or for `-R …/udp` the local agent's): on a
+/// thread of its own it decides the flow's target (by the allow rules, or the reverse forward's), resolves it, and
+/// connects a UDP socket of its own to it, so that the target's replies, and only they, come back to this flow;
+/// then it relays each datagram the target sends to the link, until the flow has carried nothing for the idle
+/// timeout or is closed.
 ///
 /// Threads: the link's reader calls `receiveDatagram`, which sends to the target without waiting (or, while the
 /// socket is being made, holds a few datagrams); the flow's thread alone receives from the socket and closes it,
@@ -22,32 +23,61 @@ final class TargetFlow: FlowEndpoint, LimitedFlow {
     let activity = FlowActivity()
     private let link: Link
     private let target: StreamTarget
-    private let allowList: AllowList
+    private let decide: @Sendable () -> AllowList.Decision
     private let idleTimeout: Double
     private let limiter: FlowLimiter
     private let logger: Logger
     private let phase = Locked(Phase.preparing(held: [], bytes: 0))
     private var metrics: DatagramMetrics { link.metrics.datagrams }
 
-    /// The end of flow `id` of `link`, to `target` if `allowList` allows it, holding a slot of `limiter`.
-    init(
-        id: FlowID, link: Link, target: StreamTarget, allowList: AllowList, idleTimeout: Double,
-        limiter: FlowLimiter, logger: Logger
+    /// The end of flow `id` of `link`, to `target` where and if `decide` allows it, holding a slot of `limiter`.
+    private init(
+        id: FlowID, link: Link, target: StreamTarget, idleTimeout: Double, limiter: FlowLimiter, logger: Logger,
+        decide: @escaping @Sendable () -> AllowList.Decision
     ) {
         self.id = id
         self.link = link
         self.target = target
-        self.allowList = allowList
+        self.decide = decide
         self.idleTimeout = idleTimeout
         self.limiter = limiter
         self.logger = logger
     }
 
+    /// Answers the peer's FLOW_OPEN `id` on `link` (on the link's reader, for `LinkDelegate`): within `limiter`'s
+    /// caps (counting the link's peer as the source), a flow whose thread (from the `WorkerPool`) reaches `target`
+    /// as `decide` says. Returns `nil` once the flow is attached to the link, or the reason it is refused, which
+    /// `warnings` lets a line say. Never blocks.
+    static func accept(
+        _ id: FlowID, on link: Link, to target: StreamTarget, idleTimeout: Double, limiter: FlowLimiter,
+        logger: Logger, warnings: LogThrottle, decide: @escaping @Sendable () -> AllowList.Decision
+    ) -> ResetReason? {
+        let flow = TargetFlow(
+            id: id, link: link, target: target, idleTimeout: idleTimeout, limiter: limiter, logger: logger,
+            decide: decide)
+        guard limiter.admit(flow, from: IPNetwork.bytes(of: link.peer.host) ?? []) else {
+            warnings.log(logger, level: .warning, "refused UDP flow \(id) to \(target): \(limiter.refusal)")
+            return .tooManyStreams
+        }
+        guard link.attachFlow(id, to: flow) else {
+            limiter.release(flow)
+            return .aborted
+        }
+        link.metrics.datagrams.countOpened()
+        do {
+            try WorkerPool.shared.run(named: "flow-\(id)") { flow.run() }
+        } catch {
+            logger.error("ending UDP flow \(id): \(error)")
+            flow.end(telling: .aborted)
+        }
+        return nil
+    }
+
     // MARK: The flow's thread
 
     /// Decides and connects the target, then relays its datagrams until the flow ends; returns when it has.
-    func run() {
-        let decision = allowList.decide(target, kind: .udp)
+    private func run() {
+        let decision = decide()
         if let refusal = decision.refusal {
             metrics.recordRefusal(refusal)
             logger.warning("UDP flow \(id) to \(target) refused: \(decision.verdict)")

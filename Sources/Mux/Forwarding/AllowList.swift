@@ -23,6 +23,15 @@ public struct AllowList: Sendable {
         let refusal: ResetReason?
         /// The rule set's verdict, e.g. `allowed by rule db.internal:5432`.
         let verdict: String
+
+        /// `endpoint`, allowed for `verdict`, resolved; refused as not resolved if it does not.
+        static func resolving(_ endpoint: Endpoint, verdict: String) -> Decision {
+            do {
+                return Decision(addresses: try endpoint.resolve(), refusal: nil, verdict: verdict)
+            } catch {
+                return Decision(addresses: [], refusal: .nameNotResolved, verdict: "\(error)")
+            }
+        }
     }
 
     /// Decides a stream (or, for `.udp`, a flow) to `target` and resolves it. A name is resolved only when a
@@ -31,7 +40,7 @@ public struct AllowList: Sendable {
     /// cover `kind` count; the default target is a TCP one, and a flow always names its target.
     func decide(_ target: StreamTarget, kind: TrafficKind = .tcp) -> Decision {
         switch target {
-        case .defaultTarget where kind == .tcp: return resolve(defaultTarget, verdict: "the default target")
+        case .defaultTarget where kind == .tcp: return .resolving(defaultTarget, verdict: "the default target")
         case .defaultTarget: return refuse("a UDP flow must name its target")
         case .reverseForward:
             return Decision(addresses: [], refusal: .notAllowed, verdict: "not allowed: the remote agent opens those")
@@ -44,7 +53,7 @@ public struct AllowList: Sendable {
         let isAddress = IPNetwork.bytes(of: endpoint.host) != nil
         let what = kind == .udp ? "\(endpoint) for UDP" : "\(endpoint)"
         if !isAddress, let rule = effectiveRules.first(where: { $0.allows(name: endpoint.host, port: endpoint.port) }) {
-            return resolve(endpoint, verdict: "allowed by rule \(rule)")
+            return .resolving(endpoint, verdict: "allowed by rule \(rule)")
         }
         guard effectiveRules.contains(where: { $0.allowsAddresses(port: endpoint.port) }) else {
             return refuse("no --allow rule names \(what)")
@@ -74,14 +83,6 @@ public struct AllowList: Sendable {
             )
         }
         return Decision(addresses: allowed, refusal: nil, verdict: "allowed: \(matched.joined(separator: ", "))")
-    }
-
-    private func resolve(_ endpoint: Endpoint, verdict: String) -> Decision {
-        do {
-            return Decision(addresses: try endpoint.resolve(), refusal: nil, verdict: verdict)
-        } catch {
-            return Decision(addresses: [], refusal: .nameNotResolved, verdict: "\(error)")
-        }
     }
 
     private func refuse(_ reason: String) -> Decision {

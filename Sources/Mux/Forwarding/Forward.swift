@@ -11,6 +11,9 @@ public enum Forward: Sendable, Hashable, CustomStringConvertible {
     case socks(listen: Endpoint)
     /// `-R`: the remote agent listens on `listen` there; its clients reach `target`, connected from here.
     case reverse(listen: Endpoint, target: Endpoint)
+    /// `-R …/udp`: the remote agent takes datagrams on `listen` there; each client's reach `target` from here,
+    /// and the replies go back to it.
+    case reverseUDP(listen: Endpoint, target: Endpoint)
 
     /// The address a forward listens on when the user gives no BIND: loopback, so that listening on every
     /// interface is always asked for.
@@ -32,18 +35,15 @@ public enum Forward: Sendable, Hashable, CustomStringConvertible {
         return .socks(listen: try endpoint(parts.count == 2 ? parts[0] : defaultBind, parts.last!, text, "-D"))
     }
 
-    /// Parses `-R [BIND:]PORT:HOST:HOSTPORT[/tcp]`. BIND must be an address (the remote agent binds it as given) and
-    /// PORT not 0 (the remote agent's rules name ports).
+    /// Parses `-R [BIND:]PORT:HOST:HOSTPORT[/tcp|/udp]` (TCP without a suffix). BIND must be an address (the
+    /// remote agent binds it as given) and PORT not 0 (the remote agent's rules name ports).
     public static func reverse(parsing text: String) throws(ForwardError) -> Forward {
         let (body, kind) = TrafficKind.split(text)
-        guard kind != .udp else {
-            throw ForwardError(option: "-R", text: text, reason: "reverse forwards carry TCP only in this version")
-        }
         let (listen, target) = try parseTunnel(body, option: "-R", as: text)
         guard IPNetwork.bytes(of: listen.host) != nil, listen.port != 0 else {
             throw ForwardError(option: "-R", text: text, reason: "BIND must be an IP address and PORT from 1 to 65535")
         }
-        return .reverse(listen: listen, target: target)
+        return kind == .udp ? .reverseUDP(listen: listen, target: target) : .reverse(listen: listen, target: target)
     }
 
     public var description: String {
@@ -53,6 +53,7 @@ public enum Forward: Sendable, Hashable, CustomStringConvertible {
         case .localUDP(let listen, let target): "\(listen) → \(target) (-L, UDP)"
         case .socks(let listen): "SOCKS5 on \(listen) (-D)"
         case .reverse(let listen, let target): "\(listen) on the remote side → \(target) (-R)"
+        case .reverseUDP(let listen, let target): "\(listen) on the remote side → \(target) (-R, UDP)"
         }
     }
 
@@ -64,7 +65,7 @@ public enum Forward: Sendable, Hashable, CustomStringConvertible {
         guard (3...4).contains(parts.count) else {
             throw ForwardError(
                 option: option, text: text,
-                reason: "expected [BIND:]PORT:HOST:HOSTPORT" + (option == "-L" ? "[/udp]" : "[/tcp]"))
+                reason: "expected [BIND:]PORT:HOST:HOSTPORT[/udp]")
         }
         let bind = parts.count == 4 ? parts[0] : defaultBind
         let listen = try endpoint(bind, parts[parts.count - 3], text, option)

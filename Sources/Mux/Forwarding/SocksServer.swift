@@ -1,7 +1,17 @@
 /// The server side of a SOCKS5 handshake (RFC 1928, with RFC 1929 username/password), on a client socket
-/// the calling thread owns. Only CONNECT is offered; the reply to it is sent once the tunnel knows how the
-/// connection went (`reply(_:)`), so that its code tells the client what happened.
+/// the calling thread owns. CONNECT and UDP ASSOCIATE are offered; the reply to CONNECT is sent once the tunnel
+/// knows how the connection went (`reply(_:)`), so that its code tells the client what happened, and the reply to
+/// UDP ASSOCIATE once the relay's socket is bound (`replyAssociated(relay:)`).
 package struct SocksServer {
+    /// What the client asked for.
+    package enum Request: Equatable, Sendable {
+        /// CONNECT: a stream to this target.
+        case connect(Endpoint)
+        /// UDP ASSOCIATE: a relay for its datagrams, each naming its own target (RFC 1928 §7). The address the
+        /// client says it will send from is not used: datagrams are taken from its control connection's address.
+        case associate
+    }
+
     /// SOCKS5 reply codes (RFC 1928 §6).
     package enum ReplyCode: UInt8 {
         case succeeded = 0
@@ -36,7 +46,7 @@ package struct SocksServer {
         case noAcceptableMethod
         /// Wrong user name or password.
         case authenticationFailed
-        /// A command other than CONNECT, answered with `commandNotSupported`.
+        /// A command other than CONNECT and UDP ASSOCIATE (BIND), answered with `commandNotSupported`.
         case unsupportedCommand(UInt8)
         /// An address type other than IPv4, IPv6 or a name, answered with `addressTypeNotSupported`.
         case unsupportedAddressType(UInt8)
@@ -50,7 +60,8 @@ package struct SocksServer {
             case .malformed(let reason): "malformed SOCKS handshake: \(reason)"
             case .noAcceptableMethod: "no acceptable SOCKS authentication method offered"
             case .authenticationFailed: "SOCKS authentication failed"
-            case .unsupportedCommand(let command): "SOCKS command \(command) not supported (only CONNECT)"
+            case .unsupportedCommand(let command):
+                "SOCKS command \(command) not supported (only CONNECT and UDP ASSOCIATE)"
             case .unsupportedAddressType(let type): "SOCKS address type \(type) not supported"
             case .badName: "SOCKS target name is not a DNS name"
             case .timedOut(let seconds):
@@ -75,8 +86,9 @@ package struct SocksServer {
         deadline = .now + .seconds(timeout)
     }
 
-    /// Runs the handshake up to the CONNECT request and returns its target. Leaves the reply to `reply(_:)`.
-    package func negotiate() throws(Failure) -> Endpoint {
+    /// Runs the handshake up to the request and returns it. Leaves the reply to `reply(_:)` or
+    /// `replyAssociated(relay:)`.
+    package func negotiate() throws(Failure) -> Request {
         try selectMethod()
         if credentials != nil { try authenticate() }
         return try readRequest()
@@ -88,6 +100,20 @@ package struct SocksServer {
         // BND.ADDR and BND.PORT are those of the remote agent's connection, which the client has no use for
         // (and which would tell it about the far side); 0.0.0.0:0, as most SOCKS servers send.
         send([5, code.rawValue, 0, 1, 0, 0, 0, 0, 0, 0])
+    }
+
+    /// Sends the success reply to UDP ASSOCIATE, naming `relay`, the UDP address the client sends its datagrams
+    /// to. Returns whether the client got it.
+    @discardableResult
+    func replyAssociated(relay: Endpoint) -> Bool {
+        let address: [UInt8] =
+            switch WireHost(relay.host) {
+            case .ipv6(let bytes): [4] + bytes
+            case .ipv4(let bytes): [1] + bytes
+            case .name, nil: [1, 0, 0, 0, 0]
+            }
+        return send(
+            [5, ReplyCode.succeeded.rawValue, 0] + address + [UInt8(relay.port >> 8), UInt8(relay.port & 0xff)])
     }
 
     private func selectMethod() throws(Failure) {
@@ -123,7 +149,7 @@ package struct SocksServer {
         send([1, 0])
     }
 
-    private func readRequest() throws(Failure) -> Endpoint {
+    private func readRequest() throws(Failure) -> Request {
         let header = try read(4)
         guard header[0] == 5, header[2] == 0 else {
             reply(.generalFailure)
@@ -146,11 +172,13 @@ package struct SocksServer {
             throw .unsupportedAddressType(header[3])
         }
         let portBytes = try read(2)
-        guard header[1] == 1 else {
+        switch header[1] {
+        case 1: return .connect(Endpoint(host: host.text, port: UInt16(portBytes[0]) << 8 | UInt16(portBytes[1])))
+        case 3: return .associate
+        default:
             reply(.commandNotSupported)
             throw .unsupportedCommand(header[1])
         }
-        return Endpoint(host: host.text, port: UInt16(portBytes[0]) << 8 | UInt16(portBytes[1]))
     }
 
     /// Reads exactly `count` bytes, never more: bytes the client sends after its request belong to the stream.

@@ -29,9 +29,9 @@ package enum Frame: Equatable, Sendable {
     case pong(UInt64)
     /// The sender is closing the link on purpose; no new streams will be accepted.
     case goAway(GoAwayReason)
-    /// Local → remote: listen on `address` for a reverse forward, and open streams naming `forward` for its
-    /// clients.
-    case listen(forward: UInt32, address: Endpoint)
+    /// Local → remote: listen on `address` for a reverse forward of `kind`, and open streams (for UDP, flows)
+    /// naming `forward` for its clients.
+    case listen(forward: UInt32, kind: TrafficKind, address: Endpoint)
     /// Remote → local: the answer to LISTEN for `forward`; `port` is the port bound (0 unless `.bound`). Also
     /// sent unasked, with `.notAllowed`, when a reload of the remote agent's rules closes the port.
     case listenResult(forward: UInt32, ListenResult, port: UInt16)

@@ -10,7 +10,7 @@ package enum FrameCodec {
         case .fin: Frame.headerSize
         case .reset, .goAway: Frame.headerSize + 1
         case .ping, .pong, .agentID: Frame.headerSize + 8
-        case .listen(_, let address): Frame.headerSize + 4 + TargetCoding.size(of: address)
+        case .listen(_, _, let address): Frame.headerSize + 4 + 1 + TargetCoding.size(of: address)
         case .listenResult: Frame.headerSize + 4 + 1 + 2
         case .unlisten: Frame.headerSize + 4
         case .padding(let count): Frame.headerSize + count
@@ -42,9 +42,10 @@ package enum FrameCodec {
         case .ping(let value), .pong(let value), .agentID(let value):
             payload.storeBytes(of: value.bigEndian, as: UInt64.self)
         case .goAway(let reason): payload.storeBytes(of: reason.rawValue, as: UInt8.self)
-        case .listen(let forward, let address):
+        case .listen(let forward, let kind, let address):
             var writer = PayloadWriter(payload)
             writer.append(forward)
+            writer.append(kind.ipProtocol)
             TargetCoding.write(address, to: &writer)
         case .listenResult(let forward, let result, let port):
             var writer = PayloadWriter(payload)
@@ -138,7 +139,11 @@ package enum FrameCodec {
             frame = .goAway(GoAwayReason(rawValue: try reader.byte()) ?? .other)
         case .listen:
             let forward = try reader.uint32()
-            frame = .listen(forward: forward, address: try TargetCoding.readAddress(&reader))
+            let number = try reader.byte()
+            guard let kind = TrafficKind(ipProtocol: number) else {
+                throw reader.malformed("IP protocol \(number), expected 6 (TCP) or 17 (UDP)")
+            }
+            frame = .listen(forward: forward, kind: kind, address: try TargetCoding.readAddress(&reader))
         case .listenResult:
             try expect(size: 7)
             let forward = try reader.uint32()
