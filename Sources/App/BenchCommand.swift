@@ -11,7 +11,7 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Benchmark tcptunnel (and, with --peers, other tunnels) on 127.0.0.1.",
         discussion: """
-            Starts an echo target, then for each route (tcptunnel first, then each peer) and each stream count: starts the route afresh, and runs four loads one after another, each for --seconds: bulk echo (verified byte for byte), small request/response round trips, new connections, and one request/response stream beside bulk streams. Then, on the route started once more, two loads shaped like real traffic: responses of each --responses size on keep-alive connections (a small request, the whole response read and checked), and --clients event-driven clients of small requests, with the context switches and CPU time per request of the route's processes. It samples the CPU time, peak RSS and threads of the route's processes. Progress goes to standard error; the table (Markdown) to standard output.
+            Starts an echo target, then for each route (tcptunnel first, then each peer) and each stream count: starts the route afresh, and runs four loads one after another, each for --seconds: bulk echo (verified byte for byte), small request/response round trips, new connections, and one request/response stream beside bulk streams. Then, on the route started once more, two loads shaped like real traffic: responses of each --responses size on keep-alive connections (a small request, the whole response read and checked), and --clients event-driven clients of small requests, with the context switches and CPU time per request of the route's processes. On the routes that carry UDP (direct, tcptunnel, tcptunnel-tls, ss-tunnel), started once more and not across --rtt's relay: request/response datagrams on each of --datagram-flows flows, a paced stream of 1,200-byte datagrams doubling its rate from 10,000/s while at most 1 % is lost, and datagram round trips beside bulk streams. With --idle-flows, that many UDP flows are held through one tcptunnel link and each agent's memory read before and after. It samples the CPU time, peak RSS and threads of the route's processes. Progress goes to standard error; the table (Markdown) to standard output.
 
             Peers: tcptunnel-tls (this build with --transport tls, an openssl s_server as its cover), direct (no tunnel), socat, ssh (ssh -L to a private sshd), spiped, ss-tunnel (shadowsocks-libev). Each must be installed; scripts/bench-peers installs them from Debian and runs the full comparison.
             """
@@ -52,6 +52,21 @@ struct BenchCommand: ParsableCommand {
             valueName: "n,n,..."),
         transform: { $0 == "none" ? [] : try parseStreamCounts($0) })
     var clients: [Int] = [16, 64, 256]
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Flow counts of the request/response datagram load on the routes that carry UDP, or 'none' for no UDP loads (default: 1,16).",
+            valueName: "n,n,..."),
+        transform: { $0 == "none" ? [] : try parseStreamCounts($0) })
+    var datagramFlows: [Int] = [1, 16]
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Also hold this many UDP flows idle through one tcptunnel link, and read each agent's memory before and after.",
+            valueName: "n"))
+    var idleFlows: Int?
 
     @Option(
         name: .long,
@@ -113,6 +128,9 @@ struct BenchCommand: ParsableCommand {
             throw ValidationError("--bandwidth needs --rtt and must be more than 0")
         }
         if let hold, hold < 1 { throw ValidationError("--hold must be at least 1") }
+        if let idleFlows, !(1...100_000).contains(idleFlows) {
+            throw ValidationError("--idle-flows must be from 1 to 100000")
+        }
         guard (1...LocalCommand.maxLinks).contains(links) else {
             throw ValidationError("--links must be from 1 to \(LocalCommand.maxLinks)")
         }
@@ -141,10 +159,11 @@ struct BenchCommand: ParsableCommand {
                 settings: BenchSettings(
                     streams: streams, seconds: seconds, messageSize: messageSize, rttMilliseconds: rtt,
                     bandwidthBytesPerSecond: bandwidth.map { $0 * 1e6 }, path: path, tcptunnelLinks: links,
-                    responseSizes: responses, responseConnections: responseConnections, clientCounts: clients),
+                    responseSizes: responses, responseConnections: responseConnections, clientCounts: clients,
+                    datagramFlows: datagramFlows),
                 peers: try peerNames(),
                 target: try target.map { try Endpoint(parsingDialled: $0, option: "--target") },
-                hold: hold)
+                hold: hold, idleFlows: idleFlows)
             let report = try BenchRunner.run(plan, progress: progress)
             print(BenchTable.render(report), terminator: "")
             if let json {
@@ -170,7 +189,9 @@ struct BenchCommand: ParsableCommand {
                 progress("wrote \(chart)")
             }
             let failed = report.routes.contains { $0.failure != nil || $0.points.contains { !$0.bulk.verified } }
-            if failed || (report.hold.map { $0.usable < $0.requested } ?? false) {
+            if failed || (report.hold.map { $0.usable < $0.requested } ?? false)
+                || (report.idleFlows.map { $0.usable < $0.requested } ?? false)
+            {
                 throw ExitMessage("some measurements failed; see the table")
             }
         }

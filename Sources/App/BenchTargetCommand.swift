@@ -7,7 +7,8 @@ import Mux
 struct BenchTargetCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench-target",
-        abstract: "Run the benchmark's echo server (every byte back, FIN answered with FIN) until SIGINT or SIGTERM."
+        abstract:
+            "Run the benchmark's echo server (every byte back, FIN answered with FIN; UDP datagrams on the same port echoed) until SIGINT or SIGTERM."
     )
 
     @Option(name: .long, help: ArgumentHelp("Address to listen on.", valueName: "host:port"))

@@ -10,6 +10,8 @@ public struct BenchReport: Codable, Sendable {
     public var routes: [RouteReport] = []
     /// The many-idle-streams check, when `--hold` asked for it.
     public var hold: HoldReport?
+    /// The idle UDP flows check, when `--idle-flows` asked for it.
+    public var idleFlows: IdleFlowsReport?
 }
 
 /// The machine a run was made on.
@@ -63,12 +65,15 @@ public struct BenchSettings: Codable, Sendable {
     public var responseConnections: [Int]
     /// Client counts of the many-clients load (empty: no such load).
     public var clientCounts: [Int]
+    /// Flow counts of the request/response datagram load, on the routes that carry UDP (empty: no UDP loads).
+    public var datagramFlows: [Int]
 
     public init(
         streams: [Int], seconds: Double, messageSize: Int, rttMilliseconds: Double?, bandwidthBytesPerSecond: Double?,
         path: EmulatedPathShape? = nil, tcptunnelLinks: Int = 1, responseSizes: [Int] = [],
-        responseConnections: [Int] = [], clientCounts: [Int] = []
+        responseConnections: [Int] = [], clientCounts: [Int] = [], datagramFlows: [Int] = []
     ) {
+        self.datagramFlows = datagramFlows
         self.tcptunnelLinks = tcptunnelLinks
         self.responseSizes = responseSizes
         self.responseConnections = responseConnections
@@ -95,6 +100,8 @@ public struct RouteReport: Codable, Sendable {
     public var manyClients: [ClientsReport] = []
     /// Whether every byte sent before a half-close came back, and how many did.
     public var halfClose: HalfCloseReport?
+    /// The UDP loads, on a route that carries UDP.
+    public var datagrams: DatagramsReport?
     /// Why the route could not be measured (then `points` may be incomplete).
     public var failure: String?
 }

@@ -11,12 +11,15 @@ public struct BenchPlan: Sendable {
     public var target: Endpoint?
     /// Streams to hold open at once through one tcptunnel link, or nil to skip that check.
     public var hold: Int?
+    /// UDP flows to hold idle through one tcptunnel link, or nil to skip that check.
+    public var idleFlows: Int?
 
-    public init(settings: BenchSettings, peers: [String], target: Endpoint?, hold: Int?) {
+    public init(settings: BenchSettings, peers: [String], target: Endpoint?, hold: Int?, idleFlows: Int? = nil) {
         self.settings = settings
         self.peers = peers
         self.target = target
         self.hold = hold
+        self.idleFlows = idleFlows
     }
 
     /// The names `peers` accepts, in the order they run.
@@ -38,13 +41,16 @@ public enum BenchRunner {
         for route in peers { try route.checkInstalled() }
         let settings = plan.settings
         let maxStreams =
-            (settings.streams + settings.responseConnections + settings.clientCounts + [plan.hold ?? 0])
+            (settings.streams + settings.responseConnections + settings.clientCounts + settings.datagramFlows
+            + [plan.hold ?? 0, plan.idleFlows ?? 0])
             .max() ?? 1
         try SystemLimits.prepare(forStreams: maxStreams, holding: plan.hold != nil)
         let scratch = try makeScratchDirectory()
         defer { try? FileManager.default.removeItem(at: scratch) }
         let context = RouteContext(
-            scratch: scratch, maxStreams: maxStreams, tcptunnelLinks: plan.settings.tcptunnelLinks)
+            scratch: scratch, maxStreams: maxStreams,
+            maxFlows: max(plan.idleFlows ?? 0, settings.datagramFlows.max() ?? 0),
+            tcptunnelLinks: plan.settings.tcptunnelLinks)
         guard let shape = plan.settings.path else {
             let relay = plan.settings.rttMilliseconds.map {
                 LongPath.relay(
@@ -104,6 +110,9 @@ public enum BenchRunner {
         if let hold = plan.hold {
             report.hold = holdStreams(hold, target: target, context: context, progress: progress)
         }
+        if let flows = plan.idleFlows {
+            report.idleFlows = holdIdleFlows(flows, target: target, context: context, progress: progress)
+        }
         return report
     }
 
@@ -160,6 +169,9 @@ public enum BenchRunner {
                         remote: remote?.finish()))
             }
             try measureTraffic(
+                route, into: &report, target: target, plan: plan, path: path, context: context, pattern: pattern,
+                progress: progress)
+            try measureDatagrams(
                 route, into: &report, target: target, plan: plan, path: path, context: context, pattern: pattern,
                 progress: progress)
         } catch {

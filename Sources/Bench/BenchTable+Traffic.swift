@@ -50,7 +50,7 @@ extension BenchTable {
     }
 
     /// A table with a row per key and a column per route, and after each peer's value tcptunnel ÷ that value.
-    private static func rows(
+    static func rows(
         _ report: BenchReport, header: String, keys: [Int], label: (Int) -> String,
         point: (RouteReport, Int) -> Double?
     ) -> String {

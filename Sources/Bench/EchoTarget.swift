@@ -3,15 +3,17 @@ import Mux
 
 /// The benchmark's target server: echoes every byte back on the connection it came from, answers the
 /// client's FIN with its own once all is echoed, one thread per connection. A connection that opens with
-/// `ResponseProtocol.greeting` gets the greeting echoed, then responses of the sizes it asks for.
+/// `ResponseProtocol.greeting` gets the greeting echoed, then responses of the sizes it asks for. On the same
+/// port, UDP datagrams are echoed too (`DatagramEcho`).
 ///
 /// The accept thread owns the listening socket until `stop()`; each connection thread owns its socket.
 public final class EchoTarget: Sendable {
     /// The address it listens on (with the port the system chose when asked for port 0).
     public let endpoint: Endpoint
     private let listener: Socket
+    private let datagrams: DatagramEcho
 
-    /// Listens on `endpoint`; call `start()` to serve.
+    /// Listens on `endpoint`, TCP and UDP; call `start()` to serve.
     public init(listeningOn endpoint: Endpoint) throws(BenchError) {
         do {
             listener = try Socket.listen(on: try endpoint.resolve(passive: true))
@@ -19,10 +21,17 @@ public final class EchoTarget: Sendable {
             throw BenchError("echo target cannot listen on \(endpoint): \(error)")
         }
         self.endpoint = listener.localEndpoint
+        do {
+            datagrams = try DatagramEcho(on: self.endpoint)
+        } catch {
+            listener.close()
+            throw error
+        }
     }
 
-    /// Starts accepting on a thread of its own.
+    /// Starts accepting, and echoing datagrams, on threads of their own.
     public func start() throws(BenchError) {
+        try datagrams.start()
         do {
             try startThread(named: "echo-accept") { [listener] in
                 while let client = try? listener.accept() {
@@ -38,9 +47,10 @@ public final class EchoTarget: Sendable {
         }
     }
 
-    /// Stops accepting; connections already open run to their end.
+    /// Stops accepting and echoing datagrams; connections already open run to their end.
     public func stop() {
         listener.shutdown(.both)
+        datagrams.stop()
     }
 
     private static func echo(_ socket: Socket) {

@@ -104,14 +104,15 @@ struct SpipedRoute: Route {
 /// documentation advises for interactive use): a connection per client.
 struct ShadowsocksRoute: Route {
     let name = "ss-tunnel"
-    let detail = "shadowsocks-libev, xchacha20-ietf-poly1305, a connection per client"
+    let detail = "shadowsocks-libev, xchacha20-ietf-poly1305, a connection per client; UDP relayed as UDP (-u)"
+    let carriesDatagrams = true
     let requirements = [
         (program: "ss-tunnel", package: "shadowsocks-libev"), (program: "ss-server", package: "shadowsocks-libev"),
     ]
 
     func start(target: Endpoint, path: LongPath?, context: RouteContext) throws(BenchError) -> RunningRoute {
         let password = (0..<24).map { _ in String(UInt8.random(in: 0...255), radix: 16) }.joined()
-        let cipher = ["-m", "xchacha20-ietf-poly1305", "-k", password, "--no-delay"]
+        let cipher = ["-m", "xchacha20-ietf-poly1305", "-k", password, "--no-delay", "-u"]
         return try RunningRoute.startTwoEnded(
             path: path,
             server: { placement throws(BenchError) in

@@ -34,6 +34,9 @@ final class ProcessProbe: Sendable {
     /// CPU seconds used so far by the tree (children already reaped are in their parent's count).
     var cpuSeconds: Double { Self.cpuSeconds(of: Self.tree(of: root)) }
 
+    /// Resident memory of the process and its children now, in bytes.
+    var residentBytes: Int { Self.sample(tree: Self.tree(of: root)).rss }
+
     /// What each process of the tree has used so far: context switches (voluntary and involuntary, over its
     /// threads alive now) and its own CPU seconds (user and system). Subtract two readings over the processes present in both
     /// (`ProcessUsageReading.since`): a process that ended between them takes its share with it.

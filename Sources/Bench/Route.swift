@@ -13,9 +13,14 @@ protocol Route: Sendable {
     /// Starts the route for `target` (the long path, if any, between its two ends) and waits until a
     /// client's bytes come back through it.
     func start(target: Endpoint, path: LongPath?, context: RouteContext) throws(BenchError) -> RunningRoute
+    /// Whether the route also carries UDP datagrams, from the same port number as its TCP entry to the target's
+    /// (which echoes them).
+    var carriesDatagrams: Bool { get }
 }
 
 extension Route {
+    var carriesDatagrams: Bool { false }
+
     /// Throws naming the first required program that is not installed, and its Debian package.
     func checkInstalled() throws(BenchError) {
         for (program, package) in requirements {
@@ -35,6 +40,8 @@ struct RouteContext: Sendable {
     let scratch: URL
     /// The most concurrent streams any load will open.
     let maxStreams: Int
+    /// The most UDP flows any load will hold at once.
+    let maxFlows: Int
     /// The links tcptunnel's local agent keeps (`--links`).
     let tcptunnelLinks: Int
 }

@@ -6,6 +6,7 @@ struct DirectRoute: Route {
     let name = "direct"
     let detail = "no tunnel"
     let requirements: [(program: String, package: String)] = []
+    let carriesDatagrams = true
 
     func start(target: Endpoint, path: LongPath?, context: RouteContext) throws(BenchError) -> RunningRoute {
         let (entry, relay) = try RunningRoute.longPath(to: target, path: path)
@@ -32,6 +33,8 @@ struct TCPTunnelRoute: Route {
     var requirements: [(program: String, package: String)] {
         transport == .native ? [] : [(program: "openssl", package: "openssl")]
     }
+    /// UDP on the same port number as the TCP forward (`-L …/udp`), to the target's UDP echo.
+    let carriesDatagrams = true
 
     func start(target: Endpoint, path: LongPath?, context: RouteContext) throws(BenchError) -> RunningRoute {
         let binary = ChildProcess.ownExecutable
@@ -41,7 +44,10 @@ struct TCPTunnelRoute: Route {
                 "keygen", executable: binary, arguments: ["keygen", "--out", key], scratch: context.scratch)
             guard keygen.waitUntilExit() else { throw BenchError("tcptunnel keygen failed: \(keygen.logTail)") }
         }
-        let common = ["--key-file", key, "--log-level", "warning", "--max-streams", String(context.maxStreams + 16)]
+        let flows = String(max(context.maxFlows, TunnelSettings().maxUDPFlows))
+        let common =
+            ["--key-file", key, "--log-level", "warning", "--max-streams", String(context.maxStreams + 16)]
+            + ["--max-udp-flows", flows, "--max-udp-flows-per-source", flows]
         let isTLS = transport == .tls
         if isTLS { try Self.makeCoverCertificate(in: context.scratch) }
         return try RunningRoute.startTwoEnded(
@@ -52,6 +58,7 @@ struct TCPTunnelRoute: Route {
                 try ChildProcess(
                     "tcptunnel remote", executable: binary,
                     arguments: ["remote", "--listen", placement.listen.description, "--target", target.description]
+                        + ["--allow", "\(target)/udp"]
                         + (isTLS ? ["--transport", "tls", "--cover", placement.companion.description] : []) + common,
                     scratch: context.scratch, namespace: placement.namespace)
             },
@@ -59,7 +66,7 @@ struct TCPTunnelRoute: Route {
                 try ChildProcess(
                     "tcptunnel local", executable: binary,
                     arguments: ["local", "--listen", "127.0.0.1:\(port)", "--remote", remote.description]
-                        + ["--links", String(context.tcptunnelLinks)]
+                        + ["-L", "127.0.0.1:\(port):\(target)/udp", "--links", String(context.tcptunnelLinks)]
                         + (isTLS ? ["--transport", "tls", "--sni", Self.coverName] : []) + common,
                     scratch: context.scratch)
             })

@@ -131,6 +131,10 @@ package enum Limits {
     /// How often a UDP forward's thread looks for flows past their idle timeout: the timeout is kept to within
     /// a second, and the thread wakes once a second when no datagram comes.
     static let flowSweepInterval = 1.0
+    /// The receive queue an agent asks for on each UDP socket it reads (a forward's, a flow's): 4 MiB holds about
+    /// 1,700 full-MTU datagrams, 40 ms of a 50 MB/s stream, while the reading thread waits for a core. The kernel
+    /// caps it at `net.core.rmem_max` (208 KiB on a stock Debian), and charges only what is queued.
+    static let datagramReceiveBuffer = 4 * 1024 * 1024
     /// Window updates are sent once this fraction (1/n) of the window has been consumed: one WINDOW frame per
     /// eight full DATA frames of a 1 MiB window. With a half, an echoing target (whose replies wait for credit
     /// while its socket fills) held so much credit unreturned that one echo stream across 100 ms moved

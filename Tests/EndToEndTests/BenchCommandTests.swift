@@ -9,9 +9,10 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: json) }
         let bench = try AgentProcess([
             "bench", "--streams", "1,3", "--seconds", "0.1", "--peers", "tcptunnel-tls,direct", "--hold", "50",
-            "--responses", "1K,1M", "--response-connections", "1,3", "--clients", "2,20", "--json", json,
+            "--responses", "1K,1M", "--response-connections", "1,3", "--clients", "2,20", "--datagram-flows", "1,2",
+            "--idle-flows", "100", "--json", json,
         ])
-        #expect(bench.waitForExit(seconds: 60) == 0, "bench: \(bench.standardError)")
+        #expect(bench.waitForExit(seconds: 90) == 0, "bench: \(bench.standardError)")
 
         let report =
             try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [String: Any]
@@ -49,11 +50,30 @@ import Testing
                 // The direct route has no processes whose threads could switch.
                 #expect((load["contextSwitchesPerRequest"] != nil) == (route["name"] as? String != "direct"))
             }
+            try expectDatagramLoads(route, flows: [1, 2])
         }
         let tunnelPoint = (routes.first?["points"] as? [[String: Any]])?.first
         #expect(((tunnelPoint?["local"] as? [String: Any])?["peakThreads"] as? Int ?? 0) > 0)
         let hold = report?["hold"] as? [String: Any]
         #expect(hold?["usable"] as? Int == 50)
+        let idleFlows = report?["idleFlows"] as? [String: Any]
+        #expect(idleFlows?["usable"] as? Int == 100)
+        #expect((idleFlows?["remoteAfter"] as? Int ?? 0) > 0)
+    }
+
+    /// Checks that `route` ran the UDP loads: round trips on each of `flows`, a stream ladder starting at
+    /// 10,000/s, and round trips beside bulk streams.
+    private func expectDatagramLoads(_ route: [String: Any], flows: [Int]) throws {
+        let name = route["name"] as? String ?? "?"
+        let datagrams = try #require(route["datagrams"] as? [String: Any], "\(name) ran no UDP loads")
+        let requests = datagrams["requests"] as? [[String: Any]] ?? []
+        #expect(requests.compactMap { $0["flows"] as? Int } == flows, "\(name)")
+        #expect(requests.allSatisfy { ($0["requestsPerSecond"] as? Double ?? 0) > 0 }, "\(name): \(requests)")
+        let stream = datagrams["stream"] as? [[String: Any]] ?? []
+        #expect(stream.first?["offeredPerSecond"] as? Double == 10_000, "\(name): \(stream)")
+        #expect(stream.allSatisfy { ($0["sent"] as? Int ?? 0) > 0 }, "\(name): \(stream)")
+        let beside = datagrams["besideBulk"] as? [String: Any]
+        #expect(((beside?["requests"] as? [String: Any])?["requestsPerSecond"] as? Double ?? 0) > 0, "\(name)")
     }
 
     /// A forwarded client's first request goes out with its stream's OPEN (0-RTT, docs/PROTOCOL.md §6): across a
@@ -77,6 +97,8 @@ import Testing
         try #require(firstResponses.count == 2)
         #expect(firstResponses[1] >= 200_000, "the direct route crosses the 200 ms relay: \(firstResponses)")
         #expect(firstResponses[0] >= 200_000 && firstResponses[0] < 230_000, "tcptunnel: \(firstResponses)")
+        let routes = report?["routes"] as? [[String: Any]] ?? []
+        #expect(routes.allSatisfy { $0["datagrams"] == nil }, "the relay carries TCP only: no UDP loads across it")
     }
 
     /// The emulated path as a user runs it: both namespaces made, each route's ends on either side (tcptunnel-tls's
@@ -88,7 +110,8 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: json) }
         let bench = try AgentProcess([
             "bench", "--path", "5ms,50MB/s", "--streams", "1", "--seconds", "0.2", "--peers", "tcptunnel-tls,direct",
-            "--responses", "64K", "--response-connections", "1", "--clients", "4", "--json", json,
+            "--responses", "64K", "--response-connections", "1", "--clients", "4", "--datagram-flows", "1", "--json",
+            json,
         ])
         #expect(bench.waitForExit(seconds: 60) == 0, "bench: \(bench.standardError)")
         #expect(bench.standardError.contains("path: 5 ms each way, 50 MB/s, 256 KiB queue, from network namespace"))
@@ -102,6 +125,7 @@ import Testing
             #expect((point?["bulk"] as? [String: Any])?["verified"] as? Bool == true)
             let p50 = (point?["requests"] as? [String: Any])?["p50Microseconds"] as? Double ?? 0
             #expect(p50 >= 10_000, "\(route["name"] ?? "?"): p50 \(p50) µs across a 10 ms round trip")
+            try expectDatagramLoads(route, flows: [1])
         }
         let namespaces = (try? FileManager.default.contentsOfDirectory(atPath: "/var/run/netns")) ?? []
         #expect(namespaces.filter { $0.hasPrefix("tcptunnel-\(bench.process.processIdentifier)-") } == [])

@@ -44,6 +44,7 @@ final class UDPForwarder: Sendable {
         metrics: DatagramMetrics, logger: Logger, pickLink: @escaping @Sendable () -> Link?
     ) throws(ListenError) {
         socket = try listen.bind { (addresses) throws(SocketError) in try DatagramSocket.bind(to: addresses) }
+        socket.requestReceiveBuffer(Limits.datagramReceiveBuffer)
         endpoint = socket.localEndpoint
         self.addressing = addressing
         self.limiter = limiter

@@ -26,7 +26,7 @@ package struct DatagramSocket: Sendable {
     }
 
     /// socket(2) and connect(2) to `address`: datagrams go there, and only its replies are received.
-    static func connect(to address: ResolvedAddress) throws(SocketError) -> DatagramSocket {
+    package static func connect(to address: ResolvedAddress) throws(SocketError) -> DatagramSocket {
         let socket = try open(family: address.family)
         guard address.withSockaddr({ Glibc.connect(socket.fd, $0, $1) }) == 0 else {
             let error = SocketError.lastError("connect")
@@ -64,6 +64,20 @@ package struct DatagramSocket: Sendable {
         }
     }
 
+    /// Waits, like `receive`, for the next datagram and returns its whole length without taking it (recv(2) with
+    /// `MSG_PEEK | MSG_TRUNC`), so that the caller can receive it into memory of exactly its size. After
+    /// `shutdown` it returns 0 at once.
+    func nextDatagramSize() throws(SocketError) -> Int {
+        var byte: UInt8 = 0
+        while true {
+            let n = recv(socket.fd, &byte, 1, Int32(MSG_PEEK) | Int32(MSG_TRUNC))
+            if n >= 0 { return n }
+            let code = errno
+            if code == EINTR { continue }
+            throw SocketError(call: "recv", code: code)
+        }
+    }
+
     /// Sends one datagram without waiting (`MSG_DONTWAIT`): to `address`, or on a connected socket to its peer.
     /// Returns `false`, sending nothing, when the socket's buffer has no room for it.
     package func send(_ payload: UnsafeRawBufferPointer, to address: ResolvedAddress? = nil) throws(SocketError)
@@ -83,6 +97,14 @@ package struct DatagramSocket: Sendable {
             if code == EAGAIN || code == EWOULDBLOCK || code == ENOBUFS { return false }
             throw SocketError(call: "send", code: code)
         }
+    }
+
+    /// `SO_RCVBUF`: asks the kernel to queue up to `bytes` of datagrams that the socket's thread has not read yet;
+    /// the kernel caps it at `net.core.rmem_max`. UDP drops what arrives while the queue is full, so a deeper queue
+    /// rides out the moments a busy machine leaves the thread unscheduled.
+    package func requestReceiveBuffer(_ bytes: Int) {
+        var value = Int32(clamping: bytes)
+        _ = setsockopt(socket.fd, SOL_SOCKET, SO_RCVBUF, &value, socklen_t(MemoryLayout<Int32>.size))
     }
 
     /// The address the socket is bound to (getsockname(2)).
