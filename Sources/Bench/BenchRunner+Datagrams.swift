@@ -17,6 +17,10 @@ extension BenchRunner {
         let running = try route.start(target: target, path: path, context: context)
         defer { running.stop() }
         var datagrams = DatagramsReport()
+        datagrams.wholeDatagrams = try DatagramSizeCheck.run(entry: running.entry, pattern: pattern)
+        progress(
+            "\(route.name): datagrams of \(datagrams.wholeDatagrams.map { "\($0.size) bytes \($0.intact ? "whole" : "LOST")" }.joined(separator: ", "))"
+        )
         for flows in settings.datagramFlows {
             let requests = try DatagramRequestLoad.run(
                 entry: running.entry, flows: flows, seconds: settings.seconds, size: settings.messageSize)

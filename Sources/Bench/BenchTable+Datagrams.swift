@@ -49,6 +49,13 @@ extension BenchTable {
                     report, header: "bulk streams", keys: [bulk], label: { String($0) },
                     point: { route, _ in route.datagrams?.besideBulk.map { measure.value($0.requests) } })
         }
+        out += "\n### UDP: a datagram of each size sent once, echoed whole?\n\n"
+        out += "| route | " + DatagramSizeCheck.sizes.map { "\($0) bytes" }.joined(separator: " | ") + " |\n"
+        out += "|---|" + String(repeating: "---|", count: DatagramSizeCheck.sizes.count) + "\n"
+        for route in report.routes {
+            guard let checks = route.datagrams?.wholeDatagrams, !checks.isEmpty else { continue }
+            out += "| \(route.name) | " + checks.map { $0.intact ? "whole" : "LOST" }.joined(separator: " | ") + " |\n"
+        }
         return out + idleFlowsTable(report)
     }
 

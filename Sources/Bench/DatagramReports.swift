@@ -1,3 +1,5 @@
+import Mux
+
 /// A route's UDP loads (`--datagram-flows`), for the routes that carry UDP: direct, tcptunnel (`-L …/udp`),
 /// tcptunnel-tls and ss-tunnel (`-u`).
 public struct DatagramsReport: Codable, Sendable {
@@ -5,8 +7,11 @@ public struct DatagramsReport: Codable, Sendable {
     public var requests: [DatagramRequestReport] = []
     /// The paced stream, one step per offered rate, doubling until loss passed 1 %.
     public var stream: [DatagramStreamStep] = []
-    /// DNS-like requests on one flow beside as many bulk TCP streams as the first stream count.
+    /// DNS-like requests on one flow beside bulk TCP streams.
     public var besideBulk: DatagramBesideBulkReport?
+    /// Whether datagrams of each of `DatagramSizeCheck.sizes` came back whole: larger than an Ethernet path's MTU,
+    /// up to the largest UDP carries.
+    public var wholeDatagrams: [DatagramSizeCheck] = []
 
     /// The highest offered rate whose loss stayed at or under 1 %, in datagrams per second.
     public var bestRateAtOnePercentLoss: Double? {
@@ -33,6 +38,35 @@ public struct DatagramStreamStep: Codable, Sendable {
     public var sent: Int
     public var received: Int
     public var lossPercent: Double
+}
+
+/// One datagram of `size` bytes sent through the route: whether its echo came back, byte for byte, in one piece.
+public struct DatagramSizeCheck: Codable, Sendable {
+    public var size: Int
+    public var intact: Bool
+
+    /// A datagram that fits a 1,500-byte MTU path, one byte more, a jumbo frame's, and the largest UDP over IPv4.
+    static let sizes = [1_472, 1_473, 9_000, 65_507]
+
+    /// Sends one datagram of each size through `entry` and checks each echo.
+    static func run(entry: Endpoint, pattern: TestPattern) throws(BenchError) -> [DatagramSizeCheck] {
+        try sizes.map { size throws(BenchError) in
+            let socket: DatagramSocket
+            do {
+                socket = try DatagramSocket.connect(to: entry.resolve()[0])
+            } catch {
+                throw BenchError("datagram of \(size) bytes to \(entry): \(error)")
+            }
+            defer { socket.close() }
+            let datagram = Array(pattern.bytes[..<size])
+            var echo = [UInt8](repeating: 0, count: size + 1)
+            let sent = (try? datagram.withUnsafeBytes { try socket.send($0) }) == true
+            return DatagramSizeCheck(
+                size: size,
+                intact: sent
+                    && DatagramRequestLoad.awaitEcho(of: datagram, into: &echo, on: socket, until: .now + .seconds(2)))
+        }
+    }
 }
 
 /// Datagram round trips beside bulk TCP streams on the same route.

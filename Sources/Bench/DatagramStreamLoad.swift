@@ -3,11 +3,11 @@ import Mux
 
 /// A paced datagram stream, as a game or a call sends: datagrams of `size` bytes offered at a steady rate for a
 /// step's time through one flow and echoed back by the target; a receiver thread counts what returns. Rates start
-/// at `firstRate` and double while loss stays at or under 1 %, up to `lastRate`: the highest rate with at most 1 %
-/// loss is what the route carries.
+/// at `firstRate` (1.5 MB/s, below a slow path's rate) and double while loss stays at or under 1 %, up to
+/// `lastRate`: the highest rate with at most 1 % loss is what the route carries.
 enum DatagramStreamLoad {
     static let size = 1_200
-    static let firstRate = 10_000.0
+    static let firstRate = 1_250.0
     static let lastRate = 640_000.0
     /// How long a step waits after its last datagram for echoes still on their way.
     static let grace = 0.3
