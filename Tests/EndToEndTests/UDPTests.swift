@@ -193,4 +193,23 @@ import Testing
         #expect(eventually { tunnel.local.reverseForwardResult(listen: entry) == .notAllowed })
         #expect(tunnel.remote.refusedListenCount >= 1)
     }
+
+    @Test func aReloadStartsANewUDPForwardAndStopsTheOldOne() throws {
+        let target = try UDPTarget()
+        defer { target.stop() }
+        let tunnel = try tunnel(to: target)
+        defer { tunnel.stop() }
+        let old = tunnel.endpoints[0]
+        let fresh = Endpoint(host: "127.0.0.1", port: try freeLoopbackUDPPort())
+        let changes = tunnel.local.reconfigure(
+            forwards: [.localUDP(listen: fresh, target: target.endpoint)], socksCredentials: nil)
+        #expect(
+            changes.contains { $0.hasPrefix("started") } && changes.contains { $0.hasPrefix("stopped") }, "\(changes)")
+        let client = try UDPClient()
+        try client.send([1], to: fresh)
+        #expect(client.receive() == [1])
+        try client.send([2], to: old)
+        #expect(client.receive(within: 0.3) == nil, "the old forward's port takes nothing any more")
+        #expect(tunnel.local.listeningEndpoints == [fresh])
+    }
 }
