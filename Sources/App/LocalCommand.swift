@@ -46,8 +46,8 @@ struct LocalCommand: ParsableCommand {
     @Option(
         name: [.customShort("R"), .customLong("reverse")],
         help: ArgumentHelp(
-            "The remote agent listens on BIND:PORT there (if its --allow-listen allows); each client comes back and reaches HOST:HOSTPORT from this side.",
-            valueName: "[bind:]port:host:hostport"))
+            "The remote agent listens on BIND:PORT there (if its --allow-listen allows); each client comes back and reaches HOST:HOSTPORT from this side. With /udp at the end, UDP datagrams do, and the replies go back.",
+            valueName: "[bind:]port:host:hostport[/udp]"))
     var reverse: [String] = []
 
     @Option(

@@ -40,8 +40,8 @@ struct RemoteCommand: ParsableCommand {
     @Option(
         name: .long,
         help: ArgumentHelp(
-            "Where local agents may have this agent listen for their -R forwards; without it, -R is refused.",
-            valueName: "[bind:]port[-port]"))
+            "Where local agents may have this agent listen for their -R forwards, TCP and UDP alike unless it ends in /tcp or /udp; without it, -R is refused.",
+            valueName: "[bind:]port[-port][/udp]"))
     var allowListen: [String] = []
 
     @Option(
