@@ -85,9 +85,6 @@ final class UDPForwarder: Sendable {
         return previous == .serving
     }
 
-    /// Clients with a flow now.
-    var flowCount: Int { flows.withLock { $0.count } }
-
     // MARK: The forward's thread
 
     private func serve() {
