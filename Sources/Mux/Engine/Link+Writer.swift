@@ -19,12 +19,16 @@ extension Link {
                 paddedBatchesLeft = max(0, paddedBatchesLeft - 1)
                 frames.append(.frame(.padding(count: Int.random(in: Limits.openingPadding))))
             }
-            let now = ContinuousClock.now
+            var now: UInt64?  // read once per batch, at its first datagram
             do throws(LinkError) {
                 for frame in frames {
-                    if case .datagram(let datagram) = frame, datagram.isStale(at: now) {
-                        metrics.datagrams.recordDrop(.stale)
-                        continue
+                    if case .datagram(let datagram) = frame {
+                        let at = now ?? MonotonicClock.nanoseconds()
+                        now = at
+                        if datagram.isStale(at: at) {
+                            metrics.datagrams.recordDrop(.stale)
+                            continue
+                        }
                     }
                     if !encoder.canAppend(frame) { try flush(&encoder) }
                     do {
