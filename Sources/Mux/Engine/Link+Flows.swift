@@ -55,14 +55,7 @@ extension Link {
     /// The peer opened flow `id`: checks its id and hands it to the delegate, or refuses it (FLOW_CLOSE) when the
     /// link is draining or the delegate says so.
     func acceptFlow(id: FlowID, target: StreamTarget, origin: StreamOrigin?) throws(LinkError) {
-        guard !role.opens(id) else { throw .protocolViolation("FLOW_OPEN for flow \(id), an id of ours") }
-        let (isNew, isAccepting) = state.withLock { state in
-            guard id > state.highestPeerFlowID else { return (false, false) }
-            state.highestPeerFlowID = id
-            return (true, state.closeReason == nil && !state.isDraining)
-        }
-        guard isNew else { throw .protocolViolation("FLOW_OPEN for flow \(id) does not increase the flow id") }
-        guard isAccepting, let delegate else { return try answer(.flowClose(id, .aborted)) }
+        guard try recordPeerOpened(id, in: .flows), let delegate else { return try answer(.flowClose(id, .aborted)) }
         if let refusal = delegate.link(self, didOpenFlow: id, to: target, from: origin) {
             try answer(.flowClose(id, refusal))
         }
@@ -71,20 +64,15 @@ extension Link {
     /// The peer forgot flow `id`.
     func receiveFlowClose(_ id: FlowID, reason: ResetReason) throws(LinkError) {
         if let flow = flows.remove(id) { return flow.receiveClose(reason) }
-        try checkFlowWasOpened(id)
+        try checkWasOpened(id, in: .flows)
     }
 
     /// The end of flow `id`, or `nil` for one that has ended (late datagrams are dropped). Throws for an id that
     /// was never opened.
     func flow(_ id: FlowID) throws(LinkError) -> (any FlowEndpoint)? {
         if let flow = flows[id] { return flow }
-        try checkFlowWasOpened(id)
+        try checkWasOpened(id, in: .flows)
         metrics.datagrams.recordDrop(.flowRefused)
         return nil
-    }
-
-    private func checkFlowWasOpened(_ id: FlowID) throws(LinkError) {
-        let highest = state.withLock { role.opens(id) ? $0.nextFlowID - 1 : $0.highestPeerFlowID }
-        guard id <= highest else { throw .protocolViolation("frame for flow \(id), which was never opened") }
     }
 }

@@ -109,21 +109,14 @@ extension Link {
     /// Throws for an id that was never opened.
     private func stream(_ id: StreamID) throws(LinkError) -> Stream? {
         if let stream = streams[id] { return stream }
-        let highest = state.withLock { role.opens(id) ? $0.nextStreamID - 1 : $0.highestPeerStreamID }
-        guard id <= highest else { throw .protocolViolation("frame for stream \(id), which was never opened") }
+        try checkWasOpened(id, in: .streams)
         return nil
     }
 
     private func acceptOpen(id: StreamID, window: UInt32, target: StreamTarget, origin: StreamOrigin?)
         throws(LinkError)
     {
-        guard !role.opens(id) else { throw .protocolViolation("OPEN for stream \(id), an id of ours") }
-        let (isNew, isAccepting) = state.withLock { state in
-            guard id > state.highestPeerStreamID else { return (false, false) }
-            state.highestPeerStreamID = id
-            return (true, state.closeReason == nil && !state.isDraining)
-        }
-        guard isNew else { throw .protocolViolation("OPEN for stream \(id) does not increase the stream id") }
+        let isAccepting = try recordPeerOpened(id, in: .streams)
         // An OPEN that crossed our GOAWAY, or one beyond the agent's stream limit, is answered with RESET.
         guard isAccepting else { return try answer(.reset(id, .aborted)) }
         guard slots.tryAcquire() else {

@@ -166,7 +166,8 @@ final class OutboundQueue: @unchecked Sendable {
             streams[lane] = StreamBacklog(deficit: Self.quantum)
             newcomers.append(lane)
         }
-        streams[lane]!.outputs.append(.datagram(QueuedDatagram(flow: flow, payload: payload, queuedAt: MonotonicClock.nanoseconds())))
+        streams[lane]!.outputs.append(
+            .datagram(QueuedDatagram(flow: flow, payload: payload, queuedAt: MonotonicClock.nanoseconds())))
         datagramBytes += payload.count
         unlock()
         wakeWriter()

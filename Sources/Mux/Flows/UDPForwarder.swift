@@ -92,16 +92,19 @@ final class UDPForwarder: Sendable {
         defer { buffer.deallocate() }
         socket.socket.setReceiveTimeout(seconds: Limits.flowSweepInterval)
         var lastSweep = ContinuousClock.now
-        while !isStopping {
+        while true {
             do {
                 let (count, sender) = try socket.receive(into: buffer)
-                if isStopping { break }
+                // A stop shuts the socket down, which makes a receive return 0 at once: only then is it asked,
+                // not under its lock for every datagram.
+                if count == 0, isStopping { break }
                 if count > Limits.maxDatagram {
                     metrics.recordDrop(.tooLarge)
                 } else {
                     forward(UnsafeRawBufferPointer(rebasing: buffer[..<count]), from: sender)
                 }
             } catch {
+                if isStopping { break }
                 if !error.isTimeout {
                     warnings.log(logger, level: .error, "UDP forward \(endpoint): \(error); retrying every 100 ms")
                     sleep(seconds: 0.1)

@@ -41,13 +41,18 @@ package enum SocksDatagram {
 
     /// The header of a reply that came from `source` (the target the client named), to put before its data.
     package static func header(from source: Endpoint) -> [UInt8] {
-        var header: [UInt8] = [0, 0, 0]
-        switch WireHost(source.host) {
-        case .ipv4(let bytes): header += [1] + bytes
-        case .ipv6(let bytes): header += [4] + bytes
-        case .name(let bytes): header += [3, UInt8(bytes.count)] + bytes
-        case nil: header += [1, 0, 0, 0, 0]
-        }
-        return header + [UInt8(source.port >> 8), UInt8(source.port & 0xff)]
+        [0, 0, 0] + address(source)
+    }
+
+    /// `endpoint` as SOCKS5 writes an address, in a reply or a datagram's header: `ATYP ‖ ADDR ‖ PORT`.
+    static func address(_ endpoint: Endpoint) -> [UInt8] {
+        let host: [UInt8] =
+            switch WireHost(endpoint.host) {
+            case .ipv4(let bytes): [1] + bytes
+            case .ipv6(let bytes): [4] + bytes
+            case .name(let bytes): [3, UInt8(bytes.count)] + bytes
+            case nil: [1, 0, 0, 0, 0]
+            }
+        return host + [UInt8(endpoint.port >> 8), UInt8(endpoint.port & 0xff)]
     }
 }

@@ -106,14 +106,7 @@ package struct SocksServer {
     /// to. Returns whether the client got it.
     @discardableResult
     func replyAssociated(relay: Endpoint) -> Bool {
-        let address: [UInt8] =
-            switch WireHost(relay.host) {
-            case .ipv6(let bytes): [4] + bytes
-            case .ipv4(let bytes): [1] + bytes
-            case .name, nil: [1, 0, 0, 0, 0]
-            }
-        return send(
-            [5, ReplyCode.succeeded.rawValue, 0] + address + [UInt8(relay.port >> 8), UInt8(relay.port & 0xff)])
+        send([5, ReplyCode.succeeded.rawValue, 0] + SocksDatagram.address(relay))
     }
 
     private func selectMethod() throws(Failure) {
