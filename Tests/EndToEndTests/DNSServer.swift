@@ -62,7 +62,8 @@ final class DNSServer: Sendable {
     }
 
     /// Runs `dig` at `server` from UDP port `sourcePort` of 127.0.0.1 with the questions `names`, one after the
-    /// other, each given 2 s and one try; returns the answers it printed, one line per answer.
+    /// other, each given two tries of 5 s as a resolver would (the suite runs under the thread sanitizer too, on two
+    /// cores shared with 50 dig processes); returns what it printed, one line per answer.
     static func ask(_ names: [String], at server: Endpoint, fromPort sourcePort: UInt16) throws -> [String] {
         let batch = NSTemporaryDirectory() + "tcptunnel-dig-\(UUID().uuidString)"
         try names.joined(separator: "\n").write(toFile: batch, atomically: true, encoding: .utf8)
@@ -70,8 +71,8 @@ final class DNSServer: Sendable {
         let result = try run(
             dig,
             [
-                "@\(server.host)", "-p", "\(server.port)", "-b", "127.0.0.1#\(sourcePort)", "+short", "+time=2",
-                "+tries=1", "-f", batch,
+                "@\(server.host)", "-p", "\(server.port)", "-b", "127.0.0.1#\(sourcePort)", "+short", "+time=5",
+                "+tries=2", "-f", batch,
             ])
         return String(decoding: result.output, as: UTF8.self).split(separator: "\n").map(String.init)
     }

@@ -15,18 +15,23 @@ import Testing
         let entry = tunnel.endpoints[0]
         // Each client asks from a port of its own: dig binds its sockets with SO_REUSEPORT, with which two dig
         // processes given ports by the kernel at once can share one, and take each other's answers.
-        let ports = try (0..<DNSServer.clients).map { _ in try freeLoopbackUDPPort() }
+        let ports = try freeLoopbackUDPPortsOutsideTheEphemeralRange(DNSServer.clients)
         let correct = Locked(0)
+        let failures = Locked([String]())
         let allDone = try runConcurrently(DNSServer.clients, within: 120) { client in
             let questions = (0..<DNSServer.questions).map { DNSServer.name(client: client, question: $0) }
-            guard let answers = try? DNSServer.ask(questions.map(\.name), at: entry, fromPort: ports[client]) else {
-                return
+            do {
+                let answers = try DNSServer.ask(questions.map(\.name), at: entry, fromPort: ports[client])
+                let right = zip(questions, answers).filter { $0.0.address == $0.1 }.count
+                correct.withLock { $0 += answers.count == questions.count ? right : 0 }
+                if right < questions.count { failures.withLock { $0.append("client \(client): \(answers)") } }
+            } catch {
+                failures.withLock { $0.append("client \(client): \(error)") }
             }
-            let right = zip(questions, answers).filter { $0.0.address == $0.1 }.count
-            correct.withLock { $0 += answers.count == questions.count ? right : 0 }
         }
         #expect(allDone)
-        #expect(correct.withLock { $0 } == DNSServer.clients * DNSServer.questions)
+        #expect(
+            correct.withLock { $0 } == DNSServer.clients * DNSServer.questions, "\(failures.withLock { $0 })")
         #expect(tunnel.local.flowCount == DNSServer.clients, "one flow per client port")
         let datagrams = tunnel.local.metrics.datagrams
         #expect(DatagramDrop.allCases.allSatisfy { datagrams.drops($0) == 0 })

@@ -79,3 +79,20 @@ func freeLoopbackUDPPort() throws -> UInt16 {
     defer { socket.close() }
     return socket.localEndpoint.port
 }
+
+/// `count` UDP ports on 127.0.0.1 that nothing is bound to now, all below Linux's ephemeral range (32768 and up), so
+/// that no socket bound to port 0 by a test running beside takes one before its user binds it.
+func freeLoopbackUDPPortsOutsideTheEphemeralRange(_ count: Int) throws -> [UInt16] {
+    var ports: [UInt16] = []
+    var candidate = UInt16.random(in: 20_000..<30_000)
+    while ports.count < count, candidate < 32_768 {
+        let address = try Endpoint(host: "127.0.0.1", port: candidate).resolve(passive: true)
+        if let socket = try? DatagramSocket.bind(to: address) {
+            socket.close()
+            ports.append(candidate)
+        }
+        candidate += 1
+    }
+    guard ports.count == count else { throw SocketError(call: "bind", code: EADDRINUSE) }
+    return ports
+}
