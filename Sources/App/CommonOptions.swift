@@ -137,6 +137,13 @@ struct CommonOptions: ParsableArguments {
     @Option(
         name: .long,
         help: ArgumentHelp(
+            "Seconds a link that lost its connection keeps its streams while the local agent connects again and resumes them (0: reset them at once; at most 3600).",
+            valueName: "seconds"))
+    var resumeTimeout: Double = TunnelSettings().resumeTimeout
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
             "Seconds SIGINT/SIGTERM lets streams in flight finish before resetting them (at most 3600).",
             valueName: "seconds"))
     var drainTimeout: Double = TunnelSettings().drainTimeout
@@ -168,6 +175,7 @@ struct CommonOptions: ParsableArguments {
         settings.udpIdleTimeout = udpIdleTimeout
         settings.maxUDPFlows = maxUdpFlows
         settings.maxUDPFlowsPerSource = maxUdpFlowsPerSource
+        settings.resumeTimeout = resumeTimeout
         return settings
     }
 
@@ -207,7 +215,7 @@ struct CommonOptions: ParsableArguments {
             "max-streams = \(maxStreams)", TOMLLine.number("write-timeout", writeTimeout),
             TOMLLine.number("idle-timeout", idleTimeout), TOMLLine.number("drain-timeout", drainTimeout),
             TOMLLine.number("udp-idle-timeout", udpIdleTimeout), "max-udp-flows = \(maxUdpFlows)",
-            "max-udp-flows-per-source = \(maxUdpFlowsPerSource)",
+            "max-udp-flows-per-source = \(maxUdpFlowsPerSource)", TOMLLine.number("resume-timeout", resumeTimeout),
             proxyProtocol.map { TOMLLine.string("proxy-protocol", $0.rawValue) } ?? "# proxy-protocol: off",
         ]
     }
@@ -238,7 +246,9 @@ struct CommonOptions: ParsableArguments {
         "dead-link timeout": "--dead-link-timeout", "SOCKS handshake timeout": "--socks-handshake-timeout",
         "max pending": "--max-pending", "max pending per source": "--max-pending-per-source",
         "UDP idle timeout": "--udp-idle-timeout", "max UDP flows": "--max-udp-flows",
-        "max UDP flows per source": "--max-udp-flows-per-source",
+        "max UDP flows per source": "--max-udp-flows-per-source", "resume timeout": "--resume-timeout",
+        "max detached sessions": "--max-detached-sessions", "max detached bytes": "--max-detached-bytes",
+        "link max age": "--link-max-age", "link max bytes": "--link-max-bytes",
     ]
 
     /// Loads the keys from each `--key-file`, else the one in `TCPTUNNEL_KEY`, else systemd's credentials
@@ -302,7 +312,8 @@ struct ByteCount: ExpressibleByArgument, Equatable {
     }
 
     var defaultValueDescription: String {
-        bytes % (1 << 20) == 0 ? "\(bytes >> 20)M" : bytes % (1 << 10) == 0 ? "\(bytes >> 10)K" : "\(bytes)"
+        bytes == 0
+            ? "0" : bytes % (1 << 20) == 0 ? "\(bytes >> 20)M" : bytes % (1 << 10) == 0 ? "\(bytes >> 10)K" : "\(bytes)"
     }
 }
 

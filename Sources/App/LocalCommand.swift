@@ -87,6 +87,20 @@ struct LocalCommand: ParsableCommand {
     @Option(
         name: .long,
         help: ArgumentHelp(
+            "Seconds after which a link moves to a fresh connection without resetting a stream, for paths that freeze long connections (0: never; else at least 10).",
+            valueName: "seconds"))
+    var linkMaxAge: Double = TunnelSettings().linkMaxAge
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Bytes after which a link moves to a fresh connection without resetting a stream, e.g. 1G, for paths that freeze a connection after so many bytes (0: never; else at least 1M).",
+            valueName: "bytes"))
+    var linkMaxBytes = ByteCount(TunnelSettings().linkMaxBytes)
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
             "How links look on the wire: native (tcptunnel's own), or tls (TLS 1.3 in the shape of a browser visiting --sni); the remote agent must use the same.",
             valueName: "native|tls"))
     var transport = TransportName.native
@@ -159,6 +173,8 @@ struct LocalCommand: ParsableCommand {
         var settings = common.settings
         settings.linkWaitTimeout = linkWaitTimeout
         settings.socksHandshakeTimeout = socksHandshakeTimeout
+        settings.linkMaxAge = linkMaxAge
+        settings.linkMaxBytes = linkMaxBytes.bytes
         return settings
     }
 
@@ -196,6 +212,8 @@ struct LocalCommand: ParsableCommand {
                 socksUserFile.map { TOMLLine.string("socks-user-file", $0) + socksUsers } ?? "# socks-user-file: none",
                 TOMLLine.number("link-wait-timeout", linkWaitTimeout),
                 TOMLLine.number("socks-handshake-timeout", socksHandshakeTimeout),
+                TOMLLine.number("link-max-age", linkMaxAge),
+                TOMLLine.string("link-max-bytes", linkMaxBytes.defaultValueDescription),
             ] + common.effectiveLines(keys: [key]) + linkLines(remotes)
             + forwards.compactMap { $0.exposure(socksLoginRequired: credentials != nil).map { "# warning: \($0)" } }
         return lines.joined(separator: "\n")

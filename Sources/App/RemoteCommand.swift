@@ -60,6 +60,20 @@ struct RemoteCommand: ParsableCommand {
     @Option(
         name: .long,
         help: ArgumentHelp(
+            "Sessions held at once while they wait for their local agent to resume them; beyond it, the one waiting longest is ended (at most 1000000).",
+            valueName: "count"))
+    var maxDetachedSessions: Int = TunnelSettings().maxDetachedSessions
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Bytes the waiting sessions may hold at once (data kept to send again and queued), e.g. 256M; beyond it, the one waiting longest is ended.",
+            valueName: "bytes"))
+    var maxDetachedBytes = ByteCount(TunnelSettings().maxDetachedBytes)
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
             "A load balancer (address or CIDR block) whose connections start with a PROXY v2 header (HAProxy's send-proxy-v2); the client it names stands for the connection in logs and per-source limits.",
             valueName: "cidr"))
     var acceptProxyFrom: [String] = []
@@ -151,6 +165,8 @@ struct RemoteCommand: ParsableCommand {
         var settings = common.settings
         settings.maxPending = maxPending
         settings.maxPendingPerSource = maxPendingPerSource
+        settings.maxDetachedSessions = maxDetachedSessions
+        settings.maxDetachedBytes = maxDetachedBytes.bytes
         return settings
     }
 
@@ -168,6 +184,8 @@ struct RemoteCommand: ParsableCommand {
             ] + transportLines + [
                 TOMLLine.array("allow", allow), TOMLLine.array("allow-listen", allowListen),
                 "max-pending = \(maxPending)", "max-pending-per-source = \(maxPendingPerSource)",
+                "max-detached-sessions = \(maxDetachedSessions)",
+                TOMLLine.string("max-detached-bytes", maxDetachedBytes.defaultValueDescription),
                 TOMLLine.array("accept-proxy-from", acceptProxyFrom),
             ] + common.effectiveLines(keys: keys)
         return lines.joined(separator: "\n")

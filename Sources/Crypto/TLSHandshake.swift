@@ -20,8 +20,8 @@ public enum TLSHelloAuthentication {
         try EphemeralKeyPair().publicKey
     }
 
-    static let clientHelloLabel = Array("tcptunnel/7 tls hello".utf8)
-    static let flightLabel = Array("tcptunnel/7 tls flight".utf8)
+    static let clientHelloLabel = Array("tcptunnel/8 tls hello".utf8)
+    static let flightLabel = Array("tcptunnel/8 tls flight".utf8)
 }
 
 /// The local agent's side: makes the two X25519 shares its ClientHello carries, authenticates the hello, and

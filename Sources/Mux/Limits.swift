@@ -140,4 +140,19 @@ package enum Limits {
     /// while its socket fills) held so much credit unreturned that one echo stream across 100 ms moved
     /// 74 MB/s in a 16 MiB window; with a quarter, 109 MB/s.
     static let windowUpdateDivisor = 4
+
+    /// The fewest bytes `--link-max-bytes` may name: a connection moves at most about once per 1 MiB, so that a
+    /// typo cannot make a link spend its time setting up connections.
+    static let minimumRotationBytes = 1024 * 1024
+
+    /// The shortest `--link-max-age`, for the same reason.
+    static let minimumRotationAge = 10.0
+
+    /// Sequenced frames a link's reader processes before it has its writer acknowledge them even with nothing
+    /// else to send, which bounds what the peer keeps when this side sends nothing (section 7).
+    static let acknowledgeEveryFrames: UInt64 = 128
+
+    /// Sequenced frames after which the writer acknowledges in any batch it sends; sooner, it does so only in
+    /// batches that carry WINDOW, PING or PONG, which come with data consumed and with keepalives.
+    static let acknowledgeInBatchAfterFrames: UInt64 = 16
 }

@@ -58,6 +58,9 @@ import Testing
         udp-idle-timeout = 30
         max-udp-flows = 2000
         max-udp-flows-per-source = 100
+        resume-timeout = 30
+        link-max-age = 3600
+        link-max-bytes = "512M"
         """
 
     @Test func everyLocalOptionCanBeSetInTheFileAndCheckPrintsItBack() throws {
@@ -86,11 +89,13 @@ import Testing
             max-pending-per-source = 10
             accept-proxy-from = ["10.0.0.5", "fd00::/8"]
             cover = "www.example.com:443"
+            max-detached-sessions = 64
+            max-detached-bytes = "128M"
             """
         let common = Self.localFile.split(separator: "\n").filter {
             ![
                 "remote", "links", "listen", "forward", "socks", "reverse", "socks-user-file", "link-wait-timeout",
-                "socks-handshake-timeout", "sni",
+                "socks-handshake-timeout", "sni", "link-max-age", "link-max-bytes",
             ].contains(
                 String($0.prefix { $0 != " " }))
         }

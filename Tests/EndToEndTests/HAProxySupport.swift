@@ -64,3 +64,14 @@ func connectingPorts(toPort port: UInt16) -> Set<UInt16> {
             return UInt16(local, radix: 16)
         })
 }
+
+/// Kills (`ss -K`, SOCK_DESTROY) every established TCP connection of this machine to port `port`, as a middlebox
+/// that resets a connection would, and returns how many there were. Only the connecting side's sockets are
+/// destroyed; the other side learns of it from the RST the kernel sends.
+func killConnections(toPort port: UInt16) -> Int {
+    guard let result = try? run("/usr/bin/ss", ["-K", "-t", "-n", "state", "established", "dport", "=", ":\(port)"])
+    else { return 0 }
+    return String(decoding: result.output, as: UTF8.self).split(separator: "\n").filter {
+        $0.contains(":\(port)") && !$0.hasPrefix("Recv-Q")
+    }.count
+}

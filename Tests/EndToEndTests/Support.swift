@@ -342,6 +342,14 @@ func echoesExactly(_ data: [UInt8], rounds: Int = 1, over socket: Socket) throws
     }
 }
 
+/// Whether `data`, sent over `socket` from a thread of its own, comes back whole within `seconds`; the connection
+/// stays open, for a stream that must go on.
+func echoesExactly(_ data: [UInt8], keepingOpen socket: Socket, within seconds: Double = 30) throws -> Bool {
+    try startThread(named: "test-sender") { _ = try? socket.sendAll(data) }
+    let echoed = receive(socket, limit: data.count, within: seconds)
+    return echoed.ending == .limitReached && echoed.bytes == data
+}
+
 /// Whether `chunk` equals `data` read cyclically from `offset`, compared with memcmp a segment at a time.
 private func matches(_ chunk: ArraySlice<UInt8>, _ data: [UInt8], at offset: Int) -> Bool {
     var checked = 0

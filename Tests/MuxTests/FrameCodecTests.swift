@@ -130,7 +130,7 @@ import Testing
         #expect(throws: FrameError.self) { try decode(bytes) }
     }
 
-    @Test(arguments: [0, 18, 200, 255] as [UInt8])
+    @Test(arguments: [0, 21, 200, 255] as [UInt8])
     func unknownKindIsRejected(kind: UInt8) {
         #expect(throws: FrameError.unknownKind(kind)) { try decode([kind, 0, 0, 0, 1]) }
     }

@@ -33,6 +33,10 @@ final class RecordingDelegate: LinkDelegate, @unchecked Sendable {  // every fie
     func link(_ link: Link, didCancelListen forward: UInt32) {}
     func link(_ link: Link, didAnswerListen forward: UInt32, result: ListenResult, port: UInt16) {}
 
+    let detachments = Locked(0)
+
+    func linkDidDetach(_ link: Link) { detachments.withLock { $0 += 1 } }
+
     func linkDidClose(_ link: Link, reason: LinkError) {
         closeReason.withLock { $0 = reason }
         closed.complete()
@@ -112,14 +116,16 @@ final class TestSlots: SlotPool {
     var refusal: String { "no slot left" }
 }
 
-/// A started link in `role` over `channel`, with `slots` and settings but no agent.
+/// A started link in `role` over `channel`, with `slots` and settings but no agent; with `resumption`, its session
+/// may continue on another connection.
 func makeLink(
     _ role: Link.Role, over channel: any ByteChannel, keys: (sealer: FrameSealer, opener: FrameOpener),
-    settings: LinkSettings, slots: any SlotPool, delegate: any LinkDelegate
+    resumption: SessionResumption? = nil, settings: LinkSettings, slots: any SlotPool, delegate: any LinkDelegate
 ) throws -> Link {
     let link = Link(
-        channel: channel, peer: Endpoint(host: "socketpair", port: 0), keys: keys, role: role, settings: settings,
-        slots: slots,
+        connection: LinkConnection(
+            channel: channel, peer: Endpoint(host: "socketpair", port: 0), keys: keys, binding: []),
+        resumption: resumption, role: role, settings: settings, slots: slots,
         metrics: uncountedLinkMetrics, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() },
         delegate: delegate)
     try link.start()

@@ -32,6 +32,7 @@ final class PairingDelegate: LinkDelegate, @unchecked Sendable {  // every field
     func link(_ link: Link, didRequestListen address: Endpoint, kind: TrafficKind, forward: UInt32) {}
     func link(_ link: Link, didCancelListen forward: UInt32) {}
     func link(_ link: Link, didAnswerListen forward: UInt32, result: ListenResult, port: UInt16) {}
+    func linkDidDetach(_ link: Link) {}
     func linkDidClose(_ link: Link, reason: LinkError) {}
 
     /// The target end of the `index`th stream opened, once it was.

@@ -26,6 +26,12 @@ public final class AgentMetrics: Sendable {
     let coverRelays: Gauge
     /// What the agent's UDP flows count.
     package let datagrams: DatagramMetrics
+    /// Links that continued their session on a new connection (docs/PROTOCOL.md §7).
+    let resumptions: Counter
+    /// Remote agent: sessions waiting now for their local agent to resume them.
+    let sessionsDetached: Gauge
+    /// Sessions that ended because they could not resume, by why.
+    let sessionsLost: [SessionLoss: Counter]
     private let rejections: [HandshakeRejection: Counter]
     private let rejectionCounts = Locked<[HandshakeRejection: Int]>([:])
     private let refusals: Locked<[ResetReason: (counter: Counter, count: Int)]> = Locked([:])
@@ -46,10 +52,16 @@ public final class AgentMetrics: Sendable {
         handshakesPending = Gauge(label: "tcptunnel_handshakes_pending", factory: factory)
         coverRelays = Gauge(label: "tcptunnel_cover_relays", factory: factory)
         datagrams = DatagramMetrics(factory: factory)
+        resumptions = Counter(label: "tcptunnel_link_resumptions_total", factory: factory)
+        sessionsDetached = Gauge(label: "tcptunnel_sessions_detached", factory: factory)
+        sessionsLost = Counter.family(
+            "tcptunnel_sessions_lost_total", by: "reason", of: SessionLoss.allCases, factory: factory,
+            name: \.rawValue)
         rejections = Counter.family(
             "tcptunnel_connections_rejected_total", by: "reason", of: HandshakeRejection.allCases, factory: factory,
             name: \.metricLabel)
         handshakesPending.record(0)
+        sessionsDetached.record(0)
         linksUp.record(0)
         streamsActive.record(0)
     }
@@ -111,5 +123,26 @@ public final class AgentMetrics: Sendable {
             factory: factory)
         gauge.record(0)
         return gauge
+    }
+}
+
+/// Why a session ended without resuming, as the metric `tcptunnel_sessions_lost_total` labels it.
+enum SessionLoss: String, CaseIterable, Sendable {
+    /// No new connection continued it within the resume timeout.
+    case timeout
+    /// Remote agent: it waited longest when the waiting sessions needed room (`--max-detached-sessions`,
+    /// `--max-detached-bytes`), or a new link asked for its reverse forward's port.
+    case evicted
+    /// Local agent: the remote agent no longer held it (it restarted, or ended the session first).
+    case unknown
+
+    /// The loss a link's end for `reason` is, if it is one.
+    init?(_ reason: LinkError) {
+        switch reason {
+        case .notResumed: self = .timeout
+        case .evicted, .supplanted: self = .evicted
+        case .sessionUnknown: self = .unknown
+        default: return nil
+        }
     }
 }

@@ -2,13 +2,36 @@ import Crypto
 import Logging
 
 extension Link {
-    /// Local role: connects to the remote agent, authenticates both ways, and returns the running link, which
-    /// logs and metrics call link `number`. Blocks for at most the connect timeout plus the handshake timeout.
+    /// Local role: connects to the remote agent, authenticates both ways, begins a new session, and returns the
+    /// running link, which logs and metrics call link `number`. Blocks for at most the connect timeout plus the
+    /// handshake timeout.
     static func connect(
         to remote: Endpoint, number: Int, key: PreSharedKey, transport: LinkTransport, settings: TunnelSettings,
         limiter: StreamLimiter, agentBudget: ReceiveBudget, metrics: AgentMetrics, logger: Logger,
         delegate: any LinkDelegate
     ) throws(LinkError) -> Link {
+        let (connection, resumption) = try openConnection(
+            to: remote, key: key, transport: transport, settings: settings)
+        do throws(LinkError) {
+            try connection.sendOpening([.session(.begin)])
+        } catch {
+            connection.channel.close()
+            throw error
+        }
+        let link = Link(
+            connection: connection, resumption: resumption, role: .local, settings: settings.link, slots: limiter,
+            agentBudget: agentBudget, metrics: metrics.linkMetrics(number: number, remote: remote),
+            logger: logger.withMetadata("link", "\(number)"), delegate: delegate, name: "link \(number) to \(remote)")
+        try link.start()  // on failure, the link has closed the connection
+        return link
+    }
+
+    /// Local role: connects to the remote agent and authenticates both ways, for a new session or to continue
+    /// one; returns the connection, nothing sent on it yet, and the session it would begin. Blocks for at most
+    /// the connect timeout plus the handshake timeout.
+    static func openConnection(
+        to remote: Endpoint, key: PreSharedKey, transport: LinkTransport, settings: TunnelSettings
+    ) throws(LinkError) -> (LinkConnection, SessionResumption) {
         let addresses: [ResolvedAddress]
         do {
             addresses = try remote.resolve()
@@ -34,16 +57,9 @@ extension Link {
                 channel = TLSRecordChannel(socket: socket)
             }
             socket.prepareForLink()
-            let peer = socket.peerEndpoint
-            let link = Link(
-                channel: channel, peer: peer, keys: keys.clientSide(), role: .local, settings: settings.link,
-                slots: limiter, agentBudget: agentBudget, metrics: metrics.linkMetrics(number: number, remote: remote),
-                logger: logger.withMetadata("link", "\(number)"), delegate: delegate,
-                name: "link \(number) to \(remote)")
-            try link.start()
-            return link
-        } catch .resources(let error) {
-            throw .resources(error)  // `start` closed the socket
+            let connection = LinkConnection(
+                channel: channel, peer: socket.peerEndpoint, keys: keys.clientSide(), binding: keys.binding)
+            return (connection, keys.resumption)
         } catch {
             socket.close()
             throw error

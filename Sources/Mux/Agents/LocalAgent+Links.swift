@@ -1,12 +1,19 @@
 import CoreMetrics
+import Crypto
 import Logging
+import Synchronization
 
 extension LocalAgent {
     // MARK: The link supervisor threads, one per slot
 
+    /// How often a supervisor looks at its link besides being woken by the loss of its connection: for a GOAWAY,
+    /// a connection due to move (`--link-max-age`, `--link-max-bytes`), and reverse forwards to ask again.
+    static let tendInterval = 0.25
+
     /// Keeps slot `index`'s link up: connects, waits for the remote agent to name itself, publishes the link,
-    /// asks for reverse forwards if it is the link that does for that agent, and reconnects with backoff when
-    /// the link fails, independently of every other slot.
+    /// asks for reverse forwards if it is the link that does for that agent, continues its session on a new
+    /// connection when its connection is lost or due to move, and links anew with backoff when the link ends,
+    /// independently of every other slot.
     func superviseLink(at index: Int) {
         let slot = links[index]
         let linkUp = metrics.linkUp(number: slot.number, remote: slot.remote)
@@ -39,16 +46,15 @@ extension LocalAgent {
                 delay = Backoff.initialDelay
                 pause = Backoff.jittered(delay)
                 if asksForReverseForwards { requestReverseForwards(on: link) }
-                while !link.stoppedOpening.wait(seconds: Self.listenRetryInterval) {
-                    if links.asksForReverseForwards(at: index) { requestReverseForwards(on: link) }
-                }
+                tend(link, at: index, linkUp: linkUp)
                 linkUp.record(0)
                 // Another link to the same remote agent asks for the reverse forwards from now on; the agent
                 // releases their ports when this link ends, so the heir may be told "in use" until then.
                 if let heir = links.withdraw(at: index) { requestReverseForwards(on: heir) }
-                // A draining link (the remote agent is stopping) finishes its streams on its own; connect the
-                // next one at once for new clients.
-                if !link.isClosed { continue }
+                // A draining link (the remote agent is stopping) finishes its streams on its own, and a session
+                // the remote agent did not know was just answered by an agent that is up: connect the next link
+                // at once for new clients.
+                if !link.isClosed || link.closeReason == .sessionUnknown { continue }
             } catch {
                 if error.isHandshakeFailure { metrics.handshakeFailures.increment() }
                 logger.warning(
@@ -60,6 +66,112 @@ extension LocalAgent {
         }
     }
 
+    /// Runs slot `index`'s link until it stops taking streams: asks again for reverse forwards not yet bound,
+    /// continues its session when its connection is lost, and moves it to a fresh connection when it is due.
+    private func tend(_ link: Link, at index: Int, linkUp: Gauge) {
+        let slot = links[index]
+        var nextListenRetry = ContinuousClock.now + .seconds(Self.listenRetryInterval)
+        var maxAge = rotationAge()
+        while !link.stoppedOpening.hasCompleted && !stopRequested.hasCompleted {
+            guard let connection = link.connection else {
+                linkUp.record(0)
+                recordLinksUp()
+                guard continueSession(of: link, slot: slot, rotating: false) else { return }
+                linkUp.record(1)
+                recordLinksUp()
+                continue
+            }
+            connection.released.wait(seconds: Self.tendInterval)
+            if ContinuousClock.now >= nextListenRetry {
+                nextListenRetry = .now + .seconds(Self.listenRetryInterval)
+                if links.asksForReverseForwards(at: index) { requestReverseForwards(on: link) }
+            }
+            if link.isRunning(on: connection), isDue(connection, maxAge: maxAge) {
+                guard continueSession(of: link, slot: slot, rotating: true) else { return }
+                maxAge = rotationAge()
+            }
+        }
+    }
+
+    /// This link's `--link-max-age`, drawn between 90 and 100 % of it so that connections do not all last one
+    /// length an observer could learn; 0 for never.
+    private func rotationAge() -> Double { settings.linkMaxAge * Double.random(in: 0.9...1) }
+
+    /// Whether `connection` has lived `maxAge` seconds or carried `--link-max-bytes`.
+    private func isDue(_ connection: LinkConnection, maxAge: Double) -> Bool {
+        (maxAge > 0 && ContinuousClock.now - connection.openedAt >= .seconds(maxAge))
+            || (settings.linkMaxBytes > 0 && connection.bytes.load(ordering: .relaxed) >= settings.linkMaxBytes)
+    }
+
+    /// Continues `link`'s session on a new connection to `slot`'s remote agent: one that replaces a lost
+    /// connection, retried with backoff until the resume timeout; or, `rotating`, one set up while the current
+    /// connection still runs, which it replaces only once the new one is authenticated. Returns whether the link
+    /// goes on (`false`: it closed, or the agent is stopping).
+    private func continueSession(of link: Link, slot: LinkSet.Slot, rotating: Bool) -> Bool {
+        var delay = Backoff.initialDelay
+        while !stopRequested.hasCompleted && !link.isClosed {
+            var pause = Backoff.jittered(delay)
+            do throws(LinkError) {
+                let (connection, _) = try Link.openConnection(
+                    to: slot.remote, key: key, transport: transport, settings: settings)
+                try resume(link, on: connection, reason: rotating ? .rotated : .resumedElsewhere)
+                metrics.resumptions.increment()
+                return true
+            } catch .sessionUnknown {
+                link.close(.sessionUnknown)
+                return false
+            } catch {
+                if error.isHandshakeFailure { metrics.handshakeFailures.increment() }
+                // A planned move that failed before the current connection was left keeps running on it.
+                if rotating && !link.isDetached {
+                    logger.warning("\(link.name): cannot move to a fresh connection: \(error); staying on this one")
+                    return true
+                }
+                let deadline = (link.detachedSince ?? .now) + .seconds(settings.resumeTimeout)
+                guard ContinuousClock.now < deadline else {
+                    link.close(.notResumed(seconds: Int(settings.resumeTimeout)))
+                    return false
+                }
+                pause = min(pause, Double((deadline - .now).nanoseconds) / 1e9)
+                logger.warning("cannot resume \(link.name): \(error); retrying in \(Backoff.format(pause))")
+            }
+            if stopRequested.wait(seconds: pause) { return false }
+            delay = min(Backoff.next(after: delay), Self.maximumResumeDelay)
+        }
+        return false
+    }
+
+    /// The longest wait between attempts to resume: the resume timeout is short, and the remote agent is
+    /// usually back as soon as the path is.
+    static let maximumResumeDelay = 2.0
+
+    /// Asks the remote agent to continue `link`'s session on `connection`, which is authenticated and has sent
+    /// nothing: leaves the link's current connection (for `reason`), sends SESSION with the session's proof bound
+    /// to `connection`, and on RESUMED runs the link there. Throws `.sessionUnknown` if the remote agent holds
+    /// no such session, or why `connection` failed (it is then closed and the link waits detached).
+    private func resume(_ link: Link, on connection: LinkConnection, reason: LinkError) throws(LinkError) {
+        guard let resumption = link.resumption, link.suspend(for: reason) != nil else {
+            connection.channel.close()
+            throw .localShutdown
+        }
+        do throws(LinkError) {
+            let received = link.receivedFrames.load(ordering: .relaxed)
+            let proof = resumption.proof(binding: connection.binding)
+            try connection.sendOpening([.session(.resume(session: resumption.id, proof: proof, received: received))])
+            let answer = try connection.receiveFirst(before: .now + .seconds(settings.handshakeTimeout))
+            guard case .resumed(let result, let peerReceived) = answer else {
+                throw .protocolViolation("the remote agent answered SESSION with \(answer.kind), not RESUMED")
+            }
+            guard result == .resumed else { throw .sessionUnknown }
+            try link.resume(on: connection, peerReceived: peerReceived)
+        } catch {
+            if !link.isRunning(on: connection) { connection.channel.close() }
+            throw error
+        }
+    }
+}
+
+extension LocalAgent {
     /// Asks the remote agent to listen for each reverse forward it has not bound on this link yet (none
     /// asked, or the address was in use or the bind failed; a refusal by its rules is not asked again).
     func requestReverseForwards(on link: Link) {

@@ -276,8 +276,11 @@ public final class LocalAgent: LinkDelegate, Sendable {
         }
     }
 
+    func linkDidDetach(_ link: Link) {}  // its supervisor sees the connection released, and resumes
+
     func linkDidClose(_ link: Link, reason: LinkError) {
         recordLinksUp()
+        if let loss = SessionLoss(reason) { metrics.sessionsLost[loss]!.increment() }
         logger.log(level: reason.isPlanned ? .info : .warning, "\(link.name) down: \(reason)")
     }
 }

@@ -25,20 +25,22 @@ public final class RemoteAgent: LinkDelegate, @unchecked Sendable {
     private let reverseListeners: ReverseListeners
     private let keys: [PreSharedKey]
     let settings: TunnelSettings
-    private let logger: Logger
-    private let links = Locked<[ObjectIdentifier: Link]>([:])
-    private let limiter: StreamLimiter
+    let logger: Logger
+    let links = Locked<[ObjectIdentifier: Link]>([:])
+    /// The sessions by id, and the ones waiting to resume.
+    let sessions: SessionTable
+    let limiter: StreamLimiter
     /// Caps the UDP flows of all links together, and per local agent.
     let flowLimiter: FlowLimiter
     /// Received data all links' streams may hold at once (`--agent-budget`), so that key holders opening many
     /// links cannot multiply the link budget.
-    private let receiveBudget: ReceiveBudget
+    let receiveBudget: ReceiveBudget
     let failures = LogThrottle()
     /// What this agent counts; see `AgentMetrics`.
     public let metrics: AgentMetrics
     private let refusedListens = Locked(0)
     /// Links accepted so far, for the reconnect counter.
-    private let linksEstablished = Locked(0)
+    let linksEstablished = Locked(0)
     /// This agent's instance, drawn at start and sent on every link (AGENT_ID), so that a local agent can
     /// tell its links to this agent from its links to another one behind the same balancer.
     let instanceID = AgentInstance.draw()
@@ -75,6 +77,8 @@ public final class RemoteAgent: LinkDelegate, @unchecked Sendable {
         self.logger = logger
         self.metrics = metrics
         limiter = StreamLimiter(limit: settings.maxStreams, metrics: metrics)
+        sessions = SessionTable(
+            maxDetached: settings.maxDetachedSessions, maxDetachedBytes: settings.maxDetachedBytes)
         flowLimiter = FlowLimiter(
             limit: settings.maxUDPFlows, perSourceLimit: settings.maxUDPFlowsPerSource, metrics: metrics.datagrams)
         receiveBudget = ReceiveBudget(bytes: settings.agentReceiveBudget)
@@ -115,7 +119,7 @@ public final class RemoteAgent: LinkDelegate, @unchecked Sendable {
         }
         try gate.start { [weak self] socket, channel, sessionKeys, peer in
             guard let self else { return channel.close() }
-            establishLink(socket, channel: channel, keys: sessionKeys, peer: peer)
+            admitConnection(socket, channel: channel, keys: sessionKeys, peer: peer)
         }
         let fingerprints = keys.map(\.fingerprint).joined(separator: ", ")
         let allowList = self.allowList.withLock { $0 }
@@ -205,34 +209,6 @@ public final class RemoteAgent: LinkDelegate, @unchecked Sendable {
     /// Connections turned away before authentication for `reason` since the start.
     package func rejectedCount(_ reason: HandshakeRejection) -> Int { metrics.rejections(reason) }
 
-    /// Runs on the handshake thread, so it must not block: starts a link over `channel` (on `socket`) from `peer`,
-    /// which authenticated, and names this agent on it first.
-    private func establishLink(_ socket: Socket, channel: any LinkChannel, keys: SessionKeys, peer: Endpoint) {
-        socket.prepareForLink()
-        let link = Link(
-            channel: channel, peer: peer, keys: keys.serverSide(), role: .remote, settings: settings.link,
-            slots: limiter, agentBudget: receiveBudget, metrics: metrics.linkMetrics(peer: peer),
-            logger: logger.withMetadata("link", "\(peer)"), delegate: self)
-        link.send(.agentID(instanceID))  // queued first: the local agent waits for it before using the link
-        do {
-            try link.start()
-        } catch {
-            return failures.log(logger, level: .error, "closing the link from \(peer): \(error)")
-        }
-        links.withLock { links in
-            links[ObjectIdentifier(link)] = link
-            if link.isClosed { links[ObjectIdentifier(link)] = nil }
-            metrics.linksUp.record(links.count)
-        }
-        if linksEstablished.withLock({ count in
-            count += 1
-            return count > 1
-        }) {
-            metrics.linkReconnects.increment()
-        }
-        logger.info("link up from \(peer)")
-    }
-
     // MARK: LinkDelegate, called on link threads
 
     func link(_ link: Link, didOpen stream: Stream, to target: StreamTarget, from origin: StreamOrigin?) {
@@ -271,6 +247,7 @@ public final class RemoteAgent: LinkDelegate, @unchecked Sendable {
             }
         }
         let outcome = reverseListeners.bind(address, forward: forward, for: link, logger: link.logger, service: service)
+        outcome.waitingHolder?.close(.supplanted)
         let what = kind == .udp ? "\(address) (UDP)" : "\(address)"
         if outcome.result == .bound {
             link.logger.info("listening on \(what) for the link's reverse forward \(forward): \(outcome.verdict)")
@@ -293,10 +270,10 @@ public final class RemoteAgent: LinkDelegate, @unchecked Sendable {
 
     func linkDidClose(_ link: Link, reason: LinkError) {
         logger.log(level: reason.isPlanned ? .info : .warning, "link from \(link.peer) down: \(reason)")
-        links.withLock { links in
-            links[ObjectIdentifier(link)] = nil
-            metrics.linksUp.record(links.count)
-        }
+        if let loss = SessionLoss(reason) { metrics.sessionsLost[loss]!.increment() }
+        links.withLock { $0[ObjectIdentifier(link)] = nil }
+        sessions.remove(link)
+        recordLinksUp()
         for address in reverseListeners.release(for: link) {
             logger.info("stopped listening on \(address): its link is down")
         }

@@ -45,6 +45,9 @@ final class ReverseListeners: @unchecked Sendable {
         let result: ListenResult
         let port: UInt16
         let verdict: String
+        /// The link that holds the address while its session waits to resume: the caller ends that session, so
+        /// that the address is free when the requester asks again (its local agent most likely restarted).
+        var waitingHolder: Link? = nil
     }
 
     /// Listens on `address` for `link`'s reverse forward `forward`, served as `service` says. Binding is a few
@@ -67,7 +70,13 @@ final class ReverseListeners: @unchecked Sendable {
         return entries.withLock { entries in
             if let entry = entries[key] {
                 guard entry.link === link, entry.forward == forward else {
-                    return Outcome(result: .addressInUse, port: 0, verdict: "address in use by another link")
+                    guard entry.link.isDetached else {
+                        return Outcome(result: .addressInUse, port: 0, verdict: "address in use by another link")
+                    }
+                    return Outcome(
+                        result: .addressInUse, port: 0,
+                        verdict: "address held by \(entry.link.name), whose session waits to resume; ending it",
+                        waitingHolder: entry.link)
                 }
                 return Outcome(result: .bound, port: address.port, verdict: "already bound for this link")
             }

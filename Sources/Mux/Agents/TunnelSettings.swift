@@ -57,6 +57,26 @@ public struct TunnelSettings: Sendable, Equatable {
     /// UDP flows at once from one source: one client address on the local agent, one local agent's address on
     /// the remote agent. DNS clients use a fresh port per question, so one busy host holds many short flows.
     public var maxUDPFlowsPerSource: Int = 1024
+    /// Seconds a link that lost its connection keeps its streams while the local agent connects again and
+    /// continues the session (docs/PROTOCOL.md §7); past it, they are reset. 0 resets them at once, as before
+    /// sessions could resume. 120 s: a connection reset by a middlebox, a NAT that forgot it or a dead-link
+    /// timeout is back within seconds, a phone's change of network or a home router's restart within one to two
+    /// minutes; much longer, and most clients' own timeouts have given up while the remote agent still holds
+    /// their targets' connections.
+    public var resumeTimeout: Double = 120
+    /// Remote agent: sessions it holds at once while they wait to resume. When one more would exceed it (or
+    /// `maxDetachedBytes`), the one that has waited longest is ended (its streams reset) to make room.
+    public var maxDetachedSessions: Int = 256
+    /// Remote agent: bytes the waiting sessions hold at once, in frames kept to send again and data queued for
+    /// their local agents.
+    public var maxDetachedBytes: Int = 256 * 1024 * 1024
+    /// Local agent: seconds after which a link moves to a fresh connection, continuing its session without
+    /// resetting a stream, for paths that throttle or freeze long connections; drawn anew each time between 90
+    /// and 100 % of it, so that connections do not all last one telling length. 0 (the default) never.
+    public var linkMaxAge: Double = 0
+    /// Local agent: bytes (sealed, both directions) after which a link moves to a fresh connection, for paths
+    /// that freeze a connection after so many bytes. 0 (the default) never.
+    public var linkMaxBytes: Int = 0
     /// The PROXY protocol header the agent that connects a stream's target (the remote agent; the local agent
     /// for reverse forwards) sends it first, naming the client; `nil` (the default) sends none.
     public var proxyProtocol: ProxyProtocolVersion?
@@ -69,7 +89,8 @@ public struct TunnelSettings: Sendable, Equatable {
         LinkSettings(
             streamWindow: streamWindow, maxStreamWindow: maxStreamWindow, linkReceiveBudget: linkReceiveBudget,
             outboundQueueBytes: outboundQueueBytes, keepaliveInterval: keepaliveInterval,
-            deadLinkTimeout: deadLinkTimeout, writeTimeout: writeTimeout, idleTimeout: idleTimeout)
+            deadLinkTimeout: deadLinkTimeout, writeTimeout: writeTimeout, idleTimeout: idleTimeout,
+            resumeTimeout: resumeTimeout)
     }
 
     /// The upper bounds of the settings, each far above any use and low enough that no deadline, socket timeout
@@ -122,7 +143,8 @@ public struct TunnelSettings: Sendable, Equatable {
         }
         for (name, value, maximum) in [
             ("write timeout", writeTimeout, Bounds.streamSeconds), ("idle timeout", idleTimeout, Bounds.streamSeconds),
-            ("drain timeout", drainTimeout, Bounds.linkSeconds),
+            ("drain timeout", drainTimeout, Bounds.linkSeconds), ("resume timeout", resumeTimeout, Bounds.linkSeconds),
+            ("link max age", linkMaxAge, Bounds.deadLinkSeconds),
         ] where !(value >= 0 && value <= maximum) {
             throw SettingsError(field: name, reason: "must be from 0 to \(Int(maximum)) seconds")
         }
@@ -145,6 +167,21 @@ public struct TunnelSettings: Sendable, Equatable {
         }
         guard maxPendingPerSource >= 1, maxPendingPerSource <= maxPending else {
             throw SettingsError(field: "max pending per source", reason: "must be from 1 to --max-pending")
+        }
+        guard (1...Bounds.count).contains(maxDetachedSessions) else {
+            throw SettingsError(field: "max detached sessions", reason: "must be from 1 to \(Bounds.count)")
+        }
+        guard maxDetachedBytes >= 0, maxDetachedBytes <= Bounds.linkBudgetBytes else {
+            throw SettingsError(field: "max detached bytes", reason: "must be from 0 to 64 GiB")
+        }
+        guard linkMaxBytes == 0 || linkMaxBytes >= Limits.minimumRotationBytes else {
+            throw SettingsError(
+                field: "link max bytes", reason: "must be 0 (never) or at least \(Limits.minimumRotationBytes) bytes")
+        }
+        guard linkMaxAge == 0 || linkMaxAge >= Limits.minimumRotationAge else {
+            throw SettingsError(
+                field: "link max age", reason: "must be 0 (never) or at least \(Int(Limits.minimumRotationAge)) seconds"
+            )
         }
         guard deadLinkTimeout > keepaliveInterval else {
             throw SettingsError(field: "dead-link timeout", reason: "must be longer than the keepalive interval")

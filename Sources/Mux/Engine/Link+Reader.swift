@@ -1,27 +1,47 @@
 import Glibc
 import Logging
+import Synchronization
 
 /// The link's reader thread: it decodes the peer's frames, enforces the protocol's rules, and hands each
 /// frame to its stream or to the delegate, never blocking on either.
 extension Link {
-    func runReader(_ decoder: FrameDecoder) {
-        var decoder = decoder
+    func runReader(on connection: LinkConnection) {
+        var received = receivedFrames.load(ordering: .relaxed)
+        var acknowledgementAsked = received
         let reason: LinkError
         do throws(LinkError) {
             while true {
                 let count: Int
                 do {
-                    count = try decoder.receive { (buffer) throws(SocketError) in try channel.receive(into: buffer) }
+                    count = try connection.decoder.receive { (buffer) throws(SocketError) in
+                        try connection.channel.receive(into: buffer)
+                    }
                 } catch {
                     throw error.isTimeout ? .peerSilent(seconds: Int(settings.deadLinkTimeout)) : .socket(error)
                 }
                 guard count > 0 else { throw .closedByPeer }
-                while let frame = try nextFrame(&decoder) {
+                connection.bytes.add(count, ordering: .relaxed)
+                while let frame = try nextFrame(&connection.decoder) {
+                    let isSequenced: Bool
                     switch frame {
                     // Written to the stream's connection from where it was opened, before the next receive.
-                    case .data(let id, let payload): try stream(id)?.receiveData(payload)
-                    case .datagram(let id, let payload): try flow(id)?.receiveDatagram(payload)
-                    case .other(let frame): try dispatch(frame)
+                    case .data(let id, let payload):
+                        try stream(id)?.receiveData(payload)
+                        isSequenced = true
+                    case .datagram(let id, let payload):
+                        try flow(id)?.receiveDatagram(payload)
+                        isSequenced = false
+                    case .other(let frame):
+                        try dispatch(frame)
+                        isSequenced = frame.kind.isSequenced
+                    }
+                    guard isSequenced, resumption != nil else { continue }
+                    received += 1
+                    receivedFrames.store(received, ordering: .relaxed)
+                    // With nothing of its own to send, the writer would not acknowledge: ask it to.
+                    if received - acknowledgementAsked >= Limits.acknowledgeEveryFrames {
+                        acknowledgementAsked = received
+                        queue.pushControl(.ack(received))
                     }
                 }
             }
@@ -32,8 +52,12 @@ extension Link {
         // (a protocol violation mid-drain) is reported as what it was.
         let (isDraining, peerIsDraining) = state.withLock { ($0.isDraining, $0.peerIsDraining) }
         let isPlannedEnd = reason == .closedByPeer || reason == .socket(SocketError(call: "recv", code: ECONNRESET))
-        close(isPlannedEnd && isDraining ? .localShutdown : isPlannedEnd && peerIsDraining ? .peerShutDown : reason)
+        let detachment = connectionFailed(
+            connection,
+            isPlannedEnd && isDraining ? .localShutdown : isPlannedEnd && peerIsDraining ? .peerShutDown : reason)
+        connection.threadDidFinish()
         threadDidFinish()
+        if let detachment { awaitResumption(detachment) }
     }
 
     private func nextFrame(_ decoder: inout FrameDecoder) throws(LinkError) -> ReceivedFrame? {
@@ -71,6 +95,8 @@ extension Link {
         case .agentID(let instance): try receiveAgentID(instance)
         case .flowOpen(let id, let target, let origin): try acceptFlow(id: id, target: target, origin: origin)
         case .flowClose(let id, let reason): try receiveFlowClose(id, reason: reason)
+        case .ack(let count): try acknowledge(count)
+        case .session, .resumed: throw .protocolViolation("\(frame.kind) after the connection's first frame")
         }
     }
 

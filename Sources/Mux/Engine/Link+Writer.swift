@@ -1,17 +1,36 @@
 import Crypto
+import Synchronization
 
-/// The link's writer thread, the only one that writes its channel: it seals what the queue gives it in batches,
-/// pads the opening exchanges, and sends PING when the link has been quiet for the keepalive interval.
+/// The link's writer thread, one per connection and the only one that writes it: it seals what the queue gives it
+/// in batches, pads the opening exchanges, sends PING when the link has been quiet for the keepalive interval,
+/// and, for a session that may resume, keeps each sequenced frame until the peer acknowledges it and
+/// acknowledges the peer's (docs/PROTOCOL.md §7).
 extension Link {
-    func runWriter(_ encoder: FrameEncoder) {
-        var encoder = encoder
+    func runWriter(on connection: LinkConnection, resending: [OutboundFrame]) {
+        var writer = ConnectionWriter(
+            connection: connection, timeout: settings.deadLinkTimeout,
+            acknowledged: receivedFrames.load(ordering: .relaxed))
         var paddedBatchesLeft = Limits.paddedOpeningBatches
-        writing: while true {
+        var failure: LinkError?
+        do throws(LinkError) {
+            // Frames the peer may not have: already numbered and kept, so only sealed and sent again.
+            for frame in resending { try writer.seal(frame) }
+            try writer.flush()
+        } catch {
+            failure = error
+        }
+        writing: while failure == nil {
             var frames: [OutboundFrame]
             switch queue.next(maxBytes: Limits.writerBatchBytes, idleTimeout: settings.keepaliveInterval) {
             case .closed: break writing
+            case .interrupted:
+                if isRunning(on: connection) { continue writing } else { break writing }
             case .idle: frames = [.frame(makePing())]
             case .frames(let batch): frames = batch
+            }
+            guard isRunning(on: connection) else {
+                keepUnsent(frames)  // numbered now, sent on the next connection
+                break writing
             }
             // The opening exchange of a link or a stream has fixed frame sizes (OPEN, OPEN_OK, the first PING);
             // padding hides them from an observer who sees only the sizes of sealed segments.
@@ -19,42 +38,101 @@ extension Link {
                 paddedBatchesLeft = max(0, paddedBatchesLeft - 1)
                 frames.append(.frame(.padding(count: Int.random(in: Limits.openingPadding))))
             }
-            var now: UInt64?  // read once per batch, at its first datagram
             do throws(LinkError) {
-                for frame in frames {
-                    if case .datagram(let datagram) = frame {
-                        let at = now ?? MonotonicClock.nanoseconds()
-                        now = at
-                        if datagram.isStale(at: at) {
-                            metrics.datagrams.recordDrop(.stale)
-                            continue
-                        }
-                    }
-                    if !encoder.canAppend(frame) { try flush(&encoder) }
-                    do {
-                        try encoder.append(frame)
-                    } catch {
-                        throw .protocolViolation(error.description)
-                    }
-                    if case .data(_, let block) = frame { blocks.recycle(block) }  // sealed: its bytes are in the batch
-                }
-                try flush(&encoder)
+                try write(frames, with: &writer)
             } catch {
-                close(error)
-                break writing
+                failure = error
             }
         }
-        channel.shutdown(.write)  // after a clean finish this tells the peer we are done
+        connection.channel.shutdown(.write)  // after a clean finish this tells the peer we are done
+        let detachment = failure.flatMap { connectionFailed(connection, $0) }
+        connection.threadDidFinish()
         threadDidFinish()
+        if let detachment { awaitResumption(detachment) }
     }
 
-    /// Sends the encoder's sealed bytes with one send(2) call sequence and empties it.
-    private func flush(_ encoder: inout FrameEncoder) throws(LinkError) {
-        do {
-            try channel.sendAll(encoder.output.bytes)
-        } catch {
-            throw error.isTimeout ? .peerStalled(seconds: Int(settings.deadLinkTimeout)) : .socket(error)
+    /// Seals and sends one batch from the queue, keeping its sequenced frames and acknowledging the peer's when
+    /// the session may resume.
+    private func write(_ frames: [OutboundFrame], with writer: inout ConnectionWriter) throws(LinkError) {
+        var now: UInt64?  // read once per batch, at its first datagram
+        var kept: [OutboundFrame] = []
+        var asksForAcknowledgement = false
+        for frame in frames {
+            switch frame {
+            case .datagram(let datagram):
+                let at = now ?? MonotonicClock.nanoseconds()
+                now = at
+                if datagram.isStale(at: at) {
+                    metrics.datagrams.recordDrop(.stale)
+                    continue
+                }
+            case .frame(.ack):
+                asksForAcknowledgement = true  // the reader's request; the ACK below says the latest count
+                continue
+            case .frame(let control) where control.kind == .window || control.kind == .ping || control.kind == .pong:
+                asksForAcknowledgement = true
+            default: break
+            }
+            try writer.seal(frame)
+            if resumption != nil, frame.isSequenced {
+                kept.append(frame)
+            } else if case .data(_, let block) = frame {
+                blocks.recycle(block)  // sealed: its bytes are in the batch
+            }
         }
-        encoder.output.count = 0
+        if resumption != nil {
+            if !kept.isEmpty { sent.withLock { sent in for frame in kept { sent.append(frame) } } }
+            let received = receivedFrames.load(ordering: .relaxed)
+            let unacknowledged = received - writer.acknowledged
+            if unacknowledged >= Limits.acknowledgeInBatchAfterFrames
+                || (unacknowledged > 0 && asksForAcknowledgement)
+            {
+                try writer.seal(.frame(.ack(received)))
+                writer.acknowledged = received
+            }
+        }
+        try writer.flush()
+    }
+
+    /// Keeps the sequenced frames of a batch that was taken from the queue after the link stopped using the
+    /// writer's connection, so that the next connection sends them; drops the rest (PING, datagrams).
+    private func keepUnsent(_ frames: [OutboundFrame]) {
+        guard resumption != nil else { return }
+        sent.withLock { sent in
+            for frame in frames where frame.isSequenced { sent.append(frame) }
+        }
+    }
+}
+
+/// The writer thread's side of one connection: its encoder, and how many of the peer's frames it has
+/// acknowledged on it.
+private struct ConnectionWriter {
+    let connection: LinkConnection
+    /// The dead-link timeout: how long a send may move nothing.
+    let timeout: Double
+    /// The count in the last ACK sent, or what SESSION or RESUMED said at the connection's start.
+    var acknowledged: UInt64
+
+    /// Seals `frame` into the batch, sending what is batched first when it is full.
+    func seal(_ frame: OutboundFrame) throws(LinkError) {
+        if !connection.encoder.canAppend(frame) { try flush() }
+        do {
+            try connection.encoder.append(frame)
+        } catch {
+            throw .protocolViolation(error.description)
+        }
+    }
+
+    /// Sends what is batched, with one send(2) call sequence, and empties the batch.
+    func flush() throws(LinkError) {
+        let output = connection.encoder.output
+        guard output.count > 0 else { return }
+        do {
+            try connection.channel.sendAll(output.bytes)
+        } catch {
+            throw error.isTimeout ? .peerStalled(seconds: Int(timeout)) : .socket(error)
+        }
+        connection.bytes.add(output.count, ordering: .relaxed)
+        output.count = 0
     }
 }

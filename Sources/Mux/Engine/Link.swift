@@ -1,16 +1,19 @@
 import CoreMetrics
 import Crypto
 import Logging
+import Synchronization
 
-/// One encrypted link between a local and a remote agent, carrying many streams.
+/// One encrypted link between a local and a remote agent, carrying many streams: a session that runs on one
+/// connection at a time (`LinkConnection`) and, when it has a `resumption`, outlives a connection that breaks by
+/// continuing on the next one (`Link+Connections.swift`, docs/PROTOCOL.md §7).
 ///
-/// Threads: the reader thread (`Link+Reader.swift`) is the only one that reads `channel`; it decodes frames and
-/// hands them to streams without ever blocking on one. The writer thread (`Link+Writer.swift`) is the only one
-/// that writes `channel`, draining `queue`. Either thread may end the link; `channel` is closed once, after
-/// both have finished.
+/// Threads: per connection, the reader thread (`Link+Reader.swift`) is the only one that reads it; it decodes
+/// frames and hands them to streams without ever blocking on one. The writer thread (`Link+Writer.swift`) is the
+/// only one that writes it, draining `queue`. Either thread may end the connection, and with it the link or
+/// only its use of that connection; the next connection's threads start once both have ended.
 ///
 /// `@unchecked Sendable`: stored properties are immutable or Sendable (the weak `delegate` is set once, in `init`);
-/// mutable state is in `state` (a `Locked`).
+/// mutable state is in `state` and `sent` (each a `Locked`) and `receivedFrames` (written by the reader only).
 final class Link: @unchecked Sendable {
     /// Which end of the tunnel this link serves. Both ends open streams: the local agent with odd ids, the
     /// remote agent (for reverse forwards) with even ones, so that the two never pick the same id.
@@ -40,8 +43,16 @@ final class Link: @unchecked Sendable {
         var highestPeerFlowID: FlowID = 0
         /// The remote agent's instance, once its AGENT_ID arrived (local role).
         var peerAgentID: UInt64?
-        /// Reader and writer threads still running.
-        var runningThreads = 2
+        /// The connection the link runs on now; `nil` while its session waits to resume, and once it closed.
+        var connection: LinkConnection?
+        /// Why and since when the link has had no connection, while its session waits to resume.
+        var detachment: Detachment?
+        /// The connection the link ran on last, which may still be ending after the link stopped using it.
+        var previous: LinkConnection?
+        /// Link threads running, over all its connections.
+        var runningThreads = 0
+        /// Whether the link has ended for good and told its delegate.
+        var hasFinished = false
     }
 
     let role: Role
@@ -57,7 +68,7 @@ final class Link: @unchecked Sendable {
     let blocks: DataBlockPool
     /// Bytes received but not yet consumed, across all streams.
     let budget: ReceiveBudget
-    /// Completed when both link threads have ended and the channel is closed.
+    /// Completed when the link has ended for good and its last thread has finished.
     let finished = Completion()
     /// Completed when the remote agent has named its instance (local role; see `Frame.agentID`).
     let identified = Completion()
@@ -69,7 +80,8 @@ final class Link: @unchecked Sendable {
     let slots: any SlotPool
     /// What this link and its streams count.
     let metrics: LinkMetrics
-    let channel: any LinkChannel
+    /// The connection the session began on.
+    private let first: LinkConnection
     let streams = IDTable<Stream>()
     /// The flows carried by this link, by id: each id's end here, which the reader hands its datagrams.
     let flows = IDTable<any FlowEndpoint>()
@@ -79,26 +91,32 @@ final class Link: @unchecked Sendable {
     private(set) weak var delegate: (any LinkDelegate)?
     /// Throttles the warning for streams refused at the limit.
     let refusals = LogThrottle()
-
-    private let keys: (sealer: FrameSealer, opener: FrameOpener)
+    /// The session's id and resume key, when it may continue on a new connection; without, the link ends with
+    /// its connection.
+    let resumption: SessionResumption?
+    /// The sequenced frames sent and not yet acknowledged, kept to be sent again (only with a `resumption`).
+    let sent = Locked(SentFrames())
+    /// The peer's sequenced frames processed so far in the session. Written by the reader thread only.
+    let receivedFrames = Atomic<UInt64>(0)
     /// The zero of PING values: each PING carries nanoseconds since then, so its PONG gives the round trip.
     private let epoch = ContinuousClock.now
     /// The last round-trip time measured by PING, read when windows auto-tune.
     private let measuredRoundTrip = Locked<Duration?>(nil)
 
-    /// A link over `channel`, already authenticated with the peer at `peer`, which it now owns; `start()` runs it
-    /// and reports to `delegate` from then on. Its streams' windows come out of its own receive budget and, when
-    /// given, out of `agentBudget`, which all the agent's links share.
+    /// A link whose session begins on `connection`, which it now owns; `start()` runs it and reports to
+    /// `delegate` from then on. With `resumption`, the session may continue on later connections (`resume`). Its
+    /// streams' windows come out of its own receive budget and, when given, out of `agentBudget`, which all the
+    /// agent's links share.
     init(
-        channel: any LinkChannel, peer: Endpoint, keys: (sealer: FrameSealer, opener: FrameOpener), role: Role,
-        settings: LinkSettings, slots: any SlotPool, agentBudget: ReceiveBudget? = nil, metrics: LinkMetrics,
-        logger: Logger, delegate: any LinkDelegate, name: String? = nil
+        connection: LinkConnection, resumption: SessionResumption? = nil, role: Role, settings: LinkSettings,
+        slots: any SlotPool, agentBudget: ReceiveBudget? = nil, metrics: LinkMetrics, logger: Logger,
+        delegate: any LinkDelegate, name: String? = nil
     ) {
-        self.channel = channel
-        self.peer = peer
-        self.name = name ?? (role == .local ? "link to \(peer)" : "link from \(peer)")
+        first = connection
+        peer = connection.peer
+        self.name = name ?? (role == .local ? "link to \(connection.peer)" : "link from \(connection.peer)")
         self.metrics = metrics
-        self.keys = keys
+        self.resumption = resumption
         self.role = role
         self.settings = settings
         self.slots = slots
@@ -111,24 +129,16 @@ final class Link: @unchecked Sendable {
         budget = ReceiveBudget(bytes: settings.linkReceiveBudget, within: agentBudget)
     }
 
-    /// Starts the reader and writer threads. On failure the link ends: its channel is closed, at once or when
-    /// the writer thread has stopped.
+    /// Starts the reader and writer threads on the connection the session begins on. On failure the link ends:
+    /// its connection is closed, at once or when the writer thread has stopped.
     func start() throws(LinkError) {
-        // A peer that takes none of our bytes for the dead-link timeout is as dead as one that sends none.
-        channel.setTimeouts(receive: settings.deadLinkTimeout, send: settings.deadLinkTimeout)
-        let (sealer, opener) = keys
         do {
-            try startThread(named: "link-writer") { self.runWriter(FrameEncoder(sealer: sealer)) }
+            try run(on: first)
+        } catch .resources(let error) {
+            throw .resources(error)  // the link has closed the connection
         } catch {
-            channel.close()
-            throw .resources(error)
-        }
-        do {
-            try startThread(named: "link-reader") { self.runReader(FrameDecoder(opener: opener)) }
-        } catch {
-            close(.resources(error))
-            threadDidFinish()  // stands in for the reader that never ran
-            throw .resources(error)
+            first.channel.close()
+            throw error
         }
         queue.pushControl(makePing())  // measures the round trip before any window needs it
     }
@@ -157,9 +167,12 @@ final class Link: @unchecked Sendable {
     /// Whether the link has ended or is ending.
     var isClosed: Bool { state.withLock { $0.closeReason != nil } }
 
-    /// Whether new streams may be opened on this link.
+    /// Why the link ended, once it has.
+    var closeReason: LinkError? { state.withLock { $0.closeReason } }
+
+    /// Whether new streams may be opened on this link: it runs on a connection, and neither side is draining.
     var isOpenForStreams: Bool {
-        state.withLock { $0.closeReason == nil && !$0.isDraining && !$0.peerIsDraining }
+        state.withLock { $0.closeReason == nil && $0.connection != nil && !$0.isDraining && !$0.peerIsDraining }
     }
 
     // MARK: Called by agents and stream threads
@@ -200,19 +213,26 @@ final class Link: @unchecked Sendable {
         queue.pushControl(frame)
     }
 
-    /// Ends the link now: aborts every stream that still needs it and wakes both threads. Idempotent; the first reason wins.
+    /// Ends the link now: aborts every stream that still needs it and wakes both threads, or, while its session
+    /// waits to resume, ends that wait. Idempotent; the first reason wins.
     func close(_ reason: LinkError) {
-        let isFirst = state.withLock { state in
-            guard state.closeReason == nil else { return false }
+        let (isFirst, connection, detachment, isIdle): (Bool, LinkConnection?, Detachment?, Bool) = state.withLock {
+            state in
+            guard state.closeReason == nil else { return (false, nil, nil, false) }
             state.closeReason = reason
-            return true
+            defer { state.detachment = nil }
+            return (true, state.connection, state.detachment, state.runningThreads == 0)
         }
         guard isFirst else { return }
         stoppedOpening.complete()
         queue.close()
-        channel.shutdown(.both)
+        connection?.shutDown()
+        connection?.released.complete()
+        detachment?.over.complete()
         streams.visitAll { $0.linkDidClose() }
         closeAllFlows()
+        releaseSentFrames()
+        if isIdle { finishIfEnded() }
     }
 
     // MARK: Draining, for a clean shutdown
@@ -271,13 +291,20 @@ final class Link: @unchecked Sendable {
         return ReceiveWindow(size: size, targetSize: settings.streamWindow, maxSize: settings.maxStreamWindow)
     }
 
+    /// Called by each link thread as it ends, after its connection's `threadDidFinish`.
     func threadDidFinish() {
+        state.withLock { $0.runningThreads -= 1 }
+        finishIfEnded()
+    }
+
+    /// Reports the link's end once it has closed and no thread of it runs any more; once.
+    func finishIfEnded() {
         let reason: LinkError? = state.withLock { state in
-            state.runningThreads -= 1
-            return state.runningThreads == 0 ? state.closeReason ?? .localShutdown : nil
+            guard !state.hasFinished, state.runningThreads == 0, let reason = state.closeReason else { return nil }
+            state.hasFinished = true
+            return reason
         }
         guard let reason else { return }
-        channel.close()
         metrics.roundTrip.destroy()
         delegate?.linkDidClose(self, reason: reason)
         finished.complete()

@@ -1,5 +1,6 @@
 /// What a link hands to the agent that owns it. Every method is called on the link's reader thread (except
-/// `linkDidClose`, called once on whichever link thread ends last) and must not block.
+/// `linkDidClose`, called once on whichever link thread ends last, or on the thread that closed a link with no
+/// connection) and must not block.
 protocol LinkDelegate: AnyObject, Sendable {
     /// The peer opened `stream` to `target` for a client that connected from `origin`, if the peer knows it. The
     /// delegate answers it, later and on another thread, with `stream.accept(_:)` or `stream.refuse(_:)`.
@@ -15,6 +16,9 @@ protocol LinkDelegate: AnyObject, Sendable {
     func link(_ link: Link, didCancelListen forward: UInt32)
     /// Local role: the remote agent answered our LISTEN for reverse forward `forward`.
     func link(_ link: Link, didAnswerListen forward: UInt32, result: ListenResult, port: UInt16)
+    /// The link lost its connection and its session waits to resume (`Link.connectionFailed`); called on the
+    /// link thread that saw the loss.
+    func linkDidDetach(_ link: Link)
     /// The link has fully ended (both threads stopped, socket closed), for the first `reason` it ended for.
     func linkDidClose(_ link: Link, reason: LinkError)
 }

@@ -34,6 +34,22 @@ public enum LinkError: Error, Equatable, Sendable, CustomStringConvertible {
     case socket(SocketError)
     /// The remote agent's address did not resolve.
     case unresolvable(EndpointError)
+    /// The peer sent no first frame (SESSION, or its answer) within the handshake timeout.
+    case noSessionAnswer
+    /// The link lost its connection and no new one continued its session within this many seconds.
+    case notResumed(seconds: Int)
+    /// The remote agent holds no such session any more: it restarted, or the session waited longer than its
+    /// resume timeout, or was evicted to make room.
+    case sessionUnknown
+    /// Remote agent: the session waited to resume longest when the waiting sessions needed room.
+    case evicted
+    /// Remote agent: while the session waited to resume, a new link asked for one of its reverse forwards' ports
+    /// (its local agent most likely restarted).
+    case supplanted
+    /// The link moved to a new connection on purpose (`--link-max-age`, `--link-max-bytes`).
+    case rotated
+    /// The local agent continued the session on another connection.
+    case resumedElsewhere
 
     /// Whether the handshake failed: the remote agent holds another key, is not a tcptunnel agent, or did not answer.
     var isHandshakeFailure: Bool {
@@ -45,6 +61,15 @@ public enum LinkError: Error, Equatable, Sendable, CustomStringConvertible {
 
     /// Whether the link ended because one side chose to stop, rather than through a failure or an attack.
     public var isPlanned: Bool { self == .localShutdown || self == .peerShutDown }
+
+    /// Whether a connection that ended for this reason may be replaced by a new one that continues the session:
+    /// it broke in the network (closed, reset, silent, stalled), not by a rule of the protocol or on purpose.
+    var isResumable: Bool {
+        switch self {
+        case .socket, .closedByPeer, .peerSilent, .peerStalled: true
+        default: false
+        }
+    }
 
     public var description: String {
         switch self {
@@ -71,6 +96,19 @@ public enum LinkError: Error, Equatable, Sendable, CustomStringConvertible {
         case .localShutdown: "shutting down"
         case .socket(let error): "\(error)"
         case .unresolvable(let error): "\(error)"
+        case .noSessionAnswer: "the peer did not begin or answer the session within the handshake timeout"
+        case .notResumed(let seconds): "its connection was lost and not resumed within \(seconds) s (--resume-timeout)"
+        case .sessionUnknown:
+            "the remote agent no longer holds this link's session (it restarted, or the session outlived its "
+                + "--resume-timeout or was evicted by --max-detached-sessions or --max-detached-bytes)"
+        case .evicted:
+            "its session waited longest to resume when newer ones needed room (--max-detached-sessions, "
+                + "--max-detached-bytes)"
+        case .supplanted:
+            "a new link asked for its reverse forward's port while its session waited to resume (its local agent "
+                + "restarted)"
+        case .rotated: "moved to a fresh connection (--link-max-age or --link-max-bytes)"
+        case .resumedElsewhere: "the local agent continued the session on a new connection"
         }
     }
 }

@@ -17,4 +17,7 @@ struct LinkSettings: Sendable, Equatable {
     var writeTimeout: Double
     /// Seconds a stream may carry no byte either way before it is reset; 0 never.
     var idleTimeout: Double
+    /// Seconds a link that lost its connection waits for its session to continue on a new one before its streams
+    /// are reset; 0 ends the link with its connection.
+    var resumeTimeout: Double
 }

@@ -29,7 +29,7 @@ import Glibc
 /// queue grow without end.
 ///
 /// `@unchecked Sendable`: `control`, `queuedAnswers`, `streams`, `newcomers`, `backlogged`, `dataBytes`,
-/// `datagramBytes`, `resetStreams` and `phase` are guarded by `mutex`.
+/// `datagramBytes`, `resetStreams`, `phase` and `writerInterrupted` are guarded by `mutex`.
 final class OutboundQueue: @unchecked Sendable {
     /// What the writer should do next.
     enum Next {
@@ -39,6 +39,8 @@ final class OutboundQueue: @unchecked Sendable {
         case idle
         /// The queue was closed, or finished and drained: the writer should stop.
         case closed
+        /// `interruptWriter()` was called: the writer should check that its connection is still the link's.
+        case interrupted
     }
 
     private enum Phase {
@@ -71,6 +73,8 @@ final class OutboundQueue: @unchecked Sendable {
     private var resetStreams: Set<StreamID> = []
     private var phase = Phase.open
     private let dataLimit: Int
+    /// Set by `interruptWriter()` until the writer's next `next` returns `.interrupted`.
+    private var writerInterrupted = false
 
     /// A queue that makes data pushers wait once `dataLimit` payload bytes are queued, drops datagrams beyond
     /// `datagramLimit` bytes queued, and refuses answers beyond `answerLimit` waiting at once.
@@ -222,6 +226,22 @@ final class OutboundQueue: @unchecked Sendable {
         wakeEveryone()
     }
 
+    /// Makes the writer's current or next `next` return `.interrupted`: the link stopped using its connection,
+    /// and frames queued from now on are for the next one. Frames stay queued.
+    func interruptWriter() {
+        lock()
+        writerInterrupted = true
+        unlock()
+        wakeWriter()
+    }
+
+    /// Payload bytes of DATA and datagrams queued now.
+    var queuedBytes: Int {
+        lock()
+        defer { unlock() }
+        return dataBytes + datagramBytes
+    }
+
     /// Wakes the writer if it waits for frames. Called after unlocking, not before: a writer woken while the
     /// pusher still holds the mutex only blocks on the mutex at once, and sleeps and wakes a second time.
     /// Safe without the mutex, because the writer checks for frames under it before each wait.
@@ -240,12 +260,16 @@ final class OutboundQueue: @unchecked Sendable {
         lock()
         defer { unlock() }
         var deadline = MonotonicClock.deadline(after: .seconds(idleTimeout))
-        while phase == .open && control.isEmpty && streams.isEmpty {
+        while phase == .open && control.isEmpty && streams.isEmpty && !writerInterrupted {
             if pthread_cond_timedwait(framesQueued, mutex, &deadline) == ETIMEDOUT && control.isEmpty
-                && streams.isEmpty
+                && streams.isEmpty && !writerInterrupted
             {
                 return .idle
             }
+        }
+        if writerInterrupted {
+            writerInterrupted = false
+            return .interrupted
         }
         if phase == .closed || (control.isEmpty && streams.isEmpty) { return .closed }
         var batch: [OutboundFrame] = []

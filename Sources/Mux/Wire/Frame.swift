@@ -52,6 +52,14 @@ package enum Frame: Equatable, Sendable {
     /// Either side: the sender has forgotten the flow (idle, refused, evicted, or its agent stopping) and drops
     /// its datagrams from now on.
     case flowClose(FlowID, ResetReason)
+    /// Either side: the sender has processed the first `count` sequenced frames the receiver sent in this session
+    /// (section 7), which the receiver need not keep to send again any more.
+    case ack(UInt64)
+    /// Local → remote, the first frame on every connection: begin a new session on it, or continue one.
+    case session(SessionRequest)
+    /// Remote → local, the first frame on a connection whose SESSION asked to continue a session: whether it
+    /// does, and how many of the local agent's sequenced frames the remote agent has processed.
+    case resumed(ResumeResult, received: UInt64)
 
     /// The wire byte of each kind.
     package enum Kind: UInt8 {
@@ -72,12 +80,29 @@ package enum Frame: Equatable, Sendable {
         case flowOpen = 15
         case datagram = 16
         case flowClose = 17
+        case ack = 18
+        case session = 19
+        case resumed = 20
 
         /// Whether frames of this kind address the link (stream id 0) rather than a stream.
         var isLinkLevel: Bool {
             switch self {
-            case .ping, .pong, .goAway, .listen, .listenResult, .unlisten, .padding, .agentID: true
+            case .ping, .pong, .goAway, .listen, .listenResult, .unlisten, .padding, .agentID, .ack, .session,
+                .resumed:
+                true
             case .open, .openOK, .data, .fin, .reset, .window, .flowOpen, .datagram, .flowClose: false
+            }
+        }
+
+        /// Whether frames of this kind belong to the session rather than to the connection they cross (section
+        /// 7): counted, kept until acknowledged, and sent again on the next connection if they may have been
+        /// lost. Datagrams are not (UDP may lose them), nor what only concerns one connection.
+        var isSequenced: Bool {
+            switch self {
+            case .open, .openOK, .data, .fin, .reset, .window, .goAway, .listen, .listenResult, .unlisten,
+                .flowOpen, .flowClose:
+                true
+            case .ping, .pong, .padding, .agentID, .datagram, .ack, .session, .resumed: false
             }
         }
     }
@@ -104,6 +129,9 @@ package enum Frame: Equatable, Sendable {
         case .flowOpen: .flowOpen
         case .datagram: .datagram
         case .flowClose: .flowClose
+        case .ack: .ack
+        case .session: .session
+        case .resumed: .resumed
         }
     }
 
@@ -121,7 +149,8 @@ package enum Frame: Equatable, Sendable {
         case .open(let id, _, _, _), .openOK(let id, _), .data(let id, _), .fin(let id), .reset(let id, _),
             .window(let id, _), .flowOpen(let id, _, _), .datagram(let id, _), .flowClose(let id, _):
             id
-        case .ping, .pong, .goAway, .listen, .listenResult, .unlisten, .padding, .agentID: 0
+        case .ping, .pong, .goAway, .listen, .listenResult, .unlisten, .padding, .agentID, .ack, .session, .resumed:
+            0
         }
     }
 }

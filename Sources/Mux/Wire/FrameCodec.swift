@@ -1,3 +1,5 @@
+import Crypto
+
 /// Frame plaintext encoding and decoding (docs/PROTOCOL.md, "Frames"). Pure: no crypto, no sockets.
 package enum FrameCodec {
     /// The size of `frame`'s plaintext.
@@ -18,6 +20,10 @@ package enum FrameCodec {
             Frame.headerSize + TargetCoding.size(of: target) + OriginCoding.size(of: origin)
         case .datagram(_, let bytes): Frame.headerSize + bytes.count
         case .flowClose: Frame.headerSize + 1
+        case .ack: Frame.headerSize + 8
+        case .session(.begin): Frame.headerSize + 1
+        case .session(.resume): Frame.headerSize + 1 + SessionResumption.idSize + SessionResumption.proofSize + 8
+        case .resumed: Frame.headerSize + 1 + 8
         }
     }
 
@@ -62,6 +68,18 @@ package enum FrameCodec {
         case .datagram(_, let bytes):
             bytes.withUnsafeBytes { payload.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
         case .flowClose(_, let reason): payload.storeBytes(of: reason.rawValue, as: UInt8.self)
+        case .ack(let count): payload.storeBytes(of: count.bigEndian, as: UInt64.self)
+        case .session(.begin): payload.storeBytes(of: SessionRequest.Mode.begin.rawValue, as: UInt8.self)
+        case .session(.resume(let session, let proof, let received)):
+            var writer = PayloadWriter(payload)
+            writer.append(SessionRequest.Mode.resume.rawValue)
+            writer.append(session)
+            writer.append(proof)
+            writer.append(received)
+        case .resumed(let result, let received):
+            var writer = PayloadWriter(payload)
+            writer.append(result.rawValue)
+            writer.append(received)
         }
     }
 
@@ -164,9 +182,30 @@ package enum FrameCodec {
         case .flowClose:
             try expect(size: 1)
             frame = .flowClose(id, ResetReason(rawValue: try reader.byte()) ?? .aborted)
+        case .ack:
+            try expect(size: 8)
+            frame = .ack(try reader.uint64())
+        case .session: frame = .session(try readSessionRequest(&reader))
+        case .resumed:
+            try expect(size: 9)
+            let result = ResumeResult(rawValue: try reader.byte()) ?? .unknown
+            frame = .resumed(result, received: try reader.uint64())
         }
         try reader.expectEnd()
         return frame
+    }
+}
+
+extension FrameCodec {
+    fileprivate static func readSessionRequest(_ reader: inout PayloadReader) throws(FrameError) -> SessionRequest {
+        switch SessionRequest.Mode(rawValue: try reader.byte()) {
+        case .begin: return .begin
+        case .resume:
+            let session = try reader.bytes(SessionResumption.idSize)
+            let proof = try reader.bytes(SessionResumption.proofSize)
+            return .resume(session: session, proof: proof, received: try reader.uint64())
+        case nil: throw reader.malformed("unknown mode")
+        }
     }
 }
 
@@ -258,64 +297,5 @@ enum TargetCoding {
             preconditionFailure("\(endpoint) reached the wire without being validated")
         }
         return host
-    }
-}
-
-/// Appends big-endian integers and bytes to a payload buffer sized by `FrameCodec.encodedSize`.
-struct PayloadWriter {
-    private let base: UnsafeMutableRawPointer
-    private var offset = 0
-
-    init(_ base: UnsafeMutableRawPointer) {
-        self.base = base
-    }
-
-    mutating func append<T: FixedWidthInteger>(_ value: T) {
-        base.storeBytes(of: value.bigEndian, toByteOffset: offset, as: T.self)
-        offset += MemoryLayout<T>.size
-    }
-
-    mutating func append(_ bytes: [UInt8]) {
-        bytes.withUnsafeBytes { (base + offset).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
-        offset += bytes.count
-    }
-}
-
-/// Reads big-endian integers and bytes from a payload; running short is a malformed frame.
-struct PayloadReader {
-    private let bytes: UnsafeRawBufferPointer
-    private let kind: Frame.Kind
-    private var offset = 0
-
-    init(_ bytes: UnsafeRawBufferPointer, kind: Frame.Kind) {
-        self.bytes = bytes
-        self.kind = kind
-    }
-
-    func malformed(_ reason: String) -> FrameError { .malformed(kind, reason) }
-
-    mutating func bytes(_ count: Int) throws(FrameError) -> [UInt8] {
-        guard bytes.count - offset >= count else { throw malformed("payload ends early") }
-        defer { offset += count }
-        return [UInt8](UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + count]))
-    }
-
-    mutating func byte() throws(FrameError) -> UInt8 { try integer() }
-    mutating func uint16() throws(FrameError) -> UInt16 { try integer() }
-    mutating func uint32() throws(FrameError) -> UInt32 { try integer() }
-    mutating func uint64() throws(FrameError) -> UInt64 { try integer() }
-
-    private mutating func integer<T: FixedWidthInteger>() throws(FrameError) -> T {
-        let size = MemoryLayout<T>.size
-        guard bytes.count - offset >= size else { throw malformed("payload ends early") }
-        var value: T = 0
-        for i in 0..<size { value = value << 8 | T(bytes[offset + i]) }
-        offset += size
-        return value
-    }
-
-    /// Throws if bytes are left over.
-    func expectEnd() throws(FrameError) {
-        guard offset == bytes.count else { throw malformed("\(bytes.count - offset) bytes after the payload") }
     }
 }

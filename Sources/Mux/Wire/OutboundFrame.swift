@@ -23,6 +23,15 @@ enum OutboundFrame {
         }
     }
 
+    /// Whether the frame belongs to the session, counted and kept until acknowledged (`Frame.Kind.isSequenced`).
+    var isSequenced: Bool {
+        switch self {
+        case .frame(let frame): frame.kind.isSequenced
+        case .data: true
+        case .datagram: false
+        }
+    }
+
     /// Whether the frame is one of a stream's opening exchange or opens a flow (OPEN, OPEN_OK, FLOW_OPEN).
     var isOpening: Bool {
         if case .frame(let frame) = self { frame.isOpening } else { false }
