@@ -87,7 +87,7 @@ struct LocalCommand: ParsableCommand {
     @Option(
         name: .long,
         help: ArgumentHelp(
-            "Seconds after which a link moves to a fresh connection without resetting a stream, for paths that freeze long connections (0: never; else at least 10).",
+            "Seconds after which a link moves to a fresh connection without resetting a stream, for paths that freeze long connections (0: never; else at least 1).",
             valueName: "seconds"))
     var linkMaxAge: Double = TunnelSettings().linkMaxAge
 

@@ -1,6 +1,6 @@
 import CSodium
 
-/// What lets a later connection continue a link's session (docs/PROTOCOL.md §7): the session's id, which the
+/// What lets a later connection continue a link's session (docs/PROTOCOL.md §10): the session's id, which the
 /// local agent names, and a key both agents derived from the session's first handshake, with which it proves
 /// that it holds the session. The key never leaves the agents; a proof is bound to the connection it is shown
 /// on.

@@ -145,11 +145,11 @@ package enum Limits {
     /// typo cannot make a link spend its time setting up connections.
     static let minimumRotationBytes = 1024 * 1024
 
-    /// The shortest `--link-max-age`, for the same reason.
-    static let minimumRotationAge = 10.0
+    /// The shortest `--link-max-age`: a new connection a second at most.
+    static let minimumRotationAge = 1.0
 
     /// Sequenced frames a link's reader processes before it has its writer acknowledge them even with nothing
-    /// else to send, which bounds what the peer keeps when this side sends nothing (section 7).
+    /// else to send, which bounds what the peer keeps when this side sends nothing (section 10).
     static let acknowledgeEveryFrames: UInt64 = 128
 
     /// Sequenced frames after which the writer acknowledges in any batch it sends; sooner, it does so only in

@@ -17,17 +17,25 @@ final class Relay: Sendable {
 
     let endpoint: Endpoint
     private let listener: Listener
+    /// The sockets of each connection relayed now, by number.
+    private let open = Locked<[Int: (downstream: Socket, upstream: Socket)]>([:])
+    /// Whether new connections are closed at once instead of relayed.
+    private let refusing = Locked(false)
 
     init(upstream: Endpoint, inspect: @escaping Inspect) throws {
         listener = try Listener(endpoint: loopback)
         endpoint = listener.endpoint
         let accepted = Locked(0)
+        let (open, refusing) = (open, refusing)
         try listener.start(logger: quietLogger) { downstream in
-            guard let upstreamSocket = try? connect(to: upstream) else { return downstream.close() }
+            guard !refusing.withLock({ $0 }), let upstreamSocket = try? connect(to: upstream) else {
+                return downstream.close()
+            }
             let index = accepted.withLock { count in
                 defer { count += 1 }
                 return count
             }
+            open.withLock { $0[index] = (downstream, upstreamSocket) }
             let pumpsLeft = Locked(2)
             let finish: @Sendable () -> Void = {
                 guard
@@ -36,6 +44,7 @@ final class Relay: Sendable {
                         return left == 0
                     })
                 else { return }
+                open.withLock { $0[index] = nil }
                 downstream.close()
                 upstreamSocket.close()
             }
@@ -52,6 +61,23 @@ final class Relay: Sendable {
 
     func stop() {
         listener.stop()
+    }
+
+    /// Cuts every connection relayed now, as a path that fails would: both sides see their connection reset. While
+    /// `refusingNew`, connections that arrive are closed at once, as if the far side were unreachable.
+    func cut(refusingNew: Bool) {
+        refusing.withLock { $0 = refusingNew }
+        for (downstream, upstream) in open.withLock({ Array($0.values) }) {
+            for socket in [downstream, upstream] {
+                socket.setAbortOnClose()
+                socket.shutdown(.both)
+            }
+        }
+    }
+
+    /// Relays new connections again after `cut(refusingNew: true)`.
+    func restore() {
+        refusing.withLock { $0 = false }
     }
 
     /// Copies until either side ends, then shuts both down, waking the other pump.

@@ -26,12 +26,14 @@ public final class AgentMetrics: Sendable {
     let coverRelays: Gauge
     /// What the agent's UDP flows count.
     package let datagrams: DatagramMetrics
-    /// Links that continued their session on a new connection (docs/PROTOCOL.md §7).
-    let resumptions: Counter
+    /// Links that continued their session on a new connection (docs/PROTOCOL.md §10).
+    private let resumptions: Counter
+    private let resumed = Locked(0)
     /// Remote agent: sessions waiting now for their local agent to resume them.
     let sessionsDetached: Gauge
     /// Sessions that ended because they could not resume, by why.
-    let sessionsLost: [SessionLoss: Counter]
+    private let sessionsLost: [SessionLoss: Counter]
+    private let sessionLossCounts = Locked<[SessionLoss: Int]>([:])
     private let rejections: [HandshakeRejection: Counter]
     private let rejectionCounts = Locked<[HandshakeRejection: Int]>([:])
     private let refusals: Locked<[ResetReason: (counter: Counter, count: Int)]> = Locked([:])
@@ -80,6 +82,24 @@ public final class AgentMetrics: Sendable {
         }
     }
 
+    /// Counts a link that continued its session on a new connection.
+    func recordResumption() {
+        resumed.withLock { $0 += 1 }
+        resumptions.increment()
+    }
+
+    /// Links that continued their session on a new connection since the start.
+    package var resumptionCount: Int { resumed.withLock { $0 } }
+
+    /// Counts a session that ended without resuming, for `reason`.
+    func recordSessionLoss(_ reason: SessionLoss) {
+        sessionLossCounts.withLock { $0[reason, default: 0] += 1 }
+        sessionsLost[reason]!.increment()
+    }
+
+    /// Sessions that ended without resuming for `reason` since the start.
+    package func sessionLosses(_ reason: SessionLoss) -> Int { sessionLossCounts.withLock { $0[reason] ?? 0 } }
+
     /// Counts a connection the remote agent closed before it authenticated. All but health checks and shed
     /// connections are also handshake failures.
     func recordRejection(_ reason: HandshakeRejection) {
@@ -127,7 +147,7 @@ public final class AgentMetrics: Sendable {
 }
 
 /// Why a session ended without resuming, as the metric `tcptunnel_sessions_lost_total` labels it.
-enum SessionLoss: String, CaseIterable, Sendable {
+package enum SessionLoss: String, CaseIterable, Sendable {
     /// No new connection continued it within the resume timeout.
     case timeout
     /// Remote agent: it waited longest when the waiting sessions needed room (`--max-detached-sessions`,

@@ -91,6 +91,14 @@ final class LinkSet: @unchecked Sendable {
         return slots[heir].link
     }
 
+    /// Wakes the clients waiting for a link: one came back to taking streams (its session resumed on a new
+    /// connection).
+    func linkReopened() {
+        changed.lock()
+        defer { changed.unlock() }
+        changed.broadcast()
+    }
+
     /// Whether slot `index`'s link asks for the reverse forwards of the agent it reaches.
     func asksForReverseForwards(at index: Int) -> Bool {
         changed.lock()

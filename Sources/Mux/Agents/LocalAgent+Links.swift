@@ -77,6 +77,7 @@ extension LocalAgent {
                 linkUp.record(0)
                 recordLinksUp()
                 guard continueSession(of: link, slot: slot, rotating: false) else { return }
+                links.linkReopened()
                 linkUp.record(1)
                 recordLinksUp()
                 continue
@@ -88,6 +89,7 @@ extension LocalAgent {
             }
             if link.isRunning(on: connection), isDue(connection, maxAge: maxAge) {
                 guard continueSession(of: link, slot: slot, rotating: true) else { return }
+                links.linkReopened()
                 maxAge = rotationAge()
             }
         }
@@ -115,7 +117,7 @@ extension LocalAgent {
                 let (connection, _) = try Link.openConnection(
                     to: slot.remote, key: key, transport: transport, settings: settings)
                 try resume(link, on: connection, reason: rotating ? .rotated : .resumedElsewhere)
-                metrics.resumptions.increment()
+                metrics.recordResumption()
                 return true
             } catch .sessionUnknown {
                 link.close(.sessionUnknown)

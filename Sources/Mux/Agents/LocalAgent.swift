@@ -280,7 +280,7 @@ public final class LocalAgent: LinkDelegate, Sendable {
 
     func linkDidClose(_ link: Link, reason: LinkError) {
         recordLinksUp()
-        if let loss = SessionLoss(reason) { metrics.sessionsLost[loss]!.increment() }
+        if let loss = SessionLoss(reason) { metrics.recordSessionLoss(loss) }
         logger.log(level: reason.isPlanned ? .info : .warning, "\(link.name) down: \(reason)")
     }
 }

@@ -3,7 +3,7 @@ import Crypto
 import Logging
 import Synchronization
 
-/// The remote agent's sessions (docs/PROTOCOL.md §7): each authenticated connection's first frame begins a new
+/// The remote agent's sessions (docs/PROTOCOL.md §10): each authenticated connection's first frame begins a new
 /// session or continues one that the local agent holds too, so that a broken connection costs its streams a
 /// pause, not their end. Sessions waiting to resume stay within `--max-detached-sessions` and
 /// `--max-detached-bytes`.
@@ -98,7 +98,7 @@ extension RemoteAgent {
             return link.awaitResumption(detachment)  // no other thread may be waiting for this session's deadline
         }
         sessions.endResuming(link, resumed: true)
-        metrics.resumptions.increment()
+        metrics.recordResumption()
         recordLinksUp()
     }
 

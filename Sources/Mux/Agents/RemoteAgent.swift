@@ -270,7 +270,7 @@ public final class RemoteAgent: LinkDelegate, @unchecked Sendable {
 
     func linkDidClose(_ link: Link, reason: LinkError) {
         logger.log(level: reason.isPlanned ? .info : .warning, "link from \(link.peer) down: \(reason)")
-        if let loss = SessionLoss(reason) { metrics.sessionsLost[loss]!.increment() }
+        if let loss = SessionLoss(reason) { metrics.recordSessionLoss(loss) }
         links.withLock { $0[ObjectIdentifier(link)] = nil }
         sessions.remove(link)
         recordLinksUp()

@@ -1,6 +1,6 @@
 import Crypto
 
-/// A remote agent's sessions by id, so that a connection can continue one (docs/PROTOCOL.md §7), and the ones
+/// A remote agent's sessions by id, so that a connection can continue one (docs/PROTOCOL.md §10), and the ones
 /// waiting to resume, in the order they began to wait, within their bounds: at most `maxDetached` of them holding
 /// at most `maxDetachedBytes`, the longest waiting ended first to make room.
 final class SessionTable: Sendable {

@@ -58,7 +58,7 @@ public struct TunnelSettings: Sendable, Equatable {
     /// the remote agent. DNS clients use a fresh port per question, so one busy host holds many short flows.
     public var maxUDPFlowsPerSource: Int = 1024
     /// Seconds a link that lost its connection keeps its streams while the local agent connects again and
-    /// continues the session (docs/PROTOCOL.md §7); past it, they are reset. 0 resets them at once, as before
+    /// continues the session (docs/PROTOCOL.md §10); past it, they are reset. 0 resets them at once, as before
     /// sessions could resume. 120 s: a connection reset by a middlebox, a NAT that forgot it or a dead-link
     /// timeout is back within seconds, a phone's change of network or a home router's restart within one to two
     /// minutes; much longer, and most clients' own timeouts have given up while the remote agent still holds

@@ -14,7 +14,7 @@ final class Detachment: Sendable {
     }
 }
 
-/// A link's connections (docs/PROTOCOL.md §7): the session runs on one at a time. When one breaks, a link with a
+/// A link's connections (docs/PROTOCOL.md §10): the session runs on one at a time. When one breaks, a link with a
 /// `resumption` detaches from it instead of ending, and its streams wait, until the agents continue the session on
 /// a new connection (`suspend`, then `resume`) or the resume timeout passes.
 extension Link {

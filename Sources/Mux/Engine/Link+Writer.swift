@@ -4,7 +4,7 @@ import Synchronization
 /// The link's writer thread, one per connection and the only one that writes it: it seals what the queue gives it
 /// in batches, pads the opening exchanges, sends PING when the link has been quiet for the keepalive interval,
 /// and, for a session that may resume, keeps each sequenced frame until the peer acknowledges it and
-/// acknowledges the peer's (docs/PROTOCOL.md §7).
+/// acknowledges the peer's (docs/PROTOCOL.md §10).
 extension Link {
     func runWriter(on connection: LinkConnection, resending: [OutboundFrame]) {
         var writer = ConnectionWriter(
@@ -29,7 +29,7 @@ extension Link {
             case .frames(let batch): frames = batch
             }
             guard isRunning(on: connection) else {
-                keepUnsent(frames)  // numbered now, sent on the next connection
+                if resumption != nil { keep(frames) }  // numbered now, sent on the next connection
                 break writing
             }
             // The opening exchange of a link or a stream has fixed frame sizes (OPEN, OPEN_OK, the first PING);
@@ -54,8 +54,9 @@ extension Link {
     /// Seals and sends one batch from the queue, keeping its sequenced frames and acknowledging the peer's when
     /// the session may resume.
     private func write(_ frames: [OutboundFrame], with writer: inout ConnectionWriter) throws(LinkError) {
+        // Numbered as they left the queue, and kept before any is sent: a send that fails part way loses none.
+        if resumption != nil { keep(frames) }
         var now: UInt64?  // read once per batch, at its first datagram
-        var kept: [OutboundFrame] = []
         var asksForAcknowledgement = false
         for frame in frames {
             switch frame {
@@ -74,14 +75,11 @@ extension Link {
             default: break
             }
             try writer.seal(frame)
-            if resumption != nil, frame.isSequenced {
-                kept.append(frame)
-            } else if case .data(_, let block) = frame {
+            if resumption == nil, case .data(_, let block) = frame {
                 blocks.recycle(block)  // sealed: its bytes are in the batch
             }
         }
         if resumption != nil {
-            if !kept.isEmpty { sent.withLock { sent in for frame in kept { sent.append(frame) } } }
             let received = receivedFrames.load(ordering: .relaxed)
             let unacknowledged = received - writer.acknowledged
             if unacknowledged >= Limits.acknowledgeInBatchAfterFrames
@@ -94,10 +92,9 @@ extension Link {
         try writer.flush()
     }
 
-    /// Keeps the sequenced frames of a batch that was taken from the queue after the link stopped using the
-    /// writer's connection, so that the next connection sends them; drops the rest (PING, datagrams).
-    private func keepUnsent(_ frames: [OutboundFrame]) {
-        guard resumption != nil else { return }
+    /// Keeps the sequenced frames of `frames`, the next ones taken from the queue, until the peer acknowledges
+    /// them; the rest (PING, datagrams) only ever go on the connection they were taken for.
+    private func keep(_ frames: [OutboundFrame]) {
         sent.withLock { sent in
             for frame in frames where frame.isSequenced { sent.append(frame) }
         }

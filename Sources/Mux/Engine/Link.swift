@@ -5,7 +5,7 @@ import Synchronization
 
 /// One encrypted link between a local and a remote agent, carrying many streams: a session that runs on one
 /// connection at a time (`LinkConnection`) and, when it has a `resumption`, outlives a connection that breaks by
-/// continuing on the next one (`Link+Connections.swift`, docs/PROTOCOL.md §7).
+/// continuing on the next one (`Link+Connections.swift`, docs/PROTOCOL.md §10).
 ///
 /// Threads: per connection, the reader thread (`Link+Reader.swift`) is the only one that reads it; it decodes
 /// frames and hands them to streams without ever blocking on one. The writer thread (`Link+Writer.swift`) is the

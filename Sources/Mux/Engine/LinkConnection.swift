@@ -2,7 +2,7 @@ import Crypto
 import Synchronization
 
 /// One authenticated connection (TCP, or TLS records on TCP) that carries a link for a while. A link runs on one
-/// connection at a time; when that one breaks, the link's session may continue on a new one (docs/PROTOCOL.md §7),
+/// connection at a time; when that one breaks, the link's session may continue on a new one (docs/PROTOCOL.md §10),
 /// so a connection's life is shorter than its link's.
 ///
 /// Threads: before the link runs on it, the agent thread that set it up sends and receives its first frames

@@ -1,7 +1,7 @@
 import DequeModule
 
 /// The sequenced frames one side of a session has sent and the peer has not yet acknowledged, in the order sent
-/// (docs/PROTOCOL.md §7): what it sends again on the session's next connection. DATA keeps its block, which goes
+/// (docs/PROTOCOL.md §10): what it sends again on the session's next connection. DATA keeps its block, which goes
 /// back to the pool only once acknowledged; so what is kept is bounded by the peer's windows (a peer grants credit
 /// only for data it has processed, and acknowledges it in the same batch) and, for other frames, by how often
 /// the peer acknowledges.

@@ -53,7 +53,7 @@ package enum Frame: Equatable, Sendable {
     /// its datagrams from now on.
     case flowClose(FlowID, ResetReason)
     /// Either side: the sender has processed the first `count` sequenced frames the receiver sent in this session
-    /// (section 7), which the receiver need not keep to send again any more.
+    /// (section 10), which the receiver need not keep to send again any more.
     case ack(UInt64)
     /// Local → remote, the first frame on every connection: begin a new session on it, or continue one.
     case session(SessionRequest)
@@ -95,7 +95,7 @@ package enum Frame: Equatable, Sendable {
         }
 
         /// Whether frames of this kind belong to the session rather than to the connection they cross (section
-        /// 7): counted, kept until acknowledged, and sent again on the next connection if they may have been
+        /// 10): counted, kept until acknowledged, and sent again on the next connection if they may have been
         /// lost. Datagrams are not (UDP may lose them), nor what only concerns one connection.
         var isSequenced: Bool {
             switch self {

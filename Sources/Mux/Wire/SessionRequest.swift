@@ -1,4 +1,4 @@
-/// What a local agent asks of a new connection in its first frame (SESSION, docs/PROTOCOL.md §7).
+/// What a local agent asks of a new connection in its first frame (SESSION, docs/PROTOCOL.md §10).
 package enum SessionRequest: Equatable, Sendable {
     /// Begin a new session on this connection.
     case begin
