@@ -20,7 +20,7 @@ struct TCPTunnel: ParsableCommand {
     )
 
     /// The release version: `scripts/release` names the package after it.
-    static let version = "0.12.0"
+    static let version = "0.13.0"
 
     /// ArgumentParser's entry point, with the `--config` file's options put in front of the command line's first.
     /// A config file that cannot be used, or a bad value that came from it, is one line naming the file, the

@@ -9,10 +9,10 @@ import Testing
 @Suite(.serialized, .coverSite, .timeLimit(.minutes(5)))
 struct ResumptionTests {
     /// Agents in this process linked over `transport` (the TLS one in the shape of the suite's cover site), in
-    /// front of an echo target, optionally through `relay`-like middle: `through` makes the local agent link to
-    /// that endpoint instead of the remote agent's.
+    /// front of `target` (by default an echo server of their own); `through` gives the address the local agent
+    /// links to instead of the remote agent's (a relay's).
     final class Tunnel {
-        let target: TestTarget
+        private let echo: TestTarget?
         let remote: RemoteAgent
         let local: LocalAgent
         let remoteMetrics = AgentMetrics()
@@ -20,14 +20,15 @@ struct ResumptionTests {
         let key: PreSharedKey
 
         init(
-            _ transport: CensorTests.Transport, local localSettings: TunnelSettings = testSettings(),
+            _ transport: CensorTests.Transport, target: Endpoint? = nil,
+            local localSettings: TunnelSettings = testSettings(),
             remote remoteSettings: TunnelSettings = testSettings(), through: ((Endpoint) throws -> Endpoint)? = nil
         ) throws {
-            target = try TestTarget.echo()
+            echo = target == nil ? try TestTarget.echo() : nil
             key = try makeKey()
             let cover = try CoverSite.current
             remote = try RemoteAgent(
-                listen: loopback, allowList: AllowList(defaultTarget: target.endpoint), keys: [key],
+                listen: loopback, allowList: AllowList(defaultTarget: target ?? echo!.endpoint), keys: [key],
                 cover: transport == .tls ? cover.endpoint : nil, settings: remoteSettings, metrics: remoteMetrics,
                 logger: quietLogger)
             try remote.start()
@@ -45,7 +46,7 @@ struct ResumptionTests {
         deinit {
             local.stop()
             remote.stop()
-            target.stop()
+            echo?.stop()
         }
     }
 

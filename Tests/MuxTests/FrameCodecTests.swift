@@ -32,6 +32,9 @@ import Testing
         .flowOpen(3, target: .endpoint(Endpoint(host: "dns.internal", port: 53)), origin: nil),
         .flowOpen(2, target: .reverseForward(1), origin: origin6),
         .datagram(1, []), .datagram(2, [1, 2, 3]), .flowClose(3, .notAllowed), .flowClose(4, .tooManyStreams),
+        .ack(0), .ack(.max), .session(.begin),
+        .session(.resume(session: Array(1...16), proof: Array(repeating: 7, count: 32), received: 1 << 40)),
+        .resumed(.resumed, received: 12), .resumed(.unknown, received: 0),
     ]
 
     static let origin4 = StreamOrigin(
@@ -128,6 +131,12 @@ import Testing
         ] as [[UInt8]])
     func openWithAMalformedTargetIsRejected(bytes: [UInt8]) {
         #expect(throws: FrameError.self) { try decode(bytes) }
+    }
+
+    @Test func sessionOfAnUnknownModeOrAShortProofIsMalformed() {
+        #expect(throws: FrameError.self) { try decode([19, 0, 0, 0, 0, 2]) }
+        #expect(throws: FrameError.self) { try decode([19, 0, 0, 0, 0, 1] + Array(repeating: 0, count: 16 + 31 + 8)) }
+        #expect(throws: FrameError.self) { try decode([19, 0, 0, 0, 0, 0, 0]) }
     }
 
     @Test(arguments: [0, 21, 200, 255] as [UInt8])

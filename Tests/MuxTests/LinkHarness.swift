@@ -72,13 +72,18 @@ func connectedPair() throws -> (Socket, Socket) {
 func linkKeys(for role: Link.Role) throws -> (
     link: (sealer: FrameSealer, opener: FrameOpener), peer: (sealer: FrameSealer, opener: FrameOpener)
 ) {
+    let (clientKeys, serverKeys) = try handshakeKeys()
+    return role == .remote
+        ? (serverKeys.serverSide(), clientKeys.clientSide()) : (clientKeys.clientSide(), serverKeys.serverSide())
+}
+
+/// The session keys of one real handshake, as the client and as the server derived them.
+func handshakeKeys() throws -> (client: SessionKeys, server: SessionKeys) {
     let key = try PreSharedKey(base64: PreSharedKey.generateBase64(), source: "test")
     let client = try ClientHandshake(key: key, nowMillis: 1_800_000_000_000)
     let (reply, serverKeys) = try ServerHandshake.verify(client.hello, keys: [key], nowMillis: 1_800_000_000_000)
         .respond()
-    let clientKeys = try client.receive(serverHello: reply)
-    return role == .remote
-        ? (serverKeys.serverSide(), clientKeys.clientSide()) : (clientKeys.clientSide(), serverKeys.serverSide())
+    return (try client.receive(serverHello: reply), serverKeys)
 }
 
 /// Metrics that count nowhere.
@@ -142,12 +147,14 @@ final class LinkHarness {
     private var peerSealer: FrameSealer
     private var peerDecoder: FrameDecoder
 
-    /// A link in `role`, started; the peer plays the other role.
-    init(role: Link.Role, settings: LinkSettings = TunnelSettings().link) throws {
+    /// A link in `role`, started; the peer plays the other role. With `resumable`, the link's session may
+    /// resume, so it keeps and acknowledges sequenced frames.
+    init(role: Link.Role, settings: LinkSettings = TunnelSettings().link, resumable: Bool = false) throws {
         let (linkEnd, peerEnd) = try connectedPair()
         let (linkKeys, peerKeys) = try linkKeys(for: role)
         link = try makeLink(
-            role, over: linkEnd, keys: linkKeys, settings: settings, slots: slots, delegate: delegate)
+            role, over: linkEnd, keys: linkKeys, resumption: resumable ? try handshakeKeys().client.resumption : nil,
+            settings: settings, slots: slots, delegate: delegate)
         peerSocket = peerEnd
         peerSocket.setReceiveTimeout(seconds: 5)
         peerSealer = peerKeys.sealer

@@ -64,6 +64,33 @@ struct LinkRuleTests {
         #expect(try answersPing(harness), "the link goes on")
     }
 
+    @Test func anAcknowledgementOfFramesNeverSentEndsTheLink() throws {
+        let harness = try LinkHarness(role: .local, resumable: true)
+        try harness.send([.ack(5)])
+        expectViolation(harness, "ACK of 5 frames when 0 were sent")
+    }
+
+    @Test func sessionAfterTheConnectionsFirstFrameEndsTheLink() throws {
+        let harness = try LinkHarness(role: .remote, resumable: true)
+        try harness.send([.session(.begin)])
+        expectViolation(harness, "session after the connection's first frame")
+    }
+
+    @Test func aLinkWithNothingToSendAcknowledgesEvery128SequencedFrames() throws {
+        let harness = try LinkHarness(role: .local, resumable: true)
+        // Answers to reverse forwards, sequenced frames that need no answer.
+        try harness.send((1...130).map { .listenResult(forward: UInt32($0), .bound, port: 8000) })
+        #expect(harness.receive { if case .ack(let count) = $0 { count >= 128 } else { false } } != nil)
+    }
+
+    @Test func withoutResumptionALinkKeepsAndAcknowledgesNothing() throws {
+        let harness = try LinkHarness(role: .local)
+        try harness.send((1...130).map { .listenResult(forward: UInt32($0), .bound, port: 8000) })
+        try harness.send([.ping(1)])
+        #expect(harness.receive { if case .ack = $0 { true } else { $0 == .pong(1) } } == .pong(1))
+        #expect(harness.link.sent.withLock { $0.sentCount } == 0)
+    }
+
     @Test func openWithAnIdOfTheReceiversParityEndsTheLink() throws {
         let harness = try LinkHarness(role: .remote)
         try harness.send([.open(2, window: 65_536, target: .defaultTarget, origin: nil)])
