@@ -64,6 +64,18 @@ struct BenchCommand: ParsableCommand {
     @Option(
         name: .long,
         help: ArgumentHelp(
+            "Also break each route's link this many times under 4 bulk streams and an interactive one: its connection killed (ss -K), or across --path the path black-holed for --outage-seconds; reports each pause (default: 0, none).",
+            valueName: "n"))
+    var outages: Int = 0
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp("With --path and --outages: seconds each outage drops every packet.", valueName: "seconds"))
+    var outageSeconds: Double = 10
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
             "Also hold this many UDP flows idle through one tcptunnel link, and read each agent's memory before and after.",
             valueName: "n"))
     var idleFlows: Int?
@@ -128,6 +140,10 @@ struct BenchCommand: ParsableCommand {
             throw ValidationError("--bandwidth needs --rtt and must be more than 0")
         }
         if let hold, hold < 1 { throw ValidationError("--hold must be at least 1") }
+        guard (0...100).contains(outages) else { throw ValidationError("--outages must be from 0 to 100") }
+        guard outageSeconds > 0, outageSeconds <= 600 else {
+            throw ValidationError("--outage-seconds must be more than 0 and at most 600")
+        }
         if let idleFlows, !(1...100_000).contains(idleFlows) {
             throw ValidationError("--idle-flows must be from 1 to 100000")
         }
@@ -155,12 +171,15 @@ struct BenchCommand: ParsableCommand {
             #if DEBUG
                 progress("note: this is a debug build; build with -c release for representative numbers")
             #endif
+            var settings = BenchSettings(
+                streams: streams, seconds: seconds, messageSize: messageSize, rttMilliseconds: rtt,
+                bandwidthBytesPerSecond: bandwidth.map { $0 * 1e6 }, path: path, tcptunnelLinks: links,
+                responseSizes: responses, responseConnections: responseConnections, clientCounts: clients,
+                datagramFlows: datagramFlows)
+            settings.outages = outages
+            settings.outageSeconds = outageSeconds
             let plan = BenchPlan(
-                settings: BenchSettings(
-                    streams: streams, seconds: seconds, messageSize: messageSize, rttMilliseconds: rtt,
-                    bandwidthBytesPerSecond: bandwidth.map { $0 * 1e6 }, path: path, tcptunnelLinks: links,
-                    responseSizes: responses, responseConnections: responseConnections, clientCounts: clients,
-                    datagramFlows: datagramFlows),
+                settings: settings,
                 peers: try peerNames(),
                 target: try target.map { try Endpoint(parsingDialled: $0, option: "--target") },
                 hold: hold, idleFlows: idleFlows)

@@ -67,6 +67,10 @@ public struct BenchSettings: Codable, Sendable {
     public var clientCounts: [Int]
     /// Flow counts of the request/response datagram load, on the routes that carry UDP (empty: no UDP loads).
     public var datagramFlows: [Int]
+    /// Outages the outage load makes on each route with a link (0: no such load).
+    public var outages: Int = 0
+    /// Seconds each outage black-holes the emulated path (across it; on loopback the connection is killed).
+    public var outageSeconds: Double = 10
 
     public init(
         streams: [Int], seconds: Double, messageSize: Int, rttMilliseconds: Double?, bandwidthBytesPerSecond: Double?,
@@ -102,6 +106,8 @@ public struct RouteReport: Codable, Sendable {
     public var halfClose: HalfCloseReport?
     /// The UDP loads, on a route that carries UDP.
     public var datagrams: DatagramsReport?
+    /// The outage load, on a route with a link.
+    public var outages: OutageReport?
     /// Why the route could not be measured (then `points` may be incomplete).
     public var failure: String?
 }

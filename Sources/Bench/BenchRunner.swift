@@ -174,6 +174,9 @@ public enum BenchRunner {
             try measureDatagrams(
                 route, into: &report, target: target, plan: plan, path: path, context: context, pattern: pattern,
                 progress: progress)
+            try measureOutages(
+                route, into: &report, target: target, plan: plan, path: path, context: context, pattern: pattern,
+                progress: progress)
         } catch {
             report.failure = error.description
             progress("\(route.name): FAILED: \(error)")

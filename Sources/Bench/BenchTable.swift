@@ -53,6 +53,7 @@ public enum BenchTable {
         }
         out += trafficTables(report)
         out += datagramTables(report)
+        out += outageTable(report)
         out += "\n### Half-close (client sends 1 MiB, then FIN; is every echoed byte delivered before the end?)\n\n"
         out += "| route | echoed before end | verdict |\n|---|---|---|\n"
         for route in report.routes {

@@ -99,6 +99,13 @@ public final class EmulatedPath: Sendable {
         for path in live.withLock({ Array($0.values) }) { path.stop() }
     }
 
+    /// Drops every packet both ways for `seconds` from now, as a path that fails silently does (a cut cable, a
+    /// censor's null route), then carries them again.
+    func blackhole(seconds: Double) {
+        let until = ContinuousClock.now + .seconds(seconds)
+        for lane in lanes { lane.blackhole(until: until) }
+    }
+
     /// What each lane did: client to server, then server to client.
     var totals: (toServer: PathLane.Counts, toClient: PathLane.Counts) {
         (lanes[0].totals, lanes[1].totals)

@@ -6,8 +6,8 @@ import Mux
 /// instant it reaches the far end; a writer thread hands each queued packet to `destination` when it is due,
 /// in order.
 ///
-/// `@unchecked Sendable`: `inFlight`, `timeline`, `random`, `counts` and `isStopping` are guarded by
-/// `condition`; each device is used by one thread of the lane.
+/// `@unchecked Sendable`: `inFlight`, `timeline`, `random`, `counts`, `isStopping` and `blackholedUntil` are
+/// guarded by `condition`; each device is used by one thread of the lane.
 final class PathLane: @unchecked Sendable {
     /// What the lane did with the packets it read.
     struct Counts: Sendable, Equatable {
@@ -19,6 +19,8 @@ final class PathLane: @unchecked Sendable {
         var dropped = 0
         /// Written to the destination.
         var delivered = 0
+        /// Dropped while the path was black-holed.
+        var blackholed = 0
     }
 
     private let source: TunDevice
@@ -30,6 +32,8 @@ final class PathLane: @unchecked Sendable {
     private var random: SeededGenerator
     private var counts = Counts()
     private var isStopping = false
+    /// Until when every packet is dropped, as a path that fails silently drops them.
+    private var blackholedUntil: ContinuousClock.Instant?
     private let readerEnded = Completion()
     private let writerEnded = Completion()
 
@@ -76,6 +80,15 @@ final class PathLane: @unchecked Sendable {
         writerEnded.wait()
     }
 
+    /// Drops every packet read until `deadline`, and those in flight now.
+    func blackhole(until deadline: ContinuousClock.Instant) {
+        condition.lock()
+        defer { condition.unlock() }
+        blackholedUntil = deadline
+        counts.blackholed += inFlight.count
+        inFlight.removeAll()
+    }
+
     /// What the lane has done so far.
     var totals: Counts {
         condition.lock()
@@ -98,7 +111,9 @@ final class PathLane: @unchecked Sendable {
             let packet = [UInt8](buffer[..<size])
             condition.lock()
             counts.packets += 1
-            if loss > 0 && Double.random(in: 0..<1, using: &random) < loss {
+            if let until = blackholedUntil, ContinuousClock.now < until {
+                counts.blackholed += 1
+            } else if loss > 0 && Double.random(in: 0..<1, using: &random) < loss {
                 counts.lost += 1
             } else if let due = timeline.admit(size, at: .now) {
                 inFlight.append((due, packet))

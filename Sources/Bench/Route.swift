@@ -49,6 +49,9 @@ struct RouteContext: Sendable {
 /// A started route: where clients connect, and the processes on each side to measure and stop.
 final class RunningRoute: Sendable {
     let entry: Endpoint
+    /// Where the client side's process connects to carry the route (the server's address, or the long path's
+    /// relay), for a route of two ends; `nil` for one that has none.
+    let link: Endpoint?
     /// The process(es) next to the clients, and next to the target.
     let local: ChildProcess?
     let remote: ChildProcess?
@@ -57,10 +60,11 @@ final class RunningRoute: Sendable {
     private let relay: LatencyRelay?
 
     init(
-        entry: Endpoint, local: ChildProcess?, remote: ChildProcess?, companion: ChildProcess? = nil,
-        relay: LatencyRelay?
+        entry: Endpoint, link: Endpoint? = nil, local: ChildProcess?, remote: ChildProcess?,
+        companion: ChildProcess? = nil, relay: LatencyRelay?
     ) {
         self.entry = entry
+        self.link = link
         self.local = local
         self.remote = remote
         self.companion = companion
@@ -133,8 +137,8 @@ final class RunningRoute: Sendable {
             let clientPort = try freePort()
             let clientProcess = try client(clientPort, link)
             let route = RunningRoute(
-                entry: Endpoint(host: "127.0.0.1", port: clientPort), local: clientProcess, remote: serverProcess,
-                companion: companionProcess, relay: relay)
+                entry: Endpoint(host: "127.0.0.1", port: clientPort), link: link, local: clientProcess,
+                remote: serverProcess, companion: companionProcess, relay: relay)
             try route.waitUntilServing()
             return route
         } catch {

@@ -10,9 +10,9 @@ import Testing
         let bench = try AgentProcess([
             "bench", "--streams", "1,3", "--seconds", "0.1", "--peers", "tcptunnel-tls,direct", "--hold", "50",
             "--responses", "1K,1M", "--response-connections", "1,3", "--clients", "2,20", "--datagram-flows", "1,2",
-            "--idle-flows", "100", "--json", json,
+            "--idle-flows", "100", "--outages", "2", "--json", json,
         ])
-        #expect(bench.waitForExit(seconds: 90) == 0, "bench: \(bench.standardError)")
+        #expect(bench.waitForExit(seconds: 120) == 0, "bench: \(bench.standardError)")
 
         let report =
             try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [String: Any]
@@ -51,6 +51,7 @@ import Testing
                 #expect((load["contextSwitchesPerRequest"] != nil) == (route["name"] as? String != "direct"))
             }
             try expectDatagramLoads(route, flows: [1, 2])
+            try expectOutages(route, count: 2, cause: "connection killed (ss -K)")
         }
         let tunnelPoint = (routes.first?["points"] as? [[String: Any]])?.first
         #expect(((tunnelPoint?["local"] as? [String: Any])?["peakThreads"] as? Int ?? 0) > 0)
@@ -63,6 +64,18 @@ import Testing
 
     /// Checks that `route` ran the UDP loads: round trips on each of `flows`, a stream ladder starting at
     /// 1,250/s, and round trips beside bulk streams.
+    /// A tcptunnel route's streams went on through every outage, every byte exact; `direct` has no link to break.
+    private func expectOutages(_ route: [String: Any], count: Int, cause: String) throws {
+        let name = route["name"] as? String ?? "?"
+        guard name.hasPrefix("tcptunnel") else { return #expect(route["outages"] == nil, "\(name)") }
+        let outages = try #require(route["outages"] as? [String: Any], "\(name) ran no outage load")
+        #expect(outages["cause"] as? String == cause)
+        #expect(outages["interactiveFailure"] == nil, "\(name): \(outages)")
+        #expect((outages["bulk"] as? [String: Any])?["verified"] as? Bool == true, "\(name): \(outages)")
+        let pauses = outages["pausesMilliseconds"] as? [Any] ?? []
+        #expect(pauses.count == count && pauses.allSatisfy { $0 is Double }, "\(name): \(pauses)")
+    }
+
     private func expectDatagramLoads(_ route: [String: Any], flows: [Int]) throws {
         let name = route["name"] as? String ?? "?"
         let datagrams = try #require(route["datagrams"] as? [String: Any], "\(name) ran no UDP loads")
@@ -116,10 +129,10 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: json) }
         let bench = try AgentProcess([
             "bench", "--path", "5ms,50MB/s", "--streams", "1", "--seconds", "0.2", "--peers", "tcptunnel-tls,direct",
-            "--responses", "64K", "--response-connections", "1", "--clients", "4", "--datagram-flows", "1", "--json",
-            json,
+            "--responses", "64K", "--response-connections", "1", "--clients", "4", "--datagram-flows", "1",
+            "--outages", "1", "--outage-seconds", "10", "--json", json,
         ])
-        #expect(bench.waitForExit(seconds: 60) == 0, "bench: \(bench.standardError)")
+        #expect(bench.waitForExit(seconds: 120) == 0, "bench: \(bench.standardError)")
         #expect(bench.standardError.contains("path: 5 ms each way, 50 MB/s, 256 KiB queue, from network namespace"))
 
         let report =
@@ -132,6 +145,8 @@ import Testing
             let p50 = (point?["requests"] as? [String: Any])?["p50Microseconds"] as? Double ?? 0
             #expect(p50 >= 10_000, "\(route["name"] ?? "?"): p50 \(p50) µs across a 10 ms round trip")
             try expectDatagramLoads(route, flows: [1])
+            // Every packet dropped both ways for 10 s: no stream reset, every byte exact.
+            try expectOutages(route, count: 1, cause: "path black-holed for 10 s")
         }
         let namespaces = (try? FileManager.default.contentsOfDirectory(atPath: "/var/run/netns")) ?? []
         #expect(namespaces.filter { $0.hasPrefix("tcptunnel-\(bench.process.processIdentifier)-") } == [])

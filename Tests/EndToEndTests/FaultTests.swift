@@ -73,6 +73,46 @@ struct FaultTests {
         #expect(try echoesExactly(pattern(count: 1 << 20, seed: 4), keepingOpen: held))
     }
 
+    /// What a thousand streams cost while their session waits to resume, on each agent: the agent whose peer
+    /// went silent (SIGSTOP, with a 2 s dead-link timeout) holds them detached; measured against the same streams
+    /// open, and every one of them echoes exactly once the peer is back.
+    @Test func aThousandDetachedStreamsCostLittleMoreThanOpenOnesAndAllResume() throws {
+        let target = try TestTarget.echo()
+        defer { target.stop() }
+        let fast = ["--keepalive", "1", "--dead-link-timeout", "2", "--handshake-timeout", "2"]
+        let tunnel = try ProcessTunnel(
+            target: target.endpoint, remoteArguments: fast, localArguments: fast + ["--max-streams", "2000"])
+        let clients = try (0..<1000).map { _ in try connect(to: tunnel.client) }
+        defer { for socket in clients { socket.close() } }
+        func allEcho(seed: UInt64) throws -> Bool {
+            for (index, socket) in clients.enumerated() {
+                guard try echoesExactly(pattern(count: 1024, seed: seed + UInt64(index)), keepingOpen: socket) else {
+                    return false
+                }
+            }
+            return true
+        }
+        #expect(try allEcho(seed: 0))
+        var report: [String] = []
+        for (silent, holder) in [(tunnel.remote, tunnel.local), (tunnel.local, tunnel.remote)] {
+            Thread.sleep(forTimeInterval: 0.5)
+            let open = holder.status("VmRSS") ?? 0
+            let waits = holder.count(of: "its 1000 streams wait")
+            silent.send(SIGSTOP)
+            #expect(holder.waitForLog("its 1000 streams wait", times: waits + 1))
+            Thread.sleep(forTimeInterval: 1)
+            let detached = holder.status("VmRSS") ?? .max
+            silent.send(SIGCONT)
+            #expect(tunnel.local.waitForLog("resumed on a new connection", times: report.count + 1, seconds: 20))
+            #expect(try allEcho(seed: UInt64(1000 * (report.count + 1))))
+            report.append(
+                "\(holder === tunnel.local ? "local" : "remote") agent \(open / 1024) MiB open, \(detached / 1024) MiB detached"
+            )
+            #expect(detached - open < 16 * 1024, "\(report.last!)")
+        }
+        print("measured: 1,000 streams: \(report.joined(separator: "; "))")
+    }
+
     @Test func clientThatNeverReadsLeavesFiftyOthersAtSpeedAndAgentMemoryBounded() throws {
         let target = try TestTarget.echo()
         defer { target.stop() }

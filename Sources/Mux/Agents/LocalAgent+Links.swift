@@ -67,11 +67,14 @@ extension LocalAgent {
     }
 
     /// Runs slot `index`'s link until it stops taking streams: asks again for reverse forwards not yet bound,
-    /// continues its session when its connection is lost, and moves it to a fresh connection when it is due.
+    /// continues its session when its connection is lost, and moves it to a fresh connection when it is due or
+    /// has gone silent.
     private func tend(_ link: Link, at index: Int, linkUp: Gauge) {
         let slot = links[index]
         var nextListenRetry = ContinuousClock.now + .seconds(Self.listenRetryInterval)
         var maxAge = rotationAge()
+        var probed = false
+        var reportedStall = false
         while !link.stoppedOpening.hasCompleted && !stopRequested.hasCompleted {
             guard let connection = link.connection else {
                 linkUp.record(0)
@@ -87,13 +90,37 @@ extension LocalAgent {
                 nextListenRetry = .now + .seconds(Self.listenRetryInterval)
                 if links.asksForReverseForwards(at: index) { requestReverseForwards(on: link) }
             }
-            if link.isRunning(on: connection), isDue(connection, maxAge: maxAge) {
-                guard continueSession(of: link, slot: slot, rotating: true) else { return }
+            guard link.isRunning(on: connection) else { continue }
+            // A path that drops everything for a while leaves the connection's TCP waiting out its backed-off
+            // retransmission timer long after the path is back; a fresh connection gets through at once. So a
+            // connection silent for a few round trips (a PING sent halfway not answered) is moved from, as soon as
+            // a new one can be made; a merely slow one loses a round trip.
+            let silence = connection.silence
+            let stallAfter = max(Self.minimumStall, 4 * (link.roundTrip.map { Double($0.nanoseconds) / 1e9 } ?? 0))
+            if silence < stallAfter / 2 {
+                probed = false
+                reportedStall = false
+            } else if !probed {
+                link.send(link.makePing())
+                probed = true
+            }
+            let isStalled = silence >= stallAfter
+            if isStalled && !reportedStall {
+                reportedStall = true
+                logger.info(
+                    "\(link.name): nothing received for \(Backoff.format(silence)); moving to a fresh connection as soon as one can be made"
+                )
+            }
+            if isStalled || isDue(connection, maxAge: maxAge) {
+                guard continueSession(of: link, slot: slot, rotating: true, quickly: isStalled) else { return }
                 links.linkReopened()
-                maxAge = rotationAge()
+                if link.connection !== connection { maxAge = rotationAge() }
             }
         }
     }
+
+    /// The shortest silence after which a connection counts as stalled, whatever the round trip.
+    static let minimumStall = 2.0
 
     /// This link's `--link-max-age`, drawn between 90 and 100 % of it so that connections do not all last one
     /// length an observer could learn; 0 for never.
@@ -107,16 +134,23 @@ extension LocalAgent {
 
     /// Continues `link`'s session on a new connection to `slot`'s remote agent: one that replaces a lost
     /// connection, retried with backoff until the resume timeout; or, `rotating`, one set up while the current
-    /// connection still runs, which it replaces only once the new one is authenticated. Returns whether the link
-    /// goes on (`false`: it closed, or the agent is stopping).
-    private func continueSession(of link: Link, slot: LinkSet.Slot, rotating: Bool) -> Bool {
+    /// connection still runs, which it replaces only once the new one is authenticated. `quickly` (for a stalled
+    /// connection) gives the attempt a few round trips, not the connect and handshake timeouts, so that the next
+    /// one follows soon. Returns whether the link goes on (`false`: it closed, or the agent is stopping).
+    private func continueSession(of link: Link, slot: LinkSet.Slot, rotating: Bool, quickly: Bool = false) -> Bool {
         var delay = Backoff.initialDelay
+        var attempt = settings
+        if quickly {
+            let roundTrips = max(1, 3 * (link.roundTrip.map { Double($0.nanoseconds) / 1e9 } ?? 0))
+            attempt.connectTimeout = min(settings.connectTimeout, roundTrips)
+            attempt.handshakeTimeout = min(settings.handshakeTimeout, roundTrips)
+        }
         while !stopRequested.hasCompleted && !link.isClosed {
             var pause = Backoff.jittered(delay)
             do throws(LinkError) {
                 let (connection, _) = try Link.openConnection(
-                    to: slot.remote, key: key, transport: transport, settings: settings)
-                try resume(link, on: connection, reason: rotating ? .rotated : .resumedElsewhere)
+                    to: slot.remote, key: key, transport: transport, settings: attempt)
+                try resume(link, on: connection, reason: rotating ? .rotated : .resumedElsewhere, settings: attempt)
                 metrics.recordResumption()
                 return true
             } catch .sessionUnknown {
@@ -126,7 +160,9 @@ extension LocalAgent {
                 if error.isHandshakeFailure { metrics.handshakeFailures.increment() }
                 // A planned move that failed before the current connection was left keeps running on it.
                 if rotating && !link.isDetached {
-                    logger.warning("\(link.name): cannot move to a fresh connection: \(error); staying on this one")
+                    logger.log(
+                        level: quickly ? .debug : .warning,
+                        "\(link.name): cannot move to a fresh connection: \(error); staying on this one")
                     return true
                 }
                 let deadline = (link.detachedSince ?? .now) + .seconds(settings.resumeTimeout)
@@ -151,7 +187,9 @@ extension LocalAgent {
     /// nothing: leaves the link's current connection (for `reason`), sends SESSION with the session's proof bound
     /// to `connection`, and on RESUMED runs the link there. Throws `.sessionUnknown` if the remote agent holds
     /// no such session, or why `connection` failed (it is then closed and the link waits detached).
-    private func resume(_ link: Link, on connection: LinkConnection, reason: LinkError) throws(LinkError) {
+    private func resume(_ link: Link, on connection: LinkConnection, reason: LinkError, settings: TunnelSettings)
+        throws(LinkError)
+    {
         guard let resumption = link.resumption, link.suspend(for: reason) != nil else {
             connection.channel.close()
             throw .localShutdown

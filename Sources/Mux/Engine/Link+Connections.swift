@@ -137,7 +137,9 @@ extension Link {
     /// has closed, or `.protocolViolation` if the peer claims frames never sent (the link then ends).
     func resume(on connection: LinkConnection, peerReceived: UInt64) throws(LinkError) {
         try acknowledge(peerReceived)
-        let resending = sent.withLock { Array($0.frames) }
+        // Not `Array` of an empty deque: that writes the count into the runtime's shared empty-array storage, a
+        // write ThreadSanitizer reports as a race between two links resuming at once.
+        let resending = sent.withLock { $0.frames.isEmpty ? [] : Array($0.frames) }
         let detachment = state.withLock { $0.detachment }
         try run(on: connection, resending: resending)
         detachment?.over.complete()

@@ -21,6 +21,7 @@ extension Link {
                 }
                 guard count > 0 else { throw .closedByPeer }
                 connection.bytes.add(count, ordering: .relaxed)
+                connection.lastReceived.store(MonotonicClock.nanoseconds(), ordering: .relaxed)
                 while let frame = try nextFrame(&connection.decoder) {
                     let isSequenced: Bool
                     switch frame {

@@ -21,6 +21,8 @@ final class LinkConnection: @unchecked Sendable {
     let openedAt = ContinuousClock.now
     /// Sealed bytes sent and received on it so far, for `--link-max-bytes`.
     let bytes = Atomic<Int>(0)
+    /// When its reader last received bytes, in `MonotonicClock` nanoseconds.
+    let lastReceived = Atomic<UInt64>(MonotonicClock.nanoseconds())
     /// Completed when the link stops running on this connection: it failed, the link moved to another one, or
     /// the link ended.
     let released = Completion()
@@ -80,6 +82,11 @@ final class LinkConnection: @unchecked Sendable {
             }
             guard count > 0 else { throw .closedByPeer }
         }
+    }
+
+    /// Seconds since the reader last received a byte (or since the connection was set up).
+    var silence: Double {
+        Double(MonotonicClock.nanoseconds() &- lastReceived.load(ordering: .relaxed)) / 1e9
     }
 
     /// Counts the link's threads that run on this connection from now on.
