@@ -80,9 +80,11 @@ struct ResumptionTests {
         var resumedAfter: [Double] = []
         var pauses: [Double] = []
         for kill in 1...5 {
+            // Counted from what came before: a slow machine may also move a connection that fell silent.
+            let before = tunnel.localMetrics.resumptionCount
             let killed = ContinuousClock.now
             #expect(killConnections(toPort: tunnel.remote.listeningEndpoint.port) == 1)
-            #expect(eventually(within: 10) { tunnel.localMetrics.resumptionCount == kill }, "resumption \(kill)")
+            #expect(eventually(within: 10) { tunnel.localMetrics.resumptionCount > before }, "resumption \(kill)")
             resumedAfter.append((ContinuousClock.now - killed).inSeconds)
             Thread.sleep(forTimeInterval: 0.3)
             pauses.append(interactive.worstRoundTrip(reset: true))
@@ -95,7 +97,7 @@ struct ResumptionTests {
         )
         #expect(exact.withLock { $0 } == 100, "every bulk stream echoed every byte")
         #expect(probe.isExact, "the interactive stream echoed every message")
-        #expect(tunnel.remoteMetrics.resumptionCount == 5)
+        #expect(tunnel.remoteMetrics.resumptionCount >= 5)
         // A reconnect is a TCP and a tunnel handshake; with the round trip, well under a second on loopback even
         // with 100 streams pushing data (and under a sanitizer).
         #expect(pauses.allSatisfy { $0 < 2 }, "\(pauses)")

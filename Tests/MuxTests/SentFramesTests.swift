@@ -13,6 +13,7 @@ struct SentFramesTests {
     @Test func anAcknowledgementForgetsTheFirstFramesAndHandsBackTheirBlocks() throws {
         var sent = SentFrames()
         for frame in [data(100), .frame(.fin(1)), data(200)] { sent.append(frame) }
+        sent.markFlushed(upTo: 3)
         #expect(sent.sentCount == 3 && sent.payloadBytes == 300)
         let released = try sent.acknowledge(upTo: 2).get()
         #expect(released.count == 1 && released[0].count == 100)
@@ -24,6 +25,11 @@ struct SentFramesTests {
         var sent = SentFrames()
         sent.append(.frame(.fin(1)))
         sent.append(.frame(.fin(3)))
+        sent.markFlushed(upTo: 1)
+        #expect(throws: LinkError.protocolViolation("ACK of 2 frames when 1 were sent"), "kept, but not yet sent") {
+            try sent.acknowledge(upTo: 2).get()
+        }
+        sent.markFlushed(upTo: 2)
         #expect(throws: LinkError.protocolViolation("ACK of 3 frames when 2 were sent")) {
             try sent.acknowledge(upTo: 3).get()
         }

@@ -73,13 +73,26 @@ extension LocalAgent {
         let slot = links[index]
         var nextListenRetry = ContinuousClock.now + .seconds(Self.listenRetryInterval)
         var maxAge = rotationAge()
-        var probed = false
-        var reportedStall = false
+        var moves = Retries(maximumDelay: Backoff.maximumDelay)
+        var losses = Losses()
+        var silence = SilenceWatch()
         while !link.stoppedOpening.hasCompleted && !stopRequested.hasCompleted {
             guard let connection = link.connection else {
                 linkUp.record(0)
                 recordLinksUp()
-                guard continueSession(of: link, slot: slot, rotating: false) else { return }
+                // A connection that breaks again after each resumption before anything crosses it (a path that
+                // cuts connections after fewer bytes than are sent again) must not make the agent reconnect
+                // without pause forever: such losses back off, and share one resume timeout.
+                guard
+                    let since = losses.lost(
+                        acknowledged: link.acknowledgedCount, resumeTimeout: settings.resumeTimeout, wait: stopRequested
+                    )
+                else {
+                    link.close(.notResumed(seconds: Int(settings.resumeTimeout)))
+                    return
+                }
+                guard continueSession(of: link, slot: slot, rotating: false, lostSince: since) else { return }
+                losses.resumed(acknowledged: link.acknowledgedCount)
                 links.linkReopened()
                 linkUp.record(1)
                 recordLinksUp()
@@ -91,36 +104,18 @@ extension LocalAgent {
                 if links.asksForReverseForwards(at: index) { requestReverseForwards(on: link) }
             }
             guard link.isRunning(on: connection) else { continue }
-            // A path that drops everything for a while leaves the connection's TCP waiting out its backed-off
-            // retransmission timer long after the path is back; a fresh connection gets through at once. So a
-            // connection silent for a few round trips (a PING sent halfway not answered) is moved from, as soon as
-            // a new one can be made; a merely slow one loses a round trip.
-            let silence = connection.silence
-            let stallAfter = max(Self.minimumStall, 4 * (link.roundTrip.map { Double($0.nanoseconds) / 1e9 } ?? 0))
-            if silence < stallAfter / 2 {
-                probed = false
-                reportedStall = false
-            } else if !probed {
-                link.send(link.makePing())
-                probed = true
-            }
-            let isStalled = silence >= stallAfter
-            if isStalled && !reportedStall {
-                reportedStall = true
-                logger.info(
-                    "\(link.name): nothing received for \(Backoff.format(silence)); moving to a fresh connection as soon as one can be made"
-                )
-            }
-            if isStalled || isDue(connection, maxAge: maxAge) {
-                guard continueSession(of: link, slot: slot, rotating: true, quickly: isStalled) else { return }
+            let isStalled = silence.check(connection, of: link, logger: logger)
+            guard (isStalled || isDue(connection, maxAge: maxAge)) && moves.isDue else { continue }
+            guard continueSession(of: link, slot: slot, rotating: true, quickly: isStalled) else { return }
+            if link.connection !== connection {
                 links.linkReopened()
-                if link.connection !== connection { maxAge = rotationAge() }
+                maxAge = rotationAge()
+                moves.succeeded()
+            } else {
+                moves.failed(maximumDelay: isStalled ? 1 : Backoff.maximumDelay)
             }
         }
     }
-
-    /// The shortest silence after which a connection counts as stalled, whatever the round trip.
-    static let minimumStall = 2.0
 
     /// This link's `--link-max-age`, drawn between 90 and 100 % of it so that connections do not all last one
     /// length an observer could learn; 0 for never.
@@ -133,11 +128,15 @@ extension LocalAgent {
     }
 
     /// Continues `link`'s session on a new connection to `slot`'s remote agent: one that replaces a lost
-    /// connection, retried with backoff until the resume timeout; or, `rotating`, one set up while the current
+    /// connection, retried with backoff until the resume timeout counted from `lostSince` (by default, when the
+    /// connection was lost); or, `rotating`, one set up while the current
     /// connection still runs, which it replaces only once the new one is authenticated. `quickly` (for a stalled
     /// connection) gives the attempt a few round trips, not the connect and handshake timeouts, so that the next
     /// one follows soon. Returns whether the link goes on (`false`: it closed, or the agent is stopping).
-    private func continueSession(of link: Link, slot: LinkSet.Slot, rotating: Bool, quickly: Bool = false) -> Bool {
+    private func continueSession(
+        of link: Link, slot: LinkSet.Slot, rotating: Bool, quickly: Bool = false,
+        lostSince: ContinuousClock.Instant? = nil
+    ) -> Bool {
         var delay = Backoff.initialDelay
         var attempt = settings
         if quickly {
@@ -165,7 +164,7 @@ extension LocalAgent {
                         "\(link.name): cannot move to a fresh connection: \(error); staying on this one")
                     return true
                 }
-                let deadline = (link.detachedSince ?? .now) + .seconds(settings.resumeTimeout)
+                let deadline = (lostSince ?? link.detachedSince ?? .now) + .seconds(settings.resumeTimeout)
                 guard ContinuousClock.now < deadline else {
                     link.close(.notResumed(seconds: Int(settings.resumeTimeout)))
                     return false

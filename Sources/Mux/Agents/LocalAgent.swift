@@ -198,9 +198,10 @@ public final class LocalAgent: LinkDelegate, Sendable {
         links.answers(to: id)
     }
 
-    /// Sets the links-up gauge to the links that have not closed (a draining link still counts).
+    /// Sets the links-up gauge to the links that run on a connection (a draining link still counts; one waiting to
+    /// resume does not).
     func recordLinksUp() {
-        metrics.linksUp.record(links.links.filter { !$0.isClosed }.count)
+        metrics.linksUp.record(links.links.filter { !$0.isClosed && !$0.isDetached }.count)
     }
 
     // MARK: LinkDelegate, called on link threads

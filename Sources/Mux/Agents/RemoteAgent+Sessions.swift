@@ -93,9 +93,10 @@ extension RemoteAgent {
             if !link.isRunning(on: connection) { connection.channel.close() }
             sessions.endResuming(link, resumed: false)
             link.logger.warning("\(link.name): could not resume on the connection from \(peer): \(error)")
-            if !link.isClosed { endEvicted(sessions.didDetach(link)) }
+            endEvicted(sessions.didDetach(link))
             recordLinksUp()
-            return link.awaitResumption(detachment)  // no other thread may be waiting for this session's deadline
+            // When this resumption took the session from a live connection, no other thread keeps its deadline.
+            return link.awaitResumption(detachment)
         }
         sessions.endResuming(link, resumed: true)
         metrics.recordResumption()

@@ -56,11 +56,12 @@ final class SessionTable: Sendable {
         }
     }
 
-    /// Ends what `beginResuming` began: the session runs on its new connection (`resumed`), or waits on.
+    /// Ends what `beginResuming` began: the session runs on its new connection (`resumed`), or waits on. A
+    /// session whose new connection was lost again meanwhile stays among the waiting ones.
     func endResuming(_ link: Link, resumed: Bool) {
         state.withLock { state in
             state.resuming.remove(ObjectIdentifier(link))
-            if resumed { state.detached.removeAll { $0 === link } }
+            if resumed && !link.isDetached { state.detached.removeAll { $0 === link } }
         }
     }
 
@@ -68,6 +69,8 @@ final class SessionTable: Sendable {
     /// ones within their bounds, longest waiting first (the caller ends them, outside this table's lock).
     func didDetach(_ link: Link) -> [Link] {
         state.withLock { state in
+            // Checked under this lock: a link that closed has been removed, or will be after this.
+            guard !link.isClosed else { return [] }
             if !state.detached.contains(where: { $0 === link }) { state.detached.append(link) }
             var evicted: [Link] = []
             var bytes = state.detached.reduce(0) { $0 + $1.heldBytes }

@@ -24,13 +24,13 @@ extension Link {
     func run(on connection: LinkConnection, resending: [OutboundFrame] = []) throws(LinkError) {
         // A peer that takes none of our bytes for the dead-link timeout is as dead as one that sends none.
         connection.channel.setTimeouts(receive: settings.deadLinkTimeout, send: settings.deadLinkTimeout)
-        let closeReason: LinkError? = state.withLock { state in
-            guard state.closeReason == nil else { return state.closeReason }
+        let (closeReason, detachment): (LinkError?, Detachment?) = state.withLock { state in
+            guard state.closeReason == nil else { return (state.closeReason, nil) }
             state.connection = connection
             state.previous = connection
-            state.detachment = nil
+            defer { state.detachment = nil }
             state.runningThreads += 2
-            return nil
+            return (nil, state.detachment)
         }
         if let closeReason { throw closeReason }
         connection.threadsWillStart(2)
@@ -38,6 +38,7 @@ extension Link {
             try startThread(named: "link-writer") { self.runWriter(on: connection, resending: resending) }
         } catch {
             close(.resources(error))
+            detachment?.over.complete()
             for _ in 0..<2 {  // stands in for both threads, neither of which runs
                 connection.threadDidFinish()
                 threadDidFinish()
@@ -48,6 +49,7 @@ extension Link {
             try startThread(named: "link-reader") { self.runReader(on: connection) }
         } catch {
             close(.resources(error))
+            detachment?.over.complete()
             connection.threadDidFinish()  // stands in for the reader that never ran
             threadDidFinish()
             throw .resources(error)
@@ -64,6 +66,13 @@ extension Link {
 
     /// What the link holds for its peer: DATA kept to send again and payload queued, in bytes.
     var heldBytes: Int { sent.withLock { $0.payloadBytes } + queue.queuedBytes }
+
+    /// How many of the sequenced frames sent in the session the peer has acknowledged.
+    var acknowledgedCount: UInt64 { sent.withLock { $0.acknowledged } }
+
+    /// Whether some frame sent has not been acknowledged yet: the peer owes an answer, so its silence means
+    /// something.
+    var awaitsAcknowledgement: Bool { sent.withLock { $0.sentCount > $0.acknowledged } }
 
     /// Since when the link's session has waited to resume, while it does.
     var detachedSince: ContinuousClock.Instant? { state.withLock { $0.detachment?.since } }

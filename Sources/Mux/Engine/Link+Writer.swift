@@ -9,7 +9,8 @@ extension Link {
     func runWriter(on connection: LinkConnection, resending: [OutboundFrame]) {
         var writer = ConnectionWriter(
             connection: connection, timeout: settings.deadLinkTimeout,
-            acknowledged: receivedFrames.load(ordering: .relaxed))
+            acknowledged: receivedFrames.load(ordering: .relaxed), sent: resumption == nil ? nil : sent,
+            sealedThrough: sent.withLock { $0.acknowledged })
         var paddedBatchesLeft = Limits.paddedOpeningBatches
         var failure: LinkError?
         do throws(LinkError) {
@@ -101,29 +102,52 @@ extension Link {
     }
 }
 
-/// The writer thread's side of one connection: its encoder, and how many of the peer's frames it has
-/// acknowledged on it.
+/// The writer thread's side of one connection: its encoder, how many of the peer's frames it has acknowledged
+/// on it, and how many of the session's sequenced frames it has sealed.
 private struct ConnectionWriter {
     let connection: LinkConnection
     /// The dead-link timeout: how long a send may move nothing.
     let timeout: Double
     /// The count in the last ACK sent, or what SESSION or RESUMED said at the connection's start.
     var acknowledged: UInt64
+    /// The session's kept frames, when it may resume: told before each send how many are sealed in it, the most
+    /// the peer can acknowledge.
+    let sent: Locked<SentFrames>?
+    /// The number of the last sequenced frame sealed (frames are sealed in the order they are numbered).
+    var sealedThrough: UInt64
+    private var published: UInt64 = 0
+
+    init(
+        connection: LinkConnection, timeout: Double, acknowledged: UInt64, sent: Locked<SentFrames>?,
+        sealedThrough: UInt64
+    ) {
+        self.connection = connection
+        self.timeout = timeout
+        self.acknowledged = acknowledged
+        self.sent = sent
+        self.sealedThrough = sealedThrough
+    }
 
     /// Seals `frame` into the batch, sending what is batched first when it is full.
-    func seal(_ frame: OutboundFrame) throws(LinkError) {
+    mutating func seal(_ frame: OutboundFrame) throws(LinkError) {
         if !connection.encoder.canAppend(frame) { try flush() }
         do {
             try connection.encoder.append(frame)
         } catch {
             throw .protocolViolation(error.description)
         }
+        if frame.isSequenced { sealedThrough += 1 }
     }
 
     /// Sends what is batched, with one send(2) call sequence, and empties the batch.
-    func flush() throws(LinkError) {
+    mutating func flush() throws(LinkError) {
         let output = connection.encoder.output
         guard output.count > 0 else { return }
+        if let sent, sealedThrough > published {
+            let through = sealedThrough
+            sent.withLock { $0.markFlushed(upTo: through) }
+            published = through
+        }
         do {
             try connection.channel.sendAll(output.bytes)
         } catch {

@@ -43,12 +43,17 @@ final class Link: @unchecked Sendable {
         var highestPeerFlowID: FlowID = 0
         /// The remote agent's instance, once its AGENT_ID arrived (local role).
         var peerAgentID: UInt64?
-        /// The connection the link runs on now; `nil` while its session waits to resume, and once it closed.
+        /// The connection the link runs on now (or ran on last, once it closed); `nil` while its session waits to
+        /// resume.
         var connection: LinkConnection?
         /// Why and since when the link has had no connection, while its session waits to resume.
         var detachment: Detachment?
-        /// The connection the link ran on last, which may still be ending after the link stopped using it.
-        var previous: LinkConnection?
+        /// The connection the link ran on last, while it may still be ending after the link stopped using it.
+        /// Weak: once its threads have ended nothing else holds it, and its buffers and keys are freed, so that a
+        /// session waiting to resume holds no connection's memory.
+        weak var previous: LinkConnection?
+        /// The connection the session begins on, until `start()` runs the link on it.
+        var first: LinkConnection?
         /// Link threads running, over all its connections.
         var runningThreads = 0
         /// Whether the link has ended for good and told its delegate.
@@ -80,8 +85,6 @@ final class Link: @unchecked Sendable {
     let slots: any SlotPool
     /// What this link and its streams count.
     let metrics: LinkMetrics
-    /// The connection the session began on.
-    private let first: LinkConnection
     let streams = IDTable<Stream>()
     /// The flows carried by this link, by id: each id's end here, which the reader hands its datagrams.
     let flows = IDTable<any FlowEndpoint>()
@@ -112,7 +115,6 @@ final class Link: @unchecked Sendable {
         slots: any SlotPool, agentBudget: ReceiveBudget? = nil, metrics: LinkMetrics, logger: Logger,
         delegate: any LinkDelegate, name: String? = nil
     ) {
-        first = connection
         peer = connection.peer
         self.name = name ?? (role == .local ? "link to \(connection.peer)" : "link from \(connection.peer)")
         self.metrics = metrics
@@ -122,7 +124,7 @@ final class Link: @unchecked Sendable {
         self.slots = slots
         self.logger = logger
         self.delegate = delegate
-        state = Locked(State(nextStreamID: role.firstStreamID, nextFlowID: role.firstStreamID))
+        state = Locked(State(nextStreamID: role.firstStreamID, nextFlowID: role.firstStreamID, first: connection))
         queue = OutboundQueue(dataLimit: settings.outboundQueueBytes)
         // As many free blocks as a full queue holds, so that bulk streams keeping it full allocate none.
         blocks = DataBlockPool(limit: settings.outboundQueueBytes / Limits.maxDataPayload)
@@ -132,6 +134,7 @@ final class Link: @unchecked Sendable {
     /// Starts the reader and writer threads on the connection the session begins on. On failure the link ends:
     /// its connection is closed, at once or when the writer thread has stopped.
     func start() throws(LinkError) {
+        guard let first = state.withLock({ $0.first.take() }) else { preconditionFailure("a link starts once") }
         do {
             try run(on: first)
         } catch .resources(let error) {

@@ -14,9 +14,18 @@ struct SentFrames {
     private(set) var acknowledged: UInt64 = 0
     /// DATA payload bytes kept.
     private(set) var payloadBytes = 0
+    /// How many of them a writer has handed to its connection: the most a peer can have received. The writer
+    /// keeps frames before it seals them, so an acknowledgement beyond this one comes from a peer that lies, and
+    /// must not make a block it is still sealing go back to the pool.
+    private(set) var flushed: UInt64 = 0
 
-    /// How many sequenced frames have been sent in the session.
+    /// How many sequenced frames have been kept in the session, the last ones perhaps not yet sent.
     var sentCount: UInt64 { acknowledged + UInt64(frames.count) }
+
+    /// Records that the frames up to number `count` have been handed to a connection.
+    mutating func markFlushed(upTo count: UInt64) {
+        flushed = max(flushed, count)
+    }
 
     /// Keeps `frame`, the next sequenced frame sent.
     mutating func append(_ frame: OutboundFrame) {
@@ -30,8 +39,8 @@ struct SentFrames {
         guard count >= acknowledged else {
             return .failure(.protocolViolation("ACK of \(count) frames after an ACK of \(acknowledged)"))
         }
-        guard count <= sentCount else {
-            return .failure(.protocolViolation("ACK of \(count) frames when \(sentCount) were sent"))
+        guard count <= flushed else {
+            return .failure(.protocolViolation("ACK of \(count) frames when \(flushed) were sent"))
         }
         var released: [DataBlock] = []
         while acknowledged < count {
