@@ -23,13 +23,13 @@ public enum FuzzChecks {
         precondition(encoded == input || isNormalised(frame, input, encoded), "decode/encode round trip differs")
     }
 
-    /// Unknown RESET, FLOW_CLOSE and GOAWAY reasons and LISTEN_RESULT results are read as a known one, so their
+    /// Unknown RESET, FLOW_CLOSE and GOAWAY reasons and LISTEN_RESULT and RESUMED results are read as a known one, so their
     /// re-encoding differs from the input in that one byte only; PADDING keeps only its length, so its payload
     /// re-encodes as zeros.
     private static func isNormalised(_ frame: Frame, _ input: [UInt8], _ encoded: [UInt8]) -> Bool {
         let normalised: Range<Int>
         switch frame {
-        case .reset, .flowClose, .goAway: normalised = Frame.headerSize..<Frame.headerSize + 1
+        case .reset, .flowClose, .goAway, .resumed: normalised = Frame.headerSize..<Frame.headerSize + 1
         case .listenResult: normalised = Frame.headerSize + 4..<Frame.headerSize + 5
         case .padding: normalised = Frame.headerSize..<input.count
         default: return false

@@ -5,7 +5,8 @@ import Testing
 
 /// A real OpenSSH session (Debian's sshd and ssh) through the tunnel while its link's connection is killed: what a
 /// user of `ssh -L` loses at the first reset, a session through tcptunnel keeps.
-@Suite(.coverSite, .timeLimit(.minutes(3)))
+// Serialized: each case holds a test thread for 30 s, and two at once would hold every thread of a 2-core machine.
+@Suite(.serialized, .coverSite, .timeLimit(.minutes(3)))
 struct OpenSSHTests {
     /// The counter the remote shell prints: one line every 0.1 s for 30 s.
     static let lines = 300
