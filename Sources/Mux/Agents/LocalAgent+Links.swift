@@ -129,10 +129,10 @@ extension LocalAgent {
 
     /// Continues `link`'s session on a new connection to `slot`'s remote agent: one that replaces a lost
     /// connection, retried with backoff until the resume timeout counted from `lostSince` (by default, when the
-    /// connection was lost); or, `rotating`, one set up while the current
-    /// connection still runs, which it replaces only once the new one is authenticated. `quickly` (for a stalled
-    /// connection) gives the attempt a few round trips, not the connect and handshake timeouts, so that the next
-    /// one follows soon. Returns whether the link goes on (`false`: it closed, or the agent is stopping).
+    /// connection was lost); or, `rotating`, one set up while the current connection still runs, which it replaces
+    /// only once the new one is authenticated. `quickly` (for a stalled connection) gives the attempt a few round
+    /// trips, not the connect and handshake timeouts, so that the next one follows soon. Returns whether the link
+    /// goes on (`false`: it closed, or the agent is stopping).
     private func continueSession(
         of link: Link, slot: LinkSet.Slot, rotating: Bool, quickly: Bool = false,
         lostSince: ContinuousClock.Instant? = nil
