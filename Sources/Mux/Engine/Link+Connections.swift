@@ -1,5 +1,14 @@
 import Crypto
 import Logging
+import Synchronization
+
+/// Where a connection's writer starts: the peer's frames acknowledged so far (what SESSION or RESUMED said, or 0
+/// for a new session), and the number of the last of this side's frames the peer has (those after it are sent
+/// again first).
+struct ConnectionStart {
+    let acknowledged: UInt64
+    let sealedThrough: UInt64
+}
 
 /// Why and since when a link has had no connection, while its session waits to continue on a new one.
 final class Detachment: Sendable {
@@ -34,8 +43,12 @@ extension Link {
         }
         if let closeReason { throw closeReason }
         connection.threadsWillStart(2)
+        // Read here, not when the writer's thread gets to run: by then the reader may have counted more frames,
+        // which this connection's first ACK must not skip over as if already acknowledged.
+        let start = ConnectionStart(
+            acknowledged: receivedFrames.load(ordering: .relaxed), sealedThrough: sent.withLock { $0.acknowledged })
         do {
-            try startThread(named: "link-writer") { self.runWriter(on: connection, resending: resending) }
+            try startThread(named: "link-writer") { self.runWriter(on: connection, from: start, resending: resending) }
         } catch {
             close(.resources(error))
             detachment?.over.complete()

@@ -6,11 +6,10 @@ import Synchronization
 /// and, for a session that may resume, keeps each sequenced frame until the peer acknowledges it and
 /// acknowledges the peer's (docs/PROTOCOL.md §10).
 extension Link {
-    func runWriter(on connection: LinkConnection, resending: [OutboundFrame]) {
+    func runWriter(on connection: LinkConnection, from start: ConnectionStart, resending: [OutboundFrame]) {
         var writer = ConnectionWriter(
-            connection: connection, timeout: settings.deadLinkTimeout,
-            acknowledged: receivedFrames.load(ordering: .relaxed), sent: resumption == nil ? nil : sent,
-            sealedThrough: sent.withLock { $0.acknowledged })
+            connection: connection, timeout: settings.deadLinkTimeout, acknowledged: start.acknowledged,
+            sent: resumption == nil ? nil : sent, sealedThrough: start.sealedThrough)
         var paddedBatchesLeft = Limits.paddedOpeningBatches
         var failure: LinkError?
         do throws(LinkError) {
