@@ -67,19 +67,26 @@ struct Losses {
 
 /// A connection's silence: a connection that owes an answer (a frame sent and not acknowledged) and has received
 /// nothing for four round trips, at least 2 s, is stalled; halfway there it is sent a PING, which a live peer
-/// answers at once. An idle connection, owed nothing, is never probed: its silence is the peer's too.
+/// answers at once. An idle connection, owed nothing, is never probed: its silence is the peer's too. Each stall
+/// within a minute of the one before doubles the silence needed (up to a minute), so that a peer too loaded to
+/// answer for seconds at a time is not made busier still by a new connection after each of them.
 struct SilenceWatch {
     /// The shortest silence after which a connection counts as stalled, whatever the round trip.
     static let minimumStall = 2.0
+    /// The most the silence needed grows to after repeated stalls.
+    static let maximumStall = 60.0
 
     private var probed = false
     private var reported = false
+    private var factor = 1.0
+    private var lastStall: ContinuousClock.Instant?
 
     /// Whether `connection` of `link` has stalled; probes it, and says so once per stall in the log.
     mutating func check(_ connection: LinkConnection, of link: Link, logger: Logger) -> Bool {
+        if let lastStall, ContinuousClock.now - lastStall > .seconds(Self.maximumStall) { factor = 1 }
         let silence = connection.silence
         let roundTrip = link.roundTrip.map { Double($0.nanoseconds) / 1e9 } ?? 0
-        let stallAfter = max(Self.minimumStall, 4 * roundTrip)
+        let stallAfter = min(Self.maximumStall, factor * max(Self.minimumStall, 4 * roundTrip))
         guard silence >= stallAfter / 2, link.awaitsAcknowledgement else {
             (probed, reported) = (false, false)
             return false
@@ -91,6 +98,8 @@ struct SilenceWatch {
         guard silence >= stallAfter else { return false }
         if !reported {
             reported = true
+            factor = min(factor * 2, Self.maximumStall / Self.minimumStall)
+            lastStall = .now
             logger.info(
                 "\(link.name): nothing received for \(Backoff.format(silence)); moving to a fresh connection as soon as one can be made"
             )

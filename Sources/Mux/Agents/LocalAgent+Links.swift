@@ -130,8 +130,8 @@ extension LocalAgent {
     /// Continues `link`'s session on a new connection to `slot`'s remote agent: one that replaces a lost
     /// connection, retried with backoff until the resume timeout counted from `lostSince` (by default, when the
     /// connection was lost); or, `rotating`, one set up while the current connection still runs, which it replaces
-    /// only once the new one is authenticated. `quickly` (for a stalled connection) gives the attempt a few round
-    /// trips, not the connect and handshake timeouts, so that the next one follows soon. Returns whether the link
+    /// only once the new one is authenticated. `quickly` (for a stalled connection) gives the connect a few round
+    /// trips, not the connect timeout, so that the next attempt follows soon while the path is dead. Returns whether the link
     /// goes on (`false`: it closed, or the agent is stopping).
     private func continueSession(
         of link: Link, slot: LinkSet.Slot, rotating: Bool, quickly: Bool = false,
@@ -140,9 +140,10 @@ extension LocalAgent {
         var delay = Backoff.initialDelay
         var attempt = settings
         if quickly {
+            // Only the connect is hurried, to tell a dead path soon; a path that answers gets the whole handshake
+            // timeout, so that a loaded peer's slow handshake is not given up again and again.
             let roundTrips = max(1, 3 * (link.roundTrip.map { Double($0.nanoseconds) / 1e9 } ?? 0))
             attempt.connectTimeout = min(settings.connectTimeout, roundTrips)
-            attempt.handshakeTimeout = min(settings.handshakeTimeout, roundTrips)
         }
         while !stopRequested.hasCompleted && !link.isClosed {
             var pause = Backoff.jittered(delay)
