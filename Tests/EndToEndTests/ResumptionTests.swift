@@ -57,9 +57,7 @@ struct ResumptionTests {
         throws
     {
         let tunnel = try Tunnel(transport)
-        // Under the thread sanitizer (scripts/sanitize sets TSAN_OPTIONS) everything runs several times slower on
-        // two cores: 20 streams exercise the same resumption there without starving the interactive one.
-        let streams = ProcessInfo.processInfo.environment["TSAN_OPTIONS"] == nil ? 100 : 20
+        let streams = 100
         let bulk = try (0..<streams).map { _ in try connect(to: tunnel.client) }
         defer { for socket in bulk { socket.close() } }
         let interactive = try InteractiveProbe(through: tunnel.client)
