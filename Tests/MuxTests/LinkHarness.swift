@@ -3,6 +3,7 @@ import Crypto
 import Foundation
 import Glibc
 import Logging
+import Testing
 
 @testable import Mux
 
@@ -135,6 +136,37 @@ func makeLink(
         delegate: delegate)
     try link.start()
     return link
+}
+
+/// Opens a stream on `link` (taking one of `slots`) and carries a client's socketpair end on it, as a local agent
+/// carries a client; returns the client's end, whose receives wait at most `receiveTimeout` seconds.
+func openCarriedClient(on link: Link, slots: TestSlots, receiveTimeout: Double) throws -> Socket {
+    #expect(slots.tryAcquire())
+    let stream = try #require(link.openStream(to: .defaultTarget))
+    let (client, streamEnd) = try connectedPair()
+    try startThread(named: "test-client") {
+        if stream.awaitEstablished(within: 10) == .established, stream.attach(streamEnd) {
+            stream.run()
+        } else {
+            stream.abandon()
+            streamEnd.close()
+        }
+    }
+    client.setReceiveTimeout(seconds: receiveTimeout)
+    return client
+}
+
+/// Reads `socket` until end of stream, or until a receive waits longer than its timeout (which a test then sees as
+/// missing bytes).
+func readAll(_ socket: Socket) -> [UInt8] {
+    var bytes: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 65_536)
+    while let count = try? buffer.withUnsafeMutableBytes({ raw in
+        try Result { () throws(SocketError) in try socket.receive(into: raw) }.get()
+    }), count > 0 {
+        bytes += buffer[..<count]
+    }
+    return bytes
 }
 
 /// One real `Link` over a socketpair, and the raw peer at the other end: the peer seals and sends whatever

@@ -69,31 +69,7 @@ final class LinkPairTests {
 
     /// Opens a stream on the local link and carries a client's socketpair end on it; returns the client's end.
     private func openClient() throws -> Socket {
-        #expect(localSlots.tryAcquire())
-        let stream = try #require(local.openStream(to: .defaultTarget))
-        let (client, streamEnd) = try connectedPair()
-        try startThread(named: "test-client") {
-            if stream.awaitEstablished(within: 10) == .established, stream.attach(streamEnd) {
-                stream.run()
-            } else {
-                stream.abandon()
-                streamEnd.close()
-            }
-        }
-        client.setReceiveTimeout(seconds: 5)
-        return client
-    }
-
-    /// Reads until end of stream (or a 5 s silence, which a test then sees as missing bytes).
-    private func readAll(_ socket: Socket) -> [UInt8] {
-        var bytes: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65_536)
-        while let count = try? buffer.withUnsafeMutableBytes({ raw in
-            try Result { () throws(SocketError) in try socket.receive(into: raw) }.get()
-        }), count > 0 {
-            bytes += buffer[..<count]
-        }
-        return bytes
+        try openCarriedClient(on: local, slots: localSlots, receiveTimeout: 5)
     }
 
     /// Whether a few bytes the client sends, then its FIN, reach the target as they were; closes both ends.

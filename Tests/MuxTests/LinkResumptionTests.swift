@@ -58,19 +58,7 @@ final class LinkResumptionTests {
     }
 
     private func openClient() throws -> Socket {
-        #expect(localSlots.tryAcquire())
-        let stream = try #require(local.openStream(to: .defaultTarget))
-        let (client, streamEnd) = try connectedPair()
-        try startThread(named: "test-client") {
-            if stream.awaitEstablished(within: 10) == .established, stream.attach(streamEnd) {
-                stream.run()
-            } else {
-                stream.abandon()
-                streamEnd.close()
-            }
-        }
-        client.setReceiveTimeout(seconds: 10)
-        return client
+        try openCarriedClient(on: local, slots: localSlots, receiveTimeout: 10)
     }
 
     @Test func aLostConnectionDetachesBothEndsAndTheirStreamsWait() throws {
@@ -132,16 +120,4 @@ final class LinkResumptionTests {
 /// `count` bytes that differ with `seed`, and are not one byte repeated.
 private func pattern(_ count: Int, seed: UInt32) -> [UInt8] {
     (0..<count).map { UInt8(truncatingIfNeeded: UInt32($0) &* 2_654_435_761 &+ seed &* 97 >> 7) }
-}
-
-/// Reads until end of stream, or a 10 s silence.
-private func readAll(_ socket: Socket) -> [UInt8] {
-    var bytes: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 65_536)
-    while let count = try? buffer.withUnsafeMutableBytes({ raw in
-        try Result { () throws(SocketError) in try socket.receive(into: raw) }.get()
-    }), count > 0 {
-        bytes += buffer[..<count]
-    }
-    return bytes
 }
