@@ -246,8 +246,30 @@ public final class RemoteAgent: LinkDelegate, @unchecked Sendable {
                 ) { [weak link] in link }
             }
         }
+        answerListen(address, kind: kind, forward: forward, on: link, service: service)
+    }
+
+    /// Binds `address` for `link`'s reverse forward and answers its LISTEN. When a session waiting to resume held
+    /// the address, that session ends and, on a thread of its own (closing a port waits for its accept thread,
+    /// which a link's reader must not), the port closes and the address is bound for `link` at once.
+    private func answerListen(
+        _ address: Endpoint, kind: TrafficKind, forward: UInt32, on link: Link, service: ReverseListeners.Service
+    ) {
         let outcome = reverseListeners.bind(address, forward: forward, for: link, logger: link.logger, service: service)
-        outcome.waitingHolder?.close(.supplanted)
+        if let holder = outcome.waitingHolder {
+            link.logger.info("\(address) is held by \(holder.link.name), whose session waits to resume; ending it")
+            holder.link.close(.supplanted)
+            do {
+                try startThread(named: "listen-takeover") { [self] in
+                    holder.socket.stop()
+                    logger.info("stopped listening on \(address) for \(holder.link.name)")
+                    answerListen(address, kind: kind, forward: forward, on: link, service: service)
+                }
+                return
+            } catch {
+                holder.socket.requestStop()  // the local agent asks again in a few seconds
+            }
+        }
         let what = kind == .udp ? "\(address) (UDP)" : "\(address)"
         if outcome.result == .bound {
             link.logger.info("listening on \(what) for the link's reverse forward \(forward): \(outcome.verdict)")

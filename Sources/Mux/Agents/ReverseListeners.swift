@@ -19,11 +19,11 @@ final class ReverseListeners: @unchecked Sendable {
     }
 
     /// How a bound port is served.
-    enum Service {
+    enum Service: Sendable {
         /// TCP: each client is handed to `onClient` on the accept thread, which must not block.
         case stream(onClient: @Sendable (Socket) -> Void)
         /// UDP: `forwarder` binds the port and serves it.
-        case datagrams(forwarder: (Endpoint) throws(ListenError) -> UDPForwarder)
+        case datagrams(forwarder: @Sendable (Endpoint) throws(ListenError) -> UDPForwarder)
 
         var kind: TrafficKind {
             if case .stream = self { .tcp } else { .udp }
@@ -45,9 +45,10 @@ final class ReverseListeners: @unchecked Sendable {
         let result: ListenResult
         let port: UInt16
         let verdict: String
-        /// The link that holds the address while its session waits to resume: the caller ends that session, so
-        /// that the address is free when the requester asks again (its local agent most likely restarted).
-        var waitingHolder: Link? = nil
+        /// The link that held the address while its session waited to resume, and its port, no longer listed:
+        /// the requester's local agent most likely restarted. The caller ends that session, stops the port, and
+        /// asks again, which then binds the address for the requester.
+        var waitingHolder: (link: Link, socket: ForwardSocket)? = nil
     }
 
     /// Listens on `address` for `link`'s reverse forward `forward`, served as `service` says. Binding is a few
@@ -73,10 +74,11 @@ final class ReverseListeners: @unchecked Sendable {
                     guard entry.link.isDetached else {
                         return Outcome(result: .addressInUse, port: 0, verdict: "address in use by another link")
                     }
+                    entries[key] = nil
                     return Outcome(
                         result: .addressInUse, port: 0,
                         verdict: "address held by \(entry.link.name), whose session waits to resume; ending it",
-                        waitingHolder: entry.link)
+                        waitingHolder: (entry.link, entry.socket))
                 }
                 return Outcome(result: .bound, port: address.port, verdict: "already bound for this link")
             }
