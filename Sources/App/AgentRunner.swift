@@ -44,8 +44,10 @@ enum AgentRunner {
                 SystemdNotifier.notify("RELOADING=1")
                 do {
                     let changes = try agent.reload()
+                    exporter.recordReload(applied: true)
                     logger.info("reloaded: \(changes.isEmpty ? "nothing changed" : changes.joined(separator: "; "))")
                 } catch {
+                    exporter.recordReload(applied: false)
                     let message = (error as? ConfigError)?.description ?? TCPTunnel.message(for: error)
                     logger.error("reload failed, keeping the running configuration: \(message)")
                 }

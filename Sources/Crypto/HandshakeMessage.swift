@@ -30,18 +30,19 @@ public enum HandshakeMessage {
     /// The longest client hello.
     public static let maximumClientHelloSize = clientHeaderSize + maximumPadding
 
-    /// The protocol version, bound into the client hello (as its associated data) and into every session key,
-    /// so that agents of different versions never link: each sees the other's hello fail to verify, as with a
-    /// wrong key. Version 6 writes the native hellos as text and adds the TLS transport (docs/PROTOCOL.md).
-    static let clientHelloAssociatedData = Array("tcptunnel/8 hello".utf8)
-    static let sessionLabelClientToServer = Array("tcptunnel/8 c2s".utf8)
-    static let sessionLabelServerToClient = Array("tcptunnel/8 s2c".utf8)
+    /// The protocol version (docs/PROTOCOL.md), bound into the client hello (as its associated data) and into
+    /// every session key, so that agents of different versions never link: each sees the other's hello fail to
+    /// verify, as with a wrong key. Version 6 writes the native hellos as text and adds the TLS transport.
+    public static let protocolVersion = 8
+    static let clientHelloAssociatedData = Array("tcptunnel/\(protocolVersion) hello".utf8)
+    static let sessionLabelClientToServer = Array("tcptunnel/\(protocolVersion) c2s".utf8)
+    static let sessionLabelServerToClient = Array("tcptunnel/\(protocolVersion) s2c".utf8)
     /// Version 8 adds these: a value both ends derive per connection, which a resumption's proof binds to; the
     /// id of the session a link begins; and the key that proves a later connection continues it.
-    static let bindingLabel = Array("tcptunnel/8 binding".utf8)
-    static let sessionIDLabel = Array("tcptunnel/8 session id".utf8)
-    static let resumeKeyLabel = Array("tcptunnel/8 resume key".utf8)
-    static let resumeProofLabel = Array("tcptunnel/8 resume proof".utf8)
+    static let bindingLabel = Array("tcptunnel/\(protocolVersion) binding".utf8)
+    static let sessionIDLabel = Array("tcptunnel/\(protocolVersion) session id".utf8)
+    static let resumeKeyLabel = Array("tcptunnel/\(protocolVersion) resume key".utf8)
+    static let resumeProofLabel = Array("tcptunnel/\(protocolVersion) resume proof".utf8)
 
     /// A hello: `text(nonce ‖ XChaCha20-Poly1305(key, nonce, fields ‖ u16 p, ad)) ‖ p random characters`, with
     /// a fresh random nonce and a padding length `p` drawn uniformly from 0 to `maximumPadding`.

@@ -11,6 +11,8 @@ public struct SessionKeys: Sendable {
     public let binding: [UInt8]
     /// The session a link on these keys begins: what a later connection shows to continue it.
     public let resumption: SessionResumption
+    /// The fingerprint of the pre-shared key the connection authenticated with (`PreSharedKey.fingerprint`).
+    public let keyFingerprint: String
 
     /// key = BLAKE2b-256(key: PSK session subkey, message: label ‖ X25519 shared secret ‖ client hello ‖ server hello).
     /// Binding the transcript means a tampered hello yields different keys on the two sides. The binding, the
@@ -47,6 +49,7 @@ public struct SessionKeys: Sendable {
         }
         clientToServer = try secret(HandshakeMessage.sessionLabelClientToServer)
         serverToClient = try secret(HandshakeMessage.sessionLabelServerToClient)
+        keyFingerprint = presharedKey.fingerprint
         binding = value(HandshakeMessage.bindingLabel, count: 32)
         resumption = SessionResumption(
             id: value(HandshakeMessage.sessionIDLabel, count: SessionResumption.idSize),

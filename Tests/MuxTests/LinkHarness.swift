@@ -90,10 +90,14 @@ func handshakeKeys() throws -> (client: SessionKeys, server: SessionKeys) {
 /// Metrics that count nowhere.
 let uncountedLinkMetrics = LinkMetrics(
     streamsOpened: Counter(label: "test", factory: NOOPMetricsHandler.instance),
+    streamOpenTime: Timer(label: "test", factory: NOOPMetricsHandler.instance),
     bytesToTarget: Counter(label: "test", factory: NOOPMetricsHandler.instance),
     bytesToClient: Counter(label: "test", factory: NOOPMetricsHandler.instance),
-    datagrams: DatagramMetrics(factory: NOOPMetricsHandler.instance),
-    roundTrip: Gauge(label: "test", factory: NOOPMetricsHandler.instance))
+    datagrams: DatagramMetrics(factory: NOOPMetricsHandler.instance), recordReset: { _ in },
+    roundTrip: Gauge(label: "test", factory: NOOPMetricsHandler.instance),
+    bytesSent: Counter(label: "test", factory: NOOPMetricsHandler.instance),
+    bytesReceived: Counter(label: "test", factory: NOOPMetricsHandler.instance),
+    info: Gauge(label: "test", factory: NOOPMetricsHandler.instance))
 
 /// A fixed number of stream slots.
 final class TestSlots: SlotPool {

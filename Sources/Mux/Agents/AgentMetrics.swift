@@ -13,13 +13,12 @@ public final class AgentMetrics: Sendable {
     let streamsActive: Gauge
     /// Streams established (their OPEN answered OPEN_OK), in either direction.
     let streamsOpened: Counter
+    /// How long the streams this agent opened waited for their OPEN's answer.
+    let streamOpenTime: Timer
     /// Payload bytes on their way to targets: read from clients, or written to targets.
     let bytesToTarget: Counter
     /// Payload bytes on their way to clients: read from targets, or written to clients.
     let bytesToClient: Counter
-    /// Handshakes that failed: connections rejected by a remote agent, links a local agent could not
-    /// authenticate.
-    let handshakeFailures: Counter
     /// Remote agent: connections waiting for their hello now.
     let handshakesPending: Gauge
     /// Remote agent of the TLS transport: strangers' connections relayed to the cover now.
@@ -31,36 +30,46 @@ public final class AgentMetrics: Sendable {
     private let resumed = Locked(0)
     /// Remote agent: sessions waiting now for their local agent to resume them.
     let sessionsDetached: Gauge
-    /// Sessions that ended because they could not resume, by why.
     private let sessionsLost: [SessionLoss: Counter]
-    private let sessionLossCounts = Locked<[SessionLoss: Int]>([:])
     private let rejections: [HandshakeRejection: Counter]
-    private let rejectionCounts = Locked<[HandshakeRejection: Int]>([:])
-    private let refusals: Locked<[ResetReason: (counter: Counter, count: Int)]> = Locked([:])
+    private let handshakeFailures: [String: Counter]
+    private let refusals: [ResetReason: Counter]
+    private let resets: [ResetReason: Counter]
+    /// What the tests read back: each family's count by its reason's label.
+    private let counts = Locked<[String: Int]>([:])
 
     /// Metrics made by `factory`: swift-metrics' global one by default, or one of the caller's, so that several
-    /// agents in one process keep their numbers apart.
+    /// agents in one process keep their numbers apart. Every family without labels of its own (a link's, a
+    /// forward's) exists from the start, each reason at 0.
     public init(factory: any MetricsFactory = MetricsSystem.factory) {
         self.factory = factory
-        linksUp = Gauge(label: "tcptunnel_links_up", factory: factory)
-        linkReconnects = Counter(label: "tcptunnel_link_reconnects_total", factory: factory)
-        streamsActive = Gauge(label: "tcptunnel_streams_active", factory: factory)
-        streamsOpened = Counter(label: "tcptunnel_streams_opened_total", factory: factory)
+        linksUp = Gauge(label: MetricFamily.linksUp.name, factory: factory)
+        linkReconnects = Counter(label: MetricFamily.linkReconnects.name, factory: factory)
+        streamsActive = Gauge(label: MetricFamily.streamsActive.name, factory: factory)
+        streamsOpened = Counter(label: MetricFamily.streamsOpened.name, factory: factory)
+        streamOpenTime = Timer(label: MetricFamily.streamOpenSeconds.name, factory: factory)
         bytesToTarget = Counter(
-            label: "tcptunnel_stream_bytes_total", dimensions: [("direction", "to_target")], factory: factory)
+            label: MetricFamily.streamBytes.name, dimensions: [("direction", "to_target")], factory: factory)
         bytesToClient = Counter(
-            label: "tcptunnel_stream_bytes_total", dimensions: [("direction", "to_client")], factory: factory)
-        handshakeFailures = Counter(label: "tcptunnel_handshake_failures_total", factory: factory)
-        handshakesPending = Gauge(label: "tcptunnel_handshakes_pending", factory: factory)
-        coverRelays = Gauge(label: "tcptunnel_cover_relays", factory: factory)
+            label: MetricFamily.streamBytes.name, dimensions: [("direction", "to_client")], factory: factory)
+        handshakesPending = Gauge(label: MetricFamily.handshakesPending.name, factory: factory)
+        coverRelays = Gauge(label: MetricFamily.coverRelays.name, factory: factory)
         datagrams = DatagramMetrics(factory: factory)
-        resumptions = Counter(label: "tcptunnel_link_resumptions_total", factory: factory)
-        sessionsDetached = Gauge(label: "tcptunnel_sessions_detached", factory: factory)
+        resumptions = Counter(label: MetricFamily.linkResumptions.name, factory: factory)
+        sessionsDetached = Gauge(label: MetricFamily.sessionsDetached.name, factory: factory)
         sessionsLost = Counter.family(
-            "tcptunnel_sessions_lost_total", by: "reason", of: SessionLoss.allCases, factory: factory,
-            name: \.rawValue)
+            MetricFamily.sessionsLost.name, by: "reason", of: SessionLoss.allCases, factory: factory, name: \.rawValue)
         rejections = Counter.family(
-            "tcptunnel_connections_rejected_total", by: "reason", of: HandshakeRejection.allCases, factory: factory,
+            MetricFamily.connectionsRejected.name, by: "reason", of: HandshakeRejection.allCases, factory: factory,
+            name: \.metricLabel)
+        handshakeFailures = Counter.family(
+            MetricFamily.handshakeFailures.name, by: "reason", of: Self.handshakeFailureReasons, factory: factory,
+            name: { $0 })
+        refusals = Counter.family(
+            MetricFamily.streamsRefused.name, by: "reason", of: ResetReason.allCases, factory: factory,
+            name: \.metricLabel)
+        resets = Counter.family(
+            MetricFamily.streamsReset.name, by: "reason", of: ResetReason.allCases, factory: factory,
             name: \.metricLabel)
         handshakesPending.record(0)
         sessionsDetached.record(0)
@@ -68,18 +77,30 @@ public final class AgentMetrics: Sendable {
         streamsActive.record(0)
     }
 
+    /// Why a handshake failed, as the label of `tcptunnel_handshake_failures_total`: on a remote agent, the
+    /// rejections that are failures (README, "Metrics"); on a local agent, what became of its hello.
+    private static let handshakeFailureReasons =
+        HandshakeRejection.allCases.filter(\.isFailure).map(\.metricLabel)
+        + ["no_reply", "unexpected_reply", "answered_as_cover", "reply_not_authentic"]
+
+    private func count(_ family: MetricFamily, _ label: String) {
+        counts.withLock { $0["\(family.name)/\(label)", default: 0] += 1 }
+    }
+
+    private func counted(_ family: MetricFamily, _ label: String) -> Int {
+        counts.withLock { $0["\(family.name)/\(label)"] ?? 0 }
+    }
+
     /// Counts a stream refused for `reason`: by this agent, or by its peer for a stream it opened.
     package func recordRefusal(_ reason: ResetReason) {
-        refusals.withLock { refusals in
-            if refusals[reason] == nil {
-                let counter = Counter(
-                    label: "tcptunnel_streams_refused_total", dimensions: [("reason", reason.metricLabel)],
-                    factory: factory)
-                refusals[reason] = (counter, 0)
-            }
-            refusals[reason]!.count += 1
-            refusals[reason]!.counter.increment()
-        }
+        count(.streamsRefused, reason.metricLabel)
+        refusals[reason]!.increment()
+    }
+
+    /// Counts an established stream that ended with a reset for `reason` instead of FINs.
+    func recordReset(_ reason: ResetReason) {
+        count(.streamsReset, reason.metricLabel)
+        resets[reason]!.increment()
     }
 
     /// Counts a link that continued its session on a new connection.
@@ -93,56 +114,91 @@ public final class AgentMetrics: Sendable {
 
     /// Counts a session that ended without resuming, for `reason`.
     func recordSessionLoss(_ reason: SessionLoss) {
-        sessionLossCounts.withLock { $0[reason, default: 0] += 1 }
+        count(.sessionsLost, reason.rawValue)
         sessionsLost[reason]!.increment()
     }
 
     /// Sessions that ended without resuming for `reason` since the start.
-    package func sessionLosses(_ reason: SessionLoss) -> Int { sessionLossCounts.withLock { $0[reason] ?? 0 } }
+    package func sessionLosses(_ reason: SessionLoss) -> Int { counted(.sessionsLost, reason.rawValue) }
 
     /// Counts a connection the remote agent closed before it authenticated. All but health checks and shed
     /// connections are also handshake failures.
     func recordRejection(_ reason: HandshakeRejection) {
-        rejectionCounts.withLock { $0[reason, default: 0] += 1 }
+        count(.connectionsRejected, reason.metricLabel)
         rejections[reason]!.increment()
-        if reason != .closedWithoutData && reason != .shed { handshakeFailures.increment() }
+        if reason.isFailure { handshakeFailures[reason.metricLabel]!.increment() }
     }
+
+    /// Counts a local agent's link handshake that failed with `error` (one for which `isHandshakeFailure`).
+    func recordHandshakeFailure(_ error: LinkError) {
+        let label =
+            switch error {
+            case .noHandshakeReply: "no_reply"
+            case .unexpectedReply: "unexpected_reply"
+            case .answeredAsCover: "answered_as_cover"
+            default: "reply_not_authentic"
+            }
+        count(.handshakeFailures, label)
+        handshakeFailures[label]!.increment()
+    }
+
+    /// Handshakes that failed with the reason labelled `label` since the start.
+    package func handshakeFailures(_ label: String) -> Int { counted(.handshakeFailures, label) }
 
     /// Connections closed before they authenticated for `reason` since the start.
-    func rejections(_ reason: HandshakeRejection) -> Int {
-        rejectionCounts.withLock { $0[reason] ?? 0 }
-    }
+    func rejections(_ reason: HandshakeRejection) -> Int { counted(.connectionsRejected, reason.metricLabel) }
 
     /// Streams refused for `reason` since the start.
-    func refusals(_ reason: ResetReason) -> Int {
-        refusals.withLock { $0[reason]?.count ?? 0 }
+    func refusals(_ reason: ResetReason) -> Int { counted(.streamsRefused, reason.metricLabel) }
+
+    /// Established streams reset for `reason` since the start.
+    package func resets(_ reason: ResetReason) -> Int { counted(.streamsReset, reason.metricLabel) }
+
+    /// What the link from `peer` (remote agent), which authenticated with the key of fingerprint `key`, and its
+    /// streams count: the agent's stream counters, and that link's own, labelled with the peer.
+    func linkMetrics(peer: Endpoint, key: String) -> LinkMetrics {
+        linkMetrics(dimensions: [("link", "\(peer)")], key: key)
     }
 
-    /// What the link from `peer` (remote agent) and its streams count: the agent's stream counters, and a gauge
-    /// of that link's round-trip time, labelled with the peer.
-    func linkMetrics(peer: Endpoint) -> LinkMetrics {
-        linkMetrics(dimensions: [("link", "\(peer)")])
+    /// What a local agent's link `number` to `remote` and its streams count, its own labelled with both.
+    func linkMetrics(number: Int, remote: Endpoint, key: String) -> LinkMetrics {
+        linkMetrics(dimensions: [("link", "\(number)"), ("remote", "\(remote)")], key: key)
     }
 
-    /// What a local agent's link `number` to `remote` and its streams count, its round trip labelled with both.
-    func linkMetrics(number: Int, remote: Endpoint) -> LinkMetrics {
-        linkMetrics(dimensions: [("link", "\(number)"), ("remote", "\(remote)")])
-    }
-
-    private func linkMetrics(dimensions: [(String, String)]) -> LinkMetrics {
-        LinkMetrics(
-            streamsOpened: streamsOpened, bytesToTarget: bytesToTarget, bytesToClient: bytesToClient,
-            datagrams: datagrams,
-            roundTrip: Gauge(label: "tcptunnel_link_rtt_seconds", dimensions: dimensions, factory: factory))
+    private func linkMetrics(dimensions: [(String, String)], key: String) -> LinkMetrics {
+        let info = Gauge(label: MetricFamily.linkInfo.name, dimensions: dimensions + [("key", key)], factory: factory)
+        info.record(1)
+        return LinkMetrics(
+            streamsOpened: streamsOpened, streamOpenTime: streamOpenTime, bytesToTarget: bytesToTarget,
+            bytesToClient: bytesToClient, datagrams: datagrams, recordReset: { [weak self] in self?.recordReset($0) },
+            roundTrip: Gauge(label: MetricFamily.linkRoundTrip.name, dimensions: dimensions, factory: factory),
+            bytesSent: Counter(
+                label: MetricFamily.linkBytes.name, dimensions: dimensions + [("direction", "sent")], factory: factory),
+            bytesReceived: Counter(
+                label: MetricFamily.linkBytes.name, dimensions: dimensions + [("direction", "received")],
+                factory: factory),
+            info: info)
     }
 
     /// A local agent's gauge of whether its link `number` to `remote` is up (1) or not (0).
     func linkUp(number: Int, remote: Endpoint) -> Gauge {
         let gauge = Gauge(
-            label: "tcptunnel_link_up", dimensions: [("link", "\(number)"), ("remote", "\(remote)")],
+            label: MetricFamily.linkUp.name, dimensions: [("link", "\(number)"), ("remote", "\(remote)")],
             factory: factory)
         gauge.record(0)
         return gauge
+    }
+
+    /// The counters of the streams whose clients reach this agent through `forward` (as the user wrote it:
+    /// `-L 8080:db:5432`), at 0.
+    func forwardBytes(_ forward: String) -> StreamCounters {
+        StreamCounters(
+            toTarget: Counter(
+                label: MetricFamily.forwardBytes.name, dimensions: [("forward", forward), ("direction", "to_target")],
+                factory: factory),
+            toClient: Counter(
+                label: MetricFamily.forwardBytes.name, dimensions: [("forward", forward), ("direction", "to_client")],
+                factory: factory))
     }
 }
 

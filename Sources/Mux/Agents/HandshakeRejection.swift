@@ -28,6 +28,9 @@ package enum HandshakeRejection: CaseIterable, Sendable, CustomStringConvertible
         }
     }
 
+    /// Whether it is also a failed handshake: all but health checks and connections shed under a flood.
+    var isFailure: Bool { self != .closedWithoutData && self != .shed }
+
     /// The reason as a Prometheus label value.
     var metricLabel: String {
         switch self {

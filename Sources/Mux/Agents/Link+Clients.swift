@@ -12,17 +12,22 @@ extension Link {
 
     /// Carries `client` as a new stream to `target` until the stream ends, on the calling thread (the client's
     /// own, which becomes the stream's uplink), telling the peer it connected from `origin` (`client.origin`,
-    /// which the caller reads once for its own log lines too). The caller holds a slot of `slots`; this returns
+    /// which the caller reads once for its own log lines too), counting its bytes into `forwardBytes` too when
+    /// given. The caller holds a slot of `slots`; this returns
     /// it in every case. Returns how the peer answered the OPEN, or `nil`
     /// if the link took no new stream.
     ///
     /// A client with nothing to be told is carried at once: its first bytes go out right behind the OPEN,
     /// and a refusal resets it. A SOCKS client must hear the real outcome first, so its stream waits for it.
-    func carry(_ client: Socket, to target: StreamTarget, from origin: StreamOrigin?, answer: ClientAnswer)
-        -> StreamOpenOutcome?
-    {
+    func carry(
+        _ client: Socket, to target: StreamTarget, from origin: StreamOrigin?, answer: ClientAnswer,
+        counting forwardBytes: StreamCounters? = nil
+    ) -> StreamOpenOutcome? {
         let carriesAtOnce = if case .none = answer { true } else { false }
-        guard let stream = openStream(to: target, from: origin, carrying: carriesAtOnce ? client : nil) else {
+        guard
+            let stream = openStream(
+                to: target, from: origin, carrying: carriesAtOnce ? client : nil, counting: forwardBytes)
+        else {
             slots.release()
             close(client, answer: answer, outcome: .linkClosed)
             return nil

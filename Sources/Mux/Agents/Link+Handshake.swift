@@ -20,7 +20,8 @@ extension Link {
         }
         let link = Link(
             connection: connection, resumption: resumption, role: .local, settings: settings.link, slots: limiter,
-            agentBudget: agentBudget, metrics: metrics.linkMetrics(number: number, remote: remote),
+            agentBudget: agentBudget,
+            metrics: metrics.linkMetrics(number: number, remote: remote, key: key.fingerprint),
             logger: logger.withMetadata("link", "\(number)"), delegate: delegate, name: "link \(number) to \(remote)")
         try link.start()  // on failure, the link has closed the connection
         return link

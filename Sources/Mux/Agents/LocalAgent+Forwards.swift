@@ -26,7 +26,10 @@ extension LocalAgent {
     func startListening(_ forward: Forward, on socket: ForwardSocket, hasCredentials: Bool) throws(ThreadError) {
         switch socket {
         case .stream(let listener):
-            try listener.start(logger: logger) { [clients] client in clients.admit(client, forward: forward) }
+            let counters = metrics.forwardBytes(forward.metricLabel)
+            try listener.start(logger: logger) { [clients] client in
+                clients.admit(client, forward: forward, counting: counters)
+            }
         case .datagrams(let forwarder): try forwarder.start()
         }
         let endpoint = socket.endpoint
@@ -92,6 +95,9 @@ extension LocalAgent {
             } catch {
                 changes.append("could not start \(forward): \(error)")
             }
+        }
+        for reverse in asked where reverse.kind == .tcp {
+            _ = metrics.forwardBytes(reverse.forward.metricLabel)  // at 0 until its first client
         }
         links.forgetResults(for: cancelled.keys)
         let askers = links.reverseForwardLinks

@@ -56,7 +56,7 @@ extension LocalAgent {
                 // at once for new clients.
                 if !link.isClosed || link.closeReason == .sessionUnknown { continue }
             } catch {
-                if error.isHandshakeFailure { metrics.handshakeFailures.increment() }
+                if error.isHandshakeFailure { metrics.recordHandshakeFailure(error) }
                 logger.warning(
                     "cannot establish link \(slot.number) to \(slot.remote): \(error); retrying in \(Backoff.format(pause))"
                 )
@@ -157,7 +157,7 @@ extension LocalAgent {
                 link.close(.sessionUnknown)
                 return false
             } catch {
-                if error.isHandshakeFailure { metrics.handshakeFailures.increment() }
+                if error.isHandshakeFailure { metrics.recordHandshakeFailure(error) }
                 // A planned move that failed before the current connection was left keeps running on it.
                 if rotating && !link.isDetached {
                     logger.log(

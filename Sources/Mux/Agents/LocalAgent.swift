@@ -110,6 +110,8 @@ public final class LocalAgent: LinkDelegate, Sendable {
             if let reverse = ReverseForward(forward) {
                 initial.reverse[initial.nextReverseID] = reverse
                 initial.nextReverseID += 1
+                // Registered now, at 0, so that the forward shows before its first client.
+                if reverse.kind == .tcp { _ = metrics.forwardBytes(forward.metricLabel) }
             }
         }
         let forwards = Locked(initial)
@@ -214,7 +216,8 @@ public final class LocalAgent: LinkDelegate, Sendable {
             logger.warning("refused stream \(stream.id) to \(target): the remote agent may only open reverse forwards")
             return stream.refuse(.notAllowed)
         }
-        StreamAcceptor.start(stream, logger: logger) { [self, settings] in
+        let counters = metrics.forwardBytes(forward.forward.metricLabel)
+        StreamAcceptor.start(stream, counting: counters, logger: logger) { [self, settings] in
             let addresses: [ResolvedAddress]
             do {
                 addresses = try forward.target.resolve()

@@ -43,8 +43,9 @@ final class LocalClients: Sendable {
         self.socksCredentials = socksCredentials
     }
 
-    /// Runs on an accept thread, so it must not block: hands `client` of `forward` to a thread of its own.
-    func admit(_ client: Socket, forward: Forward) {
+    /// Runs on an accept thread, so it must not block: hands `client` of `forward` to a thread of its own. Its
+    /// stream counts its bytes into `counters`, the forward's.
+    func admit(_ client: Socket, forward: Forward, counting counters: StreamCounters) {
         let target: StreamTarget
         switch forward {
         case .tunnel: target = .defaultTarget
@@ -52,17 +53,17 @@ final class LocalClients: Sendable {
         case .reverse, .reverseUDP, .localUDP: preconditionFailure("\(forward) takes no TCP clients here")
         case .socks:
             return socksHandshakes.admit(client, thread: "socks-client", logger: logger, warnings: socksWarnings) {
-                self.negotiate(client)
+                self.negotiate(client, counting: counters)
             }
         }
         limiter.admit(client, thread: "client", logger: logger, warnings: limitWarnings) {
-            self.serve(client, to: target, answer: .none)
+            self.serve(client, to: target, answer: .none, counting: counters)
         }
     }
 
     /// Runs on a SOCKS client's own thread, holding a SOCKS handshake slot: the handshake, bounded as a whole by
     /// `--socks-handshake-timeout`, then a stream slot, then the stream.
-    private func negotiate(_ client: Socket) {
+    private func negotiate(_ client: Socket, counting counters: StreamCounters) {
         let server = SocksServer(
             client: client, credentials: socksCredentials(), timeout: settings.socksHandshakeTimeout)
         let negotiated = Result { () throws(SocksServer.Failure) in try server.negotiate() }
@@ -81,18 +82,22 @@ final class LocalClients: Sendable {
             server.reply(.generalFailure)
             return client.close()
         }
-        serve(client, to: .endpoint(target), answer: .socks(server))
+        serve(client, to: .endpoint(target), answer: .socks(server), counting: counters)
     }
 
     /// Runs on the client's own thread, holding a stream slot. Its frame stays under the stream's relay for the
     /// stream's whole life, so what only a failure needs is kept out of line in the two functions below: every
     /// stream thread then fits its stack in two pages (see `Limits.threadStackSize`).
-    private func serve(_ client: Socket, to target: StreamTarget, answer: Link.ClientAnswer) {
+    private func serve(
+        _ client: Socket, to target: StreamTarget, answer: Link.ClientAnswer, counting counters: StreamCounters
+    ) {
         let origin = client.origin
         guard let link = links.await(seconds: settings.linkWaitTimeout) else {
             return close(client, from: origin, answer: answer)
         }
-        if case .refused(let reason) = link.carry(client, to: target, from: origin, answer: answer) {
+        if case .refused(let reason) = link.carry(
+            client, to: target, from: origin, answer: answer, counting: counters)
+        {
             record(reason, refusing: target, for: origin)
         }
     }

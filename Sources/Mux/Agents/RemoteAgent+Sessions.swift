@@ -14,7 +14,7 @@ extension RemoteAgent {
         socket.prepareForLink()
         let connection = LinkConnection(channel: channel, peer: peer, keys: keys.serverSide(), binding: keys.binding)
         do {
-            try startThread(named: "link-session") { self.openSession(on: connection, resumption: keys.resumption) }
+            try startThread(named: "link-session") { self.openSession(on: connection, keys: keys) }
         } catch {
             channel.close()
             failures.log(logger, level: .error, "closing the connection from \(peer): \(error)")
@@ -22,7 +22,7 @@ extension RemoteAgent {
     }
 
     /// Reads the connection's first frame, SESSION, within the handshake timeout, and does what it asks.
-    private func openSession(on connection: LinkConnection, resumption: SessionResumption) {
+    private func openSession(on connection: LinkConnection, keys: SessionKeys) {
         let request: SessionRequest
         do throws(LinkError) {
             let first = try connection.receiveFirst(before: .now + .seconds(settings.handshakeTimeout))
@@ -35,18 +35,19 @@ extension RemoteAgent {
             return failures.log(logger, level: .warning, "closing the connection from \(connection.peer): \(error)")
         }
         switch request {
-        case .begin: beginSession(on: connection, resumption: resumption)
+        case .begin: beginSession(on: connection, keys: keys)
         case .resume(let id, let proof, let received):
             continueSession(id, proof: proof, peerReceived: received, on: connection)
         }
     }
 
-    /// Starts a link whose session begins on `connection`, and names this agent on it first.
-    private func beginSession(on connection: LinkConnection, resumption: SessionResumption) {
+    /// Starts a link whose session begins on `connection`, authenticated with `keys`, and names this agent on it
+    /// first.
+    private func beginSession(on connection: LinkConnection, keys: SessionKeys) {
         let peer = connection.peer
         let link = Link(
-            connection: connection, resumption: resumption, role: .remote, settings: settings.link, slots: limiter,
-            agentBudget: receiveBudget, metrics: metrics.linkMetrics(peer: peer),
+            connection: connection, resumption: keys.resumption, role: .remote, settings: settings.link, slots: limiter,
+            agentBudget: receiveBudget, metrics: metrics.linkMetrics(peer: peer, key: keys.keyFingerprint),
             logger: logger.withMetadata("link", "\(peer)"), delegate: self)
         link.send(.agentID(instanceID))  // queued first: the local agent waits for it before using the link
         sessions.insert(link)

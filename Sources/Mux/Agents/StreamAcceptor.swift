@@ -3,16 +3,18 @@ import Logging
 
 /// Answers the streams a peer opens: on a thread per stream, connects the target, answers OPEN, and relays.
 enum StreamAcceptor {
-    /// Starts `stream`'s thread, which runs `connect` and then either relays (its thread becomes the uplink)
-    /// or refuses the stream with the reason `connect` gave. Called on the link's reader thread; never blocks.
+    /// Starts `stream`'s thread, which runs `connect` and then either relays (its thread becomes the uplink,
+    /// counting into `forwardBytes` too when given) or refuses the stream with the reason `connect` gave. Called
+    /// on the link's reader thread; never blocks.
     static func start(
-        _ stream: Stream, logger: Logger, connect: @escaping @Sendable () -> Result<Socket, ResetReason>
+        _ stream: Stream, counting forwardBytes: StreamCounters? = nil, logger: Logger,
+        connect: @escaping @Sendable () -> Result<Socket, ResetReason>
     ) {
         do {
             try WorkerPool.shared.run(named: "stream-\(stream.id)-up") {
                 switch connect() {
                 case .success(let socket):
-                    if stream.accept(socket) { stream.run() } else { stream.abandon() }
+                    if stream.accept(socket, counting: forwardBytes) { stream.run() } else { stream.abandon() }
                 case .failure(let reason): stream.refuse(reason)
                 }
             }

@@ -1,3 +1,4 @@
+import CoreMetrics
 import Glibc
 import Logging
 import Synchronization
@@ -21,6 +22,7 @@ extension Link {
                 }
                 guard count > 0 else { throw .closedByPeer }
                 connection.bytes.add(count, ordering: .relaxed)
+                metrics.bytesReceived.increment(by: count)
                 connection.lastReceived.store(MonotonicClock.nanoseconds(), ordering: .relaxed)
                 while let frame = try nextFrame(&connection.decoder) {
                     let isSequenced: Bool

@@ -1,3 +1,4 @@
+import CoreMetrics
 import Crypto
 import Synchronization
 
@@ -9,7 +10,7 @@ extension Link {
     func runWriter(on connection: LinkConnection, from start: ConnectionStart, resending: [OutboundFrame]) {
         var writer = ConnectionWriter(
             connection: connection, timeout: settings.deadLinkTimeout, acknowledged: start.acknowledged,
-            sent: resumption == nil ? nil : sent, sealedThrough: start.sealedThrough)
+            sent: resumption == nil ? nil : sent, sealedThrough: start.sealedThrough, bytesSent: metrics.bytesSent)
         var paddedBatchesLeft = Limits.paddedOpeningBatches
         var failure: LinkError?
         do throws(LinkError) {
@@ -114,12 +115,15 @@ private struct ConnectionWriter {
     let sent: Locked<SentFrames>?
     /// The number of the last sequenced frame sealed (frames are sealed in the order they are numbered).
     var sealedThrough: UInt64
+    /// The link's count of bytes sent on the wire.
+    let bytesSent: Counter
     private var published: UInt64 = 0
 
     init(
         connection: LinkConnection, timeout: Double, acknowledged: UInt64, sent: Locked<SentFrames>?,
-        sealedThrough: UInt64
+        sealedThrough: UInt64, bytesSent: Counter
     ) {
+        self.bytesSent = bytesSent
         self.connection = connection
         self.timeout = timeout
         self.acknowledged = acknowledged
@@ -153,6 +157,7 @@ private struct ConnectionWriter {
             throw error.isTimeout ? .peerStalled(seconds: Int(timeout)) : .socket(error)
         }
         connection.bytes.add(output.count, ordering: .relaxed)
+        bytesSent.increment(by: output.count)
         output.count = 0
     }
 }

@@ -184,10 +184,11 @@ final class Link: @unchecked Sendable {
     /// of `slots`, which the stream returns when it ends. With `client`, the stream owns it at once and may
     /// carry its first bytes before the peer answers (0-RTT: `Stream.run`); without, the caller attaches the
     /// client once the peer accepted (`Stream.awaitEstablished`, `Stream.attach`). The OPEN tells the peer the
-    /// client's `origin`. Returns `nil` if the link takes no new streams; the slot and `client` are then still
+    /// client's `origin`; the stream counts its bytes into `forwardBytes` too, when given. Returns `nil` if the link takes no new streams; the slot and `client` are then still
     /// the caller's.
     func openStream(
-        to target: StreamTarget, from origin: StreamOrigin? = nil, carrying client: (any ByteChannel)? = nil
+        to target: StreamTarget, from origin: StreamOrigin? = nil, carrying client: (any ByteChannel)? = nil,
+        counting forwardBytes: StreamCounters? = nil
     ) -> Stream? {
         let window = makeReceiveWindow()
         let stream: Stream? = state.withLock { state in
@@ -195,7 +196,8 @@ final class Link: @unchecked Sendable {
                 state.nextStreamID <= .max - 2
             else { return nil }
             let stream = Stream(
-                id: state.nextStreamID, link: self, window: window, sendCredit: Limits.openingWindow, channel: client)
+                id: state.nextStreamID, link: self, window: window, sendCredit: Limits.openingWindow, channel: client,
+                counting: forwardBytes)
             state.nextStreamID += 2
             // Both under `state`'s lock: `close` cannot miss the stream, and OPENs reach the queue in id order.
             streams.insert(stream, at: stream.id)
@@ -308,7 +310,7 @@ final class Link: @unchecked Sendable {
             return reason
         }
         guard let reason else { return }
-        metrics.roundTrip.destroy()
+        metrics.destroyLinkMetrics()
         delegate?.linkDidClose(self, reason: reason)
         finished.complete()
     }

@@ -16,6 +16,8 @@ extension Stream {
         let channel: (any ByteChannel)?
         let reservedWindow: Int
         let wasReset: Bool
+        /// Why the stream was reset after it was established, if it was.
+        let resetOnceEstablished: ResetReason?
         let summary: String
     }
 
@@ -54,8 +56,14 @@ extension Stream {
             case .endConnectionOutput: guarded.channel?.shutdown(.write)
             case .deliverHeld: after.merge(deliverHeld())
             case .startDownlinkThread: after.startsDownlinkThread = true
-            case .countOpened: link.metrics.streamsOpened.increment()
-            case .countDown(let count): downlinkBytes.increment(by: count)
+            case .countOpened:
+                link.metrics.streamsOpened.increment()
+                if let openedAt {
+                    link.metrics.streamOpenTime.recordNanoseconds(Int64(MonotonicClock.nanoseconds() - openedAt))
+                }
+            case .countDown(let count):
+                downlinkBytes.increment(by: count)
+                guarded.forwardBytes?.written(count, isOpener: openedAt != nil)
             case .retire: after.retirement = takeRetirement()
             }
         }
@@ -109,8 +117,11 @@ extension Stream {
         defer { guarded.channel = nil }
         let machine = guarded.machine
         let summary = machine.traffic.summary + (machine.resetReason.map { ", reset: \($0)" } ?? "")
+        let resetOnceEstablished =
+            machine.isReset && machine.openOutcome == .established ? machine.resetReason ?? .aborted : nil
         return Retirement(
-            channel: guarded.channel, reservedWindow: machine.window.size, wasReset: machine.isReset, summary: summary)
+            channel: guarded.channel, reservedWindow: machine.window.size, wasReset: machine.isReset,
+            resetOnceEstablished: resetOnceEstablished, summary: summary)
     }
 
     /// Removes the stream from its link, then closes its connection: a frame that arrives for the stream
@@ -119,6 +130,7 @@ extension Stream {
         guard let retirement else { return }
         link.budget.release(retirement.reservedWindow)
         if retirement.wasReset { link.queue.forget(id) }
+        if let reason = retirement.resetOnceEstablished { link.metrics.recordReset(reason) }
         link.streamDidEnd(id: id, summary: retirement.summary)
         retirement.channel?.close()
     }

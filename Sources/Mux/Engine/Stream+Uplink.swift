@@ -9,6 +9,9 @@ extension Stream {
     /// pins no memory; one whose last read filled a whole frame most likely has more waiting and reads at once.
     func runUplink() {
         guard let channel = currentChannel else { return }
+        // Given before the uplink started, and never changed after.
+        let forwardBytes = locked(\.forwardBytes)
+        let isOpener = openedAt != nil
         var expectsMore = false
         while true {
             if !expectsMore {
@@ -42,6 +45,7 @@ extension Stream {
             guard link.queue.pushData(.data(block), of: id) else { return }
             expectsMore = count == Limits.maxDataPayload
             uplinkBytes.increment(by: count)
+            forwardBytes?.read(count, isOpener: isOpener)
         }
     }
 

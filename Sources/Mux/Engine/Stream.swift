@@ -30,18 +30,26 @@ final class Stream: @unchecked Sendable {
     /// opening side it is a client's, on the accepting side a target's.
     let uplinkBytes: Counter
     let downlinkBytes: Counter
+    /// Opener: when its OPEN was queued (`MonotonicClock` nanoseconds), to time the answer.
+    let openedAt: UInt64?
 
     /// A stream whose OPEN is about to be sent or was received. The opener passes its client's `channel` when
     /// it carries the client at once (0-RTT: its uplink reads from the start) or attaches it once the peer
     /// accepted (`attach`); the acceptor attaches its target once connected (`accept`). `sendCredit` is the
-    /// peer's initial window: the opening window on the opening side until OPEN_OK tells the real one.
-    init(id: StreamID, link: Link, window: ReceiveWindow, sendCredit: Int, channel: (any ByteChannel)? = nil) {
+    /// peer's initial window: the opening window on the opening side until OPEN_OK tells the real one. An opener
+    /// also counts its bytes into `forwardBytes`, when given.
+    init(
+        id: StreamID, link: Link, window: ReceiveWindow, sendCredit: Int, channel: (any ByteChannel)? = nil,
+        counting forwardBytes: StreamCounters? = nil
+    ) {
         self.id = id
         self.link = link
         let isOpener = link.role.opens(id)
+        openedAt = isOpener ? MonotonicClock.nanoseconds() : nil
         guarded = StreamGuarded(
             machine: StreamMachine(
-                isOpener: isOpener, window: window, sendCredit: sendCredit, isConnected: channel != nil))
+                isOpener: isOpener, window: window, sendCredit: sendCredit, isConnected: channel != nil),
+            forwardBytes: forwardBytes)
         uplinkBytes = isOpener ? link.metrics.bytesToTarget : link.metrics.bytesToClient
         downlinkBytes = isOpener ? link.metrics.bytesToClient : link.metrics.bytesToTarget
         if let channel { own(channel) }
@@ -89,9 +97,9 @@ final class Stream: @unchecked Sendable {
     }
 
     /// Acceptor: hands the freshly connected target to the stream, answers OPEN_OK, and writes what the opener
-    /// sent meanwhile. Returns `false`, and aborts `channel`, if the stream was reset while the target was
-    /// being connected.
-    func accept(_ channel: any ByteChannel) -> Bool {
+    /// sent meanwhile; its bytes count into `forwardBytes` too, when given. Returns `false`, and aborts
+    /// `channel`, if the stream was reset while the target was being connected.
+    func accept(_ channel: any ByteChannel, counting forwardBytes: StreamCounters? = nil) -> Bool {
         condition.lock()
         guard let effects = guarded.machine.accept(id: id) else {
             condition.unlock()
@@ -100,6 +108,7 @@ final class Stream: @unchecked Sendable {
             return false
         }
         own(channel)
+        guarded.forwardBytes = forwardBytes
         // Under the lock, so that no WINDOW for the bytes delivered here can go out before the OPEN_OK.
         let after = perform(effects)
         condition.unlock()

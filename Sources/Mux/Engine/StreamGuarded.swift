@@ -4,6 +4,9 @@ struct StreamGuarded {
     var channel: (any ByteChannel)?
     /// Everything the stream decides.
     var machine: StreamMachine
+    /// The counters of the forward the stream belongs to, if it is counted apart: given when it is opened or
+    /// accepted, before its uplink starts.
+    var forwardBytes: StreamCounters?
 }
 
 /// What a stream carried, and when it last carried anything (for the idle timeout).

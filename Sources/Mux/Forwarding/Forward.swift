@@ -57,6 +57,18 @@ public enum Forward: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// The forward as its option would give it, for a metric's label: `-L 127.0.0.1:8080:db:5432`.
+    public var metricLabel: String {
+        switch self {
+        case .tunnel(let listen): "--listen \(listen)"
+        case .local(let listen, let target): "-L \(listen):\(target)"
+        case .localUDP(let listen, let target): "-L \(listen):\(target)/udp"
+        case .socks(let listen): "-D \(listen)"
+        case .reverse(let listen, let target): "-R \(listen):\(target)"
+        case .reverseUDP(let listen, let target): "-R \(listen):\(target)/udp"
+        }
+    }
+
     /// Parses `body`, the forward `text` was given as without its kind suffix.
     private static func parseTunnel(_ body: String, option: String, as text: String) throws(ForwardError) -> (
         Endpoint, Endpoint
