@@ -56,12 +56,18 @@ enum OptionCatalog {
         for argument in arguments.prefix(while: { $0 != "--" }) where argument.hasPrefix("--") && argument.count > 2 {
             let name = String(argument.dropFirst(2).prefix { $0 != "=" })
             guard !names.contains(name) else { continue }
+            if name == "key" && names.contains("key-file") { return keyOnCommandLine }
             let suggestion = names.map { (name: $0, distance: editDistance($0, name)) }
                 .filter { $0.distance < 4 }.min { ($0.distance, $0.name) < ($1.distance, $1.name) }
             return "Unknown option '--\(name)'" + (suggestion.map { ". Did you mean '--\($0.name)'?" } ?? "")
         }
         return nil
     }
+
+    /// What `--key` gets: keys are never taken as an argument, which `ps` and the shell's history would show.
+    static let keyOnCommandLine =
+        "Unknown option '--key': a key is never taken on the command line, where ps and the shell's history would "
+        + "show it; pass --key-file FILE, or set TCPTUNNEL_KEY"
 
     /// The Levenshtein distance between `a` and `b`, as ArgumentParser measures suggestions.
     private static func editDistance(_ a: String, _ b: String) -> Int {

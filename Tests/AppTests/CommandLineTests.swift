@@ -33,6 +33,8 @@ import Testing
                 "Unknown option '--targt'. Did you mean '--target'?"
             ),
             (["local", "--remote", "h:1", "--frobnicate", "x"], "Unknown option '--frobnicate'"),
+            (["local", "--remote", "h:1", "--key", "c2VjcmV0"], OptionCatalog.keyOnCommandLine),
+            (["remote", "--listen", "127.0.0.1:7", "--key=c2VjcmV0"], OptionCatalog.keyOnCommandLine),
         ])
     func aMistypedOptionIsReportedAsUnknownEvenWhenItsValueLooksLikeAnArgument(arguments: [String], message: String) {
         #expect(refusal(arguments) == message)
@@ -105,15 +107,32 @@ import Testing
     /// Every duration and size has an upper bound: past it, or infinite, a value would overflow a deadline or a
     /// socket timeout and trap the agent at its first link (and `--check` while printing it).
     @Test(arguments: [
-        (["--dead-link-timeout", "inf"], "--dead-link-timeout: must be more than 0 and at most 86400 seconds"),
-        (["--dead-link-timeout", "86401"], "--dead-link-timeout: must be more than 0 and at most 86400 seconds"),
-        (["--idle-timeout", "1e300"], "--idle-timeout: must be from 0 to 604800 seconds"),
-        (["--write-timeout", "inf"], "--write-timeout: must be from 0 to 604800 seconds"),
-        (["--drain-timeout", "3601"], "--drain-timeout: must be from 0 to 3600 seconds"),
-        (["--handshake-timeout", "nan"], "--handshake-timeout: must be more than 0 and at most 300 seconds"),
-        (["--connect-timeout", "301"], "--connect-timeout: must be more than 0 and at most 300 seconds"),
-        (["--keepalive", "3601"], "--keepalive: must be more than 0 and at most 3600 seconds"),
-        (["--link-wait-timeout", "inf"], "--link-wait-timeout: must be more than 0 and at most 3600 seconds"),
+        (
+            ["--dead-link-timeout", "inf"],
+            "--dead-link-timeout: must be more than 0 and at most 86400 seconds (inf given)"
+        ),
+        (
+            ["--dead-link-timeout", "86401"],
+            "--dead-link-timeout: must be more than 0 and at most 86400 seconds (86401 given)"
+        ),
+        (["--idle-timeout", "1e300"], "--idle-timeout: must be from 0 to 604800 seconds (1e+300 given)"),
+        (["--idle-timeout=-5"], "--idle-timeout: cannot be negative (-5 given); give from 0 to 604800 seconds"),
+        (["--write-timeout", "inf"], "--write-timeout: must be from 0 to 604800 seconds (inf given)"),
+        (["--drain-timeout", "3601"], "--drain-timeout: must be from 0 to 3600 seconds (3601 given)"),
+        (
+            ["--handshake-timeout", "nan"],
+            "--handshake-timeout: must be more than 0 and at most 300 seconds (nan given)"
+        ),
+        (["--connect-timeout", "301"], "--connect-timeout: must be more than 0 and at most 300 seconds (301 given)"),
+        (["--keepalive", "3601"], "--keepalive: must be more than 0 and at most 3600 seconds (3601 given)"),
+        (
+            ["--link-wait-timeout", "inf"],
+            "--link-wait-timeout: must be more than 0 and at most 3600 seconds (inf given)"
+        ),
+        (
+            ["--keepalive", "60"],
+            "--dead-link-timeout: must be longer than --keepalive (60 s; it is 45 s)"
+        ),
         (["--stream-window", "3G"], "--stream-window: must be from 65536 bytes to 2 GiB"),
         (["--link-budget", "65G"], "--link-budget: must be from the stream window to 64 GiB"),
         (["--max-streams", "1000001"], "--max-streams: must be from 1 to 1000000"),
@@ -148,11 +167,11 @@ import Testing
             (["remote", "--listen", "h:1", "--max-pending", "0"], "--max-pending: must be from 1 to 1000000"),
             (
                 ["local", "--remote", "h:1", "--socks-handshake-timeout", "0"],
-                "--socks-handshake-timeout: must be more than 0 and at most 300 seconds"
+                "--socks-handshake-timeout: must be more than 0 and at most 300 seconds (0 given)"
             ),
             (
                 ["local", "--remote", "h:1", "--udp-idle-timeout", "0"],
-                "--udp-idle-timeout: must be more than 0 and at most 604800 seconds"
+                "--udp-idle-timeout: must be more than 0 and at most 604800 seconds (0 given)"
             ),
             (
                 ["remote", "--listen", "h:1", "--max-udp-flows", "10", "--max-udp-flows-per-source", "20"],

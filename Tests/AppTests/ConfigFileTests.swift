@@ -166,11 +166,20 @@ import Testing
             ),
             (
                 "remote = \"h:1\"\ndead-link-timeout = inf\n",
-                "FILE:2: key 'dead-link-timeout': --dead-link-timeout: must be more than 0 and at most 86400 seconds"
+                "FILE:2: key 'dead-link-timeout': --dead-link-timeout: must be more than 0 and at most 86400 seconds (inf given)"
             ),
             (
                 "remote = \"h:1\"\nidle-timeout = 1e300\n",
-                "FILE:2: key 'idle-timeout': --idle-timeout: must be from 0 to 604800 seconds"
+                "FILE:2: key 'idle-timeout': --idle-timeout: must be from 0 to 604800 seconds (1e+300 given)"
+            ),
+            (
+                "remote = \"h:1\"\nidle-timeout = -5\n",
+                "FILE:2: key 'idle-timeout': --idle-timeout: cannot be negative (-5 given); give from 0 to 604800 seconds"
+            ),
+            (
+                // Between two options: the file's key that makes it so is the one named.
+                "remote = \"h:1\"\nkeepalive = 60\n",
+                "FILE:2: key 'keepalive': --dead-link-timeout: must be longer than --keepalive (60 s; it is 45 s)"
             ),
             (
                 "remote = \"h:1\"\nforward = [\"1:x\"]\n",
@@ -195,6 +204,22 @@ import Testing
         ])
     func eachKindOfBadFileGetsOneLineNamingTheFileLineAndKey(text: String, expected: String) throws {
         #expect(try message(text) == expected)
+    }
+
+    @Test func aFileThatIsNotUTF8IsRefusedInWordsNamingItsLine() throws {
+        let path = NSTemporaryDirectory() + "tcptunnel-config-\(UUID().uuidString).toml"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        // "# café" in Latin-1: 0xE9 alone is no UTF-8.
+        try Data("remote = \"h:1\"\n# caf".utf8 + [0xE9] + Data("\n".utf8)).write(to: URL(fileURLWithPath: path))
+        do {
+            _ = try TCPTunnel.parse(withConfig: ["local", "--config", path])
+            Issue.record("a Latin-1 file was read")
+        } catch let error as ConfigError {
+            #expect(
+                error.description
+                    == "\(path):2: not UTF-8 text, as TOML files are (convert the file with iconv -t UTF-8, or retype that line)"
+            )
+        }
     }
 
     @Test(arguments: ["local", "remote"])

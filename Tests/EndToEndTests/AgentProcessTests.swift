@@ -82,6 +82,33 @@ struct AgentProcessTests {
         #expect(lax.standardError.contains("must not be readable by group or others"))
     }
 
+    /// The README's promise for config files: exit status 78 and one line naming the file, the line and the key,
+    /// for an error between two options, a negative value, and a file that is not UTF-8 alike.
+    @Test(arguments: [
+        (Array("keepalive = 60\n".utf8), ":3: key 'keepalive': --dead-link-timeout: must be longer than --keepalive"),
+        (Array("idle-timeout = -5\n".utf8), ":3: key 'idle-timeout': --idle-timeout: cannot be negative (-5 given)"),
+        (Array("# caf".utf8) + [0xE9] + Array("\n".utf8), ":3: not UTF-8 text"),
+    ])
+    func aBadConfigFileExits78WithOneLineNamingTheFileAndLine(line: [UInt8], expected: String) throws {
+        let keyFile = try makeKeyFile()
+        defer { try? FileManager.default.removeItem(atPath: keyFile) }
+        let config = NSTemporaryDirectory() + "tcptunnel-bad-\(UUID().uuidString).toml"
+        defer { try? FileManager.default.removeItem(atPath: config) }
+        let text = Array("remote = \"127.0.0.1:9\"\nkey-file = [\"\(keyFile)\"]\n".utf8) + line
+        try Data(text).write(to: URL(fileURLWithPath: config))
+        let agent = try AgentProcess(["local", "--config", config, "--check"])
+        #expect(agent.waitForExit() == 78)
+        #expect(agent.standardError.hasPrefix("tcptunnel: error: \(config)\(expected)"), "\(agent.standardError)")
+        #expect(agent.standardError.split(separator: "\n").count == 1)
+    }
+
+    @Test func aKeyOnTheCommandLineIsRefusedNamingWhereKeysComeFrom() throws {
+        let agent = try AgentProcess(["local", "--remote", "127.0.0.1:9", "--key", "c2VjcmV0"])
+        #expect(agent.waitForExit() == 64)
+        #expect(agent.standardError.contains("pass --key-file FILE, or set TCPTUNNEL_KEY"))
+        #expect(!agent.standardError.contains("Did you mean"))
+    }
+
     @Test func systemdHearsReadyOnceThePortListensAndStoppingWhenTheAgentDrains() throws {
         let path = NSTemporaryDirectory() + "tcptunnel-notify-\(UUID().uuidString)"
         defer { unlink(path) }

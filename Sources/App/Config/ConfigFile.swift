@@ -39,13 +39,13 @@ struct ConfigFile {
         throws(ConfigError) -> (arguments: [String], file: ConfigFile?)
     {
         guard !options.isEmpty, let path = configPath(in: arguments) else { return (arguments, nil) }
-        let text: String
+        let bytes: Data
         do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
+            bytes = try Data(contentsOf: URL(fileURLWithPath: path))
         } catch {
-            throw ConfigError(
-                "cannot read config file \(path): \(Self.reason(error))")
+            throw ConfigError("cannot read config file \(path): \(Self.reason(error))")
         }
+        let text = try Self.text(of: bytes, path: path)
         let entries: [TOMLReader.Entry]
         do {
             entries = try TOMLReader.entries(in: text)
@@ -72,11 +72,25 @@ struct ConfigFile {
             effective.append(entry)
             switch kind {
             case .flag: if values == ["true"] { expanded.append("--\(key)") }
-            case .single, .repeatable: for value in values { expanded += ["--\(key)", value] }
+            // `--key=value`, one argument: a value that starts with a dash (`-5`) is then read as the value,
+            // and its range checked, not taken for an option.
+            case .single, .repeatable: for value in values { expanded.append("--\(key)=\(value)") }
             }
         }
         let command = Array(arguments.prefix(1))
         return (command + expanded + arguments.dropFirst(), ConfigFile(path: path, effectiveEntries: effective))
+    }
+
+    /// The file's bytes as text; a file that is not UTF-8 (TOML's encoding) is an error naming the first line
+    /// that is not.
+    private static func text(of bytes: Data, path: String) throws(ConfigError) -> String {
+        if let text = String(validating: bytes, as: UTF8.self) { return text }
+        // A character never spans a line break, so the file's first line that does not decode is the culprit.
+        let lines = bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
+        let line = 1 + (lines.firstIndex { String(validating: $0, as: UTF8.self) == nil } ?? 0)
+        throw ConfigError(
+            "\(path):\(line): not UTF-8 text, as TOML files are (convert the file with iconv -t UTF-8, or retype "
+                + "that line)")
     }
 
     /// Why a file could not be read, in a few words (`No such file or directory`).

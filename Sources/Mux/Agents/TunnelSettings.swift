@@ -139,14 +139,16 @@ public struct TunnelSettings: Sendable, Equatable {
             ("link wait timeout", linkWaitTimeout, Bounds.linkSeconds),
             ("dead-link timeout", deadLinkTimeout, Bounds.deadLinkSeconds),
         ] where !(value > 0 && value <= maximum) {
-            throw SettingsError(field: name, reason: "must be more than 0 and at most \(Int(maximum)) seconds")
+            throw SettingsError(
+                field: name, reason: Self.outOfRange(value, allowed: "more than 0 and at most \(Int(maximum)) seconds"))
         }
         for (name, value, maximum) in [
             ("write timeout", writeTimeout, Bounds.streamSeconds), ("idle timeout", idleTimeout, Bounds.streamSeconds),
             ("drain timeout", drainTimeout, Bounds.linkSeconds), ("resume timeout", resumeTimeout, Bounds.linkSeconds),
             ("link max age", linkMaxAge, Bounds.deadLinkSeconds),
         ] where !(value >= 0 && value <= maximum) {
-            throw SettingsError(field: name, reason: "must be from 0 to \(Int(maximum)) seconds")
+            throw SettingsError(
+                field: name, reason: Self.outOfRange(value, allowed: "from 0 to \(Int(maximum)) seconds"))
         }
         guard (1...Bounds.count).contains(maxStreams) else {
             throw SettingsError(field: "max streams", reason: "must be from 1 to \(Bounds.count)")
@@ -154,7 +156,8 @@ public struct TunnelSettings: Sendable, Equatable {
         guard udpIdleTimeout > 0, udpIdleTimeout <= Bounds.streamSeconds else {
             throw SettingsError(
                 field: "UDP idle timeout",
-                reason: "must be more than 0 and at most \(Int(Bounds.streamSeconds)) seconds")
+                reason: Self.outOfRange(
+                    udpIdleTimeout, allowed: "more than 0 and at most \(Int(Bounds.streamSeconds)) seconds"))
         }
         guard (1...Bounds.count).contains(maxUDPFlows) else {
             throw SettingsError(field: "max UDP flows", reason: "must be from 1 to \(Bounds.count)")
@@ -184,8 +187,26 @@ public struct TunnelSettings: Sendable, Equatable {
             )
         }
         guard deadLinkTimeout > keepaliveInterval else {
-            throw SettingsError(field: "dead-link timeout", reason: "must be longer than the keepalive interval")
+            throw SettingsError(
+                field: "dead-link timeout",
+                reason:
+                    "must be longer than --keepalive (\(Self.seconds(keepaliveInterval)) s; it is \(Self.seconds(deadLinkTimeout)) s)"
+            )
         }
+    }
+}
+
+extension TunnelSettings {
+    /// Why `value` seconds is not `allowed`, in words: a negative time is said to be one.
+    fileprivate static func outOfRange(_ value: Double, allowed: String) -> String {
+        value < 0
+            ? "cannot be negative (\(seconds(value)) given); give \(allowed)"
+            : "must be \(allowed) (\(seconds(value)) given)"
+    }
+
+    /// `value` seconds as a message writes them: `60`, or `2.5`.
+    fileprivate static func seconds(_ value: Double) -> String {
+        value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : String(value)
     }
 }
 
