@@ -120,12 +120,15 @@ struct BenchCommand: ParsableCommand {
         name: .long, help: ArgumentHelp("Links tcptunnel's local agent keeps (its --links).", valueName: "count"))
     var links: Int = 1
 
-    @Option(name: .long, help: ArgumentHelp("Write the results as JSON to this file.", valueName: "file"))
+    @Option(
+        name: .long, help: ArgumentHelp("Write the results as JSON to this file.", valueName: "file"),
+        completion: .file(extensions: ["json"]))
     var json: String?
 
     @Option(
         name: .long,
-        help: ArgumentHelp("Draw the results as a PNG chart (needs python3 with matplotlib).", valueName: "file"))
+        help: ArgumentHelp("Draw the results as a PNG chart (needs python3 with matplotlib).", valueName: "file"),
+        completion: .file(extensions: ["png"]))
     var chart: String?
 
     mutating func validate() throws {
@@ -171,6 +174,7 @@ struct BenchCommand: ParsableCommand {
             #if DEBUG
                 progress("note: this is a debug build; build with -c release for representative numbers")
             #endif
+            if chart != nil { try ChartRenderer.requireMatplotlib() }
             var settings = BenchSettings(
                 streams: streams, seconds: seconds, messageSize: messageSize, rttMilliseconds: rtt,
                 bandwidthBytesPerSecond: bandwidth.map { $0 * 1e6 }, path: path, tcptunnelLinks: links,

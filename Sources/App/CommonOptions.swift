@@ -10,7 +10,7 @@ struct CommonOptions: ParsableArguments {
         name: .long,
         help: ArgumentHelp(
             "TOML file of options: each long option is a key (repeatable ones take arrays); the command line wins.",
-            valueName: "file"))
+            valueName: "file"), completion: .file(extensions: ["toml"]))
     var config: String?
 
     @Flag(
@@ -24,7 +24,7 @@ struct CommonOptions: ParsableArguments {
             "File holding the base64 pre-shared key (mode 0600). Without it, the key is read from the "
                 + "TCPTUNNEL_KEY environment variable, else from systemd's credential 'key' (and 'key-2'). "
                 + "The remote agent takes it twice during a key rotation.",
-            valueName: "file"))
+            valueName: "file"), completion: .file())
     var keyFile: [String] = []
 
     @Option(
@@ -286,6 +286,8 @@ struct LogLevel: ExpressibleByArgument, Equatable {
     }
 
     static var allValueStrings: [String] { Logger.Level.allCases.map(\.rawValue) }
+
+    static var defaultCompletionKind: CompletionKind { .list(allValueStrings) }
 
     var defaultValueDescription: String { level.rawValue }
 }

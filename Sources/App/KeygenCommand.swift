@@ -14,7 +14,8 @@ struct KeygenCommand: ParsableCommand {
 
     @Option(
         name: .long,
-        help: ArgumentHelp("Write the key to this new file (mode 0600) instead of standard output.", valueName: "file"))
+        help: ArgumentHelp("Write the key to this new file (mode 0600) instead of standard output.", valueName: "file"),
+        completion: .file())
     var out: String?
 
     func run() throws {

@@ -53,7 +53,8 @@ struct LocalCommand: ParsableCommand {
     @Option(
         name: .long,
         help: ArgumentHelp(
-            "File of user:password lines (mode 0600); SOCKS clients must then log in (RFC 1929).", valueName: "file"))
+            "File of user:password lines (mode 0600); SOCKS clients must then log in (RFC 1929).", valueName: "file"),
+        completion: .file())
     var socksUserFile: String?
 
     @Option(

@@ -5,18 +5,29 @@ import Glibc
 /// stream count, responses/s against the response size and requests/s against the client count, one line per
 /// route. matplotlib does the drawing, through the system's python3.
 public enum ChartRenderer {
+    /// Checks that python3 and matplotlib are there, so that a run of many minutes does not end without its
+    /// chart: throws what to install if not.
+    public static func requireMatplotlib() throws(BenchError) {
+        try runPython(["-c", "import matplotlib"], seconds: 30)
+    }
+
     /// Writes the chart of the JSON report at `json` to `png`.
     public static func render(json: URL, png: URL) throws(BenchError) {
+        try runPython(["-c", script, json.path, png.path], seconds: 120)
+    }
+
+    /// Runs python3 with `arguments` for at most `seconds`; throws what went wrong, in words.
+    private static func runPython(_ arguments: [String], seconds: Double) throws(BenchError) {
         let python: ChildProcess
         do {
             python = try ChildProcess(
-                "chart-\(getpid())", executable: "python3", arguments: ["-c", script, json.path, png.path],
+                "chart-\(getpid())", executable: "python3", arguments: arguments,
                 scratch: FileManager.default.temporaryDirectory)
         } catch {
             throw BenchError("--chart needs python3: \(error)")
         }
         defer { try? FileManager.default.removeItem(at: python.log) }
-        guard python.waitUntilExit(seconds: 120) else {
+        guard python.waitUntilExit(seconds: seconds) else {
             python.stop()
             let lines = python.lastLogLines
             if lines.contains(where: { $0.contains("No module named 'matplotlib'") }) {

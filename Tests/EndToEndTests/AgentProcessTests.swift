@@ -102,6 +102,33 @@ struct AgentProcessTests {
         #expect(agent.standardError.split(separator: "\n").count == 1)
     }
 
+    /// JSON logs give a stream's id, target and byte counts as fields, for jq or Loki, not only in the words.
+    @Test func jsonLogLinesCarryTheStreamTargetAndBytesAsFields() throws {
+        let target = try TestTarget.echo()
+        defer { target.stop() }
+        let keyFile = try makeKeyFile()
+        defer { try? FileManager.default.removeItem(atPath: keyFile) }
+        let json = ["--log-format", "json", "--log-level", "debug"]
+        let remote = try AgentProcess(
+            ["remote", "--listen", "127.0.0.1:0", "--target", "\(target.endpoint)", "--key-file", keyFile] + json)
+        let remotePort = try #require(remote.listeningPort())
+        let local = try AgentProcess(
+            ["local", "--remote", "127.0.0.1:\(remotePort)", "--key-file", keyFile, "--listen", "127.0.0.1:0"] + json)
+        let port = try #require(local.listeningPort())
+        #expect(try echoesExactly(pattern(count: 100_000, seed: 4), through: Endpoint(host: "127.0.0.1", port: port)))
+        for agent in [local, remote] {
+            #expect(agent.waitForLog(#""message":"stream "#) && agent.waitForLog(" closed: "))
+            let closed = agent.standardError.split(separator: "\n").first { $0.contains(" closed: up ") }
+            let line = try #require(closed.map { String($0) })
+            let fields =
+                try #require(
+                    try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])["metadata"]
+                as? [String: String]
+            #expect(fields?["stream"] != nil && fields?["target"] != nil, "\(line)")
+            #expect(fields?["bytes_up"] == "100000" && fields?["bytes_down"] == "100000", "\(line)")
+        }
+    }
+
     @Test func aKeyOnTheCommandLineIsRefusedNamingWhereKeysComeFrom() throws {
         let agent = try AgentProcess(["local", "--remote", "127.0.0.1:9", "--key", "c2VjcmV0"])
         #expect(agent.waitForExit() == 64)

@@ -152,6 +152,21 @@ import Testing
         #expect(namespaces.filter { $0.hasPrefix("tcptunnel-\(bench.process.processIdentifier)-") } == [])
     }
 
+    /// Debian's python3 without python3-matplotlib: the bench says so before it starts a route, not after the run.
+    @Test func aChartWithoutMatplotlibIsRefusedBeforeTheRun() throws {
+        try #require(
+            !FileManager.default.fileExists(atPath: "/usr/lib/python3/dist-packages/matplotlib"),
+            "this test needs Debian's python3 without python3-matplotlib")
+        let chart = NSTemporaryDirectory() + "tcptunnel-chart-\(UUID().uuidString).png"
+        let bench = try AgentProcess(
+            ["bench", "--peers", "direct", "--seconds", "60", "--chart", chart],
+            environment: ["PATH": "/usr/bin:/bin:/usr/sbin:/sbin"])
+        #expect(bench.waitForExit(seconds: 30) == 1)
+        #expect(bench.standardError.contains("--chart needs matplotlib for python3"))
+        #expect(!bench.standardError.contains("direct"), "no route was started")
+        #expect(!FileManager.default.fileExists(atPath: chart))
+    }
+
     @Test func unknownPeerIsAUsageError() throws {
         let bench = try AgentProcess(["bench", "--peers", "telnet"])
         #expect(bench.waitForExit() == 64)

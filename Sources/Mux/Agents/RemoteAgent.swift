@@ -217,17 +217,19 @@ public final class RemoteAgent: LinkDelegate, @unchecked Sendable {
             let decision = allowList.decide(target)
             if let refusal = decision.refusal {
                 metrics.recordRefusal(refusal)
-                link.logger.warning("stream \(stream.id) to \(target) refused: \(decision.verdict)")
+                link.logger.warning(
+                    "stream \(stream.id) to \(target) refused: \(decision.verdict)", metadata: stream.logMetadata)
                 return .failure(refusal)
             }
-            link.logger.debug("stream \(stream.id) to \(target): \(decision.verdict)")
+            link.logger.debug("stream \(stream.id) to \(target): \(decision.verdict)", metadata: stream.logMetadata)
             return StreamAcceptor.connect(
                 to: decision.addresses, timeout: settings.connectTimeout, proxyProtocol: settings.proxyProtocol,
                 origin: origin
             ).mapError { error in
                 let reason = StreamAcceptor.reason(for: error)
                 metrics.recordRefusal(reason)
-                link.logger.warning("stream \(stream.id): cannot connect to \(target): \(error)")
+                link.logger.warning(
+                    "stream \(stream.id): cannot connect to \(target): \(error)", metadata: stream.logMetadata)
                 return reason
             }
         }

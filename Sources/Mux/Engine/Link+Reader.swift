@@ -152,7 +152,7 @@ extension Link {
             refusals.log(logger, level: .warning, "refused stream \(id): \(slots.refusal)")
             return try answer(.reset(id, .tooManyStreams))
         }
-        let stream = Stream(id: id, link: self, window: makeReceiveWindow(), sendCredit: Int(window))
+        let stream = Stream(id: id, link: self, target: target, window: makeReceiveWindow(), sendCredit: Int(window))
         // Checked again with the insert, under `state`'s lock, so that neither `close` nor `beginDrain` can run
         // between them: a drain that began meanwhile has counted its streams without this one.
         let registration: Bool? = state.withLock { state in
@@ -166,7 +166,7 @@ extension Link {
         case false: return stream.refuse(.aborted)  // it crossed our GOAWAY
         case true: break
         }
-        logger.debug("stream \(id) opened to \(target) by the peer")
+        logger.debug("stream \(id) opened to \(target) by the peer", metadata: stream.logMetadata)
         guard let delegate else { return stream.refuse(.aborted) }
         delegate.link(self, didOpen: stream, to: target, from: origin)
     }

@@ -196,7 +196,8 @@ final class Link: @unchecked Sendable {
                 state.nextStreamID <= .max - 2
             else { return nil }
             let stream = Stream(
-                id: state.nextStreamID, link: self, window: window, sendCredit: Limits.openingWindow, channel: client,
+                id: state.nextStreamID, link: self, target: target, window: window, sendCredit: Limits.openingWindow,
+                channel: client,
                 counting: forwardBytes)
             state.nextStreamID += 2
             // Both under `state`'s lock: `close` cannot miss the stream, and OPENs reach the queue in id order.
@@ -208,7 +209,7 @@ final class Link: @unchecked Sendable {
             budget.release(window.size)
             return nil
         }
-        logger.debug("stream \(stream.id) opened to \(target)")
+        logger.debug("stream \(stream.id) opened to \(target)", metadata: stream.logMetadata)
         return stream
     }
 
@@ -284,10 +285,10 @@ final class Link: @unchecked Sendable {
     }
 
     /// Called by a stream when its last thread ended.
-    func streamDidEnd(id: StreamID, summary: String) {
+    func streamDidEnd(id: StreamID, summary: String, metadata: Logger.Metadata) {
         streams.remove(id)
         slots.release()
-        logger.debug("stream \(id) closed: \(summary)")
+        logger.debug("stream \(id) closed: \(summary)", metadata: metadata)
         if state.withLock({ $0.isDraining }) && streams.count == 0 { drained.complete() }
     }
 

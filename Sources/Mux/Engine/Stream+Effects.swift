@@ -19,6 +19,8 @@ extension Stream {
         /// Why the stream was reset after it was established, if it was.
         let resetOnceEstablished: ResetReason?
         let summary: String
+        /// The closing log line's fields: the stream, its target, the bytes each way and why it was reset.
+        let metadata: Logger.Metadata
     }
 
     /// Runs `body` on the stream's state under the lock: for a question to the machine, or an event that
@@ -106,7 +108,7 @@ extension Stream {
         do {
             try WorkerPool.shared.run(named: "stream-\(id)-down") { self.runDownlink() }
         } catch {
-            link.logger.error("stream \(id): \(error); resetting it")
+            link.logger.error("stream \(id): \(error); resetting it", metadata: logMetadata)
             apply { $0.downlinkThreadDidNotStart() }
         }
     }
@@ -119,9 +121,13 @@ extension Stream {
         let summary = machine.traffic.summary + (machine.resetReason.map { ", reset: \($0)" } ?? "")
         let resetOnceEstablished =
             machine.isReset && machine.openOutcome == .established ? machine.resetReason ?? .aborted : nil
+        var metadata = logMetadata
+        metadata["bytes_up"] = "\(machine.traffic.bytesUp)"
+        metadata["bytes_down"] = "\(machine.traffic.bytesDown)"
+        if let reason = machine.resetReason { metadata["reset"] = "\(reason.metricLabel)" }
         return Retirement(
             channel: guarded.channel, reservedWindow: machine.window.size, wasReset: machine.isReset,
-            resetOnceEstablished: resetOnceEstablished, summary: summary)
+            resetOnceEstablished: resetOnceEstablished, summary: summary, metadata: metadata)
     }
 
     /// Removes the stream from its link, then closes its connection: a frame that arrives for the stream
@@ -131,7 +137,7 @@ extension Stream {
         link.budget.release(retirement.reservedWindow)
         if retirement.wasReset { link.queue.forget(id) }
         if let reason = retirement.resetOnceEstablished { link.metrics.recordReset(reason) }
-        link.streamDidEnd(id: id, summary: retirement.summary)
+        link.streamDidEnd(id: id, summary: retirement.summary, metadata: retirement.metadata)
         retirement.channel?.close()
     }
 }

@@ -54,7 +54,8 @@ extension Stream {
     private func goesOn(after error: SocketError) -> Bool {
         if error.isTimeout && !isIdle() { return true }
         if error.isTimeout {
-            link.logger.info("stream \(id): idle for \(Int(link.settings.idleTimeout)) s; resetting it")
+            link.logger.info(
+                "stream \(id): idle for \(Int(link.settings.idleTimeout)) s; resetting it", metadata: logMetadata)
         }
         abort(sending: .aborted)
         return false
@@ -75,7 +76,7 @@ extension Stream {
         while !guarded.machine.isReset && guarded.machine.downlink != .done {
             if guarded.machine.isIdle(now: .now, timeout: timeout) {
                 condition.unlock()
-                link.logger.info("stream \(id): idle for \(Int(timeout)) s; resetting it")
+                link.logger.info("stream \(id): idle for \(Int(timeout)) s; resetting it", metadata: logMetadata)
                 return abort(sending: .aborted)
             }
             _ = condition.wait(until: guarded.machine.traffic.lastActivity + .seconds(timeout))

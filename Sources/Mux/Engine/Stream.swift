@@ -23,6 +23,8 @@ final class Stream: @unchecked Sendable {
     /// This stream's id within its link.
     let id: StreamID
     let link: Link
+    /// Where the stream goes, as its OPEN named it.
+    let target: StreamTarget
     let condition = MonotonicCondition()
     /// Everything about the stream that changes. Guarded by `condition`; only Stream's own files touch it.
     var guarded: StreamGuarded
@@ -39,11 +41,12 @@ final class Stream: @unchecked Sendable {
     /// peer's initial window: the opening window on the opening side until OPEN_OK tells the real one. An opener
     /// also counts its bytes into `forwardBytes`, when given.
     init(
-        id: StreamID, link: Link, window: ReceiveWindow, sendCredit: Int, channel: (any ByteChannel)? = nil,
-        counting forwardBytes: StreamCounters? = nil
+        id: StreamID, link: Link, target: StreamTarget, window: ReceiveWindow, sendCredit: Int,
+        channel: (any ByteChannel)? = nil, counting forwardBytes: StreamCounters? = nil
     ) {
         self.id = id
         self.link = link
+        self.target = target
         let isOpener = link.role.opens(id)
         openedAt = isOpener ? MonotonicClock.nanoseconds() : nil
         guarded = StreamGuarded(
@@ -63,6 +66,10 @@ final class Stream: @unchecked Sendable {
         channel.setNoDelay()
         channel.setTimeouts(receive: link.settings.idleTimeout, send: link.settings.writeTimeout)
     }
+
+    /// The fields a log line about the stream carries, besides its words: its id and target (in JSON logs,
+    /// fields of their own).
+    var logMetadata: Logger.Metadata { ["stream": "\(id)", "target": "\(target)"] }
 
     // MARK: Called by the uplink thread
 
