@@ -8,9 +8,9 @@ enum AgentRunner {
     struct Agent {
         let start: () throws -> Void
         let stop: () -> Void
-        /// Reads the configuration again and applies it; returns one line per change. Throws, changing nothing,
-        /// when the new configuration is not valid.
-        let reload: () throws -> [String]
+        /// Reads the configuration again and applies what a running agent can; says what it did. Throws, changing
+        /// nothing, when the new configuration is not valid.
+        let reload: () throws -> ReloadReport
     }
 
     /// `makeAgent` builds the agent, counting into the metrics it is given; its errors end the process with one
@@ -43,9 +43,9 @@ enum AgentRunner {
             case .reload:
                 SystemdNotifier.notify("RELOADING=1")
                 do {
-                    let changes = try agent.reload()
-                    exporter.recordReload(applied: true)
-                    logger.info("reloaded: \(changes.isEmpty ? "nothing changed" : changes.joined(separator: "; "))")
+                    let report = try agent.reload()
+                    exporter.recordReload(applied: report.succeeded)
+                    report.log(to: logger)
                 } catch {
                     exporter.recordReload(applied: false)
                     let message = (error as? ConfigError)?.description ?? TCPTunnel.message(for: error)

@@ -196,14 +196,14 @@ struct CommonOptions: ParsableArguments {
     /// The effective values of these options as config-file lines, for `--check`; the keys appear only as
     /// fingerprints.
     func effectiveLines(keys: [PreSharedKey]) -> [String] {
-        let keySource =
-            keyFile.isEmpty
-            ? ["# key from TCPTUNNEL_KEY, fingerprint \(keys.map(\.fingerprint).joined(separator: ", "))"]
-            : [
-                TOMLLine.array("key-file", keyFile)
-                    + "  # fingerprint \(keys.map(\.fingerprint).joined(separator: ", "))"
-            ]
-        return keySource + [
+        let fingerprints = "fingerprint \(keys.map(\.fingerprint).joined(separator: ", "))"
+        let keyLine =
+            switch keySource {
+            case .files(let paths): TOMLLine.array("key-file", paths) + "  # \(fingerprints)"
+            case let source?: "# key from \(source), \(fingerprints)"
+            case nil: "# key: none"
+            }
+        return [keyLine] + [
             TOMLLine.string("log-level", logLevel.level.rawValue), TOMLLine.string("log-format", logFormat.rawValue),
             metrics.map { TOMLLine.string("metrics", $0) } ?? "# metrics: off",
             TOMLLine.string("stream-window", streamWindow.defaultValueDescription),
@@ -218,21 +218,6 @@ struct CommonOptions: ParsableArguments {
             "max-udp-flows-per-source = \(maxUdpFlowsPerSource)", TOMLLine.number("resume-timeout", resumeTimeout),
             proxyProtocol.map { TOMLLine.string("proxy-protocol", $0.rawValue) } ?? "# proxy-protocol: off",
         ]
-    }
-
-    /// The options a reload cannot apply to a running agent.
-    struct RestartOnlyOptions: Equatable {
-        let keyFile: [String]
-        let logLevel: LogLevel
-        let logFormat: LogFormat
-        let metrics: String?
-        let settings: TunnelSettings
-    }
-
-    /// These options' values that a reload cannot apply, to tell when they changed.
-    var restartOnlyOptions: RestartOnlyOptions {
-        RestartOnlyOptions(
-            keyFile: keyFile, logLevel: logLevel, logFormat: logFormat, metrics: metrics, settings: settings)
     }
 
     /// The option behind each `SettingsError` field.
@@ -255,20 +240,26 @@ struct CommonOptions: ParsableArguments {
     /// `key` and `key-2` (`LoadCredential=`, in `$CREDENTIALS_DIRECTORY`). A key is never taken from the
     /// command line, where `ps` would show it.
     func loadKeys() throws -> [PreSharedKey] {
-        if !keyFile.isEmpty { return try keyFile.map { try PreSharedKey.load(fromFile: $0) } }
-        let environment = ProcessInfo.processInfo.environment
-        if let text = environment["TCPTUNNEL_KEY"] {
-            return [try PreSharedKey(base64: text, source: "TCPTUNNEL_KEY")]
+        switch keySource {
+        case .files(let paths): return try paths.map { try PreSharedKey.load(fromFile: $0) }
+        case .environment:
+            return [
+                try PreSharedKey(base64: ProcessInfo.processInfo.environment["TCPTUNNEL_KEY"]!, source: "TCPTUNNEL_KEY")
+            ]
+        case .credentials(let paths): return try paths.map { try PreSharedKey.load(fromFile: $0) }
+        case nil:
+            throw ExitMessage(
+                "no key: pass --key-file FILE, set TCPTUNNEL_KEY, or give systemd's LoadCredential=key:FILE "
+                    + "(make a key with: tcptunnel keygen --out FILE)")
         }
-        if let directory = environment["CREDENTIALS_DIRECTORY"] {
-            let files = ["key", "key-2"].map { "\(directory)/\($0)" }.filter {
-                FileManager.default.fileExists(atPath: $0)
-            }
-            if !files.isEmpty { return try files.map { try PreSharedKey.load(fromFile: $0) } }
-        }
-        throw ExitMessage(
-            "no key: pass --key-file FILE, set TCPTUNNEL_KEY, or give systemd's LoadCredential=key:FILE "
-                + "(make a key with: tcptunnel keygen --out FILE)")
+    }
+
+    /// Where the keys come from, in the order `loadKeys` looks: `nil` if nowhere.
+    var keySource: SecretSource? {
+        if !keyFile.isEmpty { return .files(keyFile) }
+        if ProcessInfo.processInfo.environment["TCPTUNNEL_KEY"] != nil { return .environment("TCPTUNNEL_KEY") }
+        let credentials = ["key", "key-2"].compactMap(SecretSource.credential)
+        return credentials.isEmpty ? nil : .credentials(credentials)
     }
 }
 
@@ -320,3 +311,31 @@ struct ByteCount: ExpressibleByArgument, Equatable {
 }
 
 extension ProxyProtocolVersion: ExpressibleByArgument {}
+
+/// Where an agent's secret (its key, or its SOCKS users) comes from, as `--check` and the errors name it.
+enum SecretSource: Equatable, CustomStringConvertible {
+    /// Files given on the command line or in the config file.
+    case files([String])
+    /// An environment variable.
+    case environment(String)
+    /// systemd credentials (`LoadCredential=`): their files in `$CREDENTIALS_DIRECTORY`.
+    case credentials([String])
+
+    /// The file of systemd credential `name`, if the service manager passed one.
+    static func credential(_ name: String) -> String? {
+        guard let directory = ProcessInfo.processInfo.environment["CREDENTIALS_DIRECTORY"] else { return nil }
+        let path = "\(directory)/\(name)"
+        return FileManager.default.fileExists(atPath: path) ? path : nil
+    }
+
+    var description: String {
+        switch self {
+        case .files(let paths): paths.joined(separator: ", ")
+        case .environment(let name): name
+        case .credentials(let paths):
+            "systemd credential\(paths.count == 1 ? "" : "s") "
+                + paths.map { $0.split(separator: "/").last.map(String.init) ?? $0 }.joined(separator: ", ")
+                + " ($CREDENTIALS_DIRECTORY)"
+        }
+    }
+}

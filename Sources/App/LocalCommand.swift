@@ -152,7 +152,7 @@ struct LocalCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let key = try common.loadKeys()[0]
-            let credentials = try socksUserFile.map { try SocksCredentials.load(fromFile: $0) }
+            let credentials = try loadSocksCredentials()
             if common.check { return print(checkReport(key: key, credentials: credentials)) }
             try AgentRunner.run(
                 logLevel: common.logLevel.level, logFormat: common.logFormat,
@@ -163,9 +163,26 @@ struct LocalCommand: ParsableCommand {
                     transport: try linkTransport(), socksCredentials: credentials, settings: settings,
                     metrics: metrics, logger: logger)
                 return AgentRunner.Agent(start: agent.start, stop: agent.stop) {
-                    try reload(agent, from: try AgentRunner.reparse(as: LocalCommand.self))
+                    try reload(agent, key: key, from: try AgentRunner.reparse(as: LocalCommand.self))
                 }
             }
+        }
+    }
+
+    /// Where the SOCKS users come from: `--socks-user-file`, else, when the agent runs a SOCKS listener, systemd's
+    /// credential `socks-users` (`LoadCredential=socks-users:FILE`, for services whose user cannot read a root-only
+    /// file); `nil` for none, and no login.
+    var socksUserSource: SecretSource? {
+        if let socksUserFile { return .files([socksUserFile]) }
+        guard !socks.isEmpty, let path = SecretSource.credential("socks-users") else { return nil }
+        return .credentials([path])
+    }
+
+    /// The SOCKS users from `socksUserSource`, if any.
+    func loadSocksCredentials() throws -> SocksCredentials? {
+        switch socksUserSource {
+        case .files(let paths)?, .credentials(let paths)?: try SocksCredentials.load(fromFile: paths[0])
+        case .environment?, nil: nil
         }
     }
 
@@ -179,20 +196,22 @@ struct LocalCommand: ParsableCommand {
         return settings
     }
 
-    /// Applies `fresh`'s forwards and SOCKS users to the running `agent`; other options take effect at the next
-    /// start, which the returned lines say.
-    func reload(_ agent: LocalAgent, from fresh: LocalCommand) throws -> [String] {
+    /// Applies `fresh`'s forwards, SOCKS users and log level to the running `agent`, which started as this
+    /// command with `key`; the report names the other options that changed, which take effect at the next start.
+    func reload(_ agent: LocalAgent, key: PreSharedKey, from fresh: LocalCommand) throws -> ReloadReport {
         let forwards = try fresh.forwards()
-        let credentials = try fresh.socksUserFile.map { try SocksCredentials.load(fromFile: $0) }
-        var changes = agent.reconfigure(forwards: forwards, socksCredentials: credentials)
-        let restartOnly =
-            (try fresh.remoteEndpoints()) != (try remoteEndpoints()) || fresh.links != links
-            || fresh.transport != transport || fresh.sni != sni
-            || fresh.settings != settings
-            || fresh.common.restartOnlyOptions != common.restartOnlyOptions
-        if restartOnly { changes.append("changes to other options take effect when the agent restarts") }
-        return changes
+        let credentials = try fresh.loadSocksCredentials()
+        let freshKey = try fresh.common.loadKeys()[0]
+        var report = ReloadReport(applied: agent.reconfigure(forwards: forwards, socksCredentials: credentials))
+        report.apply(logLevel: fresh.common.logLevel.level)
+        report.needsRestart = ReloadReport.restartOnly(
+            from: checkReport(key: key, credentials: nil), to: fresh.checkReport(key: freshKey, credentials: nil),
+            command: "local", reloadable: Self.reloadable)
+        return report
     }
+
+    /// The options a reload applies to a running local agent.
+    static let reloadable: Set<String> = ["listen", "forward", "socks", "reverse", "socks-user-file", "log-level"]
 
     /// What `--check` prints: the effective settings as a config file would hold them.
     func checkReport(key: PreSharedKey, credentials: SocksCredentials?) -> String {
@@ -201,7 +220,14 @@ struct LocalCommand: ParsableCommand {
         let tunnels = forwards.compactMap { forward -> String? in
             if case .tunnel(let listen) = forward { "\(listen)" } else { nil }
         }
-        let socksUsers = credentials.map { "  # \($0.userCount) users" } ?? ""
+        let users = credentials.map { "\($0.userCount) user\($0.userCount == 1 ? "" : "s")" }
+        let socksUsers = users.map { "  # \($0)" } ?? ""
+        let socksUserLine =
+            switch socksUserSource {
+            case .files(let paths)?: TOMLLine.string("socks-user-file", paths[0]) + socksUsers
+            case let source?: "# SOCKS users from \(source)" + (users.map { ", \($0)" } ?? "")
+            case nil: "# socks-user-file: none"
+            }
         let lines =
             [
                 "# tcptunnel local: the configuration is valid; effective settings:",
@@ -210,7 +236,7 @@ struct LocalCommand: ParsableCommand {
                 sni.map { TOMLLine.string("sni", $0) } ?? "# sni: none (native transport)",
                 TOMLLine.array("listen", tunnels), TOMLLine.array("forward", forward), TOMLLine.array("socks", socks),
                 TOMLLine.array("reverse", reverse),
-                socksUserFile.map { TOMLLine.string("socks-user-file", $0) + socksUsers } ?? "# socks-user-file: none",
+                socksUserLine,
                 TOMLLine.number("link-wait-timeout", linkWaitTimeout),
                 TOMLLine.number("socks-handshake-timeout", socksHandshakeTimeout),
                 TOMLLine.number("link-max-age", linkMaxAge),

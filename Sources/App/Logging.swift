@@ -1,6 +1,7 @@
 import ArgumentParser
 import FoundationEssentials
 import Logging
+import Synchronization
 
 /// How log lines are written on standard error.
 enum LogFormat: String, ExpressibleByArgument, CaseIterable {
@@ -11,21 +12,55 @@ enum LogFormat: String, ExpressibleByArgument, CaseIterable {
     case json
 }
 
-/// Installs the process-wide log handler: one line per event on standard error, at `level` and above.
-/// Call once, before any agent starts.
+/// Installs the process-wide log handler: one line per event on standard error, at `level` and above (until
+/// `LogLevelSwitch.set` changes it, for a reload). Call once, before any agent starts.
 func bootstrapLogging(level: Logger.Level, format: LogFormat = .text) -> Logger {
+    LogLevelSwitch.set(level)
     LoggingSystem.bootstrap { label in
-        var handler: any LogHandler =
-            switch format {
-            case .text: StreamLogHandler.standardError(label: label)
-            case .json: JSONLogHandler()
-            }
-        handler.logLevel = level
-        return handler
+        switch format {
+        case .text: SwitchedLevelHandler(base: StreamLogHandler.standardError(label: label))
+        case .json: SwitchedLevelHandler(base: JSONLogHandler())
+        }
     }
-    var logger = Logger(label: "tcptunnel")
-    logger.logLevel = level
-    return logger
+    return Logger(label: "tcptunnel")
+}
+
+/// The level every logger of the process logs at: one value, so that a reload changes it for the loggers the
+/// agents already hold (each has its own copy of its handler).
+enum LogLevelSwitch {
+    private static let level = Atomic<UInt8>(0)
+
+    /// The level in force.
+    static var current: Logger.Level { Logger.Level.allCases[Int(level.load(ordering: .relaxed))] }
+
+    /// Logs at `newLevel` and above from now on.
+    static func set(_ newLevel: Logger.Level) {
+        level.store(UInt8(Logger.Level.allCases.firstIndex(of: newLevel)!), ordering: .relaxed)
+    }
+}
+
+/// A handler whose level is `LogLevelSwitch`'s; the rest is `base`'s.
+struct SwitchedLevelHandler: LogHandler {
+    var base: any LogHandler
+
+    var logLevel: Logger.Level {
+        get { LogLevelSwitch.current }
+        set {}  // the switch alone sets it, for every logger at once
+    }
+
+    var metadata: Logger.Metadata {
+        get { base.metadata }
+        set { base.metadata = newValue }
+    }
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { base[metadataKey: key] }
+        set { base[metadataKey: key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        base.log(event: event)
+    }
 }
 
 /// Writes each event as one JSON object on its own line of standard error, with a single write(2) so that lines

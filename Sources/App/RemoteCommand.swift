@@ -141,24 +141,29 @@ struct RemoteCommand: ParsableCommand {
                     keys: keys, trustedBalancers: try trustedBalancers(), cover: try coverEndpoint(),
                     settings: settings, metrics: metrics, logger: logger)
                 return AgentRunner.Agent(start: agent.start, stop: agent.stop) {
-                    try reload(agent, from: try AgentRunner.reparse(as: RemoteCommand.self))
+                    try reload(agent, keys: keys, from: try AgentRunner.reparse(as: RemoteCommand.self))
                 }
             }
         }
     }
 
-    /// Applies `fresh`'s target and rules to the running `agent`; other options take effect at the next start,
-    /// which the returned lines say.
-    func reload(_ agent: RemoteAgent, from fresh: RemoteCommand) throws -> [String] {
-        var changes = agent.reconfigure(allowList: try fresh.allowList(), listenRules: try fresh.listenRules())
-        if (try fresh.listenEndpoint()) != (try listenEndpoint()) || fresh.acceptProxyFrom != acceptProxyFrom
-            || fresh.transport != transport || fresh.cover != cover
-            || fresh.settings != settings || fresh.common.restartOnlyOptions != common.restartOnlyOptions
-        {
-            changes.append("changes to other options take effect when the agent restarts")
-        }
-        return changes
+    /// Applies `fresh`'s target, rules and log level to the running `agent`, which started as this command with
+    /// `keys`; the report names the other options that changed, which take effect at the next start.
+    func reload(_ agent: RemoteAgent, keys: [PreSharedKey], from fresh: RemoteCommand) throws -> ReloadReport {
+        let allowList = try fresh.allowList()
+        let listenRules = try fresh.listenRules()
+        let freshKeys = try fresh.common.loadKeys()
+        var report = ReloadReport(
+            applied: Reconfiguration(changes: agent.reconfigure(allowList: allowList, listenRules: listenRules)))
+        report.apply(logLevel: fresh.common.logLevel.level)
+        report.needsRestart = ReloadReport.restartOnly(
+            from: try checkReport(keys: keys), to: try fresh.checkReport(keys: freshKeys), command: "remote",
+            reloadable: Self.reloadable)
+        return report
     }
+
+    /// The options a reload applies to a running remote agent.
+    static let reloadable: Set<String> = ["target", "allow", "allow-listen", "log-level"]
 
     /// The tunables of the link with this agent's own.
     var settings: TunnelSettings {

@@ -38,15 +38,19 @@ struct MissingComponent: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// Runs `path` with `arguments` to its end and returns its exit status and standard output (standard error is
-/// kept apart, in `errors`); for the command-line tools the tests drive (curl, openssl, tshark).
+/// Runs `path` with `arguments` (and `environment` added to the tests' own) to its end and returns its exit
+/// status and standard output (standard error is kept apart, in `errors`); for the command-line tools the tests
+/// drive (curl, openssl, tshark).
 @discardableResult
-func run(_ path: String, _ arguments: [String], input: Data? = nil) throws -> (
+func run(_ path: String, _ arguments: [String], input: Data? = nil, environment: [String: String] = [:]) throws -> (
     status: Int32, output: Data, errors: String
 ) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: path)
     process.arguments = arguments
+    if !environment.isEmpty {
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    }
     let output = Pipe()
     let errors = Pipe()
     let stdin = Pipe()

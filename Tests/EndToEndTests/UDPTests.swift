@@ -202,7 +202,8 @@ import Testing
         let old = tunnel.endpoints[0]
         let fresh = Endpoint(host: "127.0.0.1", port: try freeLoopbackUDPPort())
         let changes = tunnel.local.reconfigure(
-            forwards: [.localUDP(listen: fresh, target: target.endpoint)], socksCredentials: nil)
+            forwards: [.localUDP(listen: fresh, target: target.endpoint)], socksCredentials: nil
+        ).changes
         #expect(
             changes.contains { $0.hasPrefix("started") } && changes.contains { $0.hasPrefix("stopped") }, "\(changes)")
         let client = try UDPClient()

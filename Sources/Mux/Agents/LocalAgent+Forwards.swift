@@ -49,15 +49,15 @@ extension LocalAgent {
     /// Changes what the agent forwards while it runs (a reload): forwards that are no longer wanted stop taking
     /// new clients, new ones start, and those in both lists go on untouched; so do the links and every stream in
     /// flight, whichever forward it came from. Reverse forwards are asked for or cancelled at once, on the link
-    /// that asks for them from each remote agent.
-    /// Returns one line per change; a new forward whose port cannot be bound is reported there and skipped.
-    public func reconfigure(forwards wanted: [Forward], socksCredentials: SocksCredentials?) -> [String] {
-        var changes: [String] = []
+    /// that asks for them from each remote agent. New ports are bound before old ones close: when a new forward
+    /// cannot listen, the forwards of its kind (`-L`, `-D`, ...) it was to replace keep running, so that a reload
+    /// never leaves the agent without, say, its SOCKS port. Returns what changed and what could not be done.
+    public func reconfigure(forwards wanted: [Forward], socksCredentials: SocksCredentials?) -> Reconfiguration {
+        var outcome = Reconfiguration()
         let wantedListening = wanted.filter { ReverseForward($0) == nil }
         let wantedReverse = wanted.compactMap(ReverseForward.init)
-        let (removed, cancelled, asked, added, hasCredentials) = forwards.withLock { state in
-            let removed = state.listeners.filter { !wantedListening.contains($0.forward) }
-            state.listeners.removeAll { !wantedListening.contains($0.forward) }
+        let (unwanted, cancelled, asked, added, oldCredentials) = forwards.withLock { state in
+            let unwanted = state.listeners.filter { !wantedListening.contains($0.forward) }
             let kept = state.listeners.map(\.forward)
             let cancelled = state.reverse.filter { !wantedReverse.contains($0.value) }
             for id in cancelled.keys { state.reverse[id] = nil }
@@ -66,34 +66,62 @@ extension LocalAgent {
                 state.reverse[state.nextReverseID] = reverse
                 state.nextReverseID += 1
             }
-            state.socksCredentials = socksCredentials
-            return (removed, cancelled, asked, wantedListening.filter { !kept.contains($0) }, socksCredentials != nil)
+            defer { state.socksCredentials = socksCredentials }
+            return (unwanted, cancelled, asked, wantedListening.filter { !kept.contains($0) }, state.socksCredentials)
         }
-        for (forward, socket) in removed {
-            socket.stop()
-            changes.append("stopped \(forward)")
+        if let change = SocksCredentials.change(from: oldCredentials, to: socksCredentials) {
+            outcome.changes.append(change)
         }
+        var bound: [(forward: Forward, socket: ForwardSocket)] = []
+        var failedKinds: Set<String> = []
+        var stopped: [Forward] = []
+        var restored: [Forward] = []
         for forward in added {
-            do throws(AgentError) {
-                let bound: ForwardSocket?
-                do {
-                    bound = try Self.bind(
-                        forward, links: links, limiter: flowLimiter, settings: settings, metrics: metrics,
-                        logger: logger)
-                } catch {
-                    throw AgentError(error)
+            // A forward that takes over an old one's very socket (a new target, say) can bind only once that one
+            // has closed; if it then cannot, the old one is started again.
+            let displaced = unwanted.first { $0.forward.localSocket.map { $0 == forward.localSocket! } ?? false }
+            if let displaced { stop(displaced, &stopped) }
+            do {
+                if let socket = try Self.bind(
+                    forward, links: links, limiter: flowLimiter, settings: settings, metrics: metrics, logger: logger)
+                {
+                    bound.append((forward, socket))
                 }
-                guard let socket = bound else { continue }
-                do {
-                    try startListening(forward, on: socket, hasCredentials: hasCredentials)
-                } catch {
-                    socket.stop()
-                    throw .resources(error)
-                }
-                forwards.withLock { $0.listeners.append((forward, socket)) }
-                changes.append("started \(forward)")
             } catch {
-                changes.append("could not start \(forward): \(error)")
+                failedKinds.insert(forward.kindName)
+                outcome.failures.append("could not start \(forward): \(AgentError(error))")
+                if let displaced,
+                    let socket = try? Self.bind(
+                        displaced.forward, links: links, limiter: flowLimiter, settings: settings, metrics: metrics,
+                        logger: logger)
+                {
+                    bound.append((displaced.forward, socket))
+                    stopped.removeAll { $0 == displaced.forward }
+                    restored.append(displaced.forward)
+                }
+            }
+        }
+        for old in unwanted where !stopped.contains(old.forward) {
+            if failedKinds.contains(old.forward.kindName) {
+                outcome.failures.append("kept \(old.forward), which a forward that could not start was to replace")
+            } else {
+                stop(old, &stopped)
+            }
+        }
+        outcome.changes += stopped.map { "stopped \($0)" }
+        for (forward, socket) in bound {
+            do {
+                try startListening(forward, on: socket, hasCredentials: socksCredentials != nil)
+            } catch {
+                socket.stop()
+                outcome.failures.append("could not start \(forward): \(AgentError.resources(error))")
+                continue
+            }
+            forwards.withLock { $0.listeners.append((forward, socket)) }
+            if restored.contains(forward) {
+                outcome.failures.append("kept \(forward) on its port, which a forward that could not start was to take")
+            } else {
+                outcome.changes.append("started \(forward)")
             }
         }
         for reverse in asked where reverse.kind == .tcp {
@@ -103,15 +131,34 @@ extension LocalAgent {
         let askers = links.reverseForwardLinks
         for (id, reverse) in cancelled {
             for link in askers { link.send(.unlisten(forward: id)) }
-            changes.append("cancelled \(reverse.forward)")
+            outcome.changes.append("cancelled \(reverse.forward)")
         }
         for reverse in asked {
-            changes.append("asked for \(reverse.forward)")
+            outcome.changes.append("asked for \(reverse.forward)")
         }
         for link in askers { requestReverseForwards(on: link) }
-        return changes
+        return outcome
+    }
+
+    /// Stops `listener`'s forward taking clients, and notes it in `stopped`.
+    private func stop(_ listener: (forward: Forward, socket: ForwardSocket), _ stopped: inout [Forward]) {
+        forwards.withLock { $0.listeners.removeAll { $0.forward == listener.forward } }
+        listener.socket.stop()
+        stopped.append(listener.forward)
     }
 
     /// UDP flows running now, over every `-L …/udp` forward.
     public var flowCount: Int { flowLimiter.count }
+}
+
+/// What a reload did to a running agent: what changed, and what it could not do (a new port that could not be
+/// bound, an old one kept for that reason), which the agent logs as errors.
+public struct Reconfiguration: Sendable {
+    public var changes: [String] = []
+    public var failures: [String] = []
+
+    public init(changes: [String] = [], failures: [String] = []) {
+        self.changes = changes
+        self.failures = failures
+    }
 }

@@ -22,7 +22,7 @@ public final class RemoteAgent: LinkDelegate, @unchecked Sendable {
     private let trustedBalancers: TrustedBalancers
     /// What streams may reach; `reconfigure` replaces it while the agent runs.
     let allowList: Locked<AllowList>
-    private let reverseListeners: ReverseListeners
+    let reverseListeners: ReverseListeners
     private let keys: [PreSharedKey]
     let settings: TunnelSettings
     let logger: Logger
@@ -38,7 +38,7 @@ public final class RemoteAgent: LinkDelegate, @unchecked Sendable {
     let failures = LogThrottle()
     /// What this agent counts; see `AgentMetrics`.
     public let metrics: AgentMetrics
-    private let refusedListens = Locked(0)
+    let refusedListens = Locked(0)
     /// Links accepted so far, for the reconnect counter.
     let linksEstablished = Locked(0)
     /// This agent's instance, drawn at start and sent on every link (AGENT_ID), so that a local agent can
@@ -177,9 +177,15 @@ public final class RemoteAgent: LinkDelegate, @unchecked Sendable {
         changes += Self.differences(
             from: reverseListeners.rules.map(\.description), to: listenRules.map(\.description),
             added: "listening allowed on ", removed: "listening no longer allowed on ")
-        for (address, link, forward) in reverseListeners.update(rules: listenRules) {
+        let (stopped, allowed) = reverseListeners.update(rules: listenRules)
+        for (address, link, forward) in stopped {
             link.send(.listenResult(forward: forward, .notAllowed, port: 0))
             changes.append("stopped listening on \(address): the new --allow-listen rules do not cover it")
+        }
+        // Refused before, allowed now: bound and answered at once, without the local agent asking again.
+        for refusal in allowed where !refusal.link.isClosed {
+            self.link(refusal.link, didRequestListen: refusal.address, kind: refusal.kind, forward: refusal.forward)
+            changes.append("\(refusal.address), which \(refusal.link.name) asked for before, is now allowed")
         }
         return changes
     }
@@ -235,59 +241,6 @@ public final class RemoteAgent: LinkDelegate, @unchecked Sendable {
         }
     }
 
-    func link(_ link: Link, didRequestListen address: Endpoint, kind: TrafficKind, forward: UInt32) {
-        let service: ReverseListeners.Service
-        switch kind {
-        case .tcp:
-            service = .stream { [self] client in admitReverseClient(client, link: link, forward: forward) }
-        case .udp:
-            service = .datagrams { [self] (address) throws(ListenError) in
-                try UDPForwarder(
-                    listen: address, addressing: .fixed(.reverseForward(forward)), limiter: flowLimiter,
-                    idleTimeout: settings.udpIdleTimeout, metrics: metrics.datagrams, logger: link.logger
-                ) { [weak link] in link }
-            }
-        }
-        answerListen(address, kind: kind, forward: forward, on: link, service: service)
-    }
-
-    /// Binds `address` for `link`'s reverse forward and answers its LISTEN. When a session waiting to resume held
-    /// the address, that session ends and, on a thread of its own (closing a port waits for its accept thread,
-    /// which a link's reader must not), the port closes and the address is bound for `link` at once.
-    private func answerListen(
-        _ address: Endpoint, kind: TrafficKind, forward: UInt32, on link: Link, service: ReverseListeners.Service
-    ) {
-        let outcome = reverseListeners.bind(address, forward: forward, for: link, logger: link.logger, service: service)
-        if let holder = outcome.waitingHolder {
-            link.logger.info("\(address) is held by \(holder.link.name), whose session waits to resume; ending it")
-            holder.link.close(.supplanted)
-            do {
-                try startThread(named: "listen-takeover") { [self] in
-                    holder.socket.stop()
-                    logger.info("stopped listening on \(address) for \(holder.link.name)")
-                    answerListen(address, kind: kind, forward: forward, on: link, service: service)
-                }
-                return
-            } catch {
-                holder.socket.requestStop()  // the local agent asks again in a few seconds
-            }
-        }
-        let what = kind == .udp ? "\(address) (UDP)" : "\(address)"
-        if outcome.result == .bound {
-            link.logger.info("listening on \(what) for the link's reverse forward \(forward): \(outcome.verdict)")
-        } else {
-            refusedListens.withLock { $0 += 1 }
-            link.logger.warning("refused to listen on \(what) for reverse forward \(forward): \(outcome.verdict)")
-        }
-        link.send(.listenResult(forward: forward, outcome.result, port: outcome.port))
-    }
-
-    func link(_ link: Link, didCancelListen forward: UInt32) {
-        for address in reverseListeners.release(for: link, forward: forward) {
-            link.logger.info("stopped listening on \(address): the local agent cancelled reverse forward \(forward)")
-        }
-    }
-
     func link(_ link: Link, didAnswerListen forward: UInt32, result: ListenResult, port: UInt16) {
         preconditionFailure("a link of the remote role never receives LISTEN_RESULT")
     }
@@ -300,29 +253,6 @@ public final class RemoteAgent: LinkDelegate, @unchecked Sendable {
         recordLinksUp()
         for address in reverseListeners.release(for: link) {
             logger.info("stopped listening on \(address): its link is down")
-        }
-    }
-
-    // MARK: Reverse-forward clients
-
-    /// Runs on a reverse-forward accept thread, so it must not block: takes a stream slot and hands the client
-    /// to a thread of its own, which carries it back over `link`.
-    private func admitReverseClient(_ client: Socket, link: Link, forward: UInt32) {
-        limiter.admit(client, thread: "reverse-client", logger: logger, warnings: failures) { [metrics] in
-            let origin = client.origin
-            switch link.carry(client, to: .reverseForward(forward), from: origin, answer: .none) {
-            case .refused(let reason):
-                metrics.recordRefusal(reason)
-                link.logger.warning(
-                    "client \(origin.clientText) of reverse forward \(forward) refused by the local agent: \(reason)")
-            case nil, .linkClosed:
-                link.logger.info("client \(origin.clientText) of reverse forward \(forward) closed: the link is down")
-            case .unanswered:
-                link.logger.warning(
-                    "client \(origin.clientText) of reverse forward \(forward) reset: the local agent did not answer its OPEN within \(Int(Limits.openAnswerTimeout)) s"
-                )
-            case .established: break
-            }
         }
     }
 }

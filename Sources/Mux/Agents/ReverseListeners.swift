@@ -4,7 +4,11 @@ import Logging
 /// The ports a remote agent listens on for its links' reverse forwards (`-R`, TCP or UDP): each bound for one link
 /// only, within the `--allow-listen` rules, and released when that link goes down.
 ///
-/// `@unchecked Sendable`: `ruleSet` and `entries` are each guarded by their `Locked`; links and sockets are Sendable.
+/// It also remembers the LISTENs its rules refused, so that a reload whose rules allow one binds it for the link
+/// that asked without waiting for its local agent to ask again (docs/PROTOCOL.md §6.1).
+///
+/// `@unchecked Sendable`: `ruleSet`, `entries` and `refusals` are each guarded by their `Locked`; links and sockets
+/// are Sendable.
 final class ReverseListeners: @unchecked Sendable {
     private struct Entry {
         let link: Link
@@ -32,6 +36,15 @@ final class ReverseListeners: @unchecked Sendable {
 
     private let ruleSet: Locked<[ListenRule]>
     private let entries = Locked<[Key: Entry]>([:])
+    private let refusals = Locked<[Refusal]>([])
+
+    /// A LISTEN the rules refused: which link asked, for which of its forwards, and what.
+    struct Refusal {
+        let link: Link
+        let forward: UInt32
+        let address: Endpoint
+        let kind: TrafficKind
+    }
 
     init(rules: [ListenRule]) {
         ruleSet = Locked(rules)
@@ -60,6 +73,10 @@ final class ReverseListeners: @unchecked Sendable {
         }
         let rules = self.rules
         guard let rule = rules.first(where: { $0.allows(address, kind: kind) }) else {
+            refusals.withLock { refusals in
+                refusals.removeAll { $0.link === link && $0.forward == forward }
+                refusals.append(Refusal(link: link, forward: forward, address: address, kind: kind))
+            }
             let verdict =
                 rules.isEmpty
                 ? "not allowed: this agent has no --allow-listen rule"
@@ -114,16 +131,27 @@ final class ReverseListeners: @unchecked Sendable {
     /// port soon after.
     @discardableResult
     func release(for link: Link, forward: UInt32? = nil) -> [Endpoint] {
-        stop(waiting: false) { $1.link === link && (forward == nil || $1.forward == forward) }.keys.map(\.address)
+        refusals.withLock { $0.removeAll { $0.link === link && (forward == nil || $0.forward == forward) } }
+        return stop(waiting: false) { $1.link === link && (forward == nil || $1.forward == forward) }.keys.map(
+            \.address)
     }
 
     /// Replaces the rules (a reload). Ports the new rules do not cover stop listening; returns them, with the
-    /// link and reverse forward each was bound for.
-    func update(rules newRules: [ListenRule]) -> [(address: Endpoint, link: Link, forward: UInt32)] {
+    /// link and reverse forward each was bound for, and the refused LISTENs the new rules allow, forgotten here,
+    /// for the caller to bind.
+    func update(rules newRules: [ListenRule]) -> (
+        stopped: [(address: Endpoint, link: Link, forward: UInt32)], allowed: [Refusal]
+    ) {
         ruleSet.withLock { $0 = newRules }
-        return stop(waiting: true) { key, _ in !newRules.contains { $0.allows(key.address, kind: key.kind) } }.map {
-            ($0.key.address, $0.value.link, $0.value.forward)
+        let allowed = refusals.withLock { refusals in
+            let allowed = refusals.filter { refusal in
+                newRules.contains { $0.allows(refusal.address, kind: refusal.kind) }
+            }
+            refusals.removeAll { refusal in newRules.contains { $0.allows(refusal.address, kind: refusal.kind) } }
+            return allowed
         }
+        let stopped = stop(waiting: true) { key, _ in !newRules.contains { $0.allows(key.address, kind: key.kind) } }
+        return (stopped.map { ($0.key.address, $0.value.link, $0.value.forward) }, allowed)
     }
 
     /// Removes and stops the listeners `matching` selects; `waiting` until each has closed its port, or not
@@ -140,8 +168,9 @@ final class ReverseListeners: @unchecked Sendable {
         return stopped
     }
 
-    /// Stops every listener.
+    /// Stops every listener, and forgets every refusal.
     func releaseAll() {
+        refusals.withLock { $0.removeAll() }
         _ = stop(waiting: true) { _, _ in true }
     }
 }

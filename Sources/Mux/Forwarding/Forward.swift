@@ -57,6 +57,29 @@ public enum Forward: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// The option that gives this kind of forward, `-L …/udp` for a UDP one: a reload keeps the forwards of a
+    /// kind whose new one cannot start.
+    public var kindName: String {
+        switch self {
+        case .tunnel: "--listen"
+        case .local: "-L"
+        case .localUDP: "-L …/udp"
+        case .socks: "-D"
+        case .reverse: "-R"
+        case .reverseUDP: "-R …/udp"
+        }
+    }
+
+    /// The socket this agent binds for the forward, and whether it is UDP's; nil for `-R`, which listens on the
+    /// remote side.
+    public var localSocket: (address: Endpoint, isUDP: Bool)? {
+        switch self {
+        case .tunnel(let listen), .local(let listen, _), .socks(let listen): (listen, false)
+        case .localUDP(let listen, _): (listen, true)
+        case .reverse, .reverseUDP: nil
+        }
+    }
+
     /// The forward as its option would give it, for a metric's label: `-L 127.0.0.1:8080:db:5432`.
     public var metricLabel: String {
         switch self {

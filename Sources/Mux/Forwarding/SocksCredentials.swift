@@ -56,6 +56,28 @@ public struct SocksCredentials: Sendable {
     /// How many users may log in.
     public var userCount: Int { passwords.count }
 
+    /// What changed from `old` to `new`, for a reload's log line (user names, never passwords), or nil if
+    /// nothing did: login turned on or off, users added or removed, passwords changed.
+    public static func change(from old: SocksCredentials?, to new: SocksCredentials?) -> String? {
+        switch (old, new) {
+        case (nil, nil): return nil
+        case (nil, let new?): return "SOCKS login required: \(new.userCount) user\(new.userCount == 1 ? "" : "s")"
+        case (_?, nil): return "SOCKS login no longer required"
+        case (let old?, let new?):
+            func names(_ users: some Sequence<[UInt8]>) -> String {
+                users.map { String(decoding: $0, as: UTF8.self) }.sorted().joined(separator: ", ")
+            }
+            let added = new.passwords.keys.filter { old.passwords[$0] == nil }
+            let removed = old.passwords.keys.filter { new.passwords[$0] == nil }
+            let changed = new.passwords.keys.filter { old.passwords[$0].map { $0 != new.passwords[$0] } ?? false }
+            let parts =
+                (added.isEmpty ? [] : ["added \(names(added))"])
+                + (removed.isEmpty ? [] : ["removed \(names(removed))"])
+                + (changed.isEmpty ? [] : ["new password for \(names(changed))"])
+            return parts.isEmpty ? nil : "SOCKS users: " + parts.joined(separator: "; ")
+        }
+    }
+
     /// Whether `password` is `user`'s. The comparison takes the same time wherever the passwords differ.
     func accepts(user: [UInt8], password: [UInt8]) -> Bool {
         guard let expected = passwords[user], expected.count == password.count else { return false }
