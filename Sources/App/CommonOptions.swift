@@ -241,12 +241,9 @@ struct CommonOptions: ParsableArguments {
     /// command line, where `ps` would show it.
     func loadKeys() throws -> [PreSharedKey] {
         switch keySource {
-        case .files(let paths): return try paths.map { try PreSharedKey.load(fromFile: $0) }
-        case .environment:
-            return [
-                try PreSharedKey(base64: ProcessInfo.processInfo.environment["TCPTUNNEL_KEY"]!, source: "TCPTUNNEL_KEY")
-            ]
-        case .credentials(let paths): return try paths.map { try PreSharedKey.load(fromFile: $0) }
+        case .environment(let name):
+            return [try PreSharedKey(base64: ProcessInfo.processInfo.environment[name] ?? "", source: name)]
+        case let source?: return try source.files.map { try PreSharedKey.load(fromFile: $0) }
         case nil:
             throw ExitMessage(
                 "no key: pass --key-file FILE, set TCPTUNNEL_KEY, or give systemd's LoadCredential=key:FILE "
@@ -320,6 +317,14 @@ enum SecretSource: Equatable, CustomStringConvertible {
     case environment(String)
     /// systemd credentials (`LoadCredential=`): their files in `$CREDENTIALS_DIRECTORY`.
     case credentials([String])
+
+    /// The files it is read from (none for an environment variable).
+    var files: [String] {
+        switch self {
+        case .files(let paths), .credentials(let paths): paths
+        case .environment: []
+        }
+    }
 
     /// The file of systemd credential `name`, if the service manager passed one.
     static func credential(_ name: String) -> String? {

@@ -180,10 +180,7 @@ struct LocalCommand: ParsableCommand {
 
     /// The SOCKS users from `socksUserSource`, if any.
     func loadSocksCredentials() throws -> SocksCredentials? {
-        switch socksUserSource {
-        case .files(let paths)?, .credentials(let paths)?: try SocksCredentials.load(fromFile: paths[0])
-        case .environment?, nil: nil
-        }
+        try socksUserSource?.files.first.map { try SocksCredentials.load(fromFile: $0) }
     }
 
     /// The tunables of the link with this agent's own.

@@ -126,4 +126,20 @@ final class ScrapedMetrics: Sendable {
         }
         #expect(remoteMetrics.value("tcptunnel_link_reconnects_total") == 1)
     }
+
+    /// A local agent's next link on a slot takes the labels of the one before, which may still be draining: the
+    /// older one's end must not remove the newer one's metrics.
+    @Test func aLinksOwnMetricsOutliveTheEndOfAnOlderLinkWithTheSameLabels() {
+        let scraped = ScrapedMetrics()
+        let remote = Endpoint(host: "127.0.0.1", port: 7000)
+        let info = #"tcptunnel_link_info{link="1",remote="127.0.0.1:7000",key="k"}"#
+        let draining = scraped.metrics.linkMetrics(number: 1, remote: remote, key: "k")
+        let next = scraped.metrics.linkMetrics(number: 1, remote: remote, key: "k")
+        draining.release()
+        #expect(scraped.value(info) == 1)
+        next.bytesSent.increment(by: 5)
+        #expect(scraped.value(#"tcptunnel_link_bytes_total{link="1",remote="127.0.0.1:7000",direction="sent"}"#) == 5)
+        next.release()
+        #expect(scraped.value(info) == nil, "gone once no link uses it")
+    }
 }

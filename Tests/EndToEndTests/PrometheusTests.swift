@@ -55,6 +55,9 @@ import Testing
                 agent == "local" ? [] : [MetricFamily.linkUp.name, MetricFamily.forwardBytes.name]
             let expected = Set(MetricFamily.all.map(\.name)).subtracting(absent)
             #expect(expected.subtracting(describedFamilies(exposition)) == [], "\(agent) agent")
+            for family in MetricFamily.all where !absent.contains(family.name) {
+                #expect(exposition.contains("# TYPE \(family.name) \(family.kind.rawValue)\n"), "\(family.name)")
+            }
         }
         let afterReload = try scrape(localMetrics)
         #expect(afterReload.contains(#"tcptunnel_config_reloads_total{result="applied"} 1"#))

@@ -97,7 +97,7 @@ let uncountedLinkMetrics = LinkMetrics(
     roundTrip: Gauge(label: "test", factory: NOOPMetricsHandler.instance),
     bytesSent: Counter(label: "test", factory: NOOPMetricsHandler.instance),
     bytesReceived: Counter(label: "test", factory: NOOPMetricsHandler.instance),
-    info: Gauge(label: "test", factory: NOOPMetricsHandler.instance))
+    info: Gauge(label: "test", factory: NOOPMetricsHandler.instance), release: {})
 
 /// A fixed number of stream slots.
 final class TestSlots: SlotPool {

@@ -51,4 +51,32 @@ struct ReverseListenersTests {
         #expect(eventually { !accepts(port) }, "the port still accepts connections")
         client.close()
     }
+
+    /// A reload's rules: a LISTEN they refused, or a port they stopped, is handed back for binding once new rules
+    /// allow it again (docs/PROTOCOL.md §6.1); a link that has ended gets no port.
+    @Test func whatTheRulesRefusedOrStoppedComesBackWhenTheyAllowItAndAnEndedLinkGetsNothing() throws {
+        let harness = try LinkHarness(role: .remote)
+        let port = try freePort()
+        let address = Endpoint(host: "127.0.0.1", port: port)
+        let listeners = ReverseListeners(rules: [])
+        let logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
+        let bind = {
+            listeners.bind(address, forward: 7, for: harness.link, logger: logger, service: .stream { $0.close() })
+        }
+        #expect(bind().result == .notAllowed)
+
+        let allowing = [try ListenRule(parsing: "127.0.0.1:\(port)")]
+        let allowed = listeners.update(rules: allowing).allowed
+        #expect(allowed.map(\.forward) == [7] && allowed.map(\.address) == [address])
+        #expect(bind().result == .bound)
+
+        let stopped = listeners.update(rules: []).stopped
+        #expect(stopped.map(\.forward) == [7])
+        #expect(eventually { !accepts(port) })
+        #expect(listeners.update(rules: allowing).allowed.map(\.forward) == [7], "stopped, then allowed again")
+
+        harness.link.close(.localShutdown)
+        #expect(bind().result == .failed, "a link that has ended")
+        #expect(accepts(port) == false)
+    }
 }

@@ -35,8 +35,10 @@ public final class AgentMetrics: Sendable {
     private let handshakeFailures: [String: Counter]
     private let refusals: [ResetReason: Counter]
     private let resets: [ResetReason: Counter]
-    /// What the tests read back: each family's count by its reason's label.
+    /// What the agents and tests read back: refusals, rejections and session losses, by family and label.
     private let counts = Locked<[String: Int]>([:])
+    /// How many links use each set of a link's own metrics, by their labels.
+    private let linkMetricUsers = Locked<[String: Int]>([:])
 
     /// Metrics made by `factory`: swift-metrics' global one by default, or one of the caller's, so that several
     /// agents in one process keep their numbers apart. Every family without labels of its own (a link's, a
@@ -99,7 +101,6 @@ public final class AgentMetrics: Sendable {
 
     /// Counts an established stream that ended with a reset for `reason` instead of FINs.
     func recordReset(_ reason: ResetReason) {
-        count(.streamsReset, reason.metricLabel)
         resets[reason]!.increment()
     }
 
@@ -138,21 +139,14 @@ public final class AgentMetrics: Sendable {
             case .answeredAsCover: "answered_as_cover"
             default: "reply_not_authentic"
             }
-        count(.handshakeFailures, label)
         handshakeFailures[label]!.increment()
     }
-
-    /// Handshakes that failed with the reason labelled `label` since the start.
-    package func handshakeFailures(_ label: String) -> Int { counted(.handshakeFailures, label) }
 
     /// Connections closed before they authenticated for `reason` since the start.
     func rejections(_ reason: HandshakeRejection) -> Int { counted(.connectionsRejected, reason.metricLabel) }
 
     /// Streams refused for `reason` since the start.
     func refusals(_ reason: ResetReason) -> Int { counted(.streamsRefused, reason.metricLabel) }
-
-    /// Established streams reset for `reason` since the start.
-    package func resets(_ reason: ResetReason) -> Int { counted(.streamsReset, reason.metricLabel) }
 
     /// What the link from `peer` (remote agent), which authenticated with the key of fingerprint `key`, and its
     /// streams count: the agent's stream counters, and that link's own, labelled with the peer.
@@ -168,16 +162,28 @@ public final class AgentMetrics: Sendable {
     private func linkMetrics(dimensions: [(String, String)], key: String) -> LinkMetrics {
         let info = Gauge(label: MetricFamily.linkInfo.name, dimensions: dimensions + [("key", key)], factory: factory)
         info.record(1)
+        let roundTrip = Gauge(label: MetricFamily.linkRoundTrip.name, dimensions: dimensions, factory: factory)
+        let bytesSent = Counter(
+            label: MetricFamily.linkBytes.name, dimensions: dimensions + [("direction", "sent")], factory: factory)
+        let bytesReceived = Counter(
+            label: MetricFamily.linkBytes.name, dimensions: dimensions + [("direction", "received")], factory: factory)
+        // The backend hands a second link of the same labels the same metrics: removed when the last lets go.
+        let labels = (dimensions + [("key", key)]).map { "\($0)=\($1)" }.joined(separator: ",")
+        linkMetricUsers.withLock { $0[labels, default: 0] += 1 }
         return LinkMetrics(
             streamsOpened: streamsOpened, streamOpenTime: streamOpenTime, bytesToTarget: bytesToTarget,
             bytesToClient: bytesToClient, datagrams: datagrams, recordReset: { [weak self] in self?.recordReset($0) },
-            roundTrip: Gauge(label: MetricFamily.linkRoundTrip.name, dimensions: dimensions, factory: factory),
-            bytesSent: Counter(
-                label: MetricFamily.linkBytes.name, dimensions: dimensions + [("direction", "sent")], factory: factory),
-            bytesReceived: Counter(
-                label: MetricFamily.linkBytes.name, dimensions: dimensions + [("direction", "received")],
-                factory: factory),
-            info: info)
+            roundTrip: roundTrip, bytesSent: bytesSent, bytesReceived: bytesReceived, info: info,
+            release: { [linkMetricUsers] in
+                let isLast = linkMetricUsers.withLock { users in
+                    users[labels, default: 1] -= 1
+                    if users[labels] == 0 { users[labels] = nil }
+                    return users[labels] == nil
+                }
+                guard isLast else { return }
+                for gauge in [info, roundTrip] { gauge.destroy() }
+                for counter in [bytesSent, bytesReceived] { counter.destroy() }
+            })
     }
 
     /// A local agent's gauge of whether its link `number` to `remote` is up (1) or not (0).

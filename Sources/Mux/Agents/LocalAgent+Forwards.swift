@@ -51,7 +51,9 @@ extension LocalAgent {
     /// flight, whichever forward it came from. Reverse forwards are asked for or cancelled at once, on the link
     /// that asks for them from each remote agent. New ports are bound before old ones close: when a new forward
     /// cannot listen, the forwards of its kind (`-L`, `-D`, ...) it was to replace keep running, so that a reload
-    /// never leaves the agent without, say, its SOCKS port. Returns what changed and what could not be done.
+    /// does not leave the agent without, say, its SOCKS port. (A new forward on an old one's port can bind only
+    /// after that one closed; if it then cannot, the old one is bound again, and only if that fails too is it
+    /// lost, which the outcome says.) Returns what changed and what could not be done.
     public func reconfigure(forwards wanted: [Forward], socksCredentials: SocksCredentials?) -> Reconfiguration {
         var outcome = Reconfiguration()
         let wantedListening = wanted.filter { ReverseForward($0) == nil }
@@ -60,10 +62,16 @@ extension LocalAgent {
             let unwanted = state.listeners.filter { !wantedListening.contains($0.forward) }
             let kept = state.listeners.map(\.forward)
             let cancelled = state.reverse.filter { !wantedReverse.contains($0.value) }
-            for id in cancelled.keys { state.reverse[id] = nil }
+            for id in cancelled.keys {
+                state.reverse[id] = nil
+                state.reverseCounters[id] = nil
+            }
             let asked = wantedReverse.filter { !state.reverse.values.contains($0) }
             for reverse in asked {
                 state.reverse[state.nextReverseID] = reverse
+                if reverse.kind == .tcp {
+                    state.reverseCounters[state.nextReverseID] = metrics.forwardBytes(reverse.forward.metricLabel)
+                }
                 state.nextReverseID += 1
             }
             defer { state.socksCredentials = socksCredentials }
@@ -76,11 +84,15 @@ extension LocalAgent {
         var failedKinds: Set<String> = []
         var stopped: [Forward] = []
         var restored: [Forward] = []
+        var lost: [Forward] = []
         for forward in added {
-            // A forward that takes over an old one's very socket (a new target, say) can bind only once that one
-            // has closed; if it then cannot, the old one is started again.
-            let displaced = unwanted.first { $0.forward.localSocket.map { $0 == forward.localSocket! } ?? false }
-            if let displaced { stop(displaced, &stopped) }
+            let port = forward.localSocket!
+            let displaced = unwanted.filter { old in
+                !stopped.contains(old.forward)
+                    && old.forward.localSocket.map { $0.address.port == port.address.port && $0.isUDP == port.isUDP }
+                        ?? false
+            }
+            for old in displaced { stop(old, &stopped) }
             do {
                 if let socket = try Self.bind(
                     forward, links: links, limiter: flowLimiter, settings: settings, metrics: metrics, logger: logger)
@@ -90,18 +102,25 @@ extension LocalAgent {
             } catch {
                 failedKinds.insert(forward.kindName)
                 outcome.failures.append("could not start \(forward): \(AgentError(error))")
-                if let displaced,
-                    let socket = try? Self.bind(
-                        displaced.forward, links: links, limiter: flowLimiter, settings: settings, metrics: metrics,
-                        logger: logger)
-                {
-                    bound.append((displaced.forward, socket))
-                    stopped.removeAll { $0 == displaced.forward }
-                    restored.append(displaced.forward)
+                for old in displaced {
+                    stopped.removeAll { $0 == old.forward }
+                    do {
+                        if let socket = try Self.bind(
+                            old.forward, links: links, limiter: flowLimiter, settings: settings, metrics: metrics,
+                            logger: logger)
+                        {
+                            bound.append((old.forward, socket))
+                            restored.append(old.forward)
+                        }
+                    } catch {
+                        lost.append(old.forward)
+                        outcome.failures.append(
+                            "lost \(old.forward): its port could not be bound again either: \(AgentError(error))")
+                    }
                 }
             }
         }
-        for old in unwanted where !stopped.contains(old.forward) {
+        for old in unwanted where ![stopped, restored, lost].joined().contains(old.forward) {
             if failedKinds.contains(old.forward.kindName) {
                 outcome.failures.append("kept \(old.forward), which a forward that could not start was to replace")
             } else {
@@ -123,9 +142,6 @@ extension LocalAgent {
             } else {
                 outcome.changes.append("started \(forward)")
             }
-        }
-        for reverse in asked where reverse.kind == .tcp {
-            _ = metrics.forwardBytes(reverse.forward.metricLabel)  // at 0 until its first client
         }
         links.forgetResults(for: cancelled.keys)
         let askers = links.reverseForwardLinks

@@ -43,6 +43,9 @@ public final class LocalAgent: LinkDelegate, Sendable {
         /// The reverse forwards by the id their LISTEN and their streams carry: 1, 2, … in the order given, and
         /// new ids for those a reload adds, so that an id never changes its meaning while the agent runs.
         var reverse: [UInt32: ReverseForward] = [:]
+        /// The byte counters of each TCP reverse forward's streams, made when it is configured (so that they show
+        /// at 0 before its first client, and no stream makes them on the link's reader).
+        var reverseCounters: [UInt32: StreamCounters] = [:]
         var nextReverseID: UInt32 = 1
         var socksCredentials: SocksCredentials?
     }
@@ -109,9 +112,10 @@ public final class LocalAgent: LinkDelegate, Sendable {
             }
             if let reverse = ReverseForward(forward) {
                 initial.reverse[initial.nextReverseID] = reverse
+                if reverse.kind == .tcp {
+                    initial.reverseCounters[initial.nextReverseID] = metrics.forwardBytes(forward.metricLabel)
+                }
                 initial.nextReverseID += 1
-                // Registered now, at 0, so that the forward shows before its first client.
-                if reverse.kind == .tcp { _ = metrics.forwardBytes(forward.metricLabel) }
             }
         }
         let forwards = Locked(initial)
@@ -209,14 +213,15 @@ public final class LocalAgent: LinkDelegate, Sendable {
     // MARK: LinkDelegate, called on link threads
 
     func link(_ link: Link, didOpen stream: Stream, to target: StreamTarget, from origin: StreamOrigin?) {
-        guard case .reverseForward(let id) = target, let forward = forwards.withLock({ $0.reverse[id] }),
-            forward.kind == .tcp
-        else {
+        let (configured, counters) = forwards.withLock { state -> (ReverseForward?, StreamCounters?) in
+            guard case .reverseForward(let id) = target else { return (nil, nil) }
+            return (state.reverse[id], state.reverseCounters[id])
+        }
+        guard let forward = configured, forward.kind == .tcp else {
             metrics.recordRefusal(.notAllowed)
             logger.warning("refused stream \(stream.id) to \(target): the remote agent may only open reverse forwards")
             return stream.refuse(.notAllowed)
         }
-        let counters = metrics.forwardBytes(forward.forward.metricLabel)
         StreamAcceptor.start(stream, counting: counters, logger: logger) { [self, settings] in
             let addresses: [ResolvedAddress]
             do {

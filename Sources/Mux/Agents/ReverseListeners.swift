@@ -8,7 +8,7 @@ import Logging
 /// that asked without waiting for its local agent to ask again (docs/PROTOCOL.md §6.1).
 ///
 /// `@unchecked Sendable`: `ruleSet`, `entries` and `refusals` are each guarded by their `Locked`; links and sockets
-/// are Sendable.
+/// are Sendable. `entries`' lock may take `ruleSet`'s inside it, never the other way round.
 final class ReverseListeners: @unchecked Sendable {
     private struct Entry {
         let link: Link
@@ -86,6 +86,12 @@ final class ReverseListeners: @unchecked Sendable {
         let canonical = Endpoint(host: WireHost(address.host)!.text, port: address.port)
         let key = Key(address: canonical, kind: kind)
         return entries.withLock { entries in
+            // Under the lock `release(for:)` and `update(rules:)` take: a link that ended meanwhile gets no port
+            // it would hold for ever, and rules replaced meanwhile are the ones that count.
+            guard !link.isClosed else { return Outcome(result: .failed, port: 0, verdict: "its link has ended") }
+            guard self.rules.contains(where: { $0.allows(address, kind: kind) }) else {
+                return Outcome(result: .notAllowed, port: 0, verdict: "not allowed: the rules changed meanwhile")
+            }
             if let entry = entries[key] {
                 guard entry.link === link, entry.forward == forward else {
                     guard entry.link.isDetached else {
@@ -151,6 +157,12 @@ final class ReverseListeners: @unchecked Sendable {
             return allowed
         }
         let stopped = stop(waiting: true) { key, _ in !newRules.contains { $0.allows(key.address, kind: key.kind) } }
+        // Refused now like any LISTEN the rules do not cover, so that a later reload that covers them binds them.
+        refusals.withLock { refusals in
+            for (key, entry) in stopped {
+                refusals.append(Refusal(link: entry.link, forward: entry.forward, address: key.address, kind: key.kind))
+            }
+        }
         return (stopped.map { ($0.key.address, $0.value.link, $0.value.forward) }, allowed)
     }
 

@@ -311,7 +311,7 @@ final class Link: @unchecked Sendable {
             return reason
         }
         guard let reason else { return }
-        metrics.destroyLinkMetrics()
+        metrics.release()
         delegate?.linkDidClose(self, reason: reason)
         finished.complete()
     }

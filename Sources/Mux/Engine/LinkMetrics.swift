@@ -22,14 +22,10 @@ struct LinkMetrics: Sendable {
     let bytesReceived: Counter
     /// 1 while the link lives, labelled with the key it authenticated with.
     let info: Gauge
-
-    /// Removes the link's own metrics (not the agent's it shares): the link has ended.
-    func destroyLinkMetrics() {
-        roundTrip.destroy()
-        bytesSent.destroy()
-        bytesReceived.destroy()
-        info.destroy()
-    }
+    /// Lets go of the link's own metrics (not the agent's it shares): the link has ended. Its agent removes them
+    /// once no link uses them (a local agent's next link on the same slot takes the same labels while the one
+    /// before may still be draining).
+    let release: @Sendable () -> Void
 }
 
 /// Where a stream counts its payload bytes besides the agent's totals: its forward's counters.

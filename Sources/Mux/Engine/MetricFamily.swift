@@ -102,7 +102,8 @@ extension MetricFamily {
         "tcptunnel_config_reloads_total", .counter, "Reloads (SIGHUP) since the start, by result.")
     package static let lastReloadSuccessful = MetricFamily(
         "tcptunnel_config_last_reload_successful", .gauge,
-        "1 if the last reload applied its configuration (or none was asked), 0 if it was refused.")
+        "1 if the last reload applied all of its configuration (or none was asked), 0 if not (refused, or a part such as a port could not be had)."
+    )
     package static let lastReloadSuccessTime = MetricFamily(
         "tcptunnel_config_last_reload_success_timestamp_seconds", .gauge,
         "When the configuration in force was applied: the start, or the last reload that succeeded (Unix time).")

@@ -69,7 +69,8 @@ public struct SocksCredentials: Sendable {
             }
             let added = new.passwords.keys.filter { old.passwords[$0] == nil }
             let removed = old.passwords.keys.filter { new.passwords[$0] == nil }
-            let changed = new.passwords.keys.filter { old.passwords[$0].map { $0 != new.passwords[$0] } ?? false }
+            let changed = new.passwords.filter { user, password in old.passwords[user].map { $0 != password } ?? false }
+                .keys
             let parts =
                 (added.isEmpty ? [] : ["added \(names(added))"])
                 + (removed.isEmpty ? [] : ["removed \(names(removed))"])
