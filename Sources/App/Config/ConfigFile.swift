@@ -1,6 +1,6 @@
 import ArgumentParser
-import FoundationEssentials
 import Glibc
+import Mux
 
 /// A TOML file of an agent's options (`--config FILE`): every long option is a key of the same name, a
 /// repeatable option takes an array of strings (or one string), a flag a boolean. Relative file paths in it
@@ -39,11 +39,13 @@ struct ConfigFile {
         throws(ConfigError) -> (arguments: [String], file: ConfigFile?)
     {
         guard !options.isEmpty, let path = configPath(in: arguments) else { return (arguments, nil) }
-        let bytes: Data
-        do {
-            bytes = try Data(contentsOf: URL(fileURLWithPath: path))
-        } catch {
-            throw ConfigError("cannot read config file \(path): \(Self.reason(error))")
+        // Read with the agents' own reader: Foundation's file readers are left out of the binary (issue 17).
+        let bytes: [UInt8]
+        switch SystemFile.contents(of: path, limit: Self.maximumSize + 1) {
+        case .success(let read) where read.count > Self.maximumSize:
+            throw ConfigError("cannot read config file \(path): larger than 1 MiB")
+        case .success(let read): bytes = read
+        case .failure(let error): throw ConfigError("cannot read config file \(path): \(error)")
         }
         let text = try Self.text(of: bytes, path: path)
         let entries: [TOMLReader.Entry]
@@ -83,7 +85,10 @@ struct ConfigFile {
 
     /// The file's bytes as text; a file that is not UTF-8 (TOML's encoding) is an error naming the first line
     /// that is not.
-    private static func text(of bytes: Data, path: String) throws(ConfigError) -> String {
+    /// The largest config file read: far more than any configuration needs.
+    static let maximumSize = 1 << 20
+
+    private static func text(of bytes: [UInt8], path: String) throws(ConfigError) -> String {
         if let text = String(validating: bytes, as: UTF8.self) { return text }
         // A character never spans a line break, so the file's first line that does not decode is the culprit.
         let lines = bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
@@ -91,14 +96,6 @@ struct ConfigFile {
         throw ConfigError(
             "\(path):\(line): not UTF-8 text, as TOML files are (convert the file with iconv -t UTF-8, or retype "
                 + "that line)")
-    }
-
-    /// Why a file could not be read, in a few words (`No such file or directory`).
-    private static func reason(_ error: any Error) -> String {
-        if let error = error as? CocoaError, let underlying = error.underlying as? POSIXError {
-            return String(cString: strerror(underlying.code.rawValue))
-        }
-        return "\(error)"
     }
 
     /// A file path from the config file at `configPath`: a relative one is relative to that file's folder, as

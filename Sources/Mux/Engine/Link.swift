@@ -285,10 +285,12 @@ final class Link: @unchecked Sendable {
     }
 
     /// Called by a stream when its last thread ended.
-    func streamDidEnd(id: StreamID, summary: String, metadata: Logger.Metadata) {
-        streams.remove(id)
+    func streamDidEnd(_ stream: Stream, traffic: StreamTraffic, resetReason: ResetReason?) {
+        streams.remove(stream.id)
         slots.release()
-        logger.debug("stream \(id) closed: \(summary)", metadata: metadata)
+        logger.debug(
+            "stream \(stream.id) closed: \(traffic.summary)\(resetReason.map { ", reset: \($0)" } ?? "")",
+            metadata: stream.closingLogMetadata(traffic, resetReason: resetReason))
         if state.withLock({ $0.isDraining }) && streams.count == 0 { drained.complete() }
     }
 

@@ -18,9 +18,9 @@ extension Stream {
         let wasReset: Bool
         /// Why the stream was reset after it was established, if it was.
         let resetOnceEstablished: ResetReason?
-        let summary: String
-        /// The closing log line's fields: the stream, its target, the bytes each way and why it was reset.
-        let metadata: Logger.Metadata
+        /// What it carried, and why it was reset if it was: for its closing log line, made only if it is logged.
+        let traffic: StreamTraffic
+        let resetReason: ResetReason?
     }
 
     /// Runs `body` on the stream's state under the lock: for a question to the machine, or an event that
@@ -118,16 +118,11 @@ extension Stream {
     private func takeRetirement() -> Retirement {
         defer { guarded.channel = nil }
         let machine = guarded.machine
-        let summary = machine.traffic.summary + (machine.resetReason.map { ", reset: \($0)" } ?? "")
         let resetOnceEstablished =
             machine.isReset && machine.openOutcome == .established ? machine.resetReason ?? .aborted : nil
-        var metadata = logMetadata
-        metadata["bytes_up"] = "\(machine.traffic.bytesUp)"
-        metadata["bytes_down"] = "\(machine.traffic.bytesDown)"
-        if let reason = machine.resetReason { metadata["reset"] = "\(reason.metricLabel)" }
         return Retirement(
             channel: guarded.channel, reservedWindow: machine.window.size, wasReset: machine.isReset,
-            resetOnceEstablished: resetOnceEstablished, summary: summary, metadata: metadata)
+            resetOnceEstablished: resetOnceEstablished, traffic: machine.traffic, resetReason: machine.resetReason)
     }
 
     /// Removes the stream from its link, then closes its connection: a frame that arrives for the stream
@@ -137,7 +132,7 @@ extension Stream {
         link.budget.release(retirement.reservedWindow)
         if retirement.wasReset { link.queue.forget(id) }
         if let reason = retirement.resetOnceEstablished { link.metrics.recordReset(reason) }
-        link.streamDidEnd(id: id, summary: retirement.summary, metadata: retirement.metadata)
+        link.streamDidEnd(self, traffic: retirement.traffic, resetReason: retirement.resetReason)
         retirement.channel?.close()
     }
 }

@@ -71,6 +71,15 @@ final class Stream: @unchecked Sendable {
     /// fields of their own).
     var logMetadata: Logger.Metadata { ["stream": "\(id)", "target": "\(target)"] }
 
+    /// The fields of the stream's closing log line: its own, the bytes each way, and why it was reset if it was.
+    func closingLogMetadata(_ traffic: StreamTraffic, resetReason: ResetReason?) -> Logger.Metadata {
+        var metadata = logMetadata
+        metadata["bytes_up"] = "\(traffic.bytesUp)"
+        metadata["bytes_down"] = "\(traffic.bytesDown)"
+        if let resetReason { metadata["reset"] = "\(resetReason.metricLabel)" }
+        return metadata
+    }
+
     // MARK: Called by the uplink thread
 
     /// Opener: waits until the peer answered OPEN or the stream ended without an answer, for at most `seconds`;
