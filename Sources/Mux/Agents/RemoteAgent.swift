@@ -223,19 +223,19 @@ public final class RemoteAgent: LinkDelegate, @unchecked Sendable {
             let decision = allowList.decide(target)
             if let refusal = decision.refusal {
                 metrics.recordRefusal(refusal)
-                link.logger.warning(
-                    "stream \(stream.id) to \(target) refused: \(decision.verdict)", metadata: stream.logMetadata)
+                stream.log(.warning, "stream \(stream.id) to \(target) refused: \(decision.verdict)")
                 return .failure(refusal)
             }
-            link.logger.debug("stream \(stream.id) to \(target): \(decision.verdict)", metadata: stream.logMetadata)
+            if link.logger.logLevel <= .debug {
+                stream.log(.debug, "stream \(stream.id) to \(target): \(decision.verdict)")
+            }
             return StreamAcceptor.connect(
                 to: decision.addresses, timeout: settings.connectTimeout, proxyProtocol: settings.proxyProtocol,
                 origin: origin
             ).mapError { error in
                 let reason = StreamAcceptor.reason(for: error)
                 metrics.recordRefusal(reason)
-                link.logger.warning(
-                    "stream \(stream.id): cannot connect to \(target): \(error)", metadata: stream.logMetadata)
+                stream.log(.warning, "stream \(stream.id): cannot connect to \(target): \(error)")
                 return reason
             }
         }

@@ -209,7 +209,7 @@ final class Link: @unchecked Sendable {
             budget.release(window.size)
             return nil
         }
-        logger.debug("stream \(stream.id) opened to \(target)", metadata: stream.logMetadata)
+        if logger.logLevel <= .debug { stream.log(.debug, "stream \(stream.id) opened to \(target)") }
         return stream
     }
 
@@ -285,12 +285,10 @@ final class Link: @unchecked Sendable {
     }
 
     /// Called by a stream when its last thread ended.
-    func streamDidEnd(_ stream: Stream, traffic: StreamTraffic, resetReason: ResetReason?) {
-        streams.remove(stream.id)
+    func streamDidEnd(id: StreamID, summary: String, metadata: Logger.Metadata) {
+        streams.remove(id)
         slots.release()
-        logger.debug(
-            "stream \(stream.id) closed: \(traffic.summary)\(resetReason.map { ", reset: \($0)" } ?? "")",
-            metadata: stream.closingLogMetadata(traffic, resetReason: resetReason))
+        logger.debug("stream \(id) closed: \(summary)", metadata: metadata)
         if state.withLock({ $0.isDraining }) && streams.count == 0 { drained.complete() }
     }
 

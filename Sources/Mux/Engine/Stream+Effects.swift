@@ -18,9 +18,9 @@ extension Stream {
         let wasReset: Bool
         /// Why the stream was reset after it was established, if it was.
         let resetOnceEstablished: ResetReason?
-        /// What it carried, and why it was reset if it was: for its closing log line, made only if it is logged.
-        let traffic: StreamTraffic
-        let resetReason: ResetReason?
+        let summary: String
+        /// The closing log line's fields: the stream, its target, the bytes each way and why it was reset.
+        let metadata: Logger.Metadata
     }
 
     /// Runs `body` on the stream's state under the lock: for a question to the machine, or an event that
@@ -108,7 +108,7 @@ extension Stream {
         do {
             try WorkerPool.shared.run(named: "stream-\(id)-down") { self.runDownlink() }
         } catch {
-            link.logger.error("stream \(id): \(error); resetting it", metadata: logMetadata)
+            log(.error, "stream \(id): \(error); resetting it")
             apply { $0.downlinkThreadDidNotStart() }
         }
     }
@@ -118,11 +118,13 @@ extension Stream {
     private func takeRetirement() -> Retirement {
         defer { guarded.channel = nil }
         let machine = guarded.machine
+        let summary = machine.traffic.summary + (machine.resetReason.map { ", reset: \($0)" } ?? "")
         let resetOnceEstablished =
             machine.isReset && machine.openOutcome == .established ? machine.resetReason ?? .aborted : nil
+        let metadata = closingLogMetadata(machine.traffic, resetReason: machine.resetReason)
         return Retirement(
             channel: guarded.channel, reservedWindow: machine.window.size, wasReset: machine.isReset,
-            resetOnceEstablished: resetOnceEstablished, traffic: machine.traffic, resetReason: machine.resetReason)
+            resetOnceEstablished: resetOnceEstablished, summary: summary, metadata: metadata)
     }
 
     /// Removes the stream from its link, then closes its connection: a frame that arrives for the stream
@@ -132,7 +134,7 @@ extension Stream {
         link.budget.release(retirement.reservedWindow)
         if retirement.wasReset { link.queue.forget(id) }
         if let reason = retirement.resetOnceEstablished { link.metrics.recordReset(reason) }
-        link.streamDidEnd(self, traffic: retirement.traffic, resetReason: retirement.resetReason)
+        link.streamDidEnd(id: id, summary: retirement.summary, metadata: retirement.metadata)
         retirement.channel?.close()
     }
 }

@@ -54,8 +54,7 @@ extension Stream {
     private func goesOn(after error: SocketError) -> Bool {
         if error.isTimeout && !isIdle() { return true }
         if error.isTimeout {
-            link.logger.info(
-                "stream \(id): idle for \(Int(link.settings.idleTimeout)) s; resetting it", metadata: logMetadata)
+            log(.info, "stream \(id): idle for \(Int(link.settings.idleTimeout)) s; resetting it")
         }
         abort(sending: .aborted)
         return false
@@ -76,7 +75,7 @@ extension Stream {
         while !guarded.machine.isReset && guarded.machine.downlink != .done {
             if guarded.machine.isIdle(now: .now, timeout: timeout) {
                 condition.unlock()
-                link.logger.info("stream \(id): idle for \(Int(timeout)) s; resetting it", metadata: logMetadata)
+                log(.info, "stream \(id): idle for \(Int(timeout)) s; resetting it")
                 return abort(sending: .aborted)
             }
             _ = condition.wait(until: guarded.machine.traffic.lastActivity + .seconds(timeout))
