@@ -31,7 +31,9 @@ struct OpenSSHTests {
         for _ in 1...3 {
             Thread.sleep(forTimeInterval: 7)
             let before = tunnel.localMetrics.resumptionCount
-            #expect(killConnections(toPort: tunnel.remote.listeningEndpoint.port) == 1)
+            // At least the link's connection; on a loaded machine a move to a fresh one (a stall) may be under way
+            // too, and losing both at once must be survived as well.
+            #expect(killConnections(toPort: tunnel.remote.listeningEndpoint.port) >= 1)
             #expect(eventually(within: 10) { tunnel.localMetrics.resumptionCount > before })
         }
         #expect(eventually(within: 60) { !session.isRunning }, "the session ends when its counter does")

@@ -93,7 +93,8 @@ struct ResumptionTests {
             // Counted from what came before: a slow machine may also move a connection that fell silent.
             let before = tunnel.localMetrics.resumptionCount
             let killed = ContinuousClock.now
-            #expect(killConnections(toPort: tunnel.remote.listeningEndpoint.port) == 1)
+            // At least the link's connection; a move to a fresh one may be under way too (see OpenSSHTests).
+            #expect(killConnections(toPort: tunnel.remote.listeningEndpoint.port) >= 1)
             #expect(eventually(within: 10) { tunnel.localMetrics.resumptionCount > before }, "resumption \(kill)")
             resumedAfter.append((ContinuousClock.now - killed).inSeconds)
             Thread.sleep(forTimeInterval: 0.3)
