@@ -18,7 +18,7 @@ struct DescribedMetricsFactory: MetricsFactory {
     /// The descriptor of the family labelled `label`, with its help text (none for a family not in the catalog,
     /// which the promtool test then finds).
     private func descriptor(_ label: String) -> MetricNameDescriptor {
-        MetricNameDescriptor(metricName: label, unitName: "", helpText: MetricFamily.named(label)?.help ?? "")
+        MetricFamily.named(label)?.descriptor ?? MetricNameDescriptor(metricName: label, unitName: "", helpText: "")
     }
 
     func makeCounter(label: String, dimensions: [(String, String)]) -> any CounterHandler {
@@ -60,4 +60,9 @@ struct DescribedMetricsFactory: MetricsFactory {
     func destroyTimer(_ handler: any TimerHandler) {
         if let histogram = handler as? DurationHistogram { registry.unregisterDurationHistogram(histogram) }
     }
+}
+
+extension MetricFamily {
+    /// The family's name and help, as swift-prometheus' registry takes them.
+    var descriptor: MetricNameDescriptor { MetricNameDescriptor(metricName: name, unitName: "", helpText: help) }
 }

@@ -20,19 +20,18 @@ final class MetricsExporter: Sendable {
     init() {
         registry = PrometheusCollectorRegistry()
         metrics = AgentMetrics(factory: DescribedMetricsFactory(registry: registry))
-        func descriptor(_ family: MetricFamily) -> MetricNameDescriptor {
-            MetricNameDescriptor(metricName: family.name, unitName: "", helpText: family.help)
-        }
-        threads = registry.makeGauge(descriptor: descriptor(.threads))
+        threads = registry.makeGauge(descriptor: MetricFamily.threads.descriptor)
         registry.makeGauge(
-            descriptor: descriptor(.buildInfo),
+            descriptor: MetricFamily.buildInfo.descriptor,
             labels: [("version", TCPTunnel.version), ("protocol", "\(HandshakeMessage.protocolVersion)")]
         ).set(1.0)
         process = ProcessMetrics(registry: registry)
-        reloadsApplied = registry.makeCounter(descriptor: descriptor(.reloads), labels: [("result", "applied")])
-        reloadsFailed = registry.makeCounter(descriptor: descriptor(.reloads), labels: [("result", "failed")])
-        lastReloadSuccessful = registry.makeGauge(descriptor: descriptor(.lastReloadSuccessful))
-        lastReloadSuccessTime = registry.makeGauge(descriptor: descriptor(.lastReloadSuccessTime))
+        reloadsApplied = registry.makeCounter(
+            descriptor: MetricFamily.reloads.descriptor, labels: [("result", "applied")])
+        reloadsFailed = registry.makeCounter(
+            descriptor: MetricFamily.reloads.descriptor, labels: [("result", "failed")])
+        lastReloadSuccessful = registry.makeGauge(descriptor: MetricFamily.lastReloadSuccessful.descriptor)
+        lastReloadSuccessTime = registry.makeGauge(descriptor: MetricFamily.lastReloadSuccessTime.descriptor)
         lastReloadSuccessful.set(1.0)
         lastReloadSuccessTime.set(Double(time(nil)))
     }

@@ -14,15 +14,12 @@ final class ProcessMetrics: Sendable {
     private let exportedCPUSeconds = Locked(0.0)
 
     init(registry: PrometheusCollectorRegistry) {
-        func descriptor(_ family: MetricFamily) -> MetricNameDescriptor {
-            MetricNameDescriptor(metricName: family.name, unitName: "", helpText: family.help)
-        }
-        cpu = registry.makeCounter(descriptor: descriptor(.processCPU))
-        residentMemory = registry.makeGauge(descriptor: descriptor(.processResidentMemory))
-        virtualMemory = registry.makeGauge(descriptor: descriptor(.processVirtualMemory))
-        openFDs = registry.makeGauge(descriptor: descriptor(.processOpenFDs))
-        maxFDs = registry.makeGauge(descriptor: descriptor(.processMaxFDs))
-        let startTime = registry.makeGauge(descriptor: descriptor(.processStartTime))
+        cpu = registry.makeCounter(descriptor: MetricFamily.processCPU.descriptor)
+        residentMemory = registry.makeGauge(descriptor: MetricFamily.processResidentMemory.descriptor)
+        virtualMemory = registry.makeGauge(descriptor: MetricFamily.processVirtualMemory.descriptor)
+        openFDs = registry.makeGauge(descriptor: MetricFamily.processOpenFDs.descriptor)
+        maxFDs = registry.makeGauge(descriptor: MetricFamily.processMaxFDs.descriptor)
+        let startTime = registry.makeGauge(descriptor: MetricFamily.processStartTime.descriptor)
         if let stat = Self.stat(), let boot = Self.bootTime() {
             startTime.set(boot + Double(stat.startTicks) / Self.ticksPerSecond)
         }

@@ -85,7 +85,7 @@ struct SilenceWatch {
     mutating func check(_ connection: LinkConnection, of link: Link, logger: Logger) -> Bool {
         if let lastStall, ContinuousClock.now - lastStall > .seconds(Self.maximumStall) { factor = 1 }
         let silence = connection.silence
-        let roundTrip = link.roundTrip.map { Double($0.nanoseconds) / 1e9 } ?? 0
+        let roundTrip = link.roundTrip?.inSeconds ?? 0
         let stallAfter = min(Self.maximumStall, factor * max(Self.minimumStall, 4 * roundTrip))
         guard silence >= stallAfter / 2, link.awaitsAcknowledgement else {
             (probed, reported) = (false, false)

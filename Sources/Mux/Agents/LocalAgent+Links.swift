@@ -142,7 +142,7 @@ extension LocalAgent {
         if quickly {
             // Only the connect is hurried, to tell a dead path soon; a path that answers gets the whole handshake
             // timeout, so that a loaded peer's slow handshake is not given up again and again.
-            let roundTrips = max(1, 3 * (link.roundTrip.map { Double($0.nanoseconds) / 1e9 } ?? 0))
+            let roundTrips = max(1, 3 * (link.roundTrip?.inSeconds ?? 0))
             attempt.connectTimeout = min(settings.connectTimeout, roundTrips)
         }
         while !stopRequested.hasCompleted && !link.isClosed {
@@ -170,7 +170,7 @@ extension LocalAgent {
                     link.close(.notResumed(seconds: Int(settings.resumeTimeout)))
                     return false
                 }
-                pause = min(pause, Double((deadline - .now).nanoseconds) / 1e9)
+                pause = min(pause, (deadline - .now).inSeconds)
                 logger.warning("cannot resume \(link.name): \(error); retrying in \(Backoff.format(pause))")
             }
             if stopRequested.wait(seconds: pause) { return false }

@@ -73,7 +73,7 @@ final class LinkConnection: @unchecked Sendable {
             }
             let remaining = deadline - .now
             guard remaining > .zero else { throw .noSessionAnswer }
-            channel.setTimeouts(receive: max(0.001, Double(remaining.nanoseconds) / 1e9), send: 0)
+            channel.setTimeouts(receive: max(0.001, remaining.inSeconds), send: 0)
             let count: Int
             do {
                 count = try decoder.receive { (buffer) throws(SocketError) in try channel.receive(into: buffer) }
