@@ -176,14 +176,22 @@ final class RunningRoute: Sendable {
         return (relay.endpoint, relay)
     }
 
-    /// A loopback port nobody listens on right now, for a program that must be told its port.
+    /// A loopback port nobody listens on right now, for a program that must be told its port. Drawn from below
+    /// the kernel's ephemeral range, which connections take their own ports from: a port the kernel handed out
+    /// (port 0) could go to a connection made before the program binds it (a tcptunnel remote agent once failed
+    /// with "Address already in use" beside the test suites).
     static func freePort() throws(BenchError) -> UInt16 {
-        do {
-            let socket = try Socket.listen(on: try Endpoint(host: "127.0.0.1", port: 0).resolve(passive: true))
-            defer { socket.close() }
-            return socket.localEndpoint.port
-        } catch {
-            throw BenchError("cannot find a free loopback port: \(error)")
+        let ephemeral =
+            SystemFile.text("/proc/sys/net/ipv4/ip_local_port_range")?
+            .split(whereSeparator: \.isWhitespace).first.flatMap { UInt16($0) } ?? 32768
+        for _ in 0..<200 {
+            let port = UInt16.random(in: 10_000..<max(10_001, ephemeral))
+            guard let address = try? Endpoint(host: "127.0.0.1", port: port).resolve(passive: true),
+                let socket = try? Socket.listen(on: address)
+            else { continue }
+            socket.close()
+            return port
         }
+        throw BenchError("cannot find a free loopback port below the ephemeral range (\(ephemeral))")
     }
 }
